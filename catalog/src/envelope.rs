@@ -1,0 +1,177 @@
+//! The signed manifest envelope: a manifest that verifies on its own wherever it travels.
+//!
+//! File format (canonical JSON, so the file is byte-for-byte deterministic):
+//!
+//! ```json
+//! {"archy_envelope":1,"manifest":{…},"signature":{"did":"did:key:z…","keyid":"<TUF key id>","sig":"<hex>"}}
+//! ```
+//!
+//! The publisher signs, with Ed25519, the 18-byte domain-separation prefix `archy-manifest-v1\n`
+//! followed by the 32-byte BLAKE3 hash of the manifest's canonical JSON bytes. The prefix keeps an
+//! envelope signature from ever being valid as a TUF metadata signature or a minisign signature
+//! made with the same key. The signing DID must be the manifest's own `publisher`, so a manifest
+//! can't be re-signed by someone else and keep its claimed publisher.
+//!
+//! The same envelope is the TUF target file in the origin's catalog and the file that Nostr
+//! announcements point to by hash.
+
+use serde_json::Value;
+
+use crate::canonical;
+use crate::did::DidKey;
+use crate::keys::SigningKey;
+use crate::manifest::{Limits, Manifest, ManifestErrors};
+
+/// Domain-separation prefix of the envelope signature.
+pub const SIGNING_PREFIX: &[u8] = b"archy-manifest-v1\n";
+
+/// Largest envelope file accepted before parsing (a manifest is at most a few KiB; this bound
+/// keeps hostile input from costing memory).
+pub const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
+
+/// Why an envelope was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The file is larger than the limit.
+    #[error("envelope is {size} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not an archy envelope.
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    /// The signature is not by the manifest's publisher.
+    #[error("envelope is signed by {signer} but the manifest's publisher is {publisher}")]
+    WrongSigner {
+        /// DID in the signature.
+        signer: String,
+        /// DID in the manifest.
+        publisher: String,
+    },
+    /// The Ed25519 signature does not verify.
+    #[error("envelope signature by {0} does not verify over the manifest hash")]
+    BadSignature(String),
+    /// The manifest itself is invalid.
+    #[error("manifest in envelope is invalid:\n{0}")]
+    InvalidManifest(#[from] ManifestErrors),
+}
+
+/// A parsed envelope whose signature has not been checked.
+#[derive(Clone, Debug)]
+pub struct SignedEnvelope {
+    manifest: Value,
+    did: String,
+    keyid: String,
+    sig: String,
+}
+
+/// The message the publisher signs: prefix ‖ BLAKE3(canonical manifest bytes).
+pub fn signing_message(manifest_hash: &blake3::Hash) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + 32);
+    msg.extend_from_slice(SIGNING_PREFIX);
+    msg.extend_from_slice(manifest_hash.as_bytes());
+    msg
+}
+
+impl SignedEnvelope {
+    /// Signs a manifest with the publisher's key. The key must be the manifest's publisher.
+    pub fn sign(manifest: &Manifest, key: &SigningKey) -> Result<Self, EnvelopeError> {
+        if manifest.publisher != key.did() {
+            return Err(EnvelopeError::WrongSigner {
+                signer: key.did().to_string(),
+                publisher: manifest.publisher.to_string(),
+            });
+        }
+        let value = manifest.to_json_value();
+        let bytes = canonical::to_canonical(&value).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let sig = key.sign(&signing_message(&blake3::hash(&bytes)));
+        Ok(Self { manifest: value, did: key.did().to_string(), keyid: key.key_id(), sig: hex::encode(sig) })
+    }
+
+    /// Parses envelope bytes (structure only).
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        let limit = MAX_ENVELOPE_BYTES;
+        if bytes.len() > limit {
+            return Err(EnvelopeError::TooLarge { size: bytes.len(), limit });
+        }
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let bad = |what: &str| EnvelopeError::Malformed(what.to_owned());
+        if value.get("archy_envelope").and_then(Value::as_u64) != Some(1) {
+            return Err(bad("`archy_envelope` is not 1"));
+        }
+        let manifest = value.get("manifest").filter(|m| m.is_object()).ok_or_else(|| bad("no `manifest` object"))?;
+        let sig = value.get("signature").ok_or_else(|| bad("no `signature` object"))?;
+        let field = |name: &str| {
+            sig.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| bad(&format!("signature has no `{name}`")))
+        };
+        Ok(Self { manifest: manifest.clone(), did: field("did")?, keyid: field("keyid")?, sig: field("sig")? })
+    }
+
+    /// The envelope file bytes (canonical JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let doc = serde_json::json!({
+            "archy_envelope": 1,
+            "manifest": self.manifest,
+            "signature": {"did": self.did, "keyid": self.keyid, "sig": self.sig},
+        });
+        canonical::to_canonical(&doc).unwrap_or_default()
+    }
+
+    /// The DID the signature claims (not yet verified).
+    pub fn claimed_did(&self) -> &str {
+        &self.did
+    }
+
+    /// Verifies the signature and validates the manifest.
+    pub fn verify(&self, limits: &Limits) -> Result<VerifiedManifest, EnvelopeError> {
+        let did: DidKey = self.did.parse().map_err(|e: crate::did::DidError| EnvelopeError::Malformed(e.to_string()))?;
+        let bytes = canonical::to_canonical(&self.manifest).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let hash = blake3::hash(&bytes);
+        let sig: [u8; 64] = hex::decode(&self.sig)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| EnvelopeError::BadSignature(self.did.clone()))?;
+        did.verifying_key()
+            .verify_strict(&signing_message(&hash), &ed25519_dalek::Signature::from_bytes(&sig))
+            .map_err(|_| EnvelopeError::BadSignature(self.did.clone()))?;
+        let manifest = Manifest::from_json_value(self.manifest.clone(), limits)?;
+        if manifest.publisher != did {
+            return Err(EnvelopeError::WrongSigner { signer: did.to_string(), publisher: manifest.publisher.to_string() });
+        }
+        Ok(VerifiedManifest { manifest, hash, size: bytes.len() as u64 })
+    }
+}
+
+/// A manifest whose publisher signature verified and whose content passed validation.
+///
+/// Only [`SignedEnvelope::verify`] makes one.
+#[derive(Clone, Debug)]
+pub struct VerifiedManifest {
+    manifest: Manifest,
+    hash: blake3::Hash,
+    size: u64,
+}
+
+impl VerifiedManifest {
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// BLAKE3 of the manifest's canonical bytes (what the publisher signed, and what Nostr
+    /// announcements name).
+    pub fn manifest_hash(&self) -> blake3::Hash {
+        self.hash
+    }
+    /// Length of the manifest's canonical bytes.
+    pub fn manifest_size(&self) -> u64 {
+        self.size
+    }
+    /// The publisher.
+    pub fn publisher(&self) -> &DidKey {
+        &self.manifest.publisher
+    }
+}

@@ -1,0 +1,657 @@
+//! The repository side: create, extend and sign an archy catalog as a TUF repository, and write it
+//! as a consistent-snapshot directory tree (TUF 1.0 spec §7).
+//!
+//! Layout of a repository directory:
+//!
+//! ```text
+//! metadata/1.root.json, 2.root.json, …   every root version, for the client's rotation chain (§5.3)
+//! metadata/root.json                     the newest root (bootstrap copy)
+//! metadata/<V>.targets.json              top-level targets: the origin's curation and delegations
+//! metadata/<V>.<publisher>.json          one delegated targets role per publisher
+//! metadata/<V>.snapshot.json
+//! metadata/timestamp.json                written last: the switch to a new catalog version
+//! targets/apps/<id>/<sha256>.<version>.json        signed manifest envelopes
+//! targets/images/<id>/<version>/<sha256>.<file>    image archives
+//! ```
+//!
+//! Every file except `timestamp.json` and `root.json` is named by version or hash and never
+//! rewritten with other bytes; `timestamp.json` is replaced atomically after everything it
+//! references exists, so a reader sees either the old or the new catalog, never a mix.
+//!
+//! Target files carry `hashes.sha256` (what every TUF client checks) and archy's BLAKE3 content
+//! address in `custom.archy.blake3` (signed just the same; see docs/repository.md for why it is
+//! not in `hashes`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Map, Value};
+use sha2::Digest as _;
+
+use crate::did::DidKey;
+use crate::keys::{PublicKey, SigningKey};
+use crate::metadata::{
+    DelegatedRole, Delegations, MetaFile, MetadataError, RoleKeys, Root, SignedMetadata,
+    Snapshot, SPEC_VERSION, TOP_LEVEL_ROLES, TargetFile, Targets, Timestamp,
+};
+
+/// Why a repository operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// Metadata could not be built, parsed or verified.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// Filesystem access failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A key does not belong to the role it is used for.
+    #[error("key {keyid} is not a {role} key of this repository")]
+    WrongKey {
+        /// The role.
+        role: String,
+        /// The offered key.
+        keyid: String,
+    },
+    /// No publisher role with this name or key.
+    #[error("no publisher role {0} in this repository; add it with `archy repo add-publisher`")]
+    UnknownPublisher(String),
+    /// A target path outside what the role was delegated.
+    #[error("role `{role}` is not delegated target path `{path}`")]
+    PathNotDelegated {
+        /// The role.
+        role: String,
+        /// The path.
+        path: String,
+    },
+    /// A role's new version does not move forward.
+    #[error("role `{role}` version {new} does not move forward from {current}")]
+    VersionNotIncreasing {
+        /// The role.
+        role: String,
+        /// Current version.
+        current: u64,
+        /// Offered version.
+        new: u64,
+    },
+    /// A versioned file already exists with other bytes: consistent snapshots never rewrite.
+    #[error("{0} already exists with different content; versioned files are immutable")]
+    Immutable(PathBuf),
+    /// The repository directory is incomplete or inconsistent.
+    #[error("repository at {path}: {reason}")]
+    Layout {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// An invalid argument (role name, threshold, path).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How long each role's metadata stays valid after it is signed.
+#[derive(Clone, Debug)]
+pub struct Expiry {
+    /// Root: rarely re-signed, by offline keys.
+    pub root: TimeDelta,
+    /// Top-level targets.
+    pub targets: TimeDelta,
+    /// Publisher roles.
+    pub delegated: TimeDelta,
+    /// Snapshot.
+    pub snapshot: TimeDelta,
+    /// Timestamp: short, so a frozen catalog is noticed quickly (re-signed by the origin).
+    pub timestamp: TimeDelta,
+}
+
+impl Default for Expiry {
+    fn default() -> Self {
+        Self {
+            root: TimeDelta::days(365),
+            targets: TimeDelta::days(90),
+            delegated: TimeDelta::days(90),
+            snapshot: TimeDelta::days(7),
+            timestamp: TimeDelta::days(1),
+        }
+    }
+}
+
+/// The initial keys of a new repository.
+pub struct InitKeys<'a> {
+    /// Root keys (offline).
+    pub root: Vec<&'a SigningKey>,
+    /// How many root keys must sign.
+    pub root_threshold: u64,
+    /// Targets key.
+    pub targets: &'a SigningKey,
+    /// Snapshot key (online).
+    pub snapshot: &'a SigningKey,
+    /// Timestamp key (online).
+    pub timestamp: &'a SigningKey,
+}
+
+/// A repository in memory: the newest metadata of every role plus files not yet written.
+pub struct Repository {
+    new_roots: Vec<SignedMetadata<Root>>,
+    root: SignedMetadata<Root>,
+    targets: SignedMetadata<Targets>,
+    delegated: BTreeMap<String, SignedMetadata<Targets>>,
+    snapshot: SignedMetadata<Snapshot>,
+    timestamp: SignedMetadata<Timestamp>,
+    pending_files: BTreeMap<String, Vec<u8>>,
+    expiry: Expiry,
+}
+
+fn trunc(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// The target path of a manifest envelope.
+pub fn envelope_target_path(app_id: &str, version: &semver::Version) -> String {
+    format!("apps/{app_id}/{version}.json")
+}
+
+/// The delegation path patterns that give a publisher an app id.
+pub fn app_paths(app_id: &str) -> [String; 2] {
+    [format!("apps/{app_id}/*"), format!("images/{app_id}/*/*")]
+}
+
+/// Validates a publisher role name: it becomes a file name and a URL path segment.
+pub fn check_role_name(name: &str) -> Result<(), RepoError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !TOP_LEVEL_ROLES.contains(&name);
+    if ok { Ok(()) } else { Err(RepoError::Invalid(format!("publisher name `{name}` must be 1-64 of [a-z0-9-] and not a top-level role"))) }
+}
+
+/// The TUF file description of `bytes`: length, `sha256`, and `custom.archy.blake3`.
+pub fn target_file(bytes: &[u8], kind: &str) -> TargetFile {
+    let mut hashes = Map::new();
+    hashes.insert("sha256".into(), Value::String(hex::encode(sha2::Sha256::digest(bytes))));
+    TargetFile {
+        length: bytes.len() as u64,
+        hashes,
+        custom: Some(serde_json::json!({"archy": {"blake3": blake3::hash(bytes).to_hex().to_string(), "kind": kind}})),
+        unknown: Map::new(),
+    }
+}
+
+/// Where a target is stored under `targets/` with consistent snapshots: `<dir>/<sha256>.<name>`.
+pub fn consistent_target_path(path: &str, file: &TargetFile) -> String {
+    let hash = file.hashes.get("sha256").and_then(Value::as_str).unwrap_or_default();
+    match path.rsplit_once('/') {
+        Some((dir, base)) => format!("{dir}/{hash}.{base}"),
+        None => format!("{hash}.{path}"),
+    }
+}
+
+fn check_key(role: &str, root: &Root, key: &SigningKey) -> Result<(), RepoError> {
+    let keyid = key.key_id();
+    if root.role(role).is_some_and(|r| r.keyids.contains(&keyid)) {
+        Ok(())
+    } else {
+        Err(RepoError::WrongKey { role: role.into(), keyid })
+    }
+}
+
+impl Repository {
+    /// A new repository: version 1 of every top-level role, consistent snapshots on.
+    pub fn create(keys: &InitKeys<'_>, now: DateTime<Utc>, expiry: Expiry) -> Result<Self, RepoError> {
+        let now = trunc(now);
+        if keys.root.is_empty() || keys.root_threshold < 1 || keys.root_threshold > keys.root.len() as u64 {
+            return Err(RepoError::Invalid(format!(
+                "root threshold {} needs 1..={} root keys",
+                keys.root_threshold,
+                keys.root.len()
+            )));
+        }
+        let mut all_keys = BTreeMap::new();
+        let mut role = |name: &str, ks: &[&SigningKey], threshold: u64| {
+            let keyids = ks.iter().map(|k| {
+                all_keys.insert(k.key_id(), k.public_key());
+                k.key_id()
+            });
+            (name.to_owned(), RoleKeys { keyids: keyids.collect(), threshold, unknown: Map::new() })
+        };
+        let roles: BTreeMap<String, RoleKeys> = [
+            role("root", &keys.root, keys.root_threshold),
+            role("targets", &[keys.targets], 1),
+            role("snapshot", &[keys.snapshot], 1),
+            role("timestamp", &[keys.timestamp], 1),
+        ]
+        .into_iter()
+        .collect();
+        let root = Root {
+            kind: "root".into(),
+            spec_version: SPEC_VERSION.into(),
+            version: 1,
+            expires: now + expiry.root,
+            consistent_snapshot: true,
+            keys: all_keys,
+            roles,
+            unknown: Map::new(),
+        };
+        let root = SignedMetadata::sign(root, &keys.root)?;
+        let targets = SignedMetadata::sign(
+            Targets {
+                kind: "targets".into(),
+                spec_version: SPEC_VERSION.into(),
+                version: 1,
+                expires: now + expiry.targets,
+                targets: BTreeMap::new(),
+                delegations: Some(Delegations {
+                    keys: BTreeMap::new(),
+                    roles: Some(Vec::new()),
+                    succinct_roles: None,
+                    unknown: Map::new(),
+                }),
+                unknown: Map::new(),
+            },
+            &[keys.targets],
+        )?;
+        let placeholder_snapshot = SignedMetadata::sign(
+            Snapshot {
+                kind: "snapshot".into(),
+                spec_version: SPEC_VERSION.into(),
+                version: 0,
+                expires: now,
+                meta: BTreeMap::new(),
+                unknown: Map::new(),
+            },
+            &[],
+        )?;
+        let placeholder_timestamp = SignedMetadata::sign(
+            Timestamp {
+                kind: "timestamp".into(),
+                spec_version: SPEC_VERSION.into(),
+                version: 0,
+                expires: now,
+                meta: [("snapshot.json".to_owned(), MetaFile { version: 0, length: None, hashes: None, unknown: Map::new() })]
+                    .into_iter()
+                    .collect(),
+                unknown: Map::new(),
+            },
+            &[],
+        )?;
+        let mut repo = Self {
+            new_roots: vec![root.clone()],
+            root,
+            targets,
+            delegated: BTreeMap::new(),
+            snapshot: placeholder_snapshot,
+            timestamp: placeholder_timestamp,
+            pending_files: BTreeMap::new(),
+            expiry,
+        };
+        repo.snapshot_and_timestamp(keys.snapshot, keys.timestamp, now)?;
+        Ok(repo)
+    }
+
+    /// Loads the newest metadata of a repository directory.
+    pub fn load(dir: &Path, expiry: Expiry) -> Result<Self, RepoError> {
+        let meta_dir = dir.join("metadata");
+        let read = |name: &str| -> Result<Vec<u8>, RepoError> {
+            let path = meta_dir.join(name);
+            std::fs::read(&path).map_err(|source| RepoError::Io { path, source })
+        };
+        let mut newest_root = 0u64;
+        let entries = std::fs::read_dir(&meta_dir).map_err(|source| RepoError::Io { path: meta_dir.clone(), source })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(v) = name.strip_suffix(".root.json").and_then(|v| v.parse::<u64>().ok()) {
+                newest_root = newest_root.max(v);
+            }
+        }
+        if newest_root == 0 {
+            return Err(RepoError::Layout { path: dir.to_owned(), reason: "no metadata/N.root.json; run `archy repo init`".into() });
+        }
+        let root = SignedMetadata::<Root>::from_slice(&read(&format!("{newest_root}.root.json"))?, "root")?;
+        let timestamp = SignedMetadata::<Timestamp>::from_slice(&read("timestamp.json")?, "timestamp")?;
+        let snap_version = timestamp.signed.snapshot_meta().version;
+        let snapshot = SignedMetadata::<Snapshot>::from_slice(&read(&format!("{snap_version}.snapshot.json"))?, "snapshot")?;
+        let mut targets = None;
+        let mut delegated = BTreeMap::new();
+        for (file, meta) in &snapshot.signed.meta {
+            let role = file.strip_suffix(".json").unwrap_or(file);
+            let md = SignedMetadata::<Targets>::from_slice(
+                &read(&format!("{}.{}.json", meta.version, crate::client::encode_role_name(role)))?,
+                role,
+            )?;
+            if role == "targets" {
+                targets = Some(md);
+            } else {
+                delegated.insert(role.to_owned(), md);
+            }
+        }
+        let targets = targets.ok_or_else(|| RepoError::Layout { path: dir.to_owned(), reason: "snapshot lists no targets.json".into() })?;
+        Ok(Self { new_roots: Vec::new(), root, targets, delegated, snapshot, timestamp, pending_files: BTreeMap::new(), expiry })
+    }
+
+    /// The newest root.
+    pub fn root(&self) -> &Root {
+        &self.root.signed
+    }
+    /// The top-level targets.
+    pub fn targets(&self) -> &Targets {
+        &self.targets.signed
+    }
+    /// A publisher's delegated targets, if it has published.
+    pub fn delegated(&self, role: &str) -> Option<&Targets> {
+        self.delegated.get(role).map(|m| &m.signed)
+    }
+    /// The snapshot.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot.signed
+    }
+    /// The timestamp.
+    pub fn timestamp(&self) -> &Timestamp {
+        &self.timestamp.signed
+    }
+
+    /// The delegation for a publisher's role name.
+    pub fn publisher_role(&self, name: &str) -> Option<&DelegatedRole> {
+        self.targets.signed.delegations.as_ref()?.roles.as_ref()?.iter().find(|r| r.name == name)
+    }
+
+    /// The publisher role whose key is `did`.
+    pub fn role_of_did(&self, did: &DidKey) -> Option<String> {
+        let keyid = PublicKey::ed25519(&did.verifying_key()).key_id();
+        self.targets.signed.delegations.as_ref()?.roles.as_ref()?.iter().find(|r| r.keyids.contains(&keyid)).map(|r| r.name.clone())
+    }
+
+    /// Delegates `app_ids` to the publisher `did` as role `name` (signed with the targets key).
+    /// An existing role of that name keeps its apps and gains the new ones.
+    pub fn add_publisher(
+        &mut self,
+        name: &str,
+        did: &DidKey,
+        app_ids: &[&str],
+        targets_key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        check_role_name(name)?;
+        check_key("targets", &self.root.signed, targets_key)?;
+        let key = PublicKey::ed25519(&did.verifying_key());
+        let keyid = key.key_id();
+        let mut targets = self.targets.signed.clone();
+        let delegations = targets.delegations.get_or_insert_with(|| Delegations {
+            keys: BTreeMap::new(),
+            roles: Some(Vec::new()),
+            succinct_roles: None,
+            unknown: Map::new(),
+        });
+        let roles = delegations.roles.get_or_insert_with(Vec::new);
+        if let Some(other) = roles.iter().find(|r| r.name != name && r.keyids.contains(&keyid)) {
+            return Err(RepoError::Invalid(format!("{did} is already publisher role `{}`", other.name)));
+        }
+        let mut paths: Vec<String> = app_ids.iter().flat_map(|id| app_paths(id)).collect();
+        match roles.iter_mut().find(|r| r.name == name) {
+            Some(existing) => {
+                if existing.keyids != vec![keyid.clone()] {
+                    return Err(RepoError::Invalid(format!("role `{name}` belongs to another key; rotate it explicitly")));
+                }
+                let current = existing.paths.get_or_insert_with(Vec::new);
+                paths.retain(|p| !current.contains(p));
+                current.extend(paths);
+            }
+            None => roles.push(DelegatedRole {
+                name: name.into(),
+                keyids: vec![keyid.clone()],
+                threshold: 1,
+                // A publisher's paths are its own: a search that reaches its role stops there.
+                terminating: true,
+                paths: Some(paths),
+                path_hash_prefixes: None,
+                unknown: Map::new(),
+            }),
+        }
+        delegations.keys.insert(keyid, key);
+        targets.version += 1;
+        targets.expires = trunc(now) + self.expiry.targets;
+        self.targets = SignedMetadata::sign(targets, &[targets_key])?;
+        Ok(())
+    }
+
+    /// The publisher's next delegated targets metadata with `path` → `bytes` added (unsigned
+    /// content; the publisher signs it, on its own machine).
+    pub fn next_publisher_targets(&self, role: &str, path: &str, file: TargetFile, now: DateTime<Utc>) -> Result<Targets, RepoError> {
+        let delegation = self.publisher_role(role).ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
+        if !delegation.is_delegated_path(path) {
+            return Err(RepoError::PathNotDelegated { role: role.into(), path: path.into() });
+        }
+        let mut targets = match self.delegated.get(role) {
+            Some(md) => md.signed.clone(),
+            None => Targets {
+                kind: "targets".into(),
+                spec_version: SPEC_VERSION.into(),
+                version: 0,
+                expires: now,
+                targets: BTreeMap::new(),
+                delegations: None,
+                unknown: Map::new(),
+            },
+        };
+        targets.version += 1;
+        targets.expires = trunc(now) + self.expiry.delegated;
+        targets.targets.insert(path.into(), file);
+        Ok(targets)
+    }
+
+    /// Accepts a publisher's signed delegated targets metadata (TUF 1.0 §5.6.3 from the
+    /// repository side): signed by the delegated key's threshold, version moving forward, and
+    /// every target path inside the role's delegated paths.
+    pub fn accept_publisher_targets(&mut self, role: &str, md: SignedMetadata<Targets>) -> Result<(), RepoError> {
+        let delegations = self.targets.signed.delegations.as_ref().ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
+        let delegation = self.publisher_role(role).ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
+        md.verify_role(role, &delegations.keys, &delegation.keyids, delegation.threshold)?;
+        let current = self.delegated.get(role).map_or(0, |m| m.signed.version);
+        if md.signed.version <= current {
+            return Err(RepoError::VersionNotIncreasing { role: role.into(), current, new: md.signed.version });
+        }
+        if let Some(path) = md.signed.targets.keys().find(|p| !delegation.is_delegated_path(p)) {
+            return Err(RepoError::PathNotDelegated { role: role.into(), path: path.clone() });
+        }
+        if md.signed.delegations.is_some() {
+            return Err(RepoError::Invalid(format!("publisher role `{role}` may not delegate further")));
+        }
+        self.delegated.insert(role.into(), md);
+        Ok(())
+    }
+
+    /// Adds a target file to a publisher's role, signing the role with the publisher's key
+    /// (for operators who hold that key, and for tests; the registry takes signed roles instead).
+    pub fn add_publisher_target(
+        &mut self,
+        role: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        kind: &str,
+        publisher_key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let file = target_file(&bytes, kind);
+        let targets = self.next_publisher_targets(role, path, file.clone(), now)?;
+        let md = SignedMetadata::sign(targets, &[publisher_key])?;
+        self.accept_publisher_targets(role, md)?;
+        self.pending_files.insert(consistent_target_path(path, &file), bytes);
+        Ok(())
+    }
+
+    /// Stages target bytes whose description is already in signed metadata (registry uploads).
+    pub fn stage_target_file(&mut self, path: &str, file: &TargetFile, bytes: Vec<u8>) -> Result<(), RepoError> {
+        file.verify_bytes(&bytes).map_err(|e| RepoError::Invalid(format!("{path}: {e}")))?;
+        self.pending_files.insert(consistent_target_path(path, file), bytes);
+        Ok(())
+    }
+
+    /// Signs a new snapshot naming the current version of every targets role, then a new
+    /// timestamp naming that snapshot (with its length and SHA-256).
+    pub fn snapshot_and_timestamp(&mut self, snapshot_key: &SigningKey, timestamp_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
+        check_key("snapshot", &self.root.signed, snapshot_key)?;
+        let now = trunc(now);
+        let mut meta = BTreeMap::new();
+        let entry = |v: u64| MetaFile { version: v, length: None, hashes: None, unknown: Map::new() };
+        meta.insert("targets.json".to_owned(), entry(self.targets.signed.version));
+        for (role, md) in &self.delegated {
+            meta.insert(format!("{role}.json"), entry(md.signed.version));
+        }
+        let snapshot = Snapshot {
+            kind: "snapshot".into(),
+            spec_version: SPEC_VERSION.into(),
+            version: self.snapshot.signed.version + 1,
+            expires: now + self.expiry.snapshot,
+            meta,
+            unknown: Map::new(),
+        };
+        self.snapshot = SignedMetadata::sign(snapshot, &[snapshot_key])?;
+        self.refresh_timestamp(timestamp_key, now)
+    }
+
+    /// Signs a new timestamp for the current snapshot with a fresh expiry.
+    pub fn refresh_timestamp(&mut self, timestamp_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
+        check_key("timestamp", &self.root.signed, timestamp_key)?;
+        let bytes = self.snapshot.to_bytes();
+        let mut hashes = Map::new();
+        hashes.insert("sha256".into(), Value::String(hex::encode(sha2::Sha256::digest(&bytes))));
+        let meta = MetaFile { version: self.snapshot.signed.version, length: Some(bytes.len() as u64), hashes: Some(hashes), unknown: Map::new() };
+        let timestamp = Timestamp {
+            kind: "timestamp".into(),
+            spec_version: SPEC_VERSION.into(),
+            version: self.timestamp.signed.version + 1,
+            expires: trunc(now) + self.expiry.timestamp,
+            meta: [("snapshot.json".to_owned(), meta)].into_iter().collect(),
+            unknown: Map::new(),
+        };
+        self.timestamp = SignedMetadata::sign(timestamp, &[timestamp_key])?;
+        Ok(())
+    }
+
+    /// Replaces the keys of a top-level role with `new_keys` at `threshold`, producing root
+    /// version N+1 (TUF 1.0 §5.3.4: the client accepts it only if it is signed by a threshold of
+    /// the old root keys *and* of the new root keys). `signers` must hold enough of both; the
+    /// result is checked before it is kept.
+    pub fn rotate(
+        &mut self,
+        role: &str,
+        new_keys: &[PublicKey],
+        threshold: u64,
+        signers: &[&SigningKey],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        if !TOP_LEVEL_ROLES.contains(&role) {
+            return Err(RepoError::Invalid(format!("`{role}` is not a top-level role")));
+        }
+        if threshold < 1 || threshold > new_keys.len() as u64 {
+            return Err(RepoError::Invalid(format!("threshold {threshold} needs 1..={} keys", new_keys.len())));
+        }
+        let old = self.root.clone();
+        let mut root = old.signed.clone();
+        let keyids: Vec<String> = new_keys.iter().map(PublicKey::key_id).collect();
+        for (id, key) in keyids.iter().zip(new_keys) {
+            root.keys.insert(id.clone(), key.clone());
+        }
+        root.roles.insert(role.into(), RoleKeys { keyids, threshold, unknown: Map::new() });
+        // Drop keys no role uses any more.
+        let used: std::collections::HashSet<String> = root.roles.values().flat_map(|r| r.keyids.iter().cloned()).collect();
+        root.keys.retain(|id, _| used.contains(id));
+        root.version += 1;
+        root.expires = trunc(now) + self.expiry.root;
+        let new = SignedMetadata::sign(root, signers)?;
+        let old_role = old.signed.role("root").ok_or_else(|| RepoError::Invalid("root has no root role".into()))?;
+        new.verify_role("root", &old.signed.keys, &old_role.keyids, old_role.threshold)?;
+        let new_role = new.signed.role("root").ok_or_else(|| RepoError::Invalid("root has no root role".into()))?;
+        new.verify_role("root", &new.signed.keys, &new_role.keyids, new_role.threshold)?;
+        self.new_roots.push(new.clone());
+        self.root = new;
+        Ok(())
+    }
+
+    /// Re-signs the top-level targets with a (possibly new) targets key, bumping its version.
+    pub fn resign_targets(&mut self, targets_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
+        check_key("targets", &self.root.signed, targets_key)?;
+        let mut targets = self.targets.signed.clone();
+        targets.version += 1;
+        targets.expires = trunc(now) + self.expiry.targets;
+        self.targets = SignedMetadata::sign(targets, &[targets_key])?;
+        Ok(())
+    }
+
+    /// Writes new files into `dir`: targets first, then versioned metadata, then `root.json`,
+    /// and `timestamp.json` last, each atomically. Existing versioned files are never rewritten
+    /// with other bytes.
+    pub fn write_dir(&mut self, dir: &Path) -> Result<(), RepoError> {
+        let meta_dir = dir.join("metadata");
+        let targets_dir = dir.join("targets");
+        for (path, bytes) in std::mem::take(&mut self.pending_files) {
+            write_immutable(&targets_dir.join(path), &bytes)?;
+        }
+        for root in std::mem::take(&mut self.new_roots) {
+            write_immutable(&meta_dir.join(format!("{}.root.json", root.signed.version)), &root.to_bytes())?;
+        }
+        write_immutable(&meta_dir.join(format!("{}.targets.json", self.targets.signed.version)), &self.targets.to_bytes())?;
+        for (role, md) in &self.delegated {
+            let name = format!("{}.{}.json", md.signed.version, crate::client::encode_role_name(role));
+            write_immutable(&meta_dir.join(name), &md.to_bytes())?;
+        }
+        write_immutable(&meta_dir.join(format!("{}.snapshot.json", self.snapshot.signed.version)), &self.snapshot.to_bytes())?;
+        write_atomic(&meta_dir.join("root.json"), &self.root.to_bytes())?;
+        write_atomic(&meta_dir.join("timestamp.json"), &self.timestamp.to_bytes())
+    }
+
+    /// The current metadata files by remote name, as [`Repository::write_dir`] would write them
+    /// (for serving from memory and for tests).
+    pub fn metadata_files(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        files.insert(format!("{}.root.json", self.root.signed.version), self.root.to_bytes());
+        files.insert("root.json".into(), self.root.to_bytes());
+        files.insert(format!("{}.targets.json", self.targets.signed.version), self.targets.to_bytes());
+        for (role, md) in &self.delegated {
+            files.insert(format!("{}.{}.json", md.signed.version, crate::client::encode_role_name(role)), md.to_bytes());
+        }
+        files.insert(format!("{}.snapshot.json", self.snapshot.signed.version), self.snapshot.to_bytes());
+        files.insert("timestamp.json".into(), self.timestamp.to_bytes());
+        files
+    }
+
+    /// Target files staged but not yet written, by path under `targets/`.
+    pub fn pending_target_files(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.pending_files
+    }
+}
+
+fn write_immutable(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == bytes => Ok(()),
+        Ok(_) => Err(RepoError::Immutable(path.to_owned())),
+        Err(_) => write_atomic(path, bytes),
+    }
+}
+
+/// Writes a file atomically: temporary file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
+    use std::io::Write as _;
+    let io = |source| RepoError::Io { path: path.to_owned(), source };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}

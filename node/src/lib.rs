@@ -1,0 +1,10 @@
+//! The archy node: keeps a verified copy of the catalog and installs apps from it.
+//!
+//! Today the node holds the TUF client side of the trust core: [`tuf_client`] drives
+//! [`catalog::client::Updater`] over plain HTTP ([`http::HttpRemote`]) with trusted metadata kept
+//! in a directory ([`store::MetadataDir`]). `archy-node tuf-client` exposes it through the client
+//! protocol of the public TUF conformance suite.
+
+pub mod http;
+pub mod store;
+pub mod tuf_client;
