@@ -26,8 +26,7 @@ pub fn to_canonical(value: &Value) -> Result<Vec<u8>, CanonicalError> {
 
 /// Serializes any `Serialize` type to canonical JSON bytes.
 pub fn to_canonical_serialize<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CanonicalError> {
-    let value = serde_json::to_value(value)
-        .map_err(|e| CanonicalError::Float(format!("unserializable value: {e}")))?;
+    let value = serde_json::to_value(value).map_err(|e| CanonicalError::Float(format!("unserializable value: {e}")))?;
     to_canonical(&value)
 }
 

@@ -23,6 +23,8 @@
 //! Every file read is bounded: by the length signed for it, or by a [`Config`] limit when no length
 //! is signed (§5.4.1 "the client MUST download up to some X number of bytes").
 
+pub mod local;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -30,7 +32,7 @@ use chrono::{DateTime, Utc};
 use crate::hash::HashError;
 use crate::keys::PublicKey;
 use crate::metadata::{
-    MetaFile, MetadataError, Role, Root, SignedMetadata, Snapshot, TargetFile, Targets, Timestamp,
+    DelegationIndex, MetaFile, MetadataError, Role, Root, SignedMetadata, Snapshot, TargetFile, Targets, Timestamp,
 };
 
 /// Limits and knobs of the update workflow. The defaults are the values python-tuf uses.
@@ -216,6 +218,10 @@ struct TrustedSet {
     timestamp: Option<SignedMetadata<Timestamp>>,
     snapshot: Option<SignedMetadata<Snapshot>>,
     targets: BTreeMap<String, SignedMetadata<Targets>>,
+    /// Path index of each loaded targets role's delegations.
+    indexes: BTreeMap<String, DelegationIndex>,
+    /// (role, delegator) pairs whose signature check has passed in this update.
+    verified_by: std::collections::BTreeSet<(String, String)>,
 }
 
 /// A TUF client bound to a remote and a local store, with a fixed update start time.
@@ -401,11 +407,11 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
 
     /// §5.5: snapshot.
     fn load_snapshot(&mut self) -> Result<(), UpdateError> {
-        if let Some(local) = self.store.load("snapshot") {
-            // A locally trusted snapshot that is still the one the timestamp names is final.
-            if self.update_snapshot(&local, true).is_ok() {
-                return Ok(());
-            }
+        // A locally trusted snapshot that is still the one the timestamp names is final.
+        if let Some(local) = self.store.load("snapshot")
+            && self.update_snapshot(&local, true).is_ok()
+        {
+            return Ok(());
         }
         let ts = self.trusted.timestamp.as_ref().ok_or(UpdateError::Order("snapshot needs a timestamp"))?;
         let meta = ts.signed.snapshot_meta().clone();
@@ -442,7 +448,11 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
                     return Err(UpdateError::SnapshotDropsRole(name.clone()));
                 };
                 if current.version < old.version {
-                    return Err(UpdateError::Rollback { role: name.clone(), trusted: old.version, new: current.version });
+                    return Err(UpdateError::Rollback {
+                        role: name.clone(),
+                        trusted: old.version,
+                        new: current.version,
+                    });
                 }
             }
         }
@@ -467,13 +477,17 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
         if let Some(cached) = self.trusted.targets.get(role) {
             // Already trusted in this update, but re-check against *this* delegator's keys: the
             // same role name reached through another delegation must satisfy that one too.
-            let cached = cached.clone();
-            return self.verify_delegated(&cached, role, delegator);
-        }
-        if let Some(local) = self.store.load(role) {
-            if self.update_targets(&local, role, delegator).is_ok() {
-                return Ok(());
+            let pair = (role.to_owned(), delegator.to_owned());
+            if !self.trusted.verified_by.contains(&pair) {
+                self.verify_delegated(cached, role, delegator)?;
+                self.trusted.verified_by.insert(pair);
             }
+            return Ok(());
+        }
+        if let Some(local) = self.store.load(role)
+            && self.update_targets(&local, role, delegator).is_ok()
+        {
+            return Ok(());
         }
         let snap = self.trusted.snapshot.as_ref().ok_or(UpdateError::Order("targets need a snapshot"))?;
         let meta = snap
@@ -511,10 +525,18 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
         self.verify_delegated(&new, role, delegator)?;
         // §5.6.4: version as the snapshot says.
         if new.signed.version != meta.version {
-            return Err(UpdateError::VersionMismatch { role: role.into(), expected: meta.version, found: new.signed.version });
+            return Err(UpdateError::VersionMismatch {
+                role: role.into(),
+                expected: meta.version,
+                found: new.signed.version,
+            });
         }
         // §5.6.6: not expired.
         expired(&new, role, self.now)?;
+        if let Some(delegations) = &new.signed.delegations {
+            self.trusted.indexes.insert(role.into(), DelegationIndex::new(delegations));
+        }
+        self.trusted.verified_by.insert((role.to_owned(), delegator.to_owned()));
         self.trusted.targets.insert(role.into(), new);
         Ok(())
     }
@@ -528,11 +550,8 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
             .targets
             .get(delegator)
             .ok_or(UpdateError::Order("a delegated role is loaded only after its delegator"))?;
-        let delegations = parent
-            .signed
-            .delegations
-            .as_ref()
-            .ok_or_else(|| MetadataError::NotDelegated { role: role.into() })?;
+        let delegations =
+            parent.signed.delegations.as_ref().ok_or_else(|| MetadataError::NotDelegated { role: role.into() })?;
         let (keyids, threshold) =
             delegations.role_keys(role).ok_or_else(|| MetadataError::NotDelegated { role: role.into() })?;
         md.verify_role(role, &delegations.keys, &keyids, threshold)?;
@@ -560,7 +579,8 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
             }
             let mut children = Vec::new();
             if let Some(delegations) = &md.signed.delegations {
-                for (child, terminating) in delegations.roles_for_target(path) {
+                let index = self.trusted.indexes.get(&role).ok_or(UpdateError::Order("index built on load"))?;
+                for (child, terminating) in delegations.roles_for_target_indexed(index, path) {
                     children.push((child, role.clone()));
                     if terminating {
                         // §5.6.7.2.1: a terminating delegation ends the search after this subtree.
@@ -603,7 +623,11 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
     }
 }
 
-fn verify_top_level<T: Role>(root: &SignedMetadata<Root>, md: &SignedMetadata<T>, role: &str) -> Result<(), UpdateError> {
+fn verify_top_level<T: Role>(
+    root: &SignedMetadata<Root>,
+    md: &SignedMetadata<T>,
+    role: &str,
+) -> Result<(), UpdateError> {
     let keys = root.signed.role(role).ok_or_else(|| MetadataError::NotDelegated { role: role.into() })?;
     md.verify_role(role, &root.signed.keys, &keys.keyids, keys.threshold)?;
     Ok(())

@@ -87,8 +87,7 @@ impl FromStr for DidKey {
         }
         let mut public = [0u8; 32];
         public.copy_from_slice(&raw[2..]);
-        ed25519_dalek::VerifyingKey::from_bytes(&public)
-            .map_err(|_| DidError::InvalidKey(s.to_owned()))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| DidError::InvalidKey(s.to_owned()))?;
         Ok(Self { public })
     }
 }

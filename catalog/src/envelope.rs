@@ -1,6 +1,6 @@
 //! The signed manifest envelope: a manifest that verifies on its own wherever it travels.
 //!
-//! File format (canonical JSON, so the file is byte-for-byte deterministic):
+//! File format (compact JSON, fields in a fixed order, so the file is deterministic):
 //!
 //! ```json
 //! {"archy_envelope":1,"manifest":{…},"signature":{"did":"did:key:z…","keyid":"<TUF key id>","sig":"<hex>"}}
@@ -106,19 +106,24 @@ impl SignedEnvelope {
         let manifest = value.get("manifest").filter(|m| m.is_object()).ok_or_else(|| bad("no `manifest` object"))?;
         let sig = value.get("signature").ok_or_else(|| bad("no `signature` object"))?;
         let field = |name: &str| {
-            sig.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| bad(&format!("signature has no `{name}`")))
+            sig.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| bad(&format!("signature has no `{name}`")))
         };
         Ok(Self { manifest: manifest.clone(), did: field("did")?, keyid: field("keyid")?, sig: field("sig")? })
     }
 
-    /// The envelope file bytes (canonical JSON).
+    /// The envelope file bytes: compact JSON with fields in a fixed order. (Not canonical JSON:
+    /// OLPC canonical form writes control characters raw, which JSON parsers refuse; the
+    /// canonical form is used only for the bytes that are hashed and signed.)
     pub fn to_bytes(&self) -> Vec<u8> {
         let doc = serde_json::json!({
             "archy_envelope": 1,
             "manifest": self.manifest,
             "signature": {"did": self.did, "keyid": self.keyid, "sig": self.sig},
         });
-        canonical::to_canonical(&doc).unwrap_or_default()
+        serde_json::to_vec(&doc).unwrap_or_default()
     }
 
     /// The DID the signature claims (not yet verified).
@@ -128,7 +133,8 @@ impl SignedEnvelope {
 
     /// Verifies the signature and validates the manifest.
     pub fn verify(&self, limits: &Limits) -> Result<VerifiedManifest, EnvelopeError> {
-        let did: DidKey = self.did.parse().map_err(|e: crate::did::DidError| EnvelopeError::Malformed(e.to_string()))?;
+        let did: DidKey =
+            self.did.parse().map_err(|e: crate::did::DidError| EnvelopeError::Malformed(e.to_string()))?;
         let bytes = canonical::to_canonical(&self.manifest).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
         let hash = blake3::hash(&bytes);
         let sig: [u8; 64] = hex::decode(&self.sig)
@@ -140,7 +146,10 @@ impl SignedEnvelope {
             .map_err(|_| EnvelopeError::BadSignature(self.did.clone()))?;
         let manifest = Manifest::from_json_value(self.manifest.clone(), limits)?;
         if manifest.publisher != did {
-            return Err(EnvelopeError::WrongSigner { signer: did.to_string(), publisher: manifest.publisher.to_string() });
+            return Err(EnvelopeError::WrongSigner {
+                signer: did.to_string(),
+                publisher: manifest.publisher.to_string(),
+            });
         }
         Ok(VerifiedManifest { manifest, hash, size: bytes.len() as u64 })
     }

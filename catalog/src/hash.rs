@@ -53,8 +53,7 @@ pub fn digest_hex(algorithm: &str, data: &[u8]) -> Option<String> {
 pub fn verify_hashes(hashes: &Map<String, Value>, data: &[u8]) -> Result<(), HashError> {
     for (algorithm, expected) in hashes {
         let expected = expected.as_str().ok_or_else(|| HashError::NotAString(algorithm.clone()))?;
-        let actual =
-            digest_hex(algorithm, data).ok_or_else(|| HashError::UnsupportedAlgorithm(algorithm.clone()))?;
+        let actual = digest_hex(algorithm, data).ok_or_else(|| HashError::UnsupportedAlgorithm(algorithm.clone()))?;
         if !actual.eq_ignore_ascii_case(expected) {
             return Err(HashError::HashMismatch {
                 algorithm: algorithm.clone(),

@@ -125,18 +125,11 @@ impl PublicKey {
             }
             ("rsa", "rsassa-pss-sha256" | "rsa-pkcs1v15-sha256") => {
                 use rsa::pkcs8::DecodePublicKey as _;
-                let key = rsa::RsaPublicKey::from_public_key_pem(&self.keyval.public)
-                    .map_err(|e| bad(e.to_string()))?;
-                if self.scheme == "rsassa-pss-sha256" {
-                    Ok(Verifier::RsaPss(key))
-                } else {
-                    Ok(Verifier::RsaPkcs1(key))
-                }
+                let key =
+                    rsa::RsaPublicKey::from_public_key_pem(&self.keyval.public).map_err(|e| bad(e.to_string()))?;
+                if self.scheme == "rsassa-pss-sha256" { Ok(Verifier::RsaPss(key)) } else { Ok(Verifier::RsaPkcs1(key)) }
             }
-            _ => Err(KeyError::UnsupportedScheme {
-                keytype: self.keytype.clone(),
-                scheme: self.scheme.clone(),
-            }),
+            _ => Err(KeyError::UnsupportedScheme { keytype: self.keytype.clone(), scheme: self.scheme.clone() }),
         }
     }
 }
@@ -191,8 +184,7 @@ impl Verifier {
             }
             Verifier::RsaPkcs1(key) => {
                 let digest = sha2::Sha256::digest(message);
-                key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, sig)
-                    .map_err(|_| KeyError::BadSignature)
+                key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, sig).map_err(|_| KeyError::BadSignature)
             }
         }
     }

@@ -27,7 +27,7 @@
 pub mod canonical;
 pub mod client;
 pub mod did;
-// pub mod envelope; (enabled once manifest lands)
+pub mod envelope;
 pub mod hash;
 pub mod keyfile;
 pub mod keys;

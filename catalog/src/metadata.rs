@@ -341,9 +341,11 @@ pub struct TargetFile {
 impl TargetFile {
     /// The BLAKE3 content address of the file: `hashes.blake3`, or archy's `custom.archy.blake3`.
     pub fn blake3(&self) -> Option<[u8; 32]> {
-        let hex_str = self.hashes.get("blake3").and_then(Value::as_str).or_else(|| {
-            self.custom.as_ref()?.get("archy")?.get("blake3")?.as_str()
-        })?;
+        let hex_str = self
+            .hashes
+            .get("blake3")
+            .and_then(Value::as_str)
+            .or_else(|| self.custom.as_ref()?.get("archy")?.get("blake3")?.as_str())?;
         hex::decode(hex_str).ok()?.try_into().ok()
     }
 
@@ -462,18 +464,63 @@ impl Delegations {
             .collect()
     }
 
+    /// Like [`Delegations::roles_for_target`], but using a prebuilt [`DelegationIndex`] so a
+    /// role with thousands of path patterns answers in time proportional to the path length.
+    pub fn roles_for_target_indexed(&self, index: &DelegationIndex, target: &str) -> Vec<(String, bool)> {
+        if let Some(succinct) = &self.succinct_roles {
+            return vec![(succinct.role_for_target(target), true)];
+        }
+        let Some(roles) = &self.roles else { return Vec::new() };
+        let mut candidates: Vec<usize> = index.always.clone();
+        for (k, _) in target.char_indices().chain(std::iter::once((target.len(), ' '))) {
+            if let Some(found) = index.by_prefix.get(&target[..k]) {
+                candidates.extend_from_slice(found);
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .filter_map(|i| roles.get(i))
+            .filter(|r| r.is_delegated_path(target))
+            .map(|r| (r.name.clone(), r.terminating))
+            .collect()
+    }
+
     /// The key ids and threshold that `name` must be signed with, if it is delegated here.
     pub fn role_keys(&self, name: &str) -> Option<(Vec<KeyId>, u64)> {
         if let Some(succinct) = &self.succinct_roles {
-            return succinct
-                .is_delegated_role(name)
-                .then(|| (succinct.keyids.clone(), succinct.threshold));
+            return succinct.is_delegated_role(name).then(|| (succinct.keyids.clone(), succinct.threshold));
         }
-        self.roles
-            .iter()
-            .flatten()
-            .find(|r| r.name == name)
-            .map(|r| (r.keyids.clone(), r.threshold))
+        self.roles.iter().flatten().find(|r| r.name == name).map(|r| (r.keyids.clone(), r.threshold))
+    }
+}
+
+/// An index of delegation path patterns by their literal prefix (the part before the first
+/// `*`, `?` or `[`). It only narrows the candidates; every candidate is still checked with the
+/// full pattern rule, so the index never changes which roles are trusted for a path.
+#[derive(Clone, Debug, Default)]
+pub struct DelegationIndex {
+    by_prefix: std::collections::HashMap<String, Vec<usize>>,
+    always: Vec<usize>,
+}
+
+impl DelegationIndex {
+    /// Indexes the path patterns of `delegations`.
+    pub fn new(delegations: &Delegations) -> Self {
+        let mut index = Self::default();
+        for (i, role) in delegations.roles.iter().flatten().enumerate() {
+            match (&role.paths, &role.path_hash_prefixes) {
+                (Some(paths), None) => {
+                    for p in paths {
+                        let literal = p.find(['*', '?', '[']).map_or(p.as_str(), |end| &p[..end]);
+                        index.by_prefix.entry(literal.to_owned()).or_default().push(i);
+                    }
+                }
+                _ => index.always.push(i),
+            }
+        }
+        index
     }
 }
 
@@ -525,7 +572,10 @@ impl Targets {
                     if r.paths.is_some() == r.path_hash_prefixes.is_some() {
                         return Err(malformed(
                             role,
-                            format!("delegated role `{}` needs exactly one of `paths` and `path_hash_prefixes`", r.name),
+                            format!(
+                                "delegated role `{}` needs exactly one of `paths` and `path_hash_prefixes`",
+                                r.name
+                            ),
                         ));
                     }
                     let keys = RoleKeys { keyids: r.keyids.clone(), threshold: r.threshold, unknown: Map::new() };

@@ -32,8 +32,8 @@ use sha2::Digest as _;
 use crate::did::DidKey;
 use crate::keys::{PublicKey, SigningKey};
 use crate::metadata::{
-    DelegatedRole, Delegations, MetaFile, MetadataError, RoleKeys, Root, SignedMetadata,
-    Snapshot, SPEC_VERSION, TOP_LEVEL_ROLES, TargetFile, Targets, Timestamp,
+    DelegatedRole, Delegations, MetaFile, MetadataError, RoleKeys, Root, SPEC_VERSION, SignedMetadata, Snapshot,
+    TOP_LEVEL_ROLES, TargetFile, Targets, Timestamp,
 };
 
 /// Why a repository operation failed.
@@ -169,7 +169,11 @@ pub fn check_role_name(name: &str) -> Result<(), RepoError> {
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !TOP_LEVEL_ROLES.contains(&name);
-    if ok { Ok(()) } else { Err(RepoError::Invalid(format!("publisher name `{name}` must be 1-64 of [a-z0-9-] and not a top-level role"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(RepoError::Invalid(format!("publisher name `{name}` must be 1-64 of [a-z0-9-] and not a top-level role")))
+    }
 }
 
 /// The TUF file description of `bytes`: length, `sha256`, and `custom.archy.blake3`.
@@ -274,9 +278,12 @@ impl Repository {
                 spec_version: SPEC_VERSION.into(),
                 version: 0,
                 expires: now,
-                meta: [("snapshot.json".to_owned(), MetaFile { version: 0, length: None, hashes: None, unknown: Map::new() })]
-                    .into_iter()
-                    .collect(),
+                meta: [(
+                    "snapshot.json".to_owned(),
+                    MetaFile { version: 0, length: None, hashes: None, unknown: Map::new() },
+                )]
+                .into_iter()
+                .collect(),
                 unknown: Map::new(),
             },
             &[],
@@ -303,7 +310,8 @@ impl Repository {
             std::fs::read(&path).map_err(|source| RepoError::Io { path, source })
         };
         let mut newest_root = 0u64;
-        let entries = std::fs::read_dir(&meta_dir).map_err(|source| RepoError::Io { path: meta_dir.clone(), source })?;
+        let entries =
+            std::fs::read_dir(&meta_dir).map_err(|source| RepoError::Io { path: meta_dir.clone(), source })?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(v) = name.strip_suffix(".root.json").and_then(|v| v.parse::<u64>().ok()) {
@@ -311,12 +319,16 @@ impl Repository {
             }
         }
         if newest_root == 0 {
-            return Err(RepoError::Layout { path: dir.to_owned(), reason: "no metadata/N.root.json; run `archy repo init`".into() });
+            return Err(RepoError::Layout {
+                path: dir.to_owned(),
+                reason: "no metadata/N.root.json; run `archy repo init`".into(),
+            });
         }
         let root = SignedMetadata::<Root>::from_slice(&read(&format!("{newest_root}.root.json"))?, "root")?;
         let timestamp = SignedMetadata::<Timestamp>::from_slice(&read("timestamp.json")?, "timestamp")?;
         let snap_version = timestamp.signed.snapshot_meta().version;
-        let snapshot = SignedMetadata::<Snapshot>::from_slice(&read(&format!("{snap_version}.snapshot.json"))?, "snapshot")?;
+        let snapshot =
+            SignedMetadata::<Snapshot>::from_slice(&read(&format!("{snap_version}.snapshot.json"))?, "snapshot")?;
         let mut targets = None;
         let mut delegated = BTreeMap::new();
         for (file, meta) in &snapshot.signed.meta {
@@ -331,8 +343,20 @@ impl Repository {
                 delegated.insert(role.to_owned(), md);
             }
         }
-        let targets = targets.ok_or_else(|| RepoError::Layout { path: dir.to_owned(), reason: "snapshot lists no targets.json".into() })?;
-        Ok(Self { new_roots: Vec::new(), root, targets, delegated, snapshot, timestamp, pending_files: BTreeMap::new(), expiry })
+        let targets = targets.ok_or_else(|| RepoError::Layout {
+            path: dir.to_owned(),
+            reason: "snapshot lists no targets.json".into(),
+        })?;
+        Ok(Self {
+            new_roots: Vec::new(),
+            root,
+            targets,
+            delegated,
+            snapshot,
+            timestamp,
+            pending_files: BTreeMap::new(),
+            expiry,
+        })
     }
 
     /// The newest root.
@@ -364,7 +388,15 @@ impl Repository {
     /// The publisher role whose key is `did`.
     pub fn role_of_did(&self, did: &DidKey) -> Option<String> {
         let keyid = PublicKey::ed25519(&did.verifying_key()).key_id();
-        self.targets.signed.delegations.as_ref()?.roles.as_ref()?.iter().find(|r| r.keyids.contains(&keyid)).map(|r| r.name.clone())
+        self.targets
+            .signed
+            .delegations
+            .as_ref()?
+            .roles
+            .as_ref()?
+            .iter()
+            .find(|r| r.keyids.contains(&keyid))
+            .map(|r| r.name.clone())
     }
 
     /// Delegates `app_ids` to the publisher `did` as role `name` (signed with the targets key).
@@ -396,7 +428,9 @@ impl Repository {
         match roles.iter_mut().find(|r| r.name == name) {
             Some(existing) => {
                 if existing.keyids != vec![keyid.clone()] {
-                    return Err(RepoError::Invalid(format!("role `{name}` belongs to another key; rotate it explicitly")));
+                    return Err(RepoError::Invalid(format!(
+                        "role `{name}` belongs to another key; rotate it explicitly"
+                    )));
                 }
                 let current = existing.paths.get_or_insert_with(Vec::new);
                 paths.retain(|p| !current.contains(p));
@@ -420,13 +454,15 @@ impl Repository {
         Ok(())
     }
 
-    /// The publisher's next delegated targets metadata with `path` → `bytes` added (unsigned
-    /// content; the publisher signs it, on its own machine).
-    pub fn next_publisher_targets(&self, role: &str, path: &str, file: TargetFile, now: DateTime<Utc>) -> Result<Targets, RepoError> {
+    /// The publisher's next delegated targets metadata with `files` added (unsigned content;
+    /// the publisher signs it, on its own machine).
+    pub fn next_publisher_targets(
+        &self,
+        role: &str,
+        files: impl IntoIterator<Item = (String, TargetFile)>,
+        now: DateTime<Utc>,
+    ) -> Result<Targets, RepoError> {
         let delegation = self.publisher_role(role).ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
-        if !delegation.is_delegated_path(path) {
-            return Err(RepoError::PathNotDelegated { role: role.into(), path: path.into() });
-        }
         let mut targets = match self.delegated.get(role) {
             Some(md) => md.signed.clone(),
             None => Targets {
@@ -439,9 +475,14 @@ impl Repository {
                 unknown: Map::new(),
             },
         };
+        for (path, file) in files {
+            if !delegation.is_delegated_path(&path) {
+                return Err(RepoError::PathNotDelegated { role: role.into(), path });
+            }
+            targets.targets.insert(path, file);
+        }
         targets.version += 1;
         targets.expires = trunc(now) + self.expiry.delegated;
-        targets.targets.insert(path.into(), file);
         Ok(targets)
     }
 
@@ -449,7 +490,8 @@ impl Repository {
     /// repository side): signed by the delegated key's threshold, version moving forward, and
     /// every target path inside the role's delegated paths.
     pub fn accept_publisher_targets(&mut self, role: &str, md: SignedMetadata<Targets>) -> Result<(), RepoError> {
-        let delegations = self.targets.signed.delegations.as_ref().ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
+        let delegations =
+            self.targets.signed.delegations.as_ref().ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
         let delegation = self.publisher_role(role).ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
         md.verify_role(role, &delegations.keys, &delegation.keyids, delegation.threshold)?;
         let current = self.delegated.get(role).map_or(0, |m| m.signed.version);
@@ -477,11 +519,26 @@ impl Repository {
         publisher_key: &SigningKey,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        let file = target_file(&bytes, kind);
-        let targets = self.next_publisher_targets(role, path, file.clone(), now)?;
+        self.add_publisher_targets(role, vec![(path.to_owned(), bytes, kind.to_owned())], publisher_key, now)
+    }
+
+    /// Adds many target files `(path, bytes, kind)` to a publisher's role in one new version.
+    pub fn add_publisher_targets(
+        &mut self,
+        role: &str,
+        files: Vec<(String, Vec<u8>, String)>,
+        publisher_key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let described: Vec<(String, TargetFile, Vec<u8>)> =
+            files.into_iter().map(|(path, bytes, kind)| (path, target_file(&bytes, &kind), bytes)).collect();
+        let targets =
+            self.next_publisher_targets(role, described.iter().map(|(p, f, _)| (p.clone(), f.clone())), now)?;
         let md = SignedMetadata::sign(targets, &[publisher_key])?;
         self.accept_publisher_targets(role, md)?;
-        self.pending_files.insert(consistent_target_path(path, &file), bytes);
+        for (path, file, bytes) in described {
+            self.pending_files.insert(consistent_target_path(&path, &file), bytes);
+        }
         Ok(())
     }
 
@@ -494,7 +551,12 @@ impl Repository {
 
     /// Signs a new snapshot naming the current version of every targets role, then a new
     /// timestamp naming that snapshot (with its length and SHA-256).
-    pub fn snapshot_and_timestamp(&mut self, snapshot_key: &SigningKey, timestamp_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
+    pub fn snapshot_and_timestamp(
+        &mut self,
+        snapshot_key: &SigningKey,
+        timestamp_key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
         check_key("snapshot", &self.root.signed, snapshot_key)?;
         let now = trunc(now);
         let mut meta = BTreeMap::new();
@@ -521,7 +583,12 @@ impl Repository {
         let bytes = self.snapshot.to_bytes();
         let mut hashes = Map::new();
         hashes.insert("sha256".into(), Value::String(hex::encode(sha2::Sha256::digest(&bytes))));
-        let meta = MetaFile { version: self.snapshot.signed.version, length: Some(bytes.len() as u64), hashes: Some(hashes), unknown: Map::new() };
+        let meta = MetaFile {
+            version: self.snapshot.signed.version,
+            length: Some(bytes.len() as u64),
+            hashes: Some(hashes),
+            unknown: Map::new(),
+        };
         let timestamp = Timestamp {
             kind: "timestamp".into(),
             spec_version: SPEC_VERSION.into(),
@@ -560,7 +627,8 @@ impl Repository {
         }
         root.roles.insert(role.into(), RoleKeys { keyids, threshold, unknown: Map::new() });
         // Drop keys no role uses any more.
-        let used: std::collections::HashSet<String> = root.roles.values().flat_map(|r| r.keyids.iter().cloned()).collect();
+        let used: std::collections::HashSet<String> =
+            root.roles.values().flat_map(|r| r.keyids.iter().cloned()).collect();
         root.keys.retain(|id, _| used.contains(id));
         root.version += 1;
         root.expires = trunc(now) + self.expiry.root;
@@ -596,12 +664,18 @@ impl Repository {
         for root in std::mem::take(&mut self.new_roots) {
             write_immutable(&meta_dir.join(format!("{}.root.json", root.signed.version)), &root.to_bytes())?;
         }
-        write_immutable(&meta_dir.join(format!("{}.targets.json", self.targets.signed.version)), &self.targets.to_bytes())?;
+        write_immutable(
+            &meta_dir.join(format!("{}.targets.json", self.targets.signed.version)),
+            &self.targets.to_bytes(),
+        )?;
         for (role, md) in &self.delegated {
             let name = format!("{}.{}.json", md.signed.version, crate::client::encode_role_name(role));
             write_immutable(&meta_dir.join(name), &md.to_bytes())?;
         }
-        write_immutable(&meta_dir.join(format!("{}.snapshot.json", self.snapshot.signed.version)), &self.snapshot.to_bytes())?;
+        write_immutable(
+            &meta_dir.join(format!("{}.snapshot.json", self.snapshot.signed.version)),
+            &self.snapshot.to_bytes(),
+        )?;
         write_atomic(&meta_dir.join("root.json"), &self.root.to_bytes())?;
         write_atomic(&meta_dir.join("timestamp.json"), &self.timestamp.to_bytes())
     }
@@ -614,7 +688,8 @@ impl Repository {
         files.insert("root.json".into(), self.root.to_bytes());
         files.insert(format!("{}.targets.json", self.targets.signed.version), self.targets.to_bytes());
         for (role, md) in &self.delegated {
-            files.insert(format!("{}.{}.json", md.signed.version, crate::client::encode_role_name(role)), md.to_bytes());
+            files
+                .insert(format!("{}.{}.json", md.signed.version, crate::client::encode_role_name(role)), md.to_bytes());
         }
         files.insert(format!("{}.snapshot.json", self.snapshot.signed.version), self.snapshot.to_bytes());
         files.insert("timestamp.json".into(), self.timestamp.to_bytes());

@@ -14,7 +14,9 @@ use anyhow::{Context as _, bail};
 use catalog::client::{Config, Updater, encode_role_name};
 
 use crate::http::HttpRemote;
-use crate::store::{MetadataDir, write_atomic};
+use catalog::repo::write_atomic;
+
+use crate::store::MetadataDir;
 
 /// Copies the bootstrap root into the metadata directory.
 pub fn init(metadata_dir: &Path, trusted_root: &Path) -> anyhow::Result<()> {
@@ -24,7 +26,11 @@ pub fn init(metadata_dir: &Path, trusted_root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn updater(metadata_dir: &Path, metadata_url: &str, target_base: Option<&str>) -> anyhow::Result<Updater<HttpRemote, MetadataDir>> {
+fn updater(
+    metadata_dir: &Path,
+    metadata_url: &str,
+    target_base: Option<&str>,
+) -> anyhow::Result<Updater<HttpRemote, MetadataDir>> {
     let store = MetadataDir::open(metadata_dir).with_context(|| format!("opening {}", metadata_dir.display()))?;
     let remote = HttpRemote::new(metadata_url, target_base);
     // §5.1: the update start time is fixed once for the whole update.
@@ -52,15 +58,13 @@ pub fn download(
     let mut updater = updater(metadata_dir, metadata_url, Some(target_base_url))?;
     std::fs::create_dir_all(target_dir).with_context(|| format!("creating {}", target_dir.display()))?;
     for name in target_names {
-        let target = updater
-            .target_info(name)?
-            .with_context(|| format!("target `{name}` is not in the repository"))?;
+        let target = updater.target_info(name)?.with_context(|| format!("target `{name}` is not in the repository"))?;
         let local: PathBuf = target_dir.join(encode_role_name(name));
-        if let Ok(existing) = std::fs::read(&local) {
-            if target.verify(&existing).is_ok() {
-                tracing::info!(target = %name, "cached copy matches its signed hashes");
-                continue;
-            }
+        if let Ok(existing) = std::fs::read(&local)
+            && target.verify(&existing).is_ok()
+        {
+            tracing::info!(target = %name, "cached copy matches its signed hashes");
+            continue;
         }
         let bytes = updater.download_target(&target).with_context(|| format!("downloading `{name}`"))?;
         write_atomic(&local, &bytes).with_context(|| format!("writing {}", local.display()))?;

@@ -1,1 +1,16 @@
-fn main() {}
+//! `archy`: keys, app manifests, signatures and the origin's repository.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = publisher::cli::Cli::parse();
+    match publisher::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(publisher::exit_code(&err))
+        }
+    }
+}

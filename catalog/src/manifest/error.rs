@@ -40,18 +40,8 @@ pub struct ManifestErrors {
 
 impl ManifestErrors {
     /// A list holding a single problem.
-    pub fn single(
-        field: impl Into<String>,
-        problem: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self {
-            problems: vec![ManifestProblem {
-                field: field.into(),
-                problem: problem.into(),
-                fix: fix.into(),
-            }],
-        }
+    pub fn single(field: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { problems: vec![ManifestProblem { field: field.into(), problem: problem.into(), fix: fix.into() }] }
     }
 
     /// Whether any problem is about exactly `field`.
@@ -87,17 +77,8 @@ pub(crate) struct Problems {
 
 impl Problems {
     /// Records a problem.
-    pub(crate) fn push(
-        &mut self,
-        field: impl Into<String>,
-        problem: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
-        self.list.push(ManifestProblem {
-            field: field.into(),
-            problem: problem.into(),
-            fix: fix.into(),
-        });
+    pub(crate) fn push(&mut self, field: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) {
+        self.list.push(ManifestProblem { field: field.into(), problem: problem.into(), fix: fix.into() });
     }
 
     /// Whether no problem was recorded.

@@ -1,0 +1,6 @@
+//! One module per subcommand, each with its `Args` and `run`.
+
+pub mod app;
+pub mod key;
+pub mod repo;
+pub mod sign;

@@ -1,0 +1,110 @@
+//! `archy app new|validate|render|sign`: the app manifest folder.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use catalog::manifest::{Limits, Manifest};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::cli::KeyPath;
+use crate::output::{Output, user_error};
+
+/// `archy app`.
+#[derive(Args, Debug)]
+pub struct AppArgs {
+    #[command(subcommand)]
+    action: AppAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum AppAction {
+    /// Scaffold `<dir>/<id>/archy.toml` for a new app, published under your key's DID.
+    New {
+        /// The app id (lowercase letters, digits, hyphens).
+        id: String,
+        /// Parent directory [default: current directory].
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        key: KeyPath,
+    },
+    /// Check a manifest folder; lists every problem with its field and a fix.
+    Validate {
+        /// The app folder holding archy.toml.
+        dir: PathBuf,
+    },
+    /// Show exactly which containers, volumes, networks and labels a node would create.
+    Render {
+        /// The app folder holding archy.toml.
+        dir: PathBuf,
+    },
+    /// Sign the manifest into an envelope file (the publisher's DID signature).
+    Sign {
+        /// The app folder holding archy.toml.
+        dir: PathBuf,
+        /// Output file [default: <id>-<version>.envelope.json in the current directory].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyPath,
+    },
+}
+
+/// Loads and validates the manifest in `dir`.
+pub fn load(dir: &Path) -> anyhow::Result<Manifest> {
+    if !dir.join("archy.toml").is_file() {
+        return Err(user_error(format!("{}: no archy.toml in this folder", dir.display())));
+    }
+    Manifest::from_dir(dir, &Limits::default()).with_context(|| format!("{}/archy.toml", dir.display()))
+}
+
+/// Runs `archy app`.
+pub fn run(args: AppArgs, out: &Output) -> anyhow::Result<ExitCode> {
+    match args.action {
+        AppAction::New { id, dir, key } => {
+            let key = key.load()?;
+            let id: catalog::manifest::AppId = id.parse().map_err(|e| user_error(format!("app id: {e}")))?;
+            let folder = dir.join(id.as_str());
+            if folder.exists() {
+                return Err(user_error(format!("{} already exists", folder.display())));
+            }
+            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+            let toml = catalog::manifest::example_toml(id.as_str(), &key.did());
+            let file = folder.join("archy.toml");
+            std::fs::write(&file, toml).with_context(|| format!("writing {}", file.display()))?;
+            out.print(
+                format!("created {}\nnext: edit it, then `archy app validate {}`", file.display(), folder.display()),
+                &json!({"manifest": file}),
+            );
+        }
+        AppAction::Validate { dir } => {
+            let m = load(&dir)?;
+            out.print(
+                format!("ok: {} {} by {} ({} container(s))", m.id, m.version, m.publisher, m.containers.len()),
+                &json!({"valid": true, "id": m.id.as_str(), "version": m.version.to_string(), "publisher": m.publisher.to_string()}),
+            );
+        }
+        AppAction::Render { dir } => {
+            let m = load(&dir)?;
+            let plan = catalog::manifest::render(&m);
+            out.print(&plan, &serde_json::to_value(&plan)?);
+        }
+        AppAction::Sign { dir, output, key } => {
+            let key = key.load()?;
+            let m = load(&dir)?;
+            let envelope = catalog::envelope::SignedEnvelope::sign(&m, &key)?;
+            let bytes = envelope.to_bytes();
+            let verified = envelope.verify(&Limits::default())?;
+            let path = output.unwrap_or_else(|| PathBuf::from(format!("{}-{}.envelope.json", m.id, m.version)));
+            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            let hash = verified.manifest_hash().to_hex().to_string();
+            out.print(
+                format!("wrote {}\nmanifest blake3: {hash}", path.display()),
+                &json!({"envelope": path, "manifest_blake3": hash, "envelope_blake3": blake3::hash(&bytes).to_hex().to_string()}),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
