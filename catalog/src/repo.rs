@@ -11,7 +11,7 @@
 //! metadata/<V>.snapshot.json
 //! metadata/timestamp.json                written last: the switch to a new catalog version
 //! targets/apps/<id>/<sha256>.<version>.json        signed manifest envelopes
-//! targets/images/<id>/<version>/<sha256>.<file>    image archives
+//! targets/images/<id>/<sha256>.<file>            image archives (manifest `archive.target` = `<id>/<file>`)
 //! ```
 //!
 //! Every file except `timestamp.json` and `root.json` is named by version or hash and never
@@ -160,7 +160,12 @@ pub fn envelope_target_path(app_id: &str, version: &semver::Version) -> String {
 
 /// The delegation path patterns that give a publisher an app id.
 pub fn app_paths(app_id: &str) -> [String; 2] {
-    [format!("apps/{app_id}/*"), format!("images/{app_id}/*/*")]
+    [format!("apps/{app_id}/*"), format!("images/{app_id}/*")]
+}
+
+/// The TUF target path of an image archive a manifest names as `<app-id>/<file>`.
+pub fn image_target_path(archive_target: &str) -> String {
+    format!("images/{archive_target}")
 }
 
 /// Validates a publisher role name: it becomes a file name and a URL path segment.
@@ -500,6 +505,19 @@ impl Repository {
         }
         if let Some(path) = md.signed.targets.keys().find(|p| !delegation.is_delegated_path(p)) {
             return Err(RepoError::PathNotDelegated { role: role.into(), path: path.clone() });
+        }
+        // A published file is immutable: the same path never names other bytes (a new app
+        // version gets a new path), so a node that verified a manifest once never sees it change.
+        if let Some(current) = self.delegated.get(role) {
+            for (path, file) in &md.signed.targets {
+                if let Some(old) = current.signed.targets.get(path)
+                    && (old.length != file.length || old.hashes != file.hashes)
+                {
+                    return Err(RepoError::Invalid(format!(
+                        "`{path}` is already published with other content; publish a new version instead"
+                    )));
+                }
+            }
         }
         if md.signed.delegations.is_some() {
             return Err(RepoError::Invalid(format!("publisher role `{role}` may not delegate further")));

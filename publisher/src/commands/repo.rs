@@ -101,7 +101,8 @@ enum RepoAction {
         repo: RepoDir,
         /// The app folder holding archy.toml.
         app: PathBuf,
-        /// Also add a file (an image archive) as `images/<id>/<version>/<file name>`.
+        /// Also add an image archive the manifest names (`archive.target = "<id>/<file>"`); it is
+        /// stored as the TUF target `images/<id>/<file>`.
         #[arg(long)]
         file: Vec<PathBuf>,
         #[command(flatten)]
@@ -248,14 +249,31 @@ fn add(repo: &RepoDir, app: &Path, files: &[PathBuf], key: &KeyPath, out: &Outpu
     envelope.verify(&Limits::default())?;
     let path = catalog::repo::envelope_target_path(manifest.id.as_str(), &manifest.version);
     let mut added = vec![path.clone()];
+    let archives: Vec<&str> = manifest
+        .containers
+        .iter()
+        .filter_map(|c| match &c.image {
+            catalog::manifest::Image::Archive { target, .. } => Some(target.as_str()),
+            catalog::manifest::Image::Pinned(_) => None,
+        })
+        .collect();
+    let mut batch = Vec::new();
     for file in files {
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let archive = archives
+            .iter()
+            .find(|t| t.rsplit('/').next() == Some(name.as_str()))
+            .ok_or_else(|| user_error(format!("{}: the manifest names no archive image `{name}`", file.display())))?;
+        if archive.split('/').next() != Some(manifest.id.as_str()) {
+            return Err(user_error(format!("archive target `{archive}` must be `{}/<file>`", manifest.id)));
+        }
         let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let target = format!("images/{}/{}/{name}", manifest.id, manifest.version);
-        r.add_publisher_target(&role, &target, data, "image", &publisher, now)?;
+        let target = catalog::repo::image_target_path(archive);
+        batch.push((target.clone(), data, "image".to_owned()));
         added.push(target);
     }
-    r.add_publisher_target(&role, &path, bytes, "manifest", &publisher, now)?;
+    batch.push((path.clone(), bytes, "manifest".to_owned()));
+    r.add_publisher_targets(&role, batch, &publisher, now)?;
     r.snapshot_and_timestamp(&repo.key("snapshot")?, &repo.key("timestamp")?, now)?;
     r.write_dir(&repo.served())?;
     out.print(

@@ -1,0 +1,197 @@
+//! Drives the real `archy` binary and re-reads what it wrote through the library.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn archy(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_archy"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("ARCHY_KEY", self.path("publisher.key"))
+            .output()
+            .expect("run archy")
+    }
+    fn ok(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.archy(&all);
+        assert!(out.status.success(), "archy {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json output")
+    }
+    /// Copies an app from `apps/` and makes this environment's key its publisher.
+    fn app(&self, id: &str, did: &str) -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps").join(id);
+        let dst = self.path(id);
+        copy_dir(&src, &dst);
+        let toml = std::fs::read_to_string(dst.join("archy.toml")).expect("archy.toml");
+        let toml: String = toml
+            .lines()
+            .map(|l| if l.starts_with("publisher = ") { format!("publisher = \"{did}\"") } else { l.to_owned() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(dst.join("archy.toml"), toml).expect("write");
+        dst
+    }
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for entry in std::fs::read_dir(src).expect("read dir").flatten() {
+        let to = dst.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), to).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn key_new_writes_a_0600_key_and_show_reports_the_same_identity() {
+    let env = Env::new();
+    let created = env.ok(&["key", "new"]);
+    let shown = env.ok(&["key", "show"]);
+    for field in ["did", "keyid", "minisign_public_key"] {
+        assert_eq!(created[field], shown[field], "{field}");
+    }
+    let key = catalog::keyfile::read(&env.path("publisher.key")).expect("library reads the key");
+    assert_eq!(shown["did"], key.did().to_string());
+    assert_eq!(shown["keyid"], key.key_id());
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(env.path("publisher.key")).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A second `key new` never overwrites the key.
+    let again = env.archy(&["key", "new"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn invalid_manifest_exits_1_naming_the_field() {
+    let env = Env::new();
+    env.ok(&["key", "new"]);
+    env.ok(&["app", "new", "my-app"]);
+    env.ok(&["app", "validate", "my-app"]);
+    let toml = std::fs::read_to_string(env.path("my-app/archy.toml")).expect("read");
+    let broken = toml.replacen("image = ", "image_broken = ", 1);
+    std::fs::write(env.path("my-app/archy.toml"), broken).expect("write");
+    let out = env.archy(&["app", "validate", "my-app"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("my-app/archy.toml") && err.contains("containers[0]"), "{err}");
+}
+
+#[test]
+fn render_lists_what_a_node_would_create() {
+    let env = Env::new();
+    let plan = env.ok(&["app", "render", concat!(env!("CARGO_MANIFEST_DIR"), "/../apps/photos")]);
+    let text = plan.to_string();
+    for name in ["archy-photos", "archy-photos-server", "archy-photos-database", "archy.managed"] {
+        assert!(text.contains(name), "render output names {name}");
+    }
+    assert!(!text.contains("password\":\""), "secret values never appear");
+}
+
+#[test]
+fn repository_lifecycle_through_the_cli_is_verified_by_the_library() {
+    let env = Env::new();
+    let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();
+    let init = env.ok(&["repo", "init", "origin"]);
+    let root_pub = init["root_minisign_public_key"].as_str().expect("minisign key").to_owned();
+    env.ok(&[
+        "repo",
+        "add-publisher",
+        "origin",
+        "--name",
+        "demo",
+        "--did",
+        &did,
+        "--app",
+        "hello-web",
+        "--app",
+        "samba",
+    ]);
+    let app = env.app("samba", &did);
+    env.ok(&["repo", "add", "origin", app.to_str().expect("utf8")]);
+    env.ok(&["repo", "rotate", "origin", "--role", "root"]);
+    env.ok(&["repo", "rotate", "origin", "--role", "snapshot"]);
+    env.ok(&["repo", "timestamp", "origin"]);
+    let verified = env.ok(&["repo", "verify", "origin"]);
+    assert_eq!(verified["root_version"], 3);
+    assert_eq!(verified["apps"][0]["id"], "samba");
+    assert_eq!(verified["apps"][0]["publisher"], did);
+
+    // The bootstrap root's .minisig verifies with the printed minisign key.
+    let root = std::fs::read(env.path("origin/repository/metadata/1.root.json")).expect("root");
+    let sig = std::fs::read_to_string(env.path("origin/repository/metadata/1.root.json.minisig")).expect("minisig");
+    catalog::minisign::verify(&root_pub, &sig, &root).expect("root.json.minisig verifies");
+
+    // Keys are 0600 in a 0700 folder.
+    use std::os::unix::fs::PermissionsExt as _;
+    for entry in std::fs::read_dir(env.path("origin/keys")).expect("keys").flatten() {
+        assert_eq!(entry.metadata().expect("stat").permissions().mode() & 0o777, 0o600, "{:?}", entry.path());
+    }
+
+    // A published version is immutable: the same version with other content is refused.
+    let toml = std::fs::read_to_string(app.join("archy.toml")).expect("read");
+    std::fs::write(app.join("archy.toml"), toml.replacen("title = ", "title = \"Changed\"\n# ", 1)).expect("write");
+    let out = env.archy(&["repo", "add", "origin", app.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already published"));
+}
+
+#[test]
+fn tampered_repository_fails_verification_with_exit_1() {
+    let env = Env::new();
+    let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();
+    env.ok(&["repo", "init", "origin"]);
+    env.ok(&["repo", "add-publisher", "origin", "--name", "demo", "--did", &did, "--app", "static-web"]);
+    let app = env.app("static-web", &did);
+    env.ok(&["repo", "add", "origin", app.to_str().expect("utf8")]);
+    let dir = env.path("origin/repository/targets/apps/static-web");
+    let file = std::fs::read_dir(&dir).expect("targets").flatten().next().expect("envelope").path();
+    let mut bytes = std::fs::read(&file).expect("read");
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    std::fs::write(&file, bytes).expect("tamper");
+    let out = env.archy(&["repo", "verify", "origin"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sha256 hash"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn publisher_cannot_add_an_app_it_was_not_delegated() {
+    let env = Env::new();
+    let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();
+    env.ok(&["repo", "init", "origin"]);
+    env.ok(&["repo", "add-publisher", "origin", "--name", "demo", "--did", &did, "--app", "samba"]);
+    let app = env.app("wiki", &did);
+    let out = env.archy(&["repo", "add", "origin", app.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not delegated target path `apps/wiki/"));
+}
+
+#[test]
+fn sign_writes_a_minisig_that_verifies() {
+    let env = Env::new();
+    let key = env.ok(&["key", "new"]);
+    std::fs::write(env.path("release.tar"), b"release bytes").expect("write");
+    env.ok(&["sign", "release.tar", "--trusted-comment", "release 1.0"]);
+    let sig = std::fs::read_to_string(env.path("release.tar.minisig")).expect("minisig");
+    let verified = catalog::minisign::verify(key["minisign_public_key"].as_str().expect("key"), &sig, b"release bytes")
+        .expect("verifies");
+    assert_eq!(verified.trusted_comment(), "release 1.0");
+}
