@@ -73,12 +73,16 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
-    for b in s.bytes() {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         if b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[start..i]);
             out.push(b'\\');
+            start = i;
         }
-        out.push(b);
     }
+    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 

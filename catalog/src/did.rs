@@ -52,8 +52,7 @@ impl DidKey {
     /// The Ed25519 verifying key this DID names.
     pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
         // The bytes were checked to be a valid point when the DID was parsed or built.
-        ed25519_dalek::VerifyingKey::from_bytes(&self.public)
-            .unwrap_or_else(|_| unreachable!("DidKey holds a validated point"))
+        decompress(&self.public).unwrap_or_else(|| unreachable!("DidKey holds a validated point"))
     }
 }
 
@@ -87,7 +86,7 @@ impl FromStr for DidKey {
         }
         let mut public = [0u8; 32];
         public.copy_from_slice(&raw[2..]);
-        ed25519_dalek::VerifyingKey::from_bytes(&public).map_err(|_| DidError::InvalidKey(s.to_owned()))?;
+        decompress(&public).ok_or_else(|| DidError::InvalidKey(s.to_owned()))?;
         Ok(Self { public })
     }
 }
@@ -103,6 +102,32 @@ impl<'de> Deserialize<'de> for DidKey {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Decodes an Ed25519 public key, remembering recent results.
+///
+/// Point decompression (a field square root) costs about as much as a third of a signature
+/// verification, and a catalog names the same few publishers thousands of times. The memo holds
+/// only public keys, is bounded, and a hit returns exactly what decoding the bytes would.
+fn decompress(public: &[u8; 32]) -> Option<ed25519_dalek::VerifyingKey> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    const MAX_ENTRIES: usize = 4096;
+    static MEMO: OnceLock<Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> = OnceLock::new();
+    let memo = MEMO.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(map) = memo.lock()
+        && let Some(key) = map.get(public)
+    {
+        return Some(*key);
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(public).ok()?;
+    if let Ok(mut map) = memo.lock() {
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(*public, key);
+    }
+    Some(key)
 }
 
 const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";

@@ -100,18 +100,19 @@ impl SignedEnvelope {
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
         let bad = |what: &str| EnvelopeError::Malformed(what.to_owned());
-        if value.get("archy_envelope").and_then(Value::as_u64) != Some(1) {
+        let Value::Object(mut top) = value else { return Err(bad("not a JSON object")) };
+        if top.get("archy_envelope").and_then(Value::as_u64) != Some(1) {
             return Err(bad("`archy_envelope` is not 1"));
         }
-        let manifest = value.get("manifest").filter(|m| m.is_object()).ok_or_else(|| bad("no `manifest` object"))?;
-        let sig = value.get("signature").ok_or_else(|| bad("no `signature` object"))?;
+        let manifest = top.remove("manifest").filter(Value::is_object).ok_or_else(|| bad("no `manifest` object"))?;
+        let sig = top.get("signature").ok_or_else(|| bad("no `signature` object"))?;
         let field = |name: &str| {
             sig.get(name)
                 .and_then(Value::as_str)
                 .map(str::to_owned)
                 .ok_or_else(|| bad(&format!("signature has no `{name}`")))
         };
-        Ok(Self { manifest: manifest.clone(), did: field("did")?, keyid: field("keyid")?, sig: field("sig")? })
+        Ok(Self { did: field("did")?, keyid: field("keyid")?, sig: field("sig")?, manifest })
     }
 
     /// The envelope file bytes: compact JSON with fields in a fixed order. (Not canonical JSON:
@@ -132,7 +133,43 @@ impl SignedEnvelope {
     }
 
     /// Verifies the signature and validates the manifest.
-    pub fn verify(&self, limits: &Limits) -> Result<VerifiedManifest, EnvelopeError> {
+    pub fn verify(self, limits: &Limits) -> Result<VerifiedManifest, EnvelopeError> {
+        let prepared = self.prepare()?;
+        prepared
+            .did
+            .verifying_key()
+            .verify_strict(&prepared.message, &prepared.signature)
+            .map_err(|_| EnvelopeError::BadSignature(prepared.did.to_string()))?;
+        prepared.finish(limits)
+    }
+
+    /// Verifies many envelopes, checking their signatures as Ed25519 batches (several times
+    /// faster per signature than one by one). A batch that fails is re-checked one signature at
+    /// a time, so each envelope gets its own result and a bad one names itself.
+    pub fn verify_many(envelopes: Vec<SignedEnvelope>, limits: &Limits) -> Vec<Result<VerifiedManifest, EnvelopeError>> {
+        let prepared: Vec<Result<Prepared, EnvelopeError>> = envelopes.into_iter().map(SignedEnvelope::prepare).collect();
+        let ready: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let messages: Vec<&[u8]> = ready.iter().map(|p| p.message.as_slice()).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = ready.iter().map(|p| p.signature).collect();
+        let keys: Vec<ed25519_dalek::VerifyingKey> = ready.iter().map(|p| p.did.verifying_key()).collect();
+        let batch_ok = ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+        prepared
+            .into_iter()
+            .map(|p| {
+                let p = p?;
+                if !batch_ok {
+                    p.did
+                        .verifying_key()
+                        .verify_strict(&p.message, &p.signature)
+                        .map_err(|_| EnvelopeError::BadSignature(p.did.to_string()))?;
+                }
+                p.finish(limits)
+            })
+            .collect()
+    }
+
+    /// Everything up to the signature check: DID, canonical bytes, hash, signed message.
+    fn prepare(self) -> Result<Prepared, EnvelopeError> {
         let did: DidKey =
             self.did.parse().map_err(|e: crate::did::DidError| EnvelopeError::Malformed(e.to_string()))?;
         let bytes = canonical::to_canonical(&self.manifest).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
@@ -141,17 +178,38 @@ impl SignedEnvelope {
             .ok()
             .and_then(|s| s.try_into().ok())
             .ok_or_else(|| EnvelopeError::BadSignature(self.did.clone()))?;
-        did.verifying_key()
-            .verify_strict(&signing_message(&hash), &ed25519_dalek::Signature::from_bytes(&sig))
-            .map_err(|_| EnvelopeError::BadSignature(self.did.clone()))?;
-        let manifest = Manifest::from_json_value(self.manifest.clone(), limits)?;
-        if manifest.publisher != did {
+        Ok(Prepared {
+            did,
+            message: signing_message(&hash),
+            signature: ed25519_dalek::Signature::from_bytes(&sig),
+            hash,
+            size: bytes.len(),
+            manifest: self.manifest,
+        })
+    }
+}
+
+/// An envelope ready for its signature check.
+struct Prepared {
+    did: DidKey,
+    message: Vec<u8>,
+    signature: ed25519_dalek::Signature,
+    hash: blake3::Hash,
+    size: usize,
+    manifest: Value,
+}
+
+impl Prepared {
+    /// After the signature verified: validate the manifest and bind it to the signer.
+    fn finish(self, limits: &Limits) -> Result<VerifiedManifest, EnvelopeError> {
+        let manifest = Manifest::from_json_value_sized(self.manifest, self.size, limits)?;
+        if manifest.publisher != self.did {
             return Err(EnvelopeError::WrongSigner {
-                signer: did.to_string(),
+                signer: self.did.to_string(),
                 publisher: manifest.publisher.to_string(),
             });
         }
-        Ok(VerifiedManifest { manifest, hash, size: bytes.len() as u64 })
+        Ok(VerifiedManifest { manifest, hash: self.hash, size: self.size as u64 })
     }
 }
 

@@ -471,20 +471,21 @@ impl Delegations {
             return vec![(succinct.role_for_target(target), true)];
         }
         let Some(roles) = &self.roles else { return Vec::new() };
-        let mut candidates: Vec<usize> = index.always.clone();
+        // A pattern can match only if its literal prefix is a prefix of the target, so checking
+        // just those patterns gives the same answer as checking every pattern of every role.
+        let mut matched: Vec<usize> =
+            index.always.iter().copied().filter(|&i| roles[i].is_delegated_path(target)).collect();
         for (k, _) in target.char_indices().chain(std::iter::once((target.len(), ' '))) {
-            if let Some(found) = index.by_prefix.get(&target[..k]) {
-                candidates.extend_from_slice(found);
+            for &(role, pattern) in index.by_prefix.get(&target[..k]).into_iter().flatten() {
+                let paths = roles[role].paths.as_deref().unwrap_or_default();
+                if crate::pattern::path_matches(&paths[pattern], target) {
+                    matched.push(role);
+                }
             }
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates
-            .into_iter()
-            .filter_map(|i| roles.get(i))
-            .filter(|r| r.is_delegated_path(target))
-            .map(|r| (r.name.clone(), r.terminating))
-            .collect()
+        matched.sort_unstable();
+        matched.dedup();
+        matched.into_iter().map(|i| (roles[i].name.clone(), roles[i].terminating)).collect()
     }
 
     /// The key ids and threshold that `name` must be signed with, if it is delegated here.
@@ -501,7 +502,7 @@ impl Delegations {
 /// full pattern rule, so the index never changes which roles are trusted for a path.
 #[derive(Clone, Debug, Default)]
 pub struct DelegationIndex {
-    by_prefix: std::collections::HashMap<String, Vec<usize>>,
+    by_prefix: std::collections::HashMap<String, Vec<(usize, usize)>>,
     always: Vec<usize>,
 }
 
@@ -512,9 +513,9 @@ impl DelegationIndex {
         for (i, role) in delegations.roles.iter().flatten().enumerate() {
             match (&role.paths, &role.path_hash_prefixes) {
                 (Some(paths), None) => {
-                    for p in paths {
+                    for (j, p) in paths.iter().enumerate() {
                         let literal = p.find(['*', '?', '[']).map_or(p.as_str(), |end| &p[..end]);
-                        index.by_prefix.entry(literal.to_owned()).or_default().push(i);
+                        index.by_prefix.entry(literal.to_owned()).or_default().push((i, j));
                     }
                 }
                 _ => index.always.push(i),
