@@ -62,7 +62,13 @@ fn build() -> Catalog {
         SigningKey::from_seed(seed)
     };
     let (root, targets, snapshot, timestamp) = (key(1, 0), key(2, 0), key(3, 0), key(4, 0));
-    let init = InitKeys { root: vec![&root], root_threshold: 1, targets: &targets, snapshot: &snapshot, timestamp: &timestamp };
+    let init = InitKeys {
+        root: vec![&root],
+        root_threshold: 1,
+        targets: &targets,
+        snapshot: &snapshot,
+        timestamp: &timestamp,
+    };
     let mut repo = Repository::create(&init, now, Expiry::default()).expect("create");
     let mut paths = Vec::new();
     let mut envelopes = Vec::new();
@@ -74,8 +80,9 @@ fn build() -> Catalog {
         repo.add_publisher(&role, &publisher.did(), &id_refs, &targets, now).expect("add publisher");
         let mut batch = Vec::new();
         for id in &ids {
-            let manifest = Manifest::from_toml_str(&catalog::manifest::example_toml(id, &publisher.did()), &Limits::default())
-                .expect("manifest");
+            let manifest =
+                Manifest::from_toml_str(&catalog::manifest::example_toml(id, &publisher.did()), &Limits::default())
+                    .expect("manifest");
             let bytes = SignedEnvelope::sign(&manifest, &publisher).expect("sign").to_bytes();
             let path = catalog::repo::envelope_target_path(id, &manifest.version);
             paths.push(path.clone());
@@ -121,7 +128,8 @@ fn archy_verify(c: &Catalog) -> (Duration, [Duration; 4]) {
     let remote = MemRemote(c.files.clone());
     let start = Instant::now();
     let mut updater =
-        Updater::new(remote, MemoryStore::with_root(c.root.clone()), chrono::Utc::now(), Config::default()).expect("updater");
+        Updater::new(remote, MemoryStore::with_root(c.root.clone()), chrono::Utc::now(), Config::default())
+            .expect("updater");
     updater.refresh().expect("refresh");
     let mut phases = [start.elapsed(), Duration::ZERO, Duration::ZERO, Duration::ZERO];
     let limits = Limits::default();
@@ -158,8 +166,10 @@ fn floor_input(c: &Catalog) -> FloorInput {
         let doc: serde_json::Value = serde_json::from_slice(bytes).expect("json");
         let canonical = catalog::canonical::to_canonical(&doc["manifest"]).expect("canonical");
         let did: catalog::DidKey = doc["signature"]["did"].as_str().expect("did").parse().expect("did");
-        let sig = ed25519_dalek::Signature::from_slice(&hex::decode(doc["signature"]["sig"].as_str().expect("sig")).expect("hex"))
-            .expect("sig");
+        let sig = ed25519_dalek::Signature::from_slice(
+            &hex::decode(doc["signature"]["sig"].as_str().expect("sig")).expect("hex"),
+        )
+        .expect("sig");
         envelope_sigs.push((did.verifying_key(), canonical.clone(), sig));
         manifest_bytes.push(canonical);
     }
@@ -207,7 +217,11 @@ fn main() {
         raw.push(floor(&c, &f));
     }
     let (a, r) = (median(archy), median(raw));
-    println!("archy cold verify:  {:>8.1} ms  ({:.0} envelopes/s)", a.as_secs_f64() * 1e3, c.paths.len() as f64 / a.as_secs_f64());
+    println!(
+        "archy cold verify:  {:>8.1} ms  ({:.0} envelopes/s)",
+        a.as_secs_f64() * 1e3,
+        c.paths.len() as f64 / a.as_secs_f64()
+    );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "  phases (last run): metadata {:.1} ms, search+download+hashes {:.1} ms, envelope parse {:.1} ms, signature+manifest {:.1} ms",
@@ -216,6 +230,12 @@ fn main() {
         ms(last_phases[2]),
         ms(last_phases[3])
     );
-    println!("raw crypto floor:   {:>8.1} ms  (ed25519 verify + BLAKE3/SHA-256 of the same bytes)", r.as_secs_f64() * 1e3);
-    println!("ratio archy/floor:  {:>8.2}x  (target <= 1.30x; median of {RUNS} runs)", a.as_secs_f64() / r.as_secs_f64());
+    println!(
+        "raw crypto floor:   {:>8.1} ms  (ed25519 verify + BLAKE3/SHA-256 of the same bytes)",
+        r.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio archy/floor:  {:>8.2}x  (target <= 1.30x; median of {RUNS} runs)",
+        a.as_secs_f64() / r.as_secs_f64()
+    );
 }

@@ -146,8 +146,12 @@ impl SignedEnvelope {
     /// Verifies many envelopes, checking their signatures as Ed25519 batches (several times
     /// faster per signature than one by one). A batch that fails is re-checked one signature at
     /// a time, so each envelope gets its own result and a bad one names itself.
-    pub fn verify_many(envelopes: Vec<SignedEnvelope>, limits: &Limits) -> Vec<Result<VerifiedManifest, EnvelopeError>> {
-        let prepared: Vec<Result<Prepared, EnvelopeError>> = envelopes.into_iter().map(SignedEnvelope::prepare).collect();
+    pub fn verify_many(
+        envelopes: Vec<SignedEnvelope>,
+        limits: &Limits,
+    ) -> Vec<Result<VerifiedManifest, EnvelopeError>> {
+        let prepared: Vec<Result<Prepared, EnvelopeError>> =
+            envelopes.into_iter().map(SignedEnvelope::prepare).collect();
         let ready: Vec<&Prepared> = prepared.iter().filter_map(|p| p.as_ref().ok()).collect();
         let messages: Vec<&[u8]> = ready.iter().map(|p| p.message.as_slice()).collect();
         let signatures: Vec<ed25519_dalek::Signature> = ready.iter().map(|p| p.signature).collect();

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates (once) a virtualenv with python-tuf for the interop tests and prints its python.
+#   ARCHY_INTEROP_PYTHON="$(bash tests/interop/setup-venv.sh)"
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="${ARCHY_INTEROP_VENV:-$HOME/.cache/archy-interop-venv}"
+stamp="$venv/.requirements"
+if ! cmp -s "$here/requirements.txt" "$stamp" 2>/dev/null; then
+  python3 -m venv "$venv" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt" >&2
+  cp "$here/requirements.txt" "$stamp"
+fi
+echo "$venv/bin/python"
