@@ -190,6 +190,7 @@ pub struct VerifiedTarget {
     path: String,
     file: TargetFile,
     role: String,
+    role_keyids: Vec<crate::keys::KeyId>,
 }
 
 impl VerifiedTarget {
@@ -204,6 +205,10 @@ impl VerifiedTarget {
     /// The role whose metadata lists the target.
     pub fn role(&self) -> &str {
         &self.role
+    }
+    /// The key ids that role's metadata was verified with (its delegation's keys).
+    pub fn role_keyids(&self) -> &[crate::keys::KeyId] {
+        &self.role_keyids
     }
     /// Checks bytes against the signed length and every hash (§5.7.3).
     pub fn verify(&self, data: &[u8]) -> Result<(), UpdateError> {
@@ -575,7 +580,9 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
             self.load_targets(&role, &parent)?;
             let md = self.trusted.targets.get(&role).ok_or(UpdateError::Order("targets just loaded"))?;
             if let Some(file) = md.signed.targets.get(path) {
-                return Ok(Some(VerifiedTarget { path: path.into(), file: file.clone(), role }));
+                let file = file.clone();
+                let role_keyids = self.delegation_keyids(&role, &parent);
+                return Ok(Some(VerifiedTarget { path: path.into(), file, role, role_keyids }));
             }
             let mut children = Vec::new();
             if let Some(delegations) = &md.signed.delegations {
@@ -594,6 +601,18 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
             to_visit.extend(children);
         }
         Ok(None)
+    }
+
+    fn delegation_keyids(&self, role: &str, delegator: &str) -> Vec<crate::keys::KeyId> {
+        if delegator == "root" {
+            return self.root().signed.role(role).map(|r| r.keyids.clone()).unwrap_or_default();
+        }
+        self.trusted
+            .targets
+            .get(delegator)
+            .and_then(|p| p.signed.delegations.as_ref()?.role_keys(role))
+            .map(|(keyids, _)| keyids)
+            .unwrap_or_default()
     }
 
     /// The remote file name of a target: `<dir>/<hash>.<name>` with consistent snapshots (§5.7.3).

@@ -55,6 +55,18 @@ pub enum EnvelopeError {
     /// The Ed25519 signature does not verify.
     #[error("envelope signature by {0} does not verify over the manifest hash")]
     BadSignature(String),
+    /// The envelope is not the app, version or publisher its catalog entry says.
+    #[error("catalog entry `{path}` (role `{role}`) holds {found}: {reason}")]
+    TargetMismatch {
+        /// The target path.
+        path: String,
+        /// The role that lists it.
+        role: String,
+        /// What the envelope holds (`<id> <version> by <did>`).
+        found: String,
+        /// Which binding failed.
+        reason: String,
+    },
     /// The manifest itself is invalid.
     #[error("manifest in envelope is invalid:\n{0}")]
     InvalidManifest(#[from] ManifestErrors),
@@ -228,6 +240,29 @@ pub struct VerifiedManifest {
 }
 
 impl VerifiedManifest {
+    /// Checks that this manifest is what its catalog entry claims: the target path is
+    /// `apps/<id>/<version>.json` for this manifest's id and version, and the role that lists it
+    /// was signed by this manifest's publisher key (a publisher's delegation is its did:key).
+    /// Without this check a publisher delegated `apps/a/*` could place app `b` at `apps/a/…`.
+    pub fn check_catalog_entry(&self, target: &crate::client::VerifiedTarget) -> Result<(), EnvelopeError> {
+        let m = &self.manifest;
+        let mismatch = |reason: String| EnvelopeError::TargetMismatch {
+            path: target.path().to_owned(),
+            role: target.role().to_owned(),
+            found: format!("{} {} by {}", m.id, m.version, m.publisher),
+            reason,
+        };
+        let expected = crate::repo::envelope_target_path(m.id.as_str(), &m.version);
+        if target.path() != expected {
+            return Err(mismatch(format!("the path for this manifest is `{expected}`")));
+        }
+        let keyid = crate::keys::PublicKey::ed25519(&m.publisher.verifying_key()).key_id();
+        if !target.role_keyids().contains(&keyid) {
+            return Err(mismatch("the listing role is not signed by the manifest's publisher key".into()));
+        }
+        Ok(())
+    }
+
     /// The manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest

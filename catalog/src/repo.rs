@@ -429,6 +429,16 @@ impl Repository {
         if let Some(other) = roles.iter().find(|r| r.name != name && r.keyids.contains(&keyid)) {
             return Err(RepoError::Invalid(format!("{did} is already publisher role `{}`", other.name)));
         }
+        // An app id belongs to one publisher: refuse to delegate it to a second role.
+        for id in app_ids {
+            let probe = format!("apps/{id}/0.json");
+            if let Some(owner) = roles.iter().find(|r| r.name != name && r.is_delegated_path(&probe)) {
+                return Err(RepoError::Invalid(format!(
+                    "app `{id}` is already delegated to publisher `{}`",
+                    owner.name
+                )));
+            }
+        }
         let mut paths: Vec<String> = app_ids.iter().flat_map(|id| app_paths(id)).collect();
         match roles.iter_mut().find(|r| r.name == name) {
             Some(existing) => {

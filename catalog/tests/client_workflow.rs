@@ -97,3 +97,77 @@ fn root_signed_only_by_new_keys_is_refused() {
         catalog::repo::RepoError::Metadata(MetadataError::ThresholdNotMet { ref role, .. }) if role == "root"
     ));
 }
+
+fn envelope_for(id: &str, key: &catalog::keys::SigningKey) -> Vec<u8> {
+    use catalog::manifest::{Limits, Manifest};
+    let manifest = Manifest::from_toml_str(&catalog::manifest::example_toml(id, &key.did()), &Limits::default())
+        .expect("manifest");
+    catalog::envelope::SignedEnvelope::sign(&manifest, key).expect("sign").to_bytes()
+}
+
+fn verify_entry(dir: &std::path::Path, path: &str) -> Result<(), catalog::envelope::EnvelopeError> {
+    let mut client = updater(dir, bootstrap(dir), t0());
+    let target = client.target_info(path).expect("search").expect("found");
+    let bytes = client.download_target(&target).expect("download");
+    let verified =
+        catalog::envelope::SignedEnvelope::from_slice(&bytes)?.verify(&catalog::manifest::Limits::default())?;
+    verified.check_catalog_entry(&target)
+}
+
+#[test]
+fn envelope_must_match_its_catalog_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = TestKeys::new();
+    let mut repo = keys.create(t0());
+    repo.add_publisher("alice", &keys.publisher.did(), &["hello-web", "second"], &keys.targets, t0())
+        .expect("publisher");
+    let other = catalog::keys::SigningKey::from_seed([21; 32]);
+    // The right manifest at the right path verifies; the example manifest is version 0.1.0.
+    repo.add_publisher_target(
+        "alice",
+        "apps/hello-web/0.1.0.json",
+        envelope_for("hello-web", &keys.publisher),
+        "manifest",
+        &keys.publisher,
+        t0(),
+    )
+    .expect("add");
+    // Alice places another app's manifest under her app's path…
+    repo.add_publisher_target(
+        "alice",
+        "apps/hello-web/9.9.9.json",
+        envelope_for("not-hello", &keys.publisher),
+        "manifest",
+        &keys.publisher,
+        t0(),
+    )
+    .expect("add");
+    // …and a manifest signed by someone else.
+    repo.add_publisher_target(
+        "alice",
+        "apps/second/0.1.0.json",
+        envelope_for("second", &other),
+        "manifest",
+        &keys.publisher,
+        t0(),
+    )
+    .expect("add");
+    keys.publish(&mut repo, t0());
+    repo.write_dir(dir.path()).expect("write");
+
+    verify_entry(dir.path(), "apps/hello-web/0.1.0.json").expect("bound correctly");
+    let err = verify_entry(dir.path(), "apps/hello-web/9.9.9.json").expect_err("wrong app");
+    assert!(err.to_string().contains("the path for this manifest is `apps/not-hello/0.1.0.json`"), "{err}");
+    let err = verify_entry(dir.path(), "apps/second/0.1.0.json").expect_err("wrong publisher");
+    assert!(err.to_string().contains("not signed by the manifest's publisher key"), "{err}");
+}
+
+#[test]
+fn an_app_id_belongs_to_one_publisher() {
+    let keys = TestKeys::new();
+    let mut repo = keys.create(t0());
+    repo.add_publisher("alice", &keys.publisher.did(), &["hello-web"], &keys.targets, t0()).expect("alice");
+    let bob = catalog::keys::SigningKey::from_seed([22; 32]);
+    let err = repo.add_publisher("bob", &bob.did(), &["hello-web"], &keys.targets, t0()).expect_err("refused");
+    assert!(err.to_string().contains("already delegated to publisher `alice`"), "{err}");
+}

@@ -22,6 +22,8 @@ impl HttpRemote {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(Duration::from_secs(30))
+            // A deadline for the whole transfer, so a peer trickling bytes can't hold us forever.
+            .timeout(Duration::from_secs(600))
             .redirects(0)
             .build();
         Self { agent, metadata_base: with_slash(metadata_base), target_base: target_base.map(with_slash) }

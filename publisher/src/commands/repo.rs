@@ -362,6 +362,7 @@ fn verify(dir: &Path, root: Option<&Path>, out: &Output) -> anyhow::Result<ExitC
         if path.starts_with("apps/") {
             let verified = catalog::envelope::SignedEnvelope::from_slice(&bytes)
                 .and_then(|e| e.verify(&Limits::default()))
+                .and_then(|v| v.check_catalog_entry(&target).map(|()| v))
                 .with_context(|| format!("envelope {path}"))?;
             let m = verified.manifest();
             apps.push(json!({"id": m.id.as_str(), "version": m.version.to_string(), "publisher": m.publisher.to_string(), "role": target.role()}));

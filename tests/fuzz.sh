@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Fuzzes the catalog parsers with cargo-fuzz (libFuzzer).
+#   bash tests/fuzz.sh [seconds-per-target]        (default 30)
+#   FUZZ_TARGETS="metadata envelope" bash tests/fuzz.sh 60   (a subset)
+#
+# Targets (fuzz/fuzz_targets/):
+#   manifest_toml  Manifest::from_toml_str on arbitrary UTF-8; a manifest that parses must come
+#                  back equal from its JSON form (to_json_value -> from_json_value).
+#   metadata       SignedMetadata::<Root|Timestamp|Snapshot|Targets>::from_slice; what parses is
+#                  verified against its own keys (verify_role), delegations are resolved.
+#   envelope       SignedEnvelope::from_slice then verify.
+#   canonical      serde_json Value -> canonical::to_canonical (and idempotence of the encoding).
+#
+# cargo-fuzz needs nightly flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets the stable
+# toolchain accept them. The fuzz crate is outside the workspace and builds in its own target
+# directory, so it never changes the features of the workspace build.
+#
+# Each target starts from the committed seeds (fuzz/seeds/<target>/) plus what earlier runs
+# found (fuzz/corpus/<target>/, gitignored). A crash is saved under fuzz/artifacts/<target>/;
+# the script exits non-zero and prints its path. Reproduce one with
+#   RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$HOME/.cache/archy-fuzz-target \
+#     cargo fuzz run <target> fuzz/artifacts/<target>/crash-...      (from fuzz/)
+set -uo pipefail
+cd "$(dirname "$0")/../fuzz"
+
+seconds="${1:-30}"
+if ! [[ "$seconds" =~ ^[0-9]+$ ]] || ((seconds < 1)); then
+  echo "usage: $0 [seconds-per-target]" >&2
+  exit 2
+fi
+
+export RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR="$HOME/.cache/archy-fuzz-target"
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked || exit 1
+fi
+
+targets="${FUZZ_TARGETS:-$(cargo fuzz list)}"
+
+echo "building fuzz targets"
+cargo fuzz build || exit 1
+
+failed=()
+for target in $targets; do
+  mkdir -p "corpus/$target" "artifacts/$target"
+  seeds=()
+  [[ -d "seeds/$target" ]] && seeds=("seeds/$target")
+  log="$(mktemp)"
+  echo "fuzzing $target for ${seconds}s"
+  cargo fuzz run "$target" "corpus/$target" "${seeds[@]}" -- \
+    -max_total_time="$seconds" -timeout=20 -print_final_stats=1 >"$log" 2>&1
+  status=$?
+  grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)|stat::(number_of_executed_units|average_exec_per_sec)' "$log"
+  if ((status != 0)); then
+    # libFuzzer names the saved input on a line "Test unit written to <path>".
+    crash="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)"
+    [[ -n "$crash" && "$crash" != /* ]] && crash="fuzz/${crash#./}"
+    grep -E -A 1 "panicked at" "$log" | head -n 4 >&2
+    grep -E -m 3 "ERROR: libFuzzer|ERROR: AddressSanitizer|SUMMARY" "$log" >&2
+    if [[ -n "$crash" ]]; then
+      echo "CRASH in $target: $crash" >&2
+      failed+=("$target: $crash")
+    else
+      echo "$target failed (exit $status) without saving an input; log:" >&2
+      tail -n 30 "$log" >&2
+      failed+=("$target: exit $status")
+    fi
+  fi
+  rm -f "$log"
+done
+
+if ((${#failed[@]})); then
+  echo "fuzzing found problems:" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "fuzzing: no crashes"
