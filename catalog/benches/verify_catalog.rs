@@ -134,7 +134,7 @@ fn archy_verify(c: &Catalog) -> (Duration, [Duration; 4]) {
     let mut phases = [start.elapsed(), Duration::ZERO, Duration::ZERO, Duration::ZERO];
     let limits = Limits::default();
     // Envelopes are checked in batches, as a node does when it verifies a whole catalog.
-    for chunk in c.paths.chunks(512) {
+    for chunk in c.paths.chunks(2048) {
         let mut envelopes = Vec::with_capacity(chunk.len());
         for path in chunk {
             let t = Instant::now();
