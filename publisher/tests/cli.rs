@@ -195,3 +195,18 @@ fn sign_writes_a_minisig_that_verifies() {
         .expect("verifies");
     assert_eq!(verified.trusted_comment(), "release 1.0");
 }
+
+#[test]
+fn stock_minisign_accepts_the_bootstrap_root_signature() {
+    let env = Env::new();
+    let init = env.ok(&["repo", "init", "origin"]);
+    let key = init["root_minisign_public_key"].as_str().expect("key");
+    let minisign = std::env::var("MINISIGN").unwrap_or_else(|_| "minisign".into());
+    let out = Command::new(&minisign)
+        .args(["-V", "-P", key, "-m"])
+        .arg(env.path("origin/repository/metadata/1.root.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{minisign}` ({e}): install the Debian package `minisign`"));
+    assert!(out.status.success(), "minisign -V refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("archy bootstrap root v1"));
+}
