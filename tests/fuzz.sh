@@ -9,6 +9,8 @@
 #   metadata       SignedMetadata::<Root|Timestamp|Snapshot|Targets>::from_slice; what parses is
 #                  verified against its own keys (verify_role), delegations are resolved.
 #   envelope       SignedEnvelope::from_slice then verify.
+#   manifest_json  Manifest::from_json_value on arbitrary JSON (the part of envelope verification
+#                  after the signature check, which the envelope target rarely reaches); round trip.
 #   canonical      serde_json Value -> canonical::to_canonical (and idempotence of the encoding).
 #
 # cargo-fuzz needs nightly flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets the stable

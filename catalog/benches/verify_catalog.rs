@@ -10,6 +10,10 @@
 //! BLAKE3/SHA-256 of the same bytes, with nothing else.
 
 use std::collections::HashMap;
+
+// The allocator a node binary uses; JSON-heavy verification is allocation-bound.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -23,7 +27,7 @@ use sha2::Digest as _;
 
 const PUBLISHERS: usize = 50;
 const APPS_PER_PUBLISHER: usize = 200;
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 
 struct MemRemote(HashMap<String, Vec<u8>>);
 
@@ -131,6 +135,10 @@ fn archy_verify(c: &Catalog) -> (Duration, [Duration; 4]) {
         Updater::new(remote, MemoryStore::with_root(c.root.clone()), chrono::Utc::now(), Config::default())
             .expect("updater");
     updater.refresh().expect("refresh");
+    // Load and verify every publisher role (the first lookup into each role does it).
+    for path in c.paths.iter().step_by(APPS_PER_PUBLISHER) {
+        updater.target_info(path).expect("search").expect("found");
+    }
     let mut phases = [start.elapsed(), Duration::ZERO, Duration::ZERO, Duration::ZERO];
     let limits = Limits::default();
     // Envelopes are checked in batches, as a node does when it verifies a whole catalog.
@@ -216,6 +224,11 @@ fn main() {
         last_phases = phases;
         raw.push(floor(&c, &f));
     }
+    // Each archy run is paired with a floor run right after it; the ratio reported is the median
+    // of the paired ratios, which cancels most of the machine's drift between runs.
+    let mut ratios: Vec<f64> = archy.iter().zip(&raw).map(|(a, r)| a.as_secs_f64() / r.as_secs_f64()).collect();
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[ratios.len() / 2];
     let (a, r) = (median(archy), median(raw));
     println!(
         "archy cold verify:  {:>8.1} ms  ({:.0} envelopes/s)",
@@ -224,7 +237,7 @@ fn main() {
     );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "  phases (last run): metadata {:.1} ms, search+download+hashes {:.1} ms, envelope parse {:.1} ms, signature+manifest {:.1} ms",
+        "  phases (last run): all metadata incl. 50 roles {:.1} ms, search+download+hashes {:.1} ms, envelope parse {:.1} ms, signature+manifest {:.1} ms",
         ms(last_phases[0]),
         ms(last_phases[1]),
         ms(last_phases[2]),
@@ -234,8 +247,5 @@ fn main() {
         "raw crypto floor:   {:>8.1} ms  (ed25519 verify + BLAKE3/SHA-256 of the same bytes)",
         r.as_secs_f64() * 1e3
     );
-    println!(
-        "ratio archy/floor:  {:>8.2}x  (target <= 1.30x; median of {RUNS} runs)",
-        a.as_secs_f64() / r.as_secs_f64()
-    );
+    println!("ratio archy/floor:  {ratio:>8.2}x  (target <= 1.30x; median of {RUNS} paired runs)");
 }

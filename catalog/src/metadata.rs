@@ -85,7 +85,10 @@ pub mod expires_format {
 
     /// Parses a TUF `expires` string.
     pub fn parse(s: &str) -> Option<DateTime<Utc>> {
-        NaiveDateTime::parse_from_str(s, FORMAT).ok().map(|n| n.and_utc())
+        let t = NaiveDateTime::parse_from_str(s, FORMAT).ok()?.and_utc();
+        // Only the zero-padded form: `2030-1-1T1:1:1Z` would be rewritten differently and break
+        // the signature over re-serialized metadata.
+        (format(&t) == s).then_some(t)
     }
 
     /// Formats a TUF `expires` string.
@@ -229,7 +232,7 @@ fn validate_role_keys(role: &str, name: &str, keys: &RoleKeys) -> Result<(), Met
 }
 
 /// The description of a metadata file in timestamp or snapshot metadata (TUF 1.0 §4.4 `METAFILES`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MetaFile {
     /// The file's metadata version.
     pub version: u64,
@@ -324,7 +327,7 @@ impl Snapshot {
 }
 
 /// A target file (TUF 1.0 §4.5 `TARGETS`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TargetFile {
     /// Exact length in bytes.
     pub length: u64,
@@ -336,6 +339,36 @@ pub struct TargetFile {
     /// Fields this version of archy does not know, kept verbatim.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
+}
+
+// `TargetFile` and `MetaFile` are read by hand rather than with `#[serde(flatten)]`: a catalog has
+// thousands of them, and flatten buffers every field through serde's generic content type. The
+// rules are the same: known fields typed, everything else kept in `unknown`.
+fn take<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    map: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<T>, E> {
+    map.remove(field).map(|v| serde_json::from_value(v).map_err(E::custom)).transpose()
+}
+
+impl<'de> Deserialize<'de> for TargetFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut map = Map::deserialize(d)?;
+        let length = take(&mut map, "length")?.ok_or_else(|| serde::de::Error::missing_field("length"))?;
+        let hashes = take(&mut map, "hashes")?.ok_or_else(|| serde::de::Error::missing_field("hashes"))?;
+        let custom = map.remove("custom");
+        Ok(Self { length, hashes, custom, unknown: map })
+    }
+}
+
+impl<'de> Deserialize<'de> for MetaFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut map = Map::deserialize(d)?;
+        let version = take(&mut map, "version")?.ok_or_else(|| serde::de::Error::missing_field("version"))?;
+        let length = take(&mut map, "length")?;
+        let hashes = take(&mut map, "hashes")?;
+        Ok(Self { version, length, hashes, unknown: map })
+    }
 }
 
 impl TargetFile {
@@ -354,9 +387,14 @@ impl TargetFile {
         crate::hash::verify_length(self.length, data)?;
         crate::hash::verify_hashes(&self.hashes, data)?;
         if let Some(expected) = self.custom.as_ref().and_then(|c| c.get("archy")?.get("blake3")?.as_str()) {
-            let mut extra = Map::new();
-            extra.insert("blake3".into(), Value::String(expected.to_owned()));
-            crate::hash::verify_hashes(&extra, data)?;
+            let actual = blake3::hash(data).to_hex();
+            if !actual.as_str().eq_ignore_ascii_case(expected) {
+                return Err(crate::hash::HashError::HashMismatch {
+                    algorithm: "blake3".into(),
+                    expected: expected.to_owned(),
+                    actual: actual.to_string(),
+                });
+            }
         }
         Ok(())
     }
@@ -779,6 +817,14 @@ mod tests {
             SignedMetadata::<Timestamp>::from_slice(&md.to_bytes(), "timestamp"),
             Err(MetadataError::WrongType { .. })
         ));
+    }
+
+    #[test]
+    fn expires_must_be_zero_padded_utc() {
+        assert!(expires_format::parse("2030-01-01T00:00:00Z").is_some());
+        for bad in ["2030-1-1T1:1:1Z", "+2030-01-01T00:00:00Z", "2030-01-01T00:00:00+00:00", "2030-01-01 00:00:00Z"] {
+            assert!(expires_format::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

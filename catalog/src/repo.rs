@@ -430,15 +430,16 @@ impl Repository {
             return Err(RepoError::Invalid(format!("{did} is already publisher role `{}`", other.name)));
         }
         // An app id belongs to one publisher: refuse to delegate it to a second role.
+        let index = crate::metadata::DelegationIndex::new(delegations);
         for id in app_ids {
             let probe = format!("apps/{id}/0.json");
-            if let Some(owner) = roles.iter().find(|r| r.name != name && r.is_delegated_path(&probe)) {
-                return Err(RepoError::Invalid(format!(
-                    "app `{id}` is already delegated to publisher `{}`",
-                    owner.name
-                )));
+            if let Some((owner, _)) =
+                delegations.roles_for_target_indexed(&index, &probe).into_iter().find(|(role, _)| role != name)
+            {
+                return Err(RepoError::Invalid(format!("app `{id}` is already delegated to publisher `{owner}`")));
             }
         }
+        let roles = delegations.roles.get_or_insert_with(Vec::new);
         let mut paths: Vec<String> = app_ids.iter().flat_map(|id| app_paths(id)).collect();
         match roles.iter_mut().find(|r| r.name == name) {
             Some(existing) => {
