@@ -36,8 +36,11 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
-            if n.is_i64() || n.is_u64() {
-                out.extend_from_slice(n.to_string().as_bytes());
+            if let Some(u) = n.as_u64() {
+                write_u64(u, out);
+            } else if let Some(i) = n.as_i64() {
+                out.push(b'-');
+                write_u64(i.unsigned_abs(), out);
             } else {
                 return Err(CanonicalError::Float(n.to_string()));
             }
@@ -71,6 +74,20 @@ fn write_value(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
     Ok(())
 }
 
+fn write_u64(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
@@ -93,8 +110,11 @@ mod tests {
 
     #[test]
     fn sorts_keys_and_drops_whitespace() {
-        let v = json!({"b": [1, true, null], "a": {"z": "x", "y": -3}});
-        assert_eq!(to_canonical(&v).expect("canonical"), br#"{"a":{"y":-3,"z":"x"},"b":[1,true,null]}"#);
+        let v = json!({"b": [1, true, null, 0, u64::MAX, i64::MIN], "a": {"z": "x", "y": -3}});
+        assert_eq!(
+            to_canonical(&v).expect("canonical"),
+            br#"{"a":{"y":-3,"z":"x"},"b":[1,true,null,0,18446744073709551615,-9223372036854775808]}"#
+        );
     }
 
     #[test]
