@@ -110,6 +110,8 @@ pub struct Registry {
     cache: Arc<Cache>,
     metrics: Metrics,
     blobs: Option<iroh_blobs::store::fs::FsStore>,
+    /// Files already in the blob store (metadata by name, targets by path).
+    in_blobs: tokio::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -158,7 +160,8 @@ fn internal(e: impl std::fmt::Display) -> Refusal {
 
 impl Registry {
     /// Opens the repository folder and its online keys.
-    pub fn open(config: Config) -> anyhow::Result<Self> {
+    pub fn open(mut config: Config) -> anyhow::Result<Self> {
+        config.data = std::path::absolute(&config.data)?;
         let repo_dir = config.data.join("repository");
         let keys = config.data.join("keys");
         let read_key = |name: &str| {
@@ -173,6 +176,7 @@ impl Registry {
             cache: Arc::new(Cache(RwLock::new(MetaCache::default()))),
             metrics: Metrics::default(),
             blobs: None,
+            in_blobs: Default::default(),
             config,
         };
         let repo = registry.load_repo()?;
@@ -250,10 +254,21 @@ impl Registry {
     /// Adds every metadata and target file to the iroh blob store (by BLAKE3).
     async fn publish_blobs(&self) -> anyhow::Result<()> {
         let Some(store) = &self.blobs else { return Ok(()) };
-        let files: Vec<Bytes> =
-            self.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?.files.values().cloned().collect();
-        for bytes in files {
+        let mut done = self.in_blobs.lock().await;
+        let files: Vec<(String, Bytes)> = self
+            .cache
+            .0
+            .read()
+            .map_err(|_| anyhow::anyhow!("cache lock poisoned"))?
+            .files
+            .iter()
+            // timestamp.json and root.json change in place; they are fetched by name, not hash.
+            .filter(|(name, _)| !done.contains(*name) && *name != "timestamp.json" && *name != "root.json")
+            .map(|(n, b)| (n.clone(), b.clone()))
+            .collect();
+        for (name, bytes) in files {
             store.blobs().add_bytes(bytes).with_tag().await.map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
+            done.insert(name);
         }
         let targets = self.repo_dir.join("targets");
         let mut stack = vec![targets];
@@ -263,7 +278,10 @@ impl Registry {
                 let path = entry.path();
                 if path.is_dir() {
                     stack.push(path);
-                } else if !entry.file_name().to_string_lossy().starts_with('.') {
+                } else if !entry.file_name().to_string_lossy().starts_with('.')
+                    && !done.contains(&path.to_string_lossy().into_owned())
+                {
+                    let key = path.to_string_lossy().into_owned();
                     store
                         .blobs()
                         .add_path_with_opts(iroh_blobs::api::blobs::AddPathOptions {
@@ -274,6 +292,7 @@ impl Registry {
                         .with_tag()
                         .await
                         .map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
+                    done.insert(key);
                 }
             }
         }
@@ -576,7 +595,16 @@ async fn publisher(State(registry): State<Arc<Registry>>, UrlPath(did): UrlPath<
         let repo = reg.load_repo()?;
         let Some(role) = repo.role_of_did(&did) else { return Ok(None) };
         let paths = repo.publisher_role(&role).and_then(|r| r.paths.clone()).unwrap_or_default();
-        let current = repo.delegated(&role).map(|t| serde_json::to_value(t)).transpose()?;
+        // The whole signed file, so the publisher can check its own signature before building
+        // the next version on top of it (a registry must not slip targets into it).
+        let current = match repo.delegated(&role) {
+            Some(t) => {
+                let name = format!("{}.{}.json", t.version, catalog::client::encode_role_name(&role));
+                let bytes = reg.cached(&name).with_context(|| format!("metadata/{name} is missing"))?;
+                Some(serde_json::from_slice::<serde_json::Value>(&bytes)?)
+            }
+            None => None,
+        };
         Ok(Some(json!({ "role": role, "paths": paths, "current": current })))
     })
     .await;
