@@ -1,0 +1,355 @@
+//! Blob transfer: a 200 MB image archive fetched by a node over iroh on loopback, against the
+//! same file from nginx over HTTPS and against a bare iroh-blobs fetch, all in one run.
+//! Targets: archy ≥ 0.5 × nginx; archy's overhead over bare iroh-blobs ≤ 10 %.
+//!
+//! Run: `bash scripts/bench-blob-transfer.sh` (installs nginx, makes the file and a
+//! self-signed certificate, starts nginx with TLS on 127.0.0.1, then runs
+//! `cargo bench -p archy-node --bench blob_transfer`). Run alone, the bench makes its own file
+//! and skips nginx.
+//!
+//! Each round fetches the file once with each of:
+//! - **archy**: an `archy-registry` origin (`registry::server::serve` in a child process, its
+//!   iroh-blobs store holding the file as a target of the signed catalog) and a node that has
+//!   synced that catalog; the timed part is `node::sync::fetch_file` for the archive's catalog
+//!   entry, the node's own code path: iroh connection, BLAKE3-verified streaming into
+//!   `files/.<hash>.part`, fsync, rename into `files/<blake3>`;
+//! - **bare iroh-blobs**: a provider child process with the file in an iroh-blobs `MemStore`
+//!   behind `BlobsProtocol`, and a client that runs iroh-blobs' get state machine for the hash,
+//!   verifying every chunk and keeping nothing; both endpoints from `registry::net::bind_endpoint`
+//!   as archy's are. The same client is also run against the archy origin (`bare ← origin`),
+//!   which splits archy's overhead into the provider's and the node's part;
+//! - **nginx**: `curl` (OpenSSL, TLS 1.3, certificate checked against the self-signed CA)
+//!   fetching `https://127.0.0.1:<port>/<file>` from nginx, writing it to a file on the same
+//!   disk as the node's files (`curl_time_total`); and the same to `/dev/null` for reference.
+//!
+//! Every client runs in this process and every provider in its own process, so each transfer
+//! has the machine's two cores to itself. Rounds are interleaved; the figures are medians.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use catalog::envelope::SignedEnvelope;
+use catalog::keys::SigningKey;
+use catalog::manifest::{Limits, Manifest};
+use catalog::repo::{Expiry, InitKeys, Repository};
+use chrono::Utc;
+use registry::net::PeerAddr;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ROUNDS: usize = 5;
+const SIZE: usize = 200 * 1000 * 1000;
+const IMAGE_PATH: &str = "images/app-0/app-0.tar";
+/// Set in a child process started by this bench: which provider to run.
+const CHILD_ENV: &str = "ARCHY_BENCH_BLOB_CHILD";
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_seed([n; 32])
+}
+
+/// The origin folder: one publisher with one app whose image archive is the file.
+fn build_origin(dir: &Path, blob: &[u8]) {
+    let now = Utc::now();
+    let (root, targets, snapshot, timestamp, publisher) = (key(1), key(2), key(3), key(4), key(9));
+    let init =
+        InitKeys { root: vec![&root], root_threshold: 1, targets: &targets, snapshot: &snapshot, timestamp: &timestamp };
+    let mut repo = Repository::create(&init, now, Expiry::default()).expect("create");
+    repo.add_publisher("publisher-0", &publisher.did(), &["app-0"], &targets, now).expect("add publisher");
+    let toml = catalog::manifest::example_toml("app-0", &publisher.did());
+    let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
+    let envelope = SignedEnvelope::sign(&manifest, &publisher).expect("sign").to_bytes();
+    let files = vec![
+        (catalog::repo::envelope_target_path("app-0", &manifest.version), envelope, "manifest".to_owned()),
+        (IMAGE_PATH.to_owned(), blob.to_vec(), "image".to_owned()),
+    ];
+    repo.add_publisher_targets("publisher-0", files, &publisher, now).expect("targets");
+    repo.snapshot_and_timestamp(&snapshot, &timestamp, now).expect("publish");
+    repo.write_dir(&dir.join("repository")).expect("write_dir");
+    catalog::keyfile::write_new(&dir.join("keys/snapshot.key"), &snapshot).expect("key");
+    catalog::keyfile::write_new(&dir.join("keys/timestamp.key"), &timestamp).expect("key");
+}
+
+/// Resolves when the parent closes our stdin.
+async fn parent_gone() {
+    use tokio::io::AsyncReadExt as _;
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+}
+
+/// Child process: the archy origin (`archy-registry serve`'s code) on 127.0.0.1.
+async fn child_registry(data: PathBuf) {
+    let mut config = registry::server::Config::new(data);
+    config.http = "127.0.0.1:0".parse().unwrap();
+    registry::server::serve(config, parent_gone()).await.expect("registry");
+}
+
+/// Child process: the plainest iroh-blobs provider, the file in a MemStore.
+async fn child_bare_provider(file: PathBuf) {
+    let store = iroh_blobs::store::mem::MemStore::new();
+    let bytes = std::fs::read(&file).unwrap();
+    store.blobs().add_bytes(bytes).with_tag().await.unwrap();
+    let secret = iroh::SecretKey::from_bytes(&[7u8; 32]);
+    let endpoint = registry::net::bind_endpoint(secret, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = registry::net::local_peer_addr(&endpoint).unwrap();
+    let router = iroh::protocol::Router::builder(endpoint)
+        .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
+        .spawn();
+    println!("{addr}");
+    parent_gone().await;
+    let _ = router.shutdown().await;
+}
+
+struct Provider {
+    child: Child,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_child(kind: &str, arg: &Path) -> Provider {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .env(CHILD_ENV, kind)
+        .arg(arg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Provider { child }
+}
+
+/// The bare client: iroh-blobs' get state machine for one blob, every chunk verified, nothing
+/// kept. Returns the bytes received.
+async fn bare_fetch(endpoint: &iroh::Endpoint, provider: &PeerAddr, hash: iroh_blobs::Hash) -> u64 {
+    use iroh_blobs::get::fsm;
+    let connection = endpoint.connect(provider.endpoint_addr(), iroh_blobs::ALPN).await.unwrap();
+    let request = iroh_blobs::protocol::GetRequest::blob(hash);
+    let connected = fsm::start(connection.clone(), request, Default::default()).next().await.unwrap();
+    let fsm::ConnectedNext::StartRoot(start) = connected.next().await.unwrap() else { panic!("no root") };
+    let (mut content, _size) = start.next().next().await.unwrap();
+    let mut received = 0u64;
+    let end = loop {
+        match content.next().await {
+            fsm::BlobContentNext::More((next, item)) => {
+                if let bao_tree::io::BaoContentItem::Leaf(leaf) = item.unwrap() {
+                    received += leaf.data.len() as u64;
+                }
+                content = next;
+            }
+            fsm::BlobContentNext::Done(end) => break end,
+        }
+    };
+    let fsm::EndBlobNext::Closing(closing) = end.next() else { panic!("expected the end") };
+    closing.next().await.unwrap();
+    connection.close(0u32.into(), b"done");
+    received
+}
+
+/// `curl` from nginx: (seconds of the transfer as curl measures it, bytes).
+fn curl(url: &str, cacert: &str, out: &Path) -> (f64, u64) {
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--fail", "--cacert", cacert, "-o"])
+        .arg(out)
+        .args(["-w", "%{time_total} %{size_download}", url])
+        .output()
+        .expect("curl");
+    assert!(output.status.success(), "curl: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut parts = text.split_whitespace();
+    let secs: f64 = parts.next().unwrap().parse().unwrap();
+    let bytes: u64 = parts.next().unwrap().parse().unwrap();
+    (secs, bytes)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn mbps(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+async fn bench() {
+    let work = tempfile::Builder::new().prefix("archy-blob-bench").tempdir_in(std::env::temp_dir()).unwrap().keep();
+    // The file: the script's (the one nginx serves), or 200 MB of random bytes made here.
+    let blob_path = match std::env::var_os("ARCHY_BENCH_BLOB") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let mut bytes = vec![0u8; SIZE];
+            getrandom::fill(&mut bytes).unwrap();
+            let p = work.join("blob.bin");
+            std::fs::write(&p, &bytes).unwrap();
+            p
+        }
+    };
+    let blob = std::fs::read(&blob_path).unwrap();
+    let len = blob.len() as u64;
+    let hash = blake3::hash(&blob);
+    let origin = work.join("origin");
+    build_origin(&origin, &blob);
+    drop(blob);
+
+    // The archy origin in its own process; it writes registry/endpoint.json when it listens.
+    let _registry = spawn_child("registry", &origin);
+    let t = Instant::now();
+    let listening = loop {
+        if let Ok(l) = registry::server::read_listening(&origin) {
+            break l;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "the origin did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let origin_iroh = listening.iroh.expect("the origin's iroh address");
+
+    // The bare provider in its own process; it prints its address when it listens.
+    let mut bare = spawn_child("bare", &blob_path);
+    let bare_addr: PeerAddr = {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        std::io::BufReader::new(bare.child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        line.trim().parse().unwrap()
+    };
+
+    // A node that trusts the origin's root and syncs the catalog over iroh only.
+    let node = work.join("node");
+    node::init::init(&node::init::InitArgs {
+        data: &node,
+        root: &origin.join("repository/metadata/1.root.json"),
+        minisig: None,
+        minisign_key: None,
+        origin: None,
+        origin_iroh: Some(origin_iroh.to_string()),
+        peers: Vec::new(),
+        force: false,
+    })
+    .unwrap();
+    let config = node::config::Config::load(&node).unwrap();
+    let endpoint = node::sync::client_endpoint(&config).await.unwrap();
+    let report = node::sync::sync_once(&node, Some(&endpoint)).await.unwrap();
+    assert!(report.ok(), "sync: {:?}", report.errors);
+    let file = node::catalog::NodeCatalog::open(&node).unwrap().file(IMAGE_PATH).cloned().expect("image in the catalog");
+    assert_eq!(file.length, len);
+    let dest = node::catalog::files_dir(&node).join(&file.blake3);
+
+    let bare_secret = iroh::SecretKey::from_bytes(&[8u8; 32]);
+    let bare_endpoint = registry::net::bind_endpoint(bare_secret, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let bare_hash = iroh_blobs::Hash::from(hash);
+
+    let nginx = std::env::var("ARCHY_BENCH_NGINX_URL").ok();
+    let cacert = std::env::var("ARCHY_BENCH_CACERT").unwrap_or_default();
+    let curl_out = node::catalog::files_dir(&node).join("curl.out");
+
+    println!("blob transfer: {:.1} MB file, {ROUNDS} rounds, loopback, release build", len as f64 / 1e6);
+    let (mut archy, mut bare_mem, mut bare_origin, mut nginx_file, mut nginx_null) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // One unmeasured round first: page cache, connections' first use, allocator.
+    for round in 0..=ROUNDS {
+        let measured = round > 0;
+        let _ = std::fs::remove_file(&dest);
+        let t = Instant::now();
+        node::sync::fetch_file(&node, &file, Some(&endpoint)).await.unwrap();
+        let a = t.elapsed().as_secs_f64();
+        assert_eq!(std::fs::metadata(&dest).unwrap().len(), len);
+
+        let t = Instant::now();
+        assert_eq!(bare_fetch(&bare_endpoint, &bare_addr, bare_hash).await, len);
+        let b = t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        assert_eq!(bare_fetch(&bare_endpoint, &origin_iroh, bare_hash).await, len);
+        let bo = t.elapsed().as_secs_f64();
+
+        let (n, nn) = match &nginx {
+            Some(url) => {
+                let _ = std::fs::remove_file(&curl_out);
+                let (secs, bytes) = curl(url, &cacert, &curl_out);
+                assert_eq!(bytes, len);
+                let (secs_null, _) = curl(url, &cacert, Path::new("/dev/null"));
+                (Some(secs), Some(secs_null))
+            }
+            None => (None, None),
+        };
+        if measured {
+            archy.push(mbps(len, a));
+            bare_mem.push(mbps(len, b));
+            bare_origin.push(mbps(len, bo));
+            nginx_file.extend(n.map(|s| mbps(len, s)));
+            nginx_null.extend(nn.map(|s| mbps(len, s)));
+            let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |s| format!("{:.0}", mbps(len, s)));
+            println!(
+                "  round {round}: archy {:.0} MB/s, bare iroh-blobs {:.0} MB/s, bare <- origin {:.0} MB/s, nginx {} MB/s (to /dev/null {})",
+                mbps(len, a),
+                mbps(len, b),
+                mbps(len, bo),
+                fmt(n),
+                fmt(nn)
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&curl_out);
+    let (a, b, bo) = (median(archy), median(bare_mem), median(bare_origin));
+    println!("median of {ROUNDS} rounds:");
+    println!("  archy node <- archy-registry over iroh:       {a:>7.1} MB/s");
+    println!("  bare iroh-blobs client <- MemStore provider:   {b:>7.1} MB/s");
+    println!("  bare iroh-blobs client <- archy-registry:      {bo:>7.1} MB/s");
+    let overhead = b / a - 1.0;
+    let mut median_nginx = None;
+    if nginx_file.is_empty() {
+        println!("  nginx: not measured (run scripts/bench-blob-transfer.sh)");
+    } else {
+        let (n, nn) = (median(nginx_file), median(nginx_null));
+        median_nginx = Some(n);
+        println!("  curl <- nginx over HTTPS, into a file:        {n:>7.1} MB/s");
+        println!("  curl <- nginx over HTTPS, to /dev/null:       {nn:>7.1} MB/s");
+        let ratio = a / n;
+        println!(
+            "ratio archy / nginx:             {ratio:.2}  (target >= 0.50: {}; against curl to /dev/null {:.2})",
+            if ratio >= 0.5 { "met" } else { "MISSED" },
+            a / nn
+        );
+    }
+    println!(
+        "archy overhead over bare iroh:   {:+.1} %  (target <= 10 %: {}; time archy / time bare - 1; provider part {:+.1} %, node part {:+.1} %)",
+        overhead * 100.0,
+        if overhead <= 0.10 { "met" } else { "MISSED" },
+        (b / bo - 1.0) * 100.0,
+        (bo / a - 1.0) * 100.0,
+    );
+    let nginx_part = match median_nginx {
+        Some(n) => format!("archy/nginx {:.2} (target >= 0.5) {}", a / n, if a / n >= 0.5 { "met" } else { "MISSED" }),
+        None => "archy/nginx not measured".to_owned(),
+    };
+    println!(
+        "result: blob transfer {a:.0} MB/s: {nginx_part}; overhead over bare iroh-blobs {:+.1} % (target <= 10 %) {}",
+        overhead * 100.0,
+        if overhead <= 0.10 { "met" } else { "MISSED" }
+    );
+    endpoint.close().await;
+    bare_endpoint.close().await;
+    drop(bare);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    match std::env::var(CHILD_ENV).as_deref() {
+        Ok("registry") => {
+            let dir = std::env::args_os().nth(1).unwrap();
+            runtime.block_on(child_registry(PathBuf::from(dir)));
+        }
+        Ok("bare") => {
+            let file = std::env::args_os().nth(1).unwrap();
+            runtime.block_on(child_bare_provider(PathBuf::from(file)));
+        }
+        _ => runtime.block_on(bench()),
+    }
+}

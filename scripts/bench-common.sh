@@ -1,0 +1,68 @@
+# Shared by the benchmark scripts (sourced, not run): package installs, release builds, ports.
+# Everything they start listens on 127.0.0.1 only.
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/archy-target}"
+RELEASE="$CARGO_TARGET_DIR/release"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# need_packages CMD:PACKAGE… — installs the Debian packages whose command is missing (idempotent).
+need_packages() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing ${missing[*]} (Debian packages)"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL [CURL-ARGS…] — waits until URL answers 200 (30 s at most).
+wait_http() {
+  local url=$1; shift
+  for _ in $(seq 300); do
+    curl -fs -o /dev/null "$@" "$url" && return 0
+    sleep 0.1
+  done
+  echo "error: $url did not answer" >&2
+  return 1
+}
+
+# nginx_conf PREFIX SERVER-BLOCK — a minimal nginx.conf for a foreground nginx under PREFIX:
+# no daemon, its pid, logs and temp files under PREFIX, no access log (archy logs no request
+# either), the worker as the invoking user when that is root (the files it serves are root's).
+nginx_conf() {
+  local prefix=$1 server=$2 user=""
+  [ "$(id -u)" -eq 0 ] && user="user root;"
+  mkdir -p "$prefix/tmp"
+  cat >"$prefix/nginx.conf" <<CONF
+$user
+worker_processes auto;
+daemon off;
+pid $prefix/nginx.pid;
+error_log $prefix/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $prefix/tmp/body;
+  proxy_temp_path $prefix/tmp/proxy;
+  fastcgi_temp_path $prefix/tmp/fastcgi;
+  uwsgi_temp_path $prefix/tmp/uwsgi;
+  scgi_temp_path $prefix/tmp/scgi;
+  types { application/json json; application/octet-stream bin; }
+  default_type application/octet-stream;
+  $server
+}
+CONF
+}
