@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 need_packages wrk:wrk nginx:nginx curl:curl
 step "building archy and archy-registry (release)"
-cargo build -q --release -p archy-publisher -p archy-registry
+cargo build -q --release -p archy-node -p archy-registry -p archy-publisher
 
 WORK=$(mktemp -d /tmp/archy-bench-origin.XXXXXX)
 PIDS=()

@@ -152,6 +152,10 @@ async fn relay(upstream: SocketAddr, wire: Arc<Wire>) -> SocketAddr {
             let wire = wire.clone();
             tokio::spawn(async move {
                 let Ok(server) = TcpStream::connect(upstream).await else { return };
+                // Each read is passed on as it comes: without this, Nagle's algorithm holds a
+                // response's second segment until the client's delayed ACK (~40 ms a request).
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
                 let (cr, cw) = client.into_split();
                 let (sr, sw) = server.into_split();
                 tokio::join!(pump(sr, cw, wire.clone(), true), pump(cr, sw, wire, false));

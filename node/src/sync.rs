@@ -181,6 +181,8 @@ fn attempt<R: Remote>(
     let refreshed = updater.refresh();
     check_equivocation(data, start, &updater, report);
     if let Err(e) = refreshed {
+        // A refused candidate's bytes were still received this round.
+        report.bytes_downloaded += updater.remote_mut().bytes;
         let answered = updater.remote_mut().answered;
         return Err(if answered {
             AttemptError::Refused(format!("{source}: {e}"))
@@ -188,7 +190,13 @@ fn attempt<R: Remote>(
             AttemptError::Unreachable(format!("{source}: {e}"))
         });
     }
-    let targets = updater.all_targets(MAX_ROLES).map_err(|e| AttemptError::Refused(format!("{source}: {e}")))?;
+    let targets = match updater.all_targets(MAX_ROLES) {
+        Ok(targets) => targets,
+        Err(e) => {
+            report.bytes_downloaded += updater.remote_mut().bytes;
+            return Err(AttemptError::Refused(format!("{source}: {e}")));
+        }
+    };
     let mut files = Vec::new();
     let mut missing = Vec::new();
     let mut envelopes = Vec::new();
