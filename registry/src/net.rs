@@ -22,7 +22,6 @@ use catalog::client::FetchError;
 use iroh::endpoint::{Connection, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey};
-use tokio::io::AsyncWriteExt as _;
 
 /// ALPN of the metadata protocol.
 pub const META_ALPN: &[u8] = b"/archy/meta/1";
@@ -235,12 +234,25 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
 }
 
+/// Verified chunks are handed to the writer thread in batches of about this many bytes (one
+/// wake-up and one `writev` per batch, not per 16 KiB chunk).
+const WRITE_BATCH: usize = 1 << 20;
+/// Batches queued for the writer thread before the network side waits for it.
+const WRITE_QUEUE: usize = 16;
+/// The writer starts writeback (`fdatasync`) each time this much more is written, so the
+/// final `fsync` finds little left to do.
+const SYNC_EVERY: u64 = 32 << 20;
+
 /// Fetches the blob `hash` of signed length `length` from one provider into `dest` (a
 /// temporary file the caller renames once it is complete). Every chunk is verified against
 /// `hash` by iroh-blobs' BLAKE3 verified streaming before it is written, and no more than
 /// `length` bytes are accepted (endless data). A provider that sends nothing for `stall`
 /// (while connecting or between chunks) is given up on: a slow peer can't hold the node.
-/// `progress` is called with the bytes written so far.
+/// `progress` is called with the bytes received so far.
+///
+/// Verified chunks go to a writer thread (blocking file I/O, large writes, writeback started
+/// as it goes) while the next ones arrive, so the disk does not slow the transfer down. When
+/// this returns, that thread has finished: nothing writes to `dest` any more.
 pub async fn fetch_blob(
     endpoint: &Endpoint,
     provider: &PeerAddr,
@@ -250,29 +262,75 @@ pub async fn fetch_blob(
     stall: Duration,
     mut progress: impl FnMut(u64) + Send,
 ) -> Result<(), BlobError> {
-    use iroh_blobs::get::request::GetBlobItem;
-    use n0_future::StreamExt as _;
     let connection = tokio::time::timeout(stall, endpoint.connect(provider.endpoint_addr(), iroh_blobs::ALPN))
         .await
         .map_err(|_| BlobError::Timeout(stall))?
         .map_err(|e| BlobError::Connect(e.to_string()))?;
-    let mut file = tokio::fs::File::create(dest).await?;
+    let file = tokio::fs::File::create(dest).await?.into_std().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
+    let writer = tokio::task::spawn_blocking(move || write_chunks(file, rx));
+    let received = receive_blob(&connection, hash, length, stall, &tx, &mut progress).await;
+    drop(tx);
+    // Always waited for, also after an error, so the caller may reuse or remove `dest`.
+    let written = writer.await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
+    received?;
+    let file = written?;
+    tokio::task::spawn_blocking(move || file.sync_all())
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
+    connection.close(0u32.into(), b"done");
+    Ok(())
+}
+
+/// The network side of [`fetch_blob`]: streams the verified leaves of `hash` into `tx`.
+async fn receive_blob(
+    connection: &Connection,
+    hash: blake3::Hash,
+    length: u64,
+    stall: Duration,
+    tx: &tokio::sync::mpsc::Sender<Vec<Bytes>>,
+    progress: &mut (impl FnMut(u64) + Send),
+) -> Result<(), BlobError> {
+    use iroh_blobs::get::request::GetBlobItem;
+    use n0_future::StreamExt as _;
     let mut items = iroh_blobs::get::request::get_blob(connection.clone(), iroh_blobs::Hash::from(hash));
     let mut written = 0u64;
+    let (mut batch, mut batched) = (Vec::new(), 0usize);
+    // One timer, re-armed per item (not one per chunk).
+    let deadline = tokio::time::sleep(stall);
+    tokio::pin!(deadline);
     loop {
-        let item = tokio::time::timeout(stall, items.next()).await.map_err(|_| BlobError::Timeout(stall))?;
+        deadline.as_mut().reset(tokio::time::Instant::now() + stall);
+        let item = tokio::select! {
+            biased;
+            item = items.next() => item,
+            () = &mut deadline => return Err(BlobError::Timeout(stall)),
+        };
         match item {
             Some(GetBlobItem::Item(bao_tree::io::BaoContentItem::Leaf(leaf))) => {
                 let end = leaf.offset + leaf.data.len() as u64;
                 if leaf.offset != written || end > length {
                     return Err(BlobError::Size { expected: length, found: end });
                 }
-                file.write_all(&leaf.data).await?;
                 written = end;
+                batched += leaf.data.len();
+                batch.push(leaf.data);
+                if batched >= WRITE_BATCH {
+                    batched = 0;
+                    // The writer only stops early on a write error, which `fetch_blob` reports.
+                    if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                        return Ok(());
+                    }
+                }
                 progress(written);
             }
             Some(GetBlobItem::Item(_)) => {}
-            Some(GetBlobItem::Done(_)) => break,
+            Some(GetBlobItem::Done(_)) => {
+                if !batch.is_empty() {
+                    let _ = tx.send(batch).await;
+                }
+                break;
+            }
             Some(GetBlobItem::Error(e)) => return Err(BlobError::Transfer(e.to_string())),
             None => return Err(BlobError::Transfer("stream ended early".into())),
         }
@@ -280,7 +338,32 @@ pub async fn fetch_blob(
     if written != length {
         return Err(BlobError::Size { expected: length, found: written });
     }
-    file.sync_all().await?;
-    connection.close(0u32.into(), b"done");
     Ok(())
+}
+
+/// The writer thread of [`fetch_blob`]: writes the batches in order, until the channel closes.
+fn write_chunks(
+    mut file: std::fs::File,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>,
+) -> std::io::Result<std::fs::File> {
+    use std::io::{IoSlice, Write as _};
+    let (mut written, mut synced) = (0u64, 0u64);
+    while let Some(batch) = rx.blocking_recv() {
+        // `writev` straight from the received buffers (`write_all_vectored` is not stable).
+        let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = file.write_vectored(rest)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            written += n as u64;
+            IoSlice::advance_slices(&mut rest, n);
+        }
+        if written - synced >= SYNC_EVERY {
+            file.sync_data()?;
+            synced = written;
+        }
+    }
+    Ok(file)
 }
