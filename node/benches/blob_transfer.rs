@@ -55,8 +55,13 @@ fn key(n: u8) -> SigningKey {
 fn build_origin(dir: &Path, blob: &[u8]) {
     let now = Utc::now();
     let (root, targets, snapshot, timestamp, publisher) = (key(1), key(2), key(3), key(4), key(9));
-    let init =
-        InitKeys { root: vec![&root], root_threshold: 1, targets: &targets, snapshot: &snapshot, timestamp: &timestamp };
+    let init = InitKeys {
+        root: vec![&root],
+        root_threshold: 1,
+        targets: &targets,
+        snapshot: &snapshot,
+        timestamp: &timestamp,
+    };
     let mut repo = Repository::create(&init, now, Expiry::default()).expect("create");
     repo.add_publisher("publisher-0", &publisher.did(), &["app-0"], &targets, now).expect("add publisher");
     let toml = catalog::manifest::example_toml("app-0", &publisher.did());
@@ -245,7 +250,8 @@ async fn bench() {
     let endpoint = node::sync::client_endpoint(&config).await.unwrap();
     let report = node::sync::sync_once(&node, Some(&endpoint)).await.unwrap();
     assert!(report.ok(), "sync: {:?}", report.errors);
-    let file = node::catalog::NodeCatalog::open(&node).unwrap().file(IMAGE_PATH).cloned().expect("image in the catalog");
+    let file =
+        node::catalog::NodeCatalog::open(&node).unwrap().file(IMAGE_PATH).cloned().expect("image in the catalog");
     assert_eq!(file.length, len);
     let dest = node::catalog::files_dir(&node).join(&file.blake3);
 

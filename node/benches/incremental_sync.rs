@@ -51,8 +51,11 @@ fn key(n: u8, i: usize) -> SigningKey {
 }
 
 fn envelope(id: &str, publisher: &SigningKey, version: &str) -> (String, Vec<u8>) {
-    let toml = catalog::manifest::example_toml(id, &publisher.did())
-        .replacen("version = \"0.1.0\"", &format!("version = \"{version}\""), 1);
+    let toml = catalog::manifest::example_toml(id, &publisher.did()).replacen(
+        "version = \"0.1.0\"",
+        &format!("version = \"{version}\""),
+        1,
+    );
     let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
     let bytes = SignedEnvelope::sign(&manifest, publisher).expect("sign").to_bytes();
     (catalog::repo::envelope_target_path(id, &manifest.version), bytes)
@@ -64,8 +67,13 @@ fn envelope(id: &str, publisher: &SigningKey, version: &str) -> (String, Vec<u8>
 fn build_origin(dir: &Path, publishers: usize, apps: usize) -> u64 {
     let now = Utc::now();
     let (root, targets, snapshot, timestamp) = (key(1, 0), key(2, 0), key(3, 0), key(4, 0));
-    let init =
-        InitKeys { root: vec![&root], root_threshold: 1, targets: &targets, snapshot: &snapshot, timestamp: &timestamp };
+    let init = InitKeys {
+        root: vec![&root],
+        root_threshold: 1,
+        targets: &targets,
+        snapshot: &snapshot,
+        timestamp: &timestamp,
+    };
     let mut repo = Repository::create(&init, now, Expiry::default()).expect("create");
     for p in 0..publishers {
         let publisher = key(9, p);
@@ -128,7 +136,12 @@ struct Wire {
     up: AtomicU64,
 }
 
-async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, count: Arc<Wire>, down: bool) {
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    count: Arc<Wire>,
+    down: bool,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
