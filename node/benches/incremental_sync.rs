@@ -7,7 +7,7 @@
 //! 1. a repository is built in-process with `catalog::repo` (one envelope per app, signed by its
 //!    publisher's key; each publisher role, the snapshot and the timestamp signed as `archy repo`
 //!    signs them) and written with `write_dir`;
-//! 2. the origin's own HTTP service (`registry::server::Registry` + `router`) serves it on
+//! 2. the origin's own HTTP service (`registry::server::Registry` + `serve_http`) serves it on
 //!    127.0.0.1, behind a byte-counting TCP relay that also sees HTTP headers;
 //! 3. a fresh node (`archy-node init` with the first root and the relay's URL) runs
 //!    `node::sync::sync_once`: the full download;
@@ -204,8 +204,7 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     let registry = Arc::new(registry::server::Registry::open(config).expect("open registry"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin_addr = listener.local_addr().unwrap();
-    let router = registry::server::router(registry.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = tokio::spawn(registry::server::serve_http(listener, registry.clone(), std::future::pending()));
     let wire = Arc::new(Wire::default());
     let relay_addr = relay(origin_addr, wire.clone()).await;
 

@@ -722,7 +722,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         })
     };
 
-    axum::serve(listener, router(registry.clone())).with_graceful_shutdown(shutdown).await?;
+    serve_http(listener, registry.clone(), shutdown).await?;
     resigner.abort();
     if let Some(router) = iroh_router {
         // Router::shutdown also shuts the blob store down.
@@ -730,6 +730,24 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     }
     tracing::info!("archy-registry stopped");
     Ok(())
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves, with `TCP_NODELAY` on every
+/// connection: a target is sent as headers then body chunks, and without it Nagle's algorithm
+/// holds the body until the client's delayed ACK, about 40 ms per request (a node's full sync
+/// of 10,000 manifests took 392 s instead of 11 s on loopback).
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    registry: Arc<Registry>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
+    axum::serve(listener, router(registry)).with_graceful_shutdown(shutdown).await
 }
 
 /// Reads `<data>/registry/endpoint.json` of a running origin.
