@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// TUF client following the tuf-conformance client protocol (init, refresh, download).
     TufClient(TufClientArgs),
+    /// App lifecycle: install, start, stop, restart, update, uninstall, ps, logs, reconcile.
+    #[command(flatten)]
+    Apps(node::orchestrator::cli::AppCommand),
 }
 
 #[derive(clap::Args)]
@@ -72,6 +75,11 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Apps(command) => {
+            let filter = std::env::var("ARCHY_LOG").unwrap_or_else(|_| "warn".to_owned());
+            tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+            return node::orchestrator::cli::run(command);
+        }
         Command::TufClient(args) => {
             let level = if args.verbose > 0 { "debug" } else { "warn" };
             tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(level).init();
