@@ -294,8 +294,16 @@ impl Orchestrator {
             if let Mount::Volume { source, target, .. } = mount
                 && let Some(uid) = plan.volumes.iter().find(|v| v.name == *source).and_then(|v| v.owner_uid)
             {
-                let archive = tar::build(&[tar::Entry::dir("./", 0o755).owned(uid, uid)]);
-                self.engine.upload(&c.name, target, archive).await?;
+                // The engine does not apply the metadata of a `./` entry to the folder it
+                // extracts into, so the entry names the mount point from its parent folder.
+                let (parent, last) = target.rsplit_once('/').unwrap_or(("", target));
+                let parent = if parent.is_empty() { "/" } else { parent };
+                if last.len() >= 99 {
+                    tracing::warn!(container = %c.name, %target, "mount point name too long to set its owner");
+                    continue;
+                }
+                let archive = tar::build(&[tar::Entry::dir(&format!("{last}/"), 0o755).owned(uid, uid)]);
+                self.engine.upload(&c.name, parent, archive).await?;
             }
         }
         Ok(())
