@@ -18,6 +18,7 @@ async fn single_container_app_installs_from_its_archive_and_answers_from_the_hos
     let _cleanup = Cleanup(vec![id.clone()]);
     // A fresh image that is not on the engine: the install must `docker load` it.
     let tag = format!("archy-test/{id}:1");
+    let _image_cleanup = ImageCleanup(tag.clone());
     let image_id = build_image(&docker, &tag, &id).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("image.tar");

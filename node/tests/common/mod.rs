@@ -338,3 +338,20 @@ impl Drop for Cleanup {
         let _ = handle.join();
     }
 }
+
+/// Removes an image tag when dropped.
+pub struct ImageCleanup(pub String);
+
+impl Drop for ImageCleanup {
+    fn drop(&mut self) {
+        let tag = std::mem::take(&mut self.0);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build();
+                let _ = docker().await.remove_image(&tag, Some(options), None).await;
+            });
+        })
+        .join();
+    }
+}
