@@ -274,6 +274,11 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
     }
 
     /// The remote.
+    pub fn remote(&self) -> &R {
+        &self.remote
+    }
+
+    /// The remote, mutably.
     pub fn remote_mut(&mut self) -> &mut R {
         &mut self.remote
     }
@@ -601,6 +606,51 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
             to_visit.extend(children);
         }
         Ok(None)
+    }
+
+    /// Every target the repository offers, each as [`Updater::target_info`] resolves it (the
+    /// same pre-order search with `terminating` honoured, so a role can't claim a path that the
+    /// search would not reach it for). Loads every targets role reachable through delegations,
+    /// at most `max_roles` of them; refreshes first if needed.
+    pub fn all_targets(&mut self, max_roles: usize) -> Result<Vec<VerifiedTarget>, UpdateError> {
+        if !self.trusted.targets.contains_key("targets") {
+            self.refresh()?;
+        }
+        let mut to_visit: Vec<(String, String)> = vec![("targets".into(), "root".into())];
+        let mut seen = std::collections::BTreeSet::new();
+        let mut paths = std::collections::BTreeSet::new();
+        while let Some((role, parent)) = to_visit.pop() {
+            if !seen.insert(role.clone()) {
+                continue;
+            }
+            if seen.len() > max_roles {
+                return Err(UpdateError::Order("more targets roles than this client loads"));
+            }
+            // A role that fails to load is skipped here; `target_info` below decides what its
+            // paths resolve to (and fails only for paths whose search needs it).
+            if self.load_targets(&role, &parent).is_err() {
+                continue;
+            }
+            let md = self.trusted.targets.get(&role).ok_or(UpdateError::Order("targets just loaded"))?;
+            paths.extend(md.signed.targets.keys().cloned());
+            if let Some(delegations) = &md.signed.delegations {
+                for child in delegations.roles.iter().flatten().rev() {
+                    to_visit.push((child.name.clone(), role.clone()));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            if let Ok(Some(target)) = self.target_info(&path) {
+                out.push(target);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Names of the targets roles trusted so far in this update.
+    pub fn trusted_roles(&self) -> Vec<String> {
+        self.trusted.targets.keys().cloned().collect()
     }
 
     fn delegation_keyids(&self, role: &str, delegator: &str) -> Vec<crate::keys::KeyId> {

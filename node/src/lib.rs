@@ -1,14 +1,20 @@
 //! The archy node: keeps a verified copy of the catalog and installs apps from it.
 //!
-//! Today the node holds the TUF client side of the trust core: [`tuf_client`] drives
-//! [`catalog::client::Updater`] over plain HTTP ([`http::HttpRemote`]) with trusted metadata kept
-//! in a directory ([`store::MetadataDir`]). `archy-node tuf-client` exposes it through the client
-//! protocol of the public TUF conformance suite.
-//!
-//! [`orchestrator`] installs verified apps through the Docker Engine API and keeps them running:
-//! lifecycle operations, a reconciler, and the local HTTP API (`docs/orchestrator.md`).
+//! - [`sync`]: one round of catalog sync, origin first, peers when the origin is unreachable,
+//!   over HTTP or iroh; [`catalog`] keeps the verified result on disk as atomic generations.
+//! - [`daemon`]: `archy-node run`, syncing on an interval and mirroring to other nodes.
+//! - [`tuf_client`]: `archy-node tuf-client`, the client protocol of the TUF conformance suite,
+//!   over [`catalog::client::Updater`] with plain HTTP ([`http::HttpRemote`]).
+//! - [`orchestrator`]: installs verified apps through the Docker Engine API and keeps them
+//!   running: lifecycle operations, a reconciler, and the local HTTP API (`docs/orchestrator.md`).
 
+pub mod catalog;
+pub mod config;
+pub mod daemon;
 pub mod http;
+pub mod init;
 pub mod orchestrator;
+pub mod status;
 pub mod store;
+pub mod sync;
 pub mod tuf_client;

@@ -16,13 +16,89 @@ struct Cli {
     command: Command,
 }
 
+/// `--data DIR`, the node's data directory.
+#[derive(clap::Args, Clone)]
+struct DataDir {
+    /// The node's data directory [default: $ARCHY_NODE_DATA, else $XDG_DATA_HOME/archy-node, else ~/.local/share/archy-node].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn path(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(node::config::default_data_dir)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Pin the trust root and name the origin (and peers) in <data>/config.toml.
+    Init {
+        #[command(flatten)]
+        data: DataDir,
+        /// The origin's root.json (version 1, or any version you trust).
+        #[arg(long)]
+        root: PathBuf,
+        /// Its minisign signature (root.json.minisig); checked before anything is written.
+        #[arg(long, requires = "minisign_key")]
+        minisig: Option<PathBuf>,
+        /// The minisign public key: the base64 line (RW…) or a minisign .pub file.
+        #[arg(long)]
+        minisign_key: Option<String>,
+        /// The origin's HTTP URL.
+        #[arg(long)]
+        origin: Option<String>,
+        /// The origin's iroh address, <endpoint id>@<ip:port>.
+        #[arg(long)]
+        origin_iroh: Option<String>,
+        /// Another node to mirror from when the origin is unreachable (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        /// Replace an existing trust root.
+        #[arg(long)]
+        force: bool,
+    },
+    /// One sync round: origin first, peers when it is unreachable.
+    Sync {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the catalog fresh and serve it to other nodes (until SIGINT/SIGTERM).
+    Run {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Installable apps in the verified catalog.
+    Apps {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Catalog version and expiry, origin reachability, peers, equivocation evidence.
+    Status {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a target file (e.g. an image archive) into the node, verified.
+    Fetch {
+        #[command(flatten)]
+        data: DataDir,
+        /// The target path, e.g. images/hello-web/hello-web-0.1.0.tar.
+        target: String,
+    },
     /// TUF client following the tuf-conformance client protocol (init, refresh, download).
     TufClient(TufClientArgs),
     /// App lifecycle: install, start, stop, restart, update, uninstall, ps, logs, reconcile.
     #[command(flatten)]
-    Apps(node::orchestrator::cli::AppCommand),
+    Lifecycle(node::orchestrator::cli::AppCommand),
 }
 
 #[derive(clap::Args)]
@@ -62,6 +138,19 @@ enum TufAction {
     Download,
 }
 
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
@@ -72,13 +161,101 @@ fn main() -> ExitCode {
     }
 }
 
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARCHY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Apps(command) => {
+        Command::Lifecycle(command) => {
             let filter = std::env::var("ARCHY_LOG").unwrap_or_else(|_| "warn".to_owned());
             tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
             return node::orchestrator::cli::run(command);
+        }
+        Command::Init { data, root, minisig, minisign_key, origin, origin_iroh, peers, force } => {
+            init_logs("warn");
+            let data = data.path();
+            let summary = node::init::init(&node::init::InitArgs {
+                data: &data,
+                root: &root,
+                minisig: minisig.as_deref(),
+                minisign_key: minisign_key.as_deref(),
+                origin,
+                origin_iroh,
+                peers,
+                force,
+            })?;
+            println!("{summary}");
+        }
+        Command::Sync { data, json } => {
+            init_logs("warn,archy=info");
+            let data = data.path();
+            let report = runtime()?.block_on(node::sync::sync_once(&data, None))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                match &report.source {
+                    Some(source) => println!(
+                        "{}: timestamp v{}, snapshot v{}, {} app versions, {} bytes downloaded (from {source}{})",
+                        if report.changed { "catalog updated" } else { "catalog up to date" },
+                        report.timestamp_version,
+                        report.snapshot_version,
+                        report.apps,
+                        report.bytes_downloaded,
+                        if report.origin_reachable { "" } else { "; origin unreachable" },
+                    ),
+                    None => println!("catalog kept: nothing verified this round"),
+                }
+                for e in &report.errors {
+                    eprintln!("  - {e}");
+                }
+                for p in &report.equivocation {
+                    eprintln!("EQUIVOCATION evidence kept: {}", p.display());
+                }
+            }
+            if !report.ok() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Run { data } => {
+            init_logs("info,iroh=warn,iroh_blobs=warn");
+            let data = data.path();
+            runtime()?.block_on(node::daemon::run(&data, shutdown_signal()))?;
+        }
+        Command::Apps { data, json } => {
+            let catalog = node::catalog::NodeCatalog::open(&data.path())?;
+            let apps = catalog.apps();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&apps)?);
+            } else {
+                println!("{:<20} {:<12} {:<10} {:<30} PUBLISHER", "APP", "VERSION", "FROM", "TITLE");
+                for a in &apps {
+                    // A peer is shown by the first characters of its endpoint id.
+                    let from: String = a.source.chars().take(10).collect();
+                    println!("{:<20} {:<12} {:<10} {:<30} {}", a.id, a.version.to_string(), from, a.title, a.publisher);
+                }
+            }
+        }
+        Command::Status { data, json } => {
+            let status = node::status::Status::gather(&data.path());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render());
+            }
+        }
+        Command::Fetch { data, target } => {
+            init_logs("warn,archy=info");
+            let catalog = node::catalog::NodeCatalog::open(&data.path())?;
+            let path = runtime()?.block_on(catalog.fetch_target(&target))?;
+            println!("{}", path.display());
         }
         Command::TufClient(args) => {
             let level = if args.verbose > 0 { "debug" } else { "warn" };

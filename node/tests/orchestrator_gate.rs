@@ -57,7 +57,11 @@ async fn production_gate_twenty_rounds() {
         assert_eq!((report.from.as_str(), report.to.as_str()), ("1.0.0", "1.1.0"), "{context}");
         let labels = docker.inspect_container(&container, None).await.unwrap().config.unwrap().labels.unwrap();
         assert_eq!(labels["archy.version"], "1.1.0", "{context}");
-        assert_eq!(http_get(port, "/data.txt").unwrap().trim_end(), marker.trim_end(), "{context}: data kept by update");
+        assert_eq!(
+            http_get(port, "/data.txt").unwrap().trim_end(),
+            marker.trim_end(),
+            "{context}: data kept by update"
+        );
 
         orch.uninstall(&id, false).await.unwrap_or_else(|e| panic!("{context}: uninstall: {e}"));
         assert!(containers_of(&docker, &id).await.is_empty(), "{context}");

@@ -27,6 +27,8 @@ pub enum Command {
     App(crate::commands::app::AppArgs),
     /// Build and sign an origin repository on disk.
     Repo(crate::commands::repo::RepoArgs),
+    /// Sign an app and submit it to an origin registry.
+    Publish(crate::commands::publish::PublishArgs),
 }
 
 /// `--key PATH`, shared by commands that sign.

@@ -2,5 +2,6 @@
 
 pub mod app;
 pub mod key;
+pub mod publish;
 pub mod repo;
 pub mod sign;

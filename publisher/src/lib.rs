@@ -22,6 +22,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Sign(args) => commands::sign::run(args, &out),
         cli::Command::App(args) => commands::app::run(args, &out),
         cli::Command::Repo(args) => commands::repo::run(args, &out),
+        cli::Command::Publish(args) => commands::publish::run(args, &out),
     }
 }
 

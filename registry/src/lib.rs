@@ -1,7 +1,11 @@
 //! The archy origin registry.
 //!
-//! The origin curates the catalog and signs it as a TUF repository. Today the repository is
-//! built and signed with [`catalog::repo`] (exposed to operators as `archy repo …`); the network
-//! server that accepts submissions and serves the catalog over HTTP and iroh builds on it.
+//! The origin curates the catalog and signs it as a TUF repository: [`catalog::repo`] builds and
+//! signs it (exposed to operators as `archy repo …`), [`server`] runs it as a service
+//! (`archy-registry serve`: submissions, timestamp re-signing, HTTP and iroh serving), and [`net`]
+//! is what origins and nodes speak to each other over iroh.
+
+pub mod net;
+pub mod server;
 
 pub use catalog::repo;

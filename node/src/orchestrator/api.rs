@@ -1,14 +1,14 @@
-//! The node's local HTTP API for lifecycle operations.
+//! The node's local HTTP API for lifecycle operations (merged into `archy-node run`'s API).
 //!
 //! | method and path | does |
 //! |---|---|
-//! | `GET /v1/apps` | every installed app's status (JSON list, as `archy-node ps --json`) |
-//! | `POST /v1/apps/{app}/install` | install; body `{"version": "1.2.3"}` optional |
-//! | `POST /v1/apps/{app}/start`, `/stop`, `/restart` | lifecycle |
-//! | `POST /v1/apps/{app}/update` | update; body `{"to": "1.3.0"}` optional |
-//! | `DELETE /v1/apps/{app}` | uninstall (volumes and secrets kept) |
-//! | `DELETE /v1/apps/{app}?purge=true&confirm={app}` | purge; `confirm` must repeat the app id |
-//! | `GET /v1/apps/{app}/logs?tail=100&container=web` | logs, `text/plain` |
+//! | `GET /v1/installed` | every installed app's status (JSON list, as `archy-node ps --json`) |
+//! | `POST /v1/installed/{app}` | install; body `{"version": "1.2.3"}` optional |
+//! | `POST /v1/installed/{app}/start`, `/stop`, `/restart` | lifecycle |
+//! | `POST /v1/installed/{app}/update` | update; body `{"to": "1.3.0"}` optional |
+//! | `DELETE /v1/installed/{app}` | uninstall (volumes and secrets kept) |
+//! | `DELETE /v1/installed/{app}?purge=true&confirm={app}` | purge; `confirm` must repeat the app id |
+//! | `GET /v1/installed/{app}/logs?tail=100&container=web` | logs, `text/plain` |
 //! | `POST /v1/reconcile` | one reconcile pass |
 //!
 //! Errors are `{"error": "..."}` with 400 (bad input), 403 (policy), 404 (unknown app or
@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
@@ -33,14 +33,13 @@ use super::{Error, Orchestrator};
 /// The router over `orchestrator`.
 pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
     Router::new()
-        .route("/v1/apps", get(list))
-        .route("/v1/apps/{app}", delete(uninstall))
-        .route("/v1/apps/{app}/install", post(install))
-        .route("/v1/apps/{app}/start", post(start))
-        .route("/v1/apps/{app}/stop", post(stop))
-        .route("/v1/apps/{app}/restart", post(restart))
-        .route("/v1/apps/{app}/update", post(update))
-        .route("/v1/apps/{app}/logs", get(logs))
+        .route("/v1/installed", get(list))
+        .route("/v1/installed/{app}", post(install).delete(uninstall))
+        .route("/v1/installed/{app}/start", post(start))
+        .route("/v1/installed/{app}/stop", post(stop))
+        .route("/v1/installed/{app}/restart", post(restart))
+        .route("/v1/installed/{app}/update", post(update))
+        .route("/v1/installed/{app}/logs", get(logs))
         .route("/v1/reconcile", post(reconcile))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(orchestrator)

@@ -1,5 +1,5 @@
 //! `archy-node` lifecycle subcommands: `install`, `start`, `stop`, `restart`, `update`,
-//! `uninstall [--purge [--yes]]`, `ps` (alias `apps`), `logs`, `reconcile`.
+//! `uninstall [--purge [--yes]]`, `ps`, `logs`, `reconcile`.
 //!
 //! They run in this process, holding the orchestrator's lock, so they work with or without a
 //! running daemon; with one, the daemon's reconciler waits for the lock and then sees the new
@@ -18,7 +18,7 @@ use super::{AppSource, DirSource, Error, Orchestrator};
 /// Options every lifecycle command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// The node's data dir (default: $XDG_DATA_HOME/archy-node or ~/.local/share/archy-node).
+    /// The node's data dir [default: $ARCHY_NODE_DATA, else $XDG_DATA_HOME/archy-node, else ~/.local/share/archy-node].
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
     /// Take manifests and image archives from this folder of signed envelopes (`*.archy.json`)
@@ -94,7 +94,6 @@ pub enum AppCommand {
         common: Common,
     },
     /// Installed apps with their state (running, healthy, unhealthy, stopped, failed).
-    #[command(visible_alias = "apps")]
     Ps {
         /// Options every command takes.
         #[command(flatten)]
@@ -147,15 +146,6 @@ impl AppCommand {
     }
 }
 
-/// The default node data dir: `$XDG_DATA_HOME/archy-node`, else `~/.local/share/archy-node`.
-pub fn default_data_dir() -> PathBuf {
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(xdg).join("archy-node");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".local/share/archy-node")
-}
-
 /// Where manifests come from: `--from DIR`, else the node's synced catalog.
 fn source(data: &Path, from: Option<&Path>) -> anyhow::Result<Arc<dyn AppSource>> {
     match from {
@@ -178,7 +168,7 @@ pub fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
 
 async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
     let common = command.common().clone();
-    let data = common.data.clone().unwrap_or_else(default_data_dir);
+    let data = common.data.clone().unwrap_or_else(crate::config::default_data_dir);
     let source = source(&data, common.from.as_deref())?;
     let orch = match Orchestrator::open(&data, source).await {
         Ok(o) => Arc::new(o),

@@ -17,7 +17,10 @@
 //! ]
 //! ```
 //!
-//! Unknown fields are errors, so a misspelt grant never silently grants nothing.
+//! The file is shared with the node's sync settings (`[origin]`, `[[peers]]`, `[sync]`,
+//! `[serve]`, see [`crate::config`]), so unknown top-level keys are left to them; inside the
+//! orchestrator's own tables unknown fields are errors, so a misspelt grant never silently
+//! grants nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,9 +32,8 @@ use super::Error;
 /// Default path of the Docker engine socket.
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
-/// `<data>/config.toml`.
+/// The orchestrator's part of `<data>/config.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// Path (or `unix://` URL) of the Docker-compatible engine socket.
     #[serde(default)]
@@ -152,6 +154,9 @@ permissions = [{ kind = "host_path", host = "/srv/media", read_only = true }, { 
         assert_eq!(c.grants("media").len(), 2);
         assert!(c.grants("other").is_empty());
         assert!(toml::from_str::<NodeConfig>("[apps.media]\npermission = []").is_err());
+        assert!(
+            toml::from_str::<NodeConfig>("[origin]\nurl = \"http://127.0.0.1:1\"\n[sync]\ninterval_secs = 5").is_ok()
+        );
         assert!(toml::from_str::<NodeConfig>("[apps.media]\npermissions = [{ kind = \"root\" }]").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Where verified manifests and image archives come from.
 //!
-//! The node's synced catalog implements [`AppSource`]; so do [`DirSource`] (a folder of signed
+//! The node's synced catalog ([`CatalogSource`] over [`crate::catalog::NodeCatalog`]) is one
+//! [`AppSource`]; so are [`DirSource`] (a folder of signed
 //! envelopes and archives, for offline installs and development) and [`MemorySource`] (tests).
 
 use std::collections::BTreeMap;
@@ -142,6 +143,43 @@ impl AppSource for DirSource {
             }
             let path = self.dir.join(target);
             if path.is_file() { Ok(path) } else { anyhow::bail!("image archive {} not found", path.display()) }
+        })
+    }
+}
+
+/// The node's synced, verified catalog ([`crate::catalog::NodeCatalog`]), opened afresh on each
+/// call so a sync that lands meanwhile is seen. Archives are fetched through the node's sync and
+/// verified against their signed length and BLAKE3 before they are handed out.
+#[derive(Debug, Clone)]
+pub struct CatalogSource {
+    data: PathBuf,
+}
+
+impl CatalogSource {
+    /// The catalog of the node whose data dir is `data`.
+    pub fn new(data: &Path) -> Self {
+        Self { data: data.to_owned() }
+    }
+
+    fn open(&self) -> anyhow::Result<crate::catalog::NodeCatalog> {
+        crate::catalog::NodeCatalog::open(&self.data)
+    }
+}
+
+impl AppSource for CatalogSource {
+    fn versions(&self, id: &str) -> anyhow::Result<Vec<semver::Version>> {
+        Ok(self.open()?.apps().into_iter().filter(|a| a.id == id).map(|a| a.version).collect())
+    }
+
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
+        self.open()?.manifest(id, version)
+    }
+
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>> {
+        Box::pin(async move {
+            // A manifest names `<app>/<file>`; the catalog holds it as `images/<app>/<file>`.
+            let catalog = self.open()?;
+            catalog.fetch_target(&catalog::repo::image_target_path(target)).await
         })
     }
 }

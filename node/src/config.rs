@@ -1,0 +1,134 @@
+//! The node's configuration, `<data>/config.toml`.
+//!
+//! ```toml
+//! [origin]
+//! url = "http://127.0.0.1:8480"          # HTTP base of the origin (TUF layout under it)
+//! iroh = "<endpoint id>@127.0.0.1:4919"  # and/or the origin's iroh endpoint
+//!
+//! [[peers]]
+//! iroh = "<endpoint id>@10.0.0.7:4919"   # other nodes (untrusted mirrors)
+//!
+//! [sync]
+//! interval_secs = 300   # `archy-node run` syncs this often, and on demand
+//! timeout_secs = 10     # a provider silent this long is given up on
+//!
+//! [serve]
+//! iroh = "127.0.0.1:0"   # where `run` serves its verified files to other nodes
+//! api = "127.0.0.1:7780" # the local HTTP API of `run`
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use registry::net::PeerAddr;
+use serde::{Deserialize, Serialize};
+
+/// Where the origin is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// HTTP base URL (`/metadata/…`, `/targets/…` under it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The origin's iroh endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iroh: Option<PeerAddr>,
+}
+
+/// Another node.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// Its iroh endpoint.
+    pub iroh: PeerAddr,
+}
+
+/// Sync timing.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sync {
+    /// Seconds between syncs in `archy-node run`.
+    pub interval_secs: u64,
+    /// Seconds a provider may stay silent before it is given up on.
+    pub timeout_secs: u64,
+}
+
+impl Default for Sync {
+    fn default() -> Self {
+        Self { interval_secs: 300, timeout_secs: 10 }
+    }
+}
+
+/// What `archy-node run` listens on.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Serve {
+    /// iroh endpoint for other nodes (blobs and metadata).
+    pub iroh: SocketAddr,
+    /// Local HTTP API.
+    pub api: SocketAddr,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Self { iroh: SocketAddr::from(([127, 0, 0, 1], 0)), api: SocketAddr::from(([127, 0, 0, 1], 7780)) }
+    }
+}
+
+/// `<data>/config.toml`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    /// The origin.
+    #[serde(default)]
+    pub origin: Origin,
+    /// Known peers.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+    /// Sync timing.
+    #[serde(default)]
+    pub sync: Sync,
+    /// Listening addresses of `run`.
+    #[serde(default)]
+    pub serve: Serve,
+    /// Settings of other parts of the node (kept as written).
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+impl Config {
+    /// The config file of a data dir.
+    pub fn path(data: &Path) -> PathBuf {
+        data.join("config.toml")
+    }
+
+    /// Reads `<data>/config.toml` (defaults when it does not exist).
+    pub fn load(data: &Path) -> anyhow::Result<Self> {
+        let path = Self::path(data);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("{}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Writes it atomically.
+    pub fn save(&self, data: &Path) -> anyhow::Result<()> {
+        let text = toml::to_string_pretty(self)?;
+        catalog::repo::write_atomic(&Self::path(data), text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// The default data dir: `$ARCHY_NODE_DATA`, else `$XDG_DATA_HOME/archy-node`, else
+/// `~/.local/share/archy-node`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ARCHY_NODE_DATA") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("archy-node");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/share/archy-node")
+}

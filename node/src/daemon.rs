@@ -1,0 +1,244 @@
+//! `archy-node run`: keeps the catalog fresh and mirrors it to other nodes.
+//!
+//! - Syncs every `sync.interval_secs`, and on demand (`POST /v1/sync` on the local API).
+//! - Serves every verified file it holds over iroh-blobs (by BLAKE3) and its trusted metadata
+//!   over the metadata protocol ([`registry::net::META_ALPN`]), so every node is a mirror.
+//! - Local HTTP API on `serve.api` (loopback by default): `GET /v1/status`, `GET /v1/apps`,
+//!   `POST /v1/sync`.
+//! - Runs the orchestrator's reconciler and serves its lifecycle API (`/v1/installed…`,
+//!   [`crate::orchestrator::api`]) when a container engine answers.
+//! - Writes `<data>/node.json` with its API URL and iroh address.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use catalog::metadata::{SignedMetadata, Snapshot};
+use registry::net::{MetaServer, MetaSource, PeerAddr};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::catalog::{NodeCatalog, current_generation, files_dir};
+use crate::config::Config;
+use crate::sync::{SyncReport, sync_once};
+
+/// Serves the current generation's metadata to peers.
+#[derive(Debug)]
+struct GenerationMeta {
+    data: PathBuf,
+}
+
+impl MetaSource for GenerationMeta {
+    fn meta(&self, name: &str) -> Option<Bytes> {
+        let dir = current_generation(&self.data)?;
+        let read = |p: PathBuf| std::fs::read(p).ok().map(Bytes::from);
+        if name == "timestamp.json" {
+            return read(dir.join("timestamp.json"));
+        }
+        let (version, rest) = name.split_once('.')?;
+        let version: u64 = version.parse().ok()?;
+        if rest == "root.json" {
+            return read(dir.join("roots").join(name));
+        }
+        let snapshot_bytes = std::fs::read(dir.join("snapshot.json")).ok()?;
+        let snapshot = SignedMetadata::<Snapshot>::from_slice(&snapshot_bytes, "snapshot").ok()?;
+        if rest == "snapshot.json" {
+            return (snapshot.signed.version == version).then(|| Bytes::from(snapshot_bytes));
+        }
+        // `<V>.<role>.json`: served only when it is the version the trusted snapshot names.
+        let role = rest.strip_suffix(".json")?;
+        let meta = snapshot.signed.meta.get(&format!("{}.json", percent_decode(role)))?;
+        (meta.version == version).then(|| read(dir.join(rest))).flatten()
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 3 <= b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where a running node listens (`<data>/node.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Local API base URL.
+    pub api: String,
+    /// iroh address other nodes use as a peer.
+    pub iroh: PeerAddr,
+    /// Process id.
+    pub pid: u32,
+}
+
+/// Reads `<data>/node.json` of a running (or last run) node.
+pub fn read_node_info(data: &Path) -> Option<NodeInfo> {
+    serde_json::from_slice(&std::fs::read(data.join("node.json")).ok()?).ok()
+}
+
+struct Daemon {
+    data: PathBuf,
+    endpoint: iroh::Endpoint,
+    store: iroh_blobs::store::fs::FsStore,
+    imported: Mutex<HashSet<String>>,
+    round: Mutex<()>,
+}
+
+impl Daemon {
+    async fn sync(&self) -> anyhow::Result<SyncReport> {
+        let _one_at_a_time = self.round.lock().await;
+        let report = sync_once(&self.data, Some(&self.endpoint)).await?;
+        self.import_files().await?;
+        Ok(report)
+    }
+
+    /// Makes every verified file servable over iroh-blobs (referenced in place, not copied).
+    async fn import_files(&self) -> anyhow::Result<()> {
+        let mut done = self.imported.lock().await;
+        let Ok(entries) = std::fs::read_dir(files_dir(&self.data)) else { return Ok(()) };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || done.contains(&name) {
+                continue;
+            }
+            self.store
+                .blobs()
+                .add_path_with_opts(iroh_blobs::api::blobs::AddPathOptions {
+                    path: entry.path(),
+                    format: iroh_blobs::BlobFormat::Raw,
+                    mode: iroh_blobs::api::blobs::ImportMode::TryReference,
+                })
+                .with_tag()
+                .await
+                .map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
+            done.insert(name);
+        }
+        Ok(())
+    }
+}
+
+fn json_error(status: axum::http::StatusCode, e: impl std::fmt::Display) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+}
+
+async fn api_sync(State(d): State<Arc<Daemon>>) -> Response {
+    match d.sync().await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => json_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
+}
+
+async fn api_status(State(d): State<Arc<Daemon>>) -> Response {
+    axum::Json(crate::status::Status::gather(&d.data)).into_response()
+}
+
+async fn api_apps(State(d): State<Arc<Daemon>>) -> Response {
+    match NodeCatalog::open(&d.data) {
+        Ok(c) => axum::Json(c.apps()).into_response(),
+        Err(e) => json_error(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+    }
+}
+
+/// The local API routes of the sync side.
+fn router(d: Arc<Daemon>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/sync", post(api_sync))
+        .route("/v1/status", get(api_status))
+        .route("/v1/apps", get(api_apps))
+        .with_state(d)
+}
+
+/// Runs the node until `shutdown` resolves.
+pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let data = std::path::absolute(data)?;
+    let config = Config::load(&data)?;
+    let store = iroh_blobs::store::fs::FsStore::load(data.join("iroh-blobs"))
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the blob store: {e}"))?;
+    let secret = registry::net::load_or_create_secret(&data.join("iroh.key"))?;
+    let endpoint = registry::net::bind_endpoint(secret, config.serve.iroh).await?;
+    let iroh_addr = registry::net::local_peer_addr(&endpoint)?;
+    let iroh_router = iroh::protocol::Router::builder(endpoint.clone())
+        .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
+        .accept(registry::net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta { data: data.clone() })))
+        .spawn();
+    let daemon = Arc::new(Daemon {
+        data: data.clone(),
+        endpoint,
+        store,
+        imported: Mutex::new(HashSet::new()),
+        round: Mutex::new(()),
+    });
+    daemon.import_files().await?;
+
+    let listener = tokio::net::TcpListener::bind(config.serve.api)
+        .await
+        .with_context(|| format!("binding the local API on {}", config.serve.api))?;
+    let info = NodeInfo { api: format!("http://{}", listener.local_addr()?), iroh: iroh_addr, pid: std::process::id() };
+    catalog::repo::write_atomic(&data.join("node.json"), &serde_json::to_vec_pretty(&info)?)?;
+    println!("archy-node: running on {}", data.display());
+    println!("  api:  {}", info.api);
+    println!("  iroh: {}", info.iroh);
+
+    let syncer = {
+        let daemon = daemon.clone();
+        let every = std::time::Duration::from_secs(config.sync.interval_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match daemon.sync().await {
+                    Ok(r) if r.ok() => tracing::info!(
+                        source = r.source.as_deref().unwrap_or(""),
+                        timestamp = r.timestamp_version,
+                        apps = r.apps,
+                        changed = r.changed,
+                        "sync"
+                    ),
+                    Ok(r) => tracing::warn!(errors = ?r.errors, "sync kept the current catalog"),
+                    Err(e) => tracing::error!("sync: {e:#}"),
+                }
+            }
+        })
+    };
+
+    // The orchestrator's lifecycle API and reconciler, when a container engine answers.
+    let source = Arc::new(crate::orchestrator::source::CatalogSource::new(&data));
+    let (api, reconciler) = match crate::orchestrator::Orchestrator::open(&data, source).await {
+        Ok(o) => {
+            let o = Arc::new(o);
+            let every = std::time::Duration::from_secs(30);
+            let reconciler =
+                tokio::spawn(crate::orchestrator::run_reconciler(o.clone(), every, std::future::pending()));
+            (router(daemon.clone()).merge(crate::orchestrator::api::router(o)), Some(reconciler))
+        }
+        Err(e) => {
+            tracing::warn!("app lifecycle disabled: {e}");
+            (router(daemon.clone()), None)
+        }
+    };
+    axum::serve(listener, api).with_graceful_shutdown(shutdown).await?;
+    if let Some(r) = reconciler {
+        r.abort();
+    }
+    syncer.abort();
+    iroh_router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;
+    let _ = std::fs::remove_file(data.join("node.json"));
+    Ok(())
+}

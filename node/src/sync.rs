@@ -1,0 +1,662 @@
+//! One sync round: bring the verified catalog up to date, origin first.
+//!
+//! The rules (docs/protocol.md, "Origin always wins"):
+//! 1. The origin is asked first (HTTP, then its iroh endpoint if both are configured).
+//! 2. If the origin answers, its answer decides the round: a catalog that verifies is taken;
+//!    one that does not is refused and the node keeps what it has. Peers are not asked.
+//! 3. Only when the origin can't be reached are peers asked, in configured order. A peer's
+//!    metadata goes through the same TUF 1.0 §5 workflow against the node's trusted root, so it
+//!    is taken only if it verifies, is not expired, and is not older than what the node has
+//!    (§5.4.3, §5.5.5 rollback checks).
+//! 4. Once the origin answers again, its metadata is used as in rule 2: a peer's catalog never
+//!    outranks it.
+//! 5. File bytes (manifests, archives) may come from any provider; each is checked against the
+//!    signed length and hashes (BLAKE3 verified streaming over iroh) and a provider that sends
+//!    bad bytes or stalls is dropped for the next one.
+//! 6. A timestamp that verifies under the trusted root, has the same version as the trusted one
+//!    but different bytes, is equivocation: both are kept under `<data>/evidence/` and reported.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use catalog::client::{Config as TufConfig, FetchError, Remote, Updater};
+use catalog::envelope::SignedEnvelope;
+use catalog::manifest::Limits;
+use catalog::metadata::{SignedMetadata, Timestamp};
+use chrono::Utc;
+use iroh::Endpoint;
+use registry::net::PeerAddr;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CatalogApp, CatalogFile, GenerationState, GenerationStore, commit_generation, files_dir};
+use crate::config::Config;
+
+/// Most targets roles a node loads from one catalog.
+const MAX_ROLES: usize = 100_000;
+
+/// What one round did (also written to `<data>/status.json`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// When the round ran.
+    pub at: Option<chrono::DateTime<Utc>>,
+    /// Whether the origin answered.
+    pub origin_reachable: bool,
+    /// Where the catalog of this round came from (`origin`, `peer <id>`), if one was taken.
+    pub source: Option<String>,
+    /// Whether a new generation was written.
+    pub changed: bool,
+    /// Catalog versions after the round.
+    pub timestamp_version: u64,
+    /// Snapshot version after the round.
+    pub snapshot_version: u64,
+    /// Installable app versions after the round.
+    pub apps: usize,
+    /// Bytes received this round (metadata and files).
+    pub bytes_downloaded: u64,
+    /// Why the round (or a provider in it) failed, one line each.
+    pub errors: Vec<String>,
+    /// Equivocation evidence written this round.
+    pub equivocation: Vec<PathBuf>,
+}
+
+impl SyncReport {
+    /// Whether the round ended with a verified catalog taken (or confirmed).
+    pub fn ok(&self) -> bool {
+        self.source.is_some()
+    }
+}
+
+/// A remote that counts bytes, remembers whether anything answered and keeps the timestamp bytes
+/// it returned (for the equivocation check).
+struct Counting<R> {
+    inner: R,
+    bytes: u64,
+    answered: bool,
+    timestamp: Option<Vec<u8>>,
+}
+
+impl<R: Remote> Remote for Counting<R> {
+    fn fetch_metadata(&mut self, name: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        let result = self.inner.fetch_metadata(name, max_length);
+        match &result {
+            Ok(bytes) => {
+                self.answered = true;
+                self.bytes += bytes.len() as u64;
+                if name == "timestamp.json" {
+                    self.timestamp = Some(bytes.clone());
+                }
+            }
+            Err(FetchError::NotFound | FetchError::TooLarge { .. }) => self.answered = true,
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn fetch_target(&mut self, path: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        let result = self.inner.fetch_target(path, max_length);
+        if let Ok(bytes) = &result {
+            self.bytes += bytes.len() as u64;
+        }
+        result
+    }
+}
+
+/// Metadata from a peer (or the origin) over the iroh metadata protocol.
+struct IrohRemote {
+    handle: tokio::runtime::Handle,
+    endpoint: Endpoint,
+    peer: PeerAddr,
+    connection: Option<iroh::endpoint::Connection>,
+    timeout: Duration,
+}
+
+impl IrohRemote {
+    fn connection(&mut self) -> Result<iroh::endpoint::Connection, FetchError> {
+        if let Some(c) = &self.connection {
+            return Ok(c.clone());
+        }
+        let (endpoint, addr, timeout) = (self.endpoint.clone(), self.peer.endpoint_addr(), self.timeout);
+        let conn = self
+            .handle
+            .block_on(
+                async move { tokio::time::timeout(timeout, endpoint.connect(addr, registry::net::META_ALPN)).await },
+            )
+            .map_err(|_| FetchError::Other(format!("{}: no answer within {timeout:?}", self.peer)))?
+            .map_err(|e| FetchError::Other(format!("{}: {e}", self.peer)))?;
+        self.connection = Some(conn.clone());
+        Ok(conn)
+    }
+}
+
+impl Remote for IrohRemote {
+    fn fetch_metadata(&mut self, name: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        let conn = self.connection()?;
+        let (name, timeout) = (name.to_owned(), self.timeout);
+        self.handle.block_on(async move { registry::net::fetch_meta(&conn, &name, max_length, timeout).await })
+    }
+
+    fn fetch_target(&mut self, _path: &str, _max_length: u64) -> Result<Vec<u8>, FetchError> {
+        Err(FetchError::Other("targets travel over iroh-blobs, not the metadata protocol".into()))
+    }
+}
+
+/// The outcome of one candidate's update.
+struct Attempt {
+    store: GenerationStore,
+    state: GenerationState,
+    /// Manifests that still have to be fetched (as files) before the generation can be written.
+    missing: Vec<CatalogFile>,
+    bytes: u64,
+}
+
+enum AttemptError {
+    /// Nothing answered: try the next candidate.
+    Unreachable(String),
+    /// Something answered and was refused.
+    Refused(String),
+}
+
+fn target_record(target: &catalog::client::VerifiedTarget) -> Option<CatalogFile> {
+    let file = target.file();
+    Some(CatalogFile {
+        path: target.path().to_owned(),
+        blake3: hex::encode(file.blake3()?),
+        length: file.length,
+        sha256: file.hashes.get("sha256").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+    })
+}
+
+/// Runs the TUF update against one candidate and collects the verified catalog.
+fn attempt<R: Remote>(
+    data: &Path,
+    start: &GenerationStore,
+    remote: R,
+    source: &str,
+    report: &mut SyncReport,
+) -> Result<Attempt, AttemptError> {
+    let now = Utc::now();
+    let counting = Counting { inner: remote, bytes: 0, answered: false, timestamp: None };
+    let mut updater = Updater::new(counting, start.clone(), now, TufConfig::default())
+        .map_err(|e| AttemptError::Refused(format!("trusted root: {e}")))?;
+    let refreshed = updater.refresh();
+    check_equivocation(data, start, &updater, report);
+    if let Err(e) = refreshed {
+        let answered = updater.remote_mut().answered;
+        return Err(if answered {
+            AttemptError::Refused(format!("{source}: {e}"))
+        } else {
+            AttemptError::Unreachable(format!("{source}: {e}"))
+        });
+    }
+    let targets = updater.all_targets(MAX_ROLES).map_err(|e| AttemptError::Refused(format!("{source}: {e}")))?;
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    let mut envelopes = Vec::new();
+    for target in &targets {
+        let Some(record) = target_record(target) else {
+            report.errors.push(format!("{}: no BLAKE3 content address in its signed entry; skipped", target.path()));
+            continue;
+        };
+        if target.path().starts_with("apps/") {
+            let local = files_dir(data).join(&record.blake3);
+            if !local.exists() {
+                // The origin over HTTP serves targets too: fetch and verify now (§5.7).
+                match updater.download_target(target) {
+                    Ok(bytes) => {
+                        crate::catalog::store_file(data, &record.blake3, &bytes)
+                            .map_err(|e| AttemptError::Refused(format!("storing {}: {e:#}", target.path())))?;
+                    }
+                    Err(_) => missing.push(record.clone()),
+                }
+            }
+            envelopes.push(target.clone());
+        }
+        files.push(record);
+    }
+    let ts = updater.trusted_timestamp().cloned();
+    let snap_version = updater.trusted_snapshot().map_or(0, |s| s.version);
+    let root_version = updater.trusted_root().version;
+    let bytes = updater.remote_mut().bytes;
+    let store = updater.store().clone();
+    let state = GenerationState {
+        generation: 0,
+        source: source.to_owned(),
+        synced_at: now,
+        timestamp_version: ts.as_ref().map_or(0, |t| t.version),
+        snapshot_version: snap_version,
+        expires: ts.as_ref().map(|t| t.expires),
+        root_version,
+        apps: Vec::new(),
+        files,
+    };
+    // Apps are indexed once their envelopes are present (see `finish`).
+    let mut attempt = Attempt { store, state, missing, bytes };
+    attempt.state.apps = envelopes
+        .iter()
+        .filter_map(|t| {
+            let record = target_record(t)?;
+            Some(CatalogApp {
+                id: String::new(),
+                version: semver::Version::new(0, 0, 0),
+                publisher: String::new(),
+                source: source.to_owned(),
+                title: String::new(),
+                path: t.path().to_owned(),
+                role: t.role().to_owned(),
+                blake3: record.blake3,
+                length: record.length,
+            })
+        })
+        .collect();
+    Ok(attempt)
+}
+
+/// §5.4.3 says an equal version changes nothing; two *different* timestamps that both verify
+/// with the same version mean the origin's timestamp key signed two histories. Keep both.
+fn check_equivocation<R: Remote>(
+    data: &Path,
+    start: &GenerationStore,
+    updater: &Updater<Counting<R>, GenerationStore>,
+    report: &mut SyncReport,
+) {
+    let Some(old_bytes) = start.roles.get("timestamp") else { return };
+    let Some(new_bytes) = updater_remote_timestamp(updater) else { return };
+    if &new_bytes == old_bytes {
+        return;
+    }
+    let (Ok(old), Ok(new)) = (
+        SignedMetadata::<Timestamp>::from_slice(old_bytes, "timestamp"),
+        SignedMetadata::<Timestamp>::from_slice(&new_bytes, "timestamp"),
+    ) else {
+        return;
+    };
+    if old.signed.version != new.signed.version {
+        return;
+    }
+    let root = updater.trusted_root();
+    let Some(role) = root.role("timestamp") else { return };
+    if new.verify_role("timestamp", &root.keys, &role.keyids, role.threshold).is_err() {
+        return;
+    }
+    let dir = data.join("evidence");
+    let path = dir.join(format!(
+        "equivocation-timestamp-v{}-{}.json",
+        new.signed.version,
+        &blake3::hash(&new_bytes).to_hex()[..16]
+    ));
+    let evidence = serde_json::json!({
+        "kind": "equivocation",
+        "role": "timestamp",
+        "version": new.signed.version,
+        "trusted": serde_json::from_slice::<serde_json::Value>(old_bytes).unwrap_or_default(),
+        "conflicting": serde_json::from_slice::<serde_json::Value>(&new_bytes).unwrap_or_default(),
+        "seen_at": Utc::now().to_rfc3339(),
+    });
+    if std::fs::create_dir_all(&dir).is_ok()
+        && catalog::repo::write_atomic(&path, &serde_json::to_vec_pretty(&evidence).unwrap_or_default()).is_ok()
+    {
+        tracing::warn!(version = new.signed.version, evidence = %path.display(), "equivocation: two signed timestamps with the same version");
+        report.equivocation.push(path);
+    }
+}
+
+fn updater_remote_timestamp<R: Remote>(updater: &Updater<Counting<R>, GenerationStore>) -> Option<Vec<u8>> {
+    // `remote_mut` needs `&mut`; the counting remote is read through a shared borrow instead.
+    updater.remote().timestamp.clone()
+}
+
+/// Verifies every envelope of the attempt and fills in the app index.
+fn index_apps(data: &Path, attempt: &mut Attempt, report: &mut SyncReport) {
+    let mut apps = Vec::new();
+    for mut app in std::mem::take(&mut attempt.state.apps) {
+        let path = files_dir(data).join(&app.blake3);
+        let checked = (|| -> anyhow::Result<_> {
+            let bytes = std::fs::read(&path)?;
+            anyhow::ensure!(blake3::hash(&bytes).to_hex().as_str() == app.blake3, "stored bytes changed");
+            let verified = SignedEnvelope::from_slice(&bytes)?.verify(&Limits::default())?;
+            Ok(verified)
+        })();
+        match checked {
+            Ok(verified) => {
+                let m = verified.manifest();
+                let expected = catalog::repo::envelope_target_path(m.id.as_str(), &m.version);
+                if expected != app.path {
+                    report.errors.push(format!("{}: holds {} {}; skipped", app.path, m.id, m.version));
+                    continue;
+                }
+                app.id = m.id.as_str().to_owned();
+                app.version = m.version.clone();
+                app.publisher = m.publisher.to_string();
+                app.title = m.title.clone();
+                apps.push(app);
+            }
+            Err(e) => report.errors.push(format!("{}: {e:#}; skipped", app.path)),
+        }
+    }
+    attempt.state.apps = apps;
+}
+
+/// Every provider of file bytes, the round's source first.
+fn iroh_providers(config: &Config, first: Option<&PeerAddr>) -> Vec<PeerAddr> {
+    let mut out: Vec<PeerAddr> = first.into_iter().cloned().collect();
+    for p in config.origin.iroh.iter().chain(config.peers.iter().map(|p| &p.iroh)) {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// A client endpoint for fetching (loopback when the node serves on loopback).
+pub async fn client_endpoint(config: &Config) -> anyhow::Result<Endpoint> {
+    let ip = config.serve.iroh.ip();
+    let bind = std::net::SocketAddr::new(ip, 0);
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    registry::net::bind_endpoint(iroh::SecretKey::from_bytes(&seed), bind).await
+}
+
+/// Fetches a target file into `files/<blake3>` from the first provider that delivers it intact:
+/// the origin over HTTP, then the origin's and peers' iroh endpoints. Returns its path.
+pub async fn fetch_file(data: &Path, file: &CatalogFile, endpoint: Option<&Endpoint>) -> anyhow::Result<PathBuf> {
+    let dest = files_dir(data).join(&file.blake3);
+    if dest.exists() {
+        return Ok(dest);
+    }
+    let config = Config::load(data)?;
+    std::fs::create_dir_all(files_dir(data))?;
+    let hash: blake3::Hash = file.blake3.parse().context("bad BLAKE3 in the catalog")?;
+    let timeout = Duration::from_secs(config.sync.timeout_secs.max(1));
+    let progress = Progress::new(&file.path, file.length);
+    let tmp = files_dir(data).join(format!(".{}.part", file.blake3));
+    let mut errors = Vec::new();
+    if let Some(url) = &config.origin.url {
+        let url = format!("{}/targets/{}", url.trim_end_matches('/'), consistent_path(file));
+        let (file_c, tmp_c, p) = (file.clone(), tmp.clone(), progress.clone());
+        let got = tokio::task::spawn_blocking(move || http_fetch(&url, &file_c, &tmp_c, timeout, &p)).await?;
+        match got {
+            Ok(()) => return finish_file(&tmp, &dest, &progress),
+            Err(e) => errors.push(format!("origin http: {e:#}")),
+        }
+    }
+    let owned;
+    let endpoint = match endpoint {
+        Some(e) => e,
+        None => {
+            owned = client_endpoint(&config).await?;
+            &owned
+        }
+    };
+    for provider in iroh_providers(&config, None) {
+        let p = progress.clone();
+        match registry::net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await
+        {
+            Ok(()) => return finish_file(&tmp, &dest, &progress),
+            Err(e) => {
+                tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
+                errors.push(format!("{provider}: {e}"));
+                progress.reset();
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&tmp);
+    progress.finish(false);
+    anyhow::bail!("no provider delivered {} intact: {}", file.path, errors.join("; "))
+}
+
+fn finish_file(tmp: &Path, dest: &Path, progress: &Progress) -> anyhow::Result<PathBuf> {
+    std::fs::rename(tmp, dest)?;
+    if let Some(dir) = dest.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    progress.finish(true);
+    Ok(dest.to_owned())
+}
+
+fn consistent_path(file: &CatalogFile) -> String {
+    match file.path.rsplit_once('/') {
+        Some((dir, base)) => format!("{dir}/{}.{base}", file.sha256),
+        None => format!("{}.{}", file.sha256, file.path),
+    }
+}
+
+/// Streams a file over HTTP into `tmp`, bounded by the signed length, checking BLAKE3.
+fn http_fetch(url: &str, file: &CatalogFile, tmp: &Path, timeout: Duration, progress: &Progress) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let agent = ureq::AgentBuilder::new().timeout_connect(timeout).timeout_read(timeout).redirects(0).build();
+    let response = agent.get(url).call().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let mut reader = response.into_reader().take(file.length + 1);
+    let mut out = std::fs::File::create(tmp)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        anyhow::ensure!(total <= file.length, "{url}: more than the signed {} bytes", file.length);
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        progress.set(total);
+    }
+    anyhow::ensure!(total == file.length, "{url}: {total} bytes, the signed length is {}", file.length);
+    anyhow::ensure!(hasher.finalize().to_hex().as_str() == file.blake3, "{url}: BLAKE3 differs from the signed hash");
+    out.sync_all()?;
+    Ok(())
+}
+
+/// Download progress on the terminal (a bar when stderr is a terminal, log lines otherwise).
+#[derive(Clone)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(name: &str, length: u64) -> Self {
+        use std::io::IsTerminal as _;
+        // Small files finish before a bar is worth drawing.
+        if length < 4 << 20 || !std::io::stderr().is_terminal() {
+            if length >= 4 << 20 {
+                tracing::info!(file = name, bytes = length, "downloading");
+            }
+            return Self { bar: None };
+        }
+        let bar = indicatif::ProgressBar::new(length);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(name.to_owned());
+        Self { bar: Some(bar) }
+    }
+    fn set(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(n);
+        }
+    }
+    fn reset(&self) {
+        self.set(0);
+    }
+    fn finish(&self, ok: bool) {
+        if let Some(b) = &self.bar {
+            if ok { b.finish() } else { b.abandon() }
+        }
+    }
+}
+
+/// Runs one sync round (holding `<data>/sync.lock`) and writes `<data>/status.json`.
+pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Result<SyncReport> {
+    let data = data.to_owned();
+    let endpoint_given = endpoint.map(|_| ());
+    let config = Config::load(&data)?;
+    let lock_path = data.join("sync.lock");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
+    let owned;
+    let endpoint = match endpoint {
+        Some(e) => Some(e.clone()),
+        None if config.origin.iroh.is_some() || !config.peers.is_empty() => {
+            owned = client_endpoint(&config).await?;
+            Some(owned.clone())
+        }
+        None => None,
+    };
+    let mut report = SyncReport { at: Some(Utc::now()), ..SyncReport::default() };
+    let start = GenerationStore::load(&data)?;
+    let handle = tokio::runtime::Handle::current();
+    let timeout = Duration::from_secs(config.sync.timeout_secs.max(1));
+
+    // Candidates in order: origin (HTTP, then iroh), then peers.
+    enum Candidate {
+        Http(String),
+        Iroh(PeerAddr, bool),
+    }
+    let mut candidates = Vec::new();
+    if let Some(url) = &config.origin.url {
+        candidates.push(Candidate::Http(url.clone()));
+    }
+    if let Some(addr) = &config.origin.iroh {
+        candidates.push(Candidate::Iroh(addr.clone(), true));
+    }
+    for peer in &config.peers {
+        candidates.push(Candidate::Iroh(peer.iroh.clone(), false));
+    }
+    anyhow::ensure!(!candidates.is_empty(), "{}: no origin or peer configured", Config::path(&data).display());
+
+    let mut chosen: Option<(Attempt, Option<PeerAddr>)> = None;
+    for candidate in candidates {
+        let is_origin = matches!(candidate, Candidate::Http(_) | Candidate::Iroh(_, true));
+        if !is_origin && report.origin_reachable {
+            break; // Rule 2: the origin answered; peers are not asked.
+        }
+        let (source, via) = match &candidate {
+            Candidate::Http(_) | Candidate::Iroh(_, true) => ("origin".to_owned(), None),
+            Candidate::Iroh(addr, false) => (format!("peer {}", addr.id), Some(addr.clone())),
+        };
+        let (d, s, h, ep) = (data.clone(), start.clone(), handle.clone(), endpoint.clone());
+        let src = source.clone();
+        let mut r = std::mem::take(&mut report);
+        let (result, r) = tokio::task::spawn_blocking(move || {
+            let result = match candidate {
+                Candidate::Http(url) => {
+                    let base = url.trim_end_matches('/');
+                    let remote =
+                        crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
+                    attempt(&d, &s, remote, &src, &mut r)
+                }
+                Candidate::Iroh(addr, _) => match ep {
+                    Some(endpoint) => {
+                        let remote = IrohRemote { handle: h, endpoint, peer: addr, connection: None, timeout };
+                        attempt(&d, &s, remote, &src, &mut r)
+                    }
+                    None => Err(AttemptError::Unreachable("no iroh endpoint".into())),
+                },
+            };
+            (result, r)
+        })
+        .await?;
+        report = r;
+        match result {
+            Ok(a) => {
+                if is_origin {
+                    report.origin_reachable = true;
+                }
+                report.bytes_downloaded += a.bytes;
+                chosen = Some((a, via));
+                break;
+            }
+            Err(AttemptError::Refused(e)) => {
+                tracing::warn!("{e}");
+                report.errors.push(e);
+                if is_origin {
+                    report.origin_reachable = true;
+                }
+            }
+            Err(AttemptError::Unreachable(e)) => {
+                tracing::info!("unreachable: {e}");
+                report.errors.push(format!("unreachable: {e}"));
+            }
+        }
+    }
+
+    if let Some((mut attempt, via)) = chosen {
+        // Manifests the source could not serve as targets come over iroh-blobs.
+        let mut fetch_failed = false;
+        for file in std::mem::take(&mut attempt.missing) {
+            let before = files_dir(&data).join(&file.blake3).exists();
+            match fetch_file_from(&data, &file, endpoint.as_ref(), &config, via.as_ref()).await {
+                Ok(_) if !before => report.bytes_downloaded += file.length,
+                Ok(_) => {}
+                Err(e) => {
+                    report.errors.push(format!("{e:#}"));
+                    fetch_failed = true;
+                }
+            }
+        }
+        if fetch_failed {
+            report.errors.push("some manifests could not be fetched; the catalog was not updated".into());
+        } else {
+            index_apps(&data, &mut attempt, &mut report);
+            let changed = attempt.store.roles != start.roles || crate::catalog::current_generation(&data).is_none();
+            if changed {
+                commit_generation(&data, &attempt.store, &mut attempt.state)?;
+            }
+            report.changed = changed;
+            report.source = Some(attempt.state.source.clone());
+        }
+    }
+    if let Ok(catalog) = crate::catalog::NodeCatalog::open(&data) {
+        report.timestamp_version = catalog.state().timestamp_version;
+        report.snapshot_version = catalog.state().snapshot_version;
+        report.apps = catalog.state().apps.len();
+    }
+    catalog::repo::write_atomic(&data.join("status.json"), &serde_json::to_vec_pretty(&report)?)?;
+    drop(lock);
+    if let (Some(ep), None) = (&endpoint, endpoint_given) {
+        ep.close().await;
+    }
+    Ok(report)
+}
+
+/// Like [`fetch_file`] but the round's source peer first.
+async fn fetch_file_from(
+    data: &Path,
+    file: &CatalogFile,
+    endpoint: Option<&Endpoint>,
+    config: &Config,
+    first: Option<&PeerAddr>,
+) -> anyhow::Result<PathBuf> {
+    let dest = files_dir(data).join(&file.blake3);
+    if dest.exists() {
+        return Ok(dest);
+    }
+    let endpoint = endpoint.context("no iroh endpoint to fetch files with")?;
+    let hash: blake3::Hash = file.blake3.parse().context("bad BLAKE3 in the catalog")?;
+    let timeout = Duration::from_secs(config.sync.timeout_secs.max(1));
+    std::fs::create_dir_all(files_dir(data))?;
+    let tmp = files_dir(data).join(format!(".{}.part", file.blake3));
+    let mut errors = Vec::new();
+    for provider in iroh_providers(config, first) {
+        match registry::net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, |_| {}).await {
+            Ok(()) => {
+                std::fs::rename(&tmp, &dest)?;
+                return Ok(dest);
+            }
+            Err(e) => {
+                tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
+                errors.push(format!("{provider}: {e}"));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&tmp);
+    anyhow::bail!("no provider delivered {} intact: {}", file.path, errors.join("; "))
+}
+
+/// Reads `<data>/status.json`, the last round's report.
+pub fn last_report(data: &Path) -> Option<SyncReport> {
+    serde_json::from_slice(&std::fs::read(data.join("status.json")).ok()?).ok()
+}
