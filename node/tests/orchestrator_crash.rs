@@ -4,14 +4,14 @@
 //! test kills it exactly there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod docker_common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use catalog::envelope::VerifiedManifest;
-use common::*;
+use docker_common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_archy-node");
 

@@ -3,12 +3,12 @@
 //! behind archy's back comes back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod docker_common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use docker_common::*;
 use node::orchestrator::{AppState, Error, run_reconciler};
 
 const WGET_CHECK: &str = r#""/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/""#;

@@ -4,9 +4,9 @@
 //! (`ARCHY_GATE_ROUNDS` changes it); CI runs the 20.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod docker_common;
 
-use common::*;
+use docker_common::*;
 use node::orchestrator::AppState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

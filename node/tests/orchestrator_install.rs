@@ -1,11 +1,11 @@
 //! Installing apps through the real Docker engine, offline: images arrive as archives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod docker_common;
 
 use std::sync::Arc;
 
-use common::*;
+use docker_common::*;
 use node::orchestrator::{AppState, Error, MemorySource};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
