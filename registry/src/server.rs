@@ -235,8 +235,11 @@ impl Registry {
         let _guard = self.write_lock.lock().map_err(|_| anyhow::anyhow!("write lock poisoned"))?;
         self.reload_cache()?;
         let expires = self.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?.timestamp_expires;
+        // Due when half of the lifetime is gone, or when the served timestamp outlives the
+        // configured lifetime (the operator shortened it).
+        let lifetime = self.config.timestamp_lifetime;
         let due = match expires {
-            Some(e) => e - now < self.config.timestamp_lifetime / 2,
+            Some(e) => e - now < lifetime / 2 || e - now > lifetime + chrono::TimeDelta::seconds(1),
             None => true,
         };
         if !due {
