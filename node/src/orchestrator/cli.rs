@@ -156,7 +156,7 @@ fn source(data: &Path, from: Option<&Path>) -> anyhow::Result<Arc<dyn AppSource>
 
 /// The node's synced catalog as an app source.
 fn catalog_source(data: &Path) -> anyhow::Result<Arc<dyn AppSource>> {
-    anyhow::bail!("this node has no synced catalog in {} yet; pass --from <folder of signed envelopes>", data.display())
+    Ok(Arc::new(super::source::CatalogSource::new(data)))
 }
 
 /// Runs a lifecycle command; exit code 0 on success, 1 for the user's errors (refused, not
