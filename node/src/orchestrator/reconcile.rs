@@ -186,7 +186,13 @@ impl Orchestrator {
             return Err(Error::PolicyRefused { app: app.to_owned(), refusals });
         }
 
-        let network_id = self.ensure_network(app, plan, observed).await?;
+        // No network for an app whose containers all use the host's (engines allot few
+        // bridge networks from their default address pools).
+        let network_id = if plan.containers.iter().any(|c| c.network != "host") {
+            self.ensure_network(app, plan, observed).await?
+        } else {
+            String::new()
+        };
         let data_dir = self.ensure_volumes(plan, observed).await?;
         let data_dir = data_dir.unwrap_or(self.state.app_dir(app)?);
         let secrets = SecretStore::new(self.state.secrets_dir(app)?).ensure(&m.secrets)?;
