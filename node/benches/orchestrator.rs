@@ -100,10 +100,7 @@ async fn install_overhead(rounds: usize) {
         docker.create_container(Some(CreateContainerOptionsBuilder::new().name(&c.name).build()), body).await.unwrap();
         docker.start_container(&c.name, None).await.unwrap();
         direct.push(t.elapsed());
-        docker
-            .remove_container(&c.name, Some(RemoveContainerOptionsBuilder::new().force(true).build()))
-            .await
-            .unwrap();
+        docker.remove_container(&c.name, Some(RemoveContainerOptionsBuilder::new().force(true).build())).await.unwrap();
     }
     let (a, d) = (median(archy), median(direct));
     println!("install: archy {:.1} ms, direct bollard calls {:.1} ms (medians of {rounds})", ms(a), ms(d));
@@ -152,7 +149,10 @@ async fn reconcile_fifty(rounds: usize) {
         passes.push(t.elapsed());
         assert_eq!((report.apps, report.created, report.failed.len()), (50, 0, 0), "{report:?}");
     }
-    println!("reconcile pass over 50 installed apps: {:.1} ms (median of {rounds}; target < 200 ms)", ms(median(passes)));
+    println!(
+        "reconcile pass over 50 installed apps: {:.1} ms (median of {rounds}; target < 200 ms)",
+        ms(median(passes))
+    );
     for id in &ids {
         orch.uninstall(id, true).await.expect("purge");
     }

@@ -4,6 +4,8 @@
 //! the sync, `docker load`ed, image id checked) and its page answers from the host.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The sync tests' support module; its daemons are killed by their guards.
+#[allow(clippy::zombie_processes)]
 mod common;
 mod docker_common;
 

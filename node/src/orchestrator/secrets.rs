@@ -137,6 +137,14 @@ fn generate(secret: &Secret) -> Result<SecretValue, Error> {
 }
 
 #[cfg(test)]
+impl SecretValue {
+    /// A value made up in a unit test.
+    pub(crate) fn for_tests(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
@@ -175,13 +183,5 @@ mod tests {
         for c in "0123456789abcdef".chars() {
             assert!(v.expose().contains(c), "{c} never drawn in 1024 characters");
         }
-    }
-}
-
-#[cfg(test)]
-impl SecretValue {
-    /// A value made up in a unit test.
-    pub(crate) fn for_tests(value: &str) -> Self {
-        Self(value.to_owned())
     }
 }
