@@ -47,17 +47,28 @@ pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
 
 /// An error as the API answers it.
 #[derive(Debug)]
-pub struct ApiError(Error);
+pub enum ApiError {
+    /// An operation failed.
+    Op(Error),
+    /// The request itself is malformed.
+    BadRequest(String),
+}
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        Self(e)
+        Self::Op(e)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match &self.0 {
+        let error = match self {
+            Self::Op(e) => e,
+            Self::BadRequest(message) => {
+                return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": message }))).into_response();
+            }
+        };
+        let status = match &error {
             Error::BadAppId { .. } => StatusCode::BAD_REQUEST,
             Error::PolicyRefused { .. } => StatusCode::FORBIDDEN,
             Error::NotInstalled(_) | Error::NotAvailable(_) => StatusCode::NOT_FOUND,
@@ -75,10 +86,10 @@ impl IntoResponse for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self.0, "lifecycle API request failed");
+            tracing::error!(%error, "lifecycle API request failed");
             "internal error; see the node's log".to_owned()
         } else {
-            self.0.to_string()
+            error.to_string()
         };
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     }
@@ -97,12 +108,20 @@ struct InstallBody {
     version: Option<semver::Version>,
 }
 
+/// An optional JSON body: empty means the defaults.
+fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
+}
+
 async fn install(
     State(o): State<Arc<Orchestrator>>,
     Path(app): Path<String>,
-    body: Option<Json<InstallBody>>,
+    body: axum::body::Bytes,
 ) -> Result<Response> {
-    let version = body.and_then(|b| b.0.version);
+    let version = optional_body::<InstallBody>(&body)?.version;
     Ok(Json(o.install(&app, version.as_ref()).await?).into_response())
 }
 
@@ -131,9 +150,9 @@ struct UpdateBody {
 async fn update(
     State(o): State<Arc<Orchestrator>>,
     Path(app): Path<String>,
-    body: Option<Json<UpdateBody>>,
+    body: axum::body::Bytes,
 ) -> Result<Response> {
-    let to = body.and_then(|b| b.0.to);
+    let to = optional_body::<UpdateBody>(&body)?.to;
     Ok(Json(o.update(&app, to.as_ref()).await?).into_response())
 }
 
@@ -152,10 +171,9 @@ async fn uninstall(
 ) -> Result<Response> {
     // Purging deletes data for good: the request must name the app a second time.
     if q.purge && q.confirm.as_deref() != Some(app.as_str()) {
-        return Err(ApiError(Error::BadAppId {
-            id: app.clone(),
-            reason: format!("purge needs confirm={app} to delete the app's volumes and secrets"),
-        }));
+        return Err(ApiError::BadRequest(format!(
+            "purge needs confirm={app}: it deletes the app's volumes and secrets for good"
+        )));
     }
     o.uninstall(&app, q.purge).await?;
     Ok(ok())
