@@ -21,14 +21,14 @@ fn origin_up_origin_down_peer_serves_origin_back_wins() {
 
     // Node A mirrors what it verified; node B knows the origin and A.
     let daemon = a.run();
-    let b = Node::init(&origin.root_v1(), Some(&registry.http), &[daemon.iroh.clone()]);
+    let b = Node::init(&origin.root_v1(), Some(&registry.http), &[daemon.iroh()]);
 
     // Origin down: B gets the catalog from A, verified against the origin's root.
     drop(registry);
     let (ok, report) = b.sync();
     assert!(ok, "{report:?}");
     assert!(!report.origin_reachable);
-    assert_eq!(report.source.as_deref(), Some(format!("peer {}", daemon.iroh.id).as_str()));
+    assert_eq!(report.source.as_deref(), Some(format!("peer {}", daemon.iroh().id).as_str()));
     let apps = b.apps();
     assert_eq!(apps.len(), 1);
     assert_eq!(apps[0].0, "app-a");
@@ -60,7 +60,7 @@ fn origin_over_iroh_only() {
     let registry = RegistryProcess::start(&origin.registry_folder(), None);
     let node = Node::init(&origin.root_v1(), Some(&dead_url()), &[]);
     node.edit_config(|c| {
-        c.insert("origin".into(), toml::toml! { iroh = (registry.iroh.to_string()) }.into());
+        c.insert("origin".into(), toml::toml! { iroh = (registry.iroh().to_string()) }.into());
     });
     let (ok, report) = node.sync();
     assert!(ok, "{report:?}");

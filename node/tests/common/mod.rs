@@ -395,13 +395,15 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn archy-node run");
+        let mut daemon = Daemon { child, iroh: None, api: String::new() };
         let info = self.path().join("node.json");
         for _ in 0..200 {
             if let Ok(bytes) = std::fs::read(&info)
                 && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
             {
-                let iroh = v["iroh"].as_str().unwrap().parse().expect("peer addr");
-                return Daemon { child, iroh, api: v["api"].as_str().unwrap().to_owned() };
+                daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
+                daemon.api = v["api"].as_str().unwrap().to_owned();
+                return daemon;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -412,8 +414,15 @@ impl Node {
 /// A running `archy-node run`.
 pub struct Daemon {
     child: Child,
-    pub iroh: PeerAddr,
+    iroh: Option<PeerAddr>,
     pub api: String,
+}
+
+impl Daemon {
+    /// Its iroh address.
+    pub fn iroh(&self) -> PeerAddr {
+        self.iroh.clone().expect("started")
+    }
 }
 
 impl Drop for Daemon {
@@ -427,7 +436,7 @@ impl Drop for Daemon {
 pub struct RegistryProcess {
     child: Child,
     pub http: String,
-    pub iroh: PeerAddr,
+    iroh: Option<PeerAddr>,
 }
 
 impl RegistryProcess {
@@ -443,20 +452,23 @@ impl RegistryProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn archy-registry");
+        let mut registry = Self { child, http: String::new(), iroh: None };
         let info = folder.join("registry/endpoint.json");
         for _ in 0..200 {
             if let Ok(bytes) = std::fs::read(&info)
                 && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
             {
-                return Self {
-                    child,
-                    http: v["http"].as_str().unwrap().to_owned(),
-                    iroh: v["iroh"].as_str().unwrap().parse().expect("iroh addr"),
-                };
+                registry.http = v["http"].as_str().unwrap().to_owned();
+                registry.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("iroh addr"));
+                return registry;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("archy-registry did not start");
+    }
+
+    pub fn iroh(&self) -> PeerAddr {
+        self.iroh.clone().expect("started")
     }
 
     pub fn http_addr(&self) -> SocketAddr {
