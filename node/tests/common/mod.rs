@@ -275,12 +275,13 @@ impl Node {
         let out = cmd.output().expect("run archy-node init");
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let node = Self { data };
-        // Short timeouts so a silent provider is given up on quickly; API on a free port.
+        // A generous provider timeout (tests run in parallel on a loaded machine); the slow-peer
+        // tests shorten it. API on a free port.
         node.edit_config(|c| {
             c.insert(
                 "sync".into(),
                 toml::toml! { interval_secs = 3600
-                timeout_secs = 2 }
+                timeout_secs = 10 }
                 .into(),
             );
             c.insert(
@@ -302,6 +303,18 @@ impl Node {
         let mut table: toml::Table = std::fs::read_to_string(&path).expect("config").parse().expect("toml");
         f(&mut table);
         std::fs::write(&path, toml::to_string(&table).expect("toml")).expect("write config");
+    }
+
+    /// Gives up on a silent provider after `secs`.
+    pub fn set_timeout(&self, secs: i64) {
+        self.edit_config(|c| {
+            c.insert(
+                "sync".into(),
+                toml::toml! { interval_secs = 3600
+                timeout_secs = secs }
+                .into(),
+            );
+        });
     }
 
     /// Points the origin somewhere else (or nowhere).
