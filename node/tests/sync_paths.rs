@@ -111,3 +111,24 @@ fn registry_resigns_the_timestamp_before_it_expires() {
     assert!(second.version > first.version);
     assert!(second.expires > chrono::Utc::now(), "the served timestamp is not fresh");
 }
+
+#[test]
+fn registry_reports_health_and_metrics_and_stops_cleanly() {
+    let origin = Origin::new();
+    let registry = RegistryProcess::start(&origin.registry_folder(), None);
+    let health: serde_json::Value =
+        ureq::get(&format!("{}/healthz", registry.http)).call().expect("healthz").into_json().expect("json");
+    assert_eq!(health["ok"], serde_json::json!(true));
+    let ts = ureq::get(&format!("{}/metadata/timestamp.json", registry.http)).call().expect("timestamp");
+    assert_eq!(ts.status(), 200);
+    let missing = ureq::get(&format!("{}/metadata/99.snapshot.json", registry.http)).call();
+    assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
+    let metrics =
+        ureq::get(&format!("{}/metrics", registry.http)).call().expect("metrics").into_string().expect("text");
+    assert!(metrics.contains("archy_registry_requests_total{kind=\"metadata\"} 2"), "{metrics}");
+    assert!(metrics.contains("archy_registry_requests_total{kind=\"not_found\"} 1"), "{metrics}");
+    // SIGTERM: stops accepting and exits 0.
+    let mut registry = registry;
+    let status = registry.terminate();
+    assert!(status.success(), "exit status {status}");
+}

@@ -484,6 +484,19 @@ impl RegistryProcess {
         self.iroh.clone().expect("started")
     }
 
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("archy-registry did not stop within 5 s of SIGTERM");
+    }
+
     pub fn http_addr(&self) -> SocketAddr {
         self.http.trim_start_matches("http://").parse().expect("addr")
     }
