@@ -175,6 +175,7 @@ fn attempt<R: Remote>(
     data: &Path,
     start: &GenerationStore,
     remote: R,
+    serves_targets: bool,
     source: &str,
     report: &mut SyncReport,
 ) -> Result<Attempt, AttemptError> {
@@ -203,7 +204,9 @@ fn attempt<R: Remote>(
         };
         if target.path().starts_with("apps/") {
             let local = files_dir(data).join(&record.blake3);
-            if !local.exists() {
+            if !local.exists() && !serves_targets {
+                missing.push(record.clone());
+            } else if !local.exists() {
                 // The origin over HTTP serves targets too: fetch and verify now (§5.7).
                 match updater.download_target(target) {
                     Ok(bytes) => {
@@ -539,12 +542,12 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
                     let base = url.trim_end_matches('/');
                     let remote =
                         crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
-                    attempt(&d, &s, remote, &src, &mut r)
+                    attempt(&d, &s, remote, true, &src, &mut r)
                 }
                 Candidate::Iroh(addr, _) => match ep {
                     Some(endpoint) => {
                         let remote = IrohRemote { handle: h, endpoint, peer: addr, connection: None, timeout };
-                        attempt(&d, &s, remote, &src, &mut r)
+                        attempt(&d, &s, remote, false, &src, &mut r)
                     }
                     None => Err(AttemptError::Unreachable("no iroh endpoint".into())),
                 },

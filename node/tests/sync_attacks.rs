@@ -436,6 +436,7 @@ fn root_rotation_broken_chain_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_peer_times_out_and_the_next_peer_serves() {
     let (origin, _server, node, meta) = origin_down_with_new_app().await;
+    node.set_timeout(2);
     let silent = FakeMeta::from_dir(&origin.served());
     silent.silent.store(true, Ordering::Relaxed);
     let slow = TestPeer::start(silent).await;
@@ -465,6 +466,7 @@ impl ProtocolHandler for Silent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_blob_provider_is_dropped_for_the_next() {
     let (origin, _server, node, meta) = origin_down_with_new_app().await;
+    node.set_timeout(2);
     let slow = TestPeer::start_with(meta.clone(), Some(Silent)).await;
     let good = TestPeer::start(meta).await;
     good.add_targets(&origin.served()).await;

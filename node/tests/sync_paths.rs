@@ -21,14 +21,14 @@ fn origin_up_origin_down_peer_serves_origin_back_wins() {
 
     // Node A mirrors what it verified; node B knows the origin and A.
     let daemon = a.run();
-    let b = Node::init(&origin.root_v1(), Some(&registry.http), &[daemon.iroh.clone()]);
+    let b = Node::init(&origin.root_v1(), Some(&registry.http), &[daemon.iroh()]);
 
     // Origin down: B gets the catalog from A, verified against the origin's root.
     drop(registry);
     let (ok, report) = b.sync();
     assert!(ok, "{report:?}");
     assert!(!report.origin_reachable);
-    assert_eq!(report.source.as_deref(), Some(format!("peer {}", daemon.iroh.id).as_str()));
+    assert_eq!(report.source.as_deref(), Some(format!("peer {}", daemon.iroh().id).as_str()));
     let apps = b.apps();
     assert_eq!(apps.len(), 1);
     assert_eq!(apps[0].0, "app-a");
@@ -60,7 +60,7 @@ fn origin_over_iroh_only() {
     let registry = RegistryProcess::start(&origin.registry_folder(), None);
     let node = Node::init(&origin.root_v1(), Some(&dead_url()), &[]);
     node.edit_config(|c| {
-        c.insert("origin".into(), toml::toml! { iroh = (registry.iroh.to_string()) }.into());
+        c.insert("origin".into(), toml::toml! { iroh = (registry.iroh().to_string()) }.into());
     });
     let (ok, report) = node.sync();
     assert!(ok, "{report:?}");
@@ -110,4 +110,25 @@ fn registry_resigns_the_timestamp_before_it_expires() {
     let (first, second) = (ts(&seen[0]), ts(&seen[1]));
     assert!(second.version > first.version);
     assert!(second.expires > chrono::Utc::now(), "the served timestamp is not fresh");
+}
+
+#[test]
+fn registry_reports_health_and_metrics_and_stops_cleanly() {
+    let origin = Origin::new();
+    let registry = RegistryProcess::start(&origin.registry_folder(), None);
+    let health: serde_json::Value =
+        ureq::get(&format!("{}/healthz", registry.http)).call().expect("healthz").into_json().expect("json");
+    assert_eq!(health["ok"], serde_json::json!(true));
+    let ts = ureq::get(&format!("{}/metadata/timestamp.json", registry.http)).call().expect("timestamp");
+    assert_eq!(ts.status(), 200);
+    let missing = ureq::get(&format!("{}/metadata/99.snapshot.json", registry.http)).call();
+    assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
+    let metrics =
+        ureq::get(&format!("{}/metrics", registry.http)).call().expect("metrics").into_string().expect("text");
+    assert!(metrics.contains("archy_registry_requests_total{kind=\"metadata\"} 2"), "{metrics}");
+    assert!(metrics.contains("archy_registry_requests_total{kind=\"not_found\"} 1"), "{metrics}");
+    // SIGTERM: stops accepting and exits 0.
+    let mut registry = registry;
+    let status = registry.terminate();
+    assert!(status.success(), "exit status {status}");
 }

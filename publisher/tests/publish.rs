@@ -77,12 +77,14 @@ impl Env {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn registry");
+        let mut registry = Registry { child, url: String::new() };
         let info = self.path("origin/registry/endpoint.json");
         for _ in 0..200 {
             if let Ok(bytes) = std::fs::read(&info)
                 && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
             {
-                return Registry { child, url: v["http"].as_str().unwrap().to_owned() };
+                registry.url = v["http"].as_str().unwrap().to_owned();
+                return registry;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

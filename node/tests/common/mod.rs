@@ -275,12 +275,13 @@ impl Node {
         let out = cmd.output().expect("run archy-node init");
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let node = Self { data };
-        // Short timeouts so a silent provider is given up on quickly; API on a free port.
+        // A generous provider timeout (tests run in parallel on a loaded machine); the slow-peer
+        // tests shorten it. API on a free port.
         node.edit_config(|c| {
             c.insert(
                 "sync".into(),
                 toml::toml! { interval_secs = 3600
-                timeout_secs = 2 }
+                timeout_secs = 10 }
                 .into(),
             );
             c.insert(
@@ -302,6 +303,18 @@ impl Node {
         let mut table: toml::Table = std::fs::read_to_string(&path).expect("config").parse().expect("toml");
         f(&mut table);
         std::fs::write(&path, toml::to_string(&table).expect("toml")).expect("write config");
+    }
+
+    /// Gives up on a silent provider after `secs`.
+    pub fn set_timeout(&self, secs: i64) {
+        self.edit_config(|c| {
+            c.insert(
+                "sync".into(),
+                toml::toml! { interval_secs = 3600
+                timeout_secs = secs }
+                .into(),
+            );
+        });
     }
 
     /// Points the origin somewhere else (or nowhere).
@@ -395,13 +408,15 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn archy-node run");
+        let mut daemon = Daemon { child, iroh: None, api: String::new() };
         let info = self.path().join("node.json");
         for _ in 0..200 {
             if let Ok(bytes) = std::fs::read(&info)
                 && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
             {
-                let iroh = v["iroh"].as_str().unwrap().parse().expect("peer addr");
-                return Daemon { child, iroh, api: v["api"].as_str().unwrap().to_owned() };
+                daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
+                daemon.api = v["api"].as_str().unwrap().to_owned();
+                return daemon;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -412,8 +427,15 @@ impl Node {
 /// A running `archy-node run`.
 pub struct Daemon {
     child: Child,
-    pub iroh: PeerAddr,
+    iroh: Option<PeerAddr>,
     pub api: String,
+}
+
+impl Daemon {
+    /// Its iroh address.
+    pub fn iroh(&self) -> PeerAddr {
+        self.iroh.clone().expect("started")
+    }
 }
 
 impl Drop for Daemon {
@@ -427,7 +449,7 @@ impl Drop for Daemon {
 pub struct RegistryProcess {
     child: Child,
     pub http: String,
-    pub iroh: PeerAddr,
+    iroh: Option<PeerAddr>,
 }
 
 impl RegistryProcess {
@@ -443,20 +465,36 @@ impl RegistryProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn archy-registry");
+        let mut registry = Self { child, http: String::new(), iroh: None };
         let info = folder.join("registry/endpoint.json");
         for _ in 0..200 {
             if let Ok(bytes) = std::fs::read(&info)
                 && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
             {
-                return Self {
-                    child,
-                    http: v["http"].as_str().unwrap().to_owned(),
-                    iroh: v["iroh"].as_str().unwrap().parse().expect("iroh addr"),
-                };
+                registry.http = v["http"].as_str().unwrap().to_owned();
+                registry.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("iroh addr"));
+                return registry;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("archy-registry did not start");
+    }
+
+    pub fn iroh(&self) -> PeerAddr {
+        self.iroh.clone().expect("started")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("archy-registry did not stop within 5 s of SIGTERM");
     }
 
     pub fn http_addr(&self) -> SocketAddr {
