@@ -50,7 +50,12 @@ impl Orchestrator {
             let mut record = record;
             record.run = RunState::Running;
             self.state.save(&record)?;
-            self.finish_install(record, &HostFacts::detect(&self.config.host)).await?;
+            let facts = HostFacts::detect(&self.config.host);
+            match record.phase.clone() {
+                // An update a crash interrupted is finished as an update (with its rollback).
+                Phase::Updating { from } => self.finish_update(record, from, &facts).await?,
+                _ => self.finish_install(record, &facts).await?,
+            }
             return Ok(report);
         }
         let manifest = self.fetch_manifest(app, version)?;
