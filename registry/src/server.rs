@@ -233,6 +233,7 @@ impl Registry {
     /// frozen catalog (TUF 1.0 §5.4.4 makes them refuse an expired timestamp).
     pub fn resign_if_due(&self, now: DateTime<Utc>) -> anyhow::Result<bool> {
         let _guard = self.write_lock.lock().map_err(|_| anyhow::anyhow!("write lock poisoned"))?;
+        let _writers = catalog::repo::lock_writers(&self.repo_dir)?;
         self.reload_cache()?;
         let expires = self.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?.timestamp_expires;
         // Due when half of the lifetime is gone, or when the served timestamp outlives the
@@ -446,6 +447,7 @@ fn rand_u64() -> u64 {
 /// Applies a submission: checks, stores, signs a new snapshot and timestamp, writes.
 fn apply_submission(registry: &Registry, sub: &Submission, now: DateTime<Utc>) -> Result<serde_json::Value, Refusal> {
     let _guard = registry.write_lock.lock().map_err(|_| internal("write lock poisoned"))?;
+    let _writers = catalog::repo::lock_writers(&registry.repo_dir).map_err(internal)?;
     let mut repo = registry.load_repo().map_err(internal)?;
     let role = sub.role.as_str();
     let md = SignedMetadata::<Targets>::from_slice(&sub.metadata, role)
