@@ -7,7 +7,7 @@ use std::path::Path;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerSummaryStateEnum, EventMessage, Network,
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummaryStateEnum, EventMessage, Ipam, IpamConfig, Network,
     NetworkCreateRequest, Volume, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
@@ -67,6 +67,20 @@ pub struct Engine {
 fn docker_err(context: impl Into<String>) -> impl FnOnce(BollardError) -> Error {
     let context = context.into();
     move |source| Error::Docker { context, source: Box::new(source) }
+}
+
+/// Where app networks get their subnets once the engine's address pools are used up.
+pub const FALLBACK_POOL: &str = "10.213.0.0/16";
+const FALLBACK_PREFIX: &str = "10.213";
+
+/// The engine refused a network because its address pools are used up.
+fn pools_exhausted(e: &BollardError) -> bool {
+    match e {
+        BollardError::DockerResponseServerError { message, .. } => {
+            message.contains("fully subnetted") || message.contains("non-overlapping IPv4 address pool")
+        }
+        _ => false,
+    }
 }
 
 /// The engine answered 404.
@@ -177,7 +191,9 @@ impl Engine {
         self.docker.list_networks(Some(options)).await.map_err(docker_err("listing networks"))
     }
 
-    /// Creates a bridge network; returns its id.
+    /// Creates a bridge network; returns its id. When the engine's own address pools are used up
+    /// (Docker's defaults allow about 30 bridge networks), the network gets the first free /24 of
+    /// [`FALLBACK_POOL`] instead, so a node can run more apps than the engine's defaults allow.
     pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String, Error> {
         let request = NetworkCreateRequest {
             name: name.to_owned(),
@@ -185,8 +201,42 @@ impl Engine {
             labels: Some(labels),
             ..Default::default()
         };
-        let r = self.docker.create_network(request).await.map_err(docker_err(format!("creating network {name}")))?;
-        Ok(r.id)
+        match self.docker.create_network(request.clone()).await {
+            Ok(r) => Ok(r.id),
+            Err(e) if pools_exhausted(&e) => {
+                let subnet = self.free_subnet().await?;
+                tracing::info!(network = name, %subnet, "engine address pools used up; using archy's own subnet");
+                let request = NetworkCreateRequest {
+                    ipam: Some(Ipam {
+                        config: Some(vec![IpamConfig { subnet: Some(subnet), ..Default::default() }]),
+                        ..Default::default()
+                    }),
+                    ..request
+                };
+                let r = self
+                    .docker
+                    .create_network(request)
+                    .await
+                    .map_err(docker_err(format!("creating network {name}")))?;
+                Ok(r.id)
+            }
+            Err(e) => Err(docker_err(format!("creating network {name}"))(e)),
+        }
+    }
+
+    /// The first /24 of [`FALLBACK_POOL`] that no network on the engine uses.
+    async fn free_subnet(&self) -> Result<String, Error> {
+        let all = self.docker.list_networks(None).await.map_err(docker_err("listing networks"))?;
+        let used: std::collections::HashSet<String> = all
+            .iter()
+            .filter_map(|n| n.ipam.as_ref()?.config.as_ref())
+            .flatten()
+            .filter_map(|c| c.subnet.clone())
+            .collect();
+        (0..=255u8)
+            .map(|i| format!("{FALLBACK_PREFIX}.{i}.0/24"))
+            .find(|s| !used.contains(s))
+            .ok_or_else(|| Error::NotAvailable(format!("no free /24 left in {FALLBACK_POOL} for another app network")))
     }
 
     /// Removes a network by id or name; a missing one is fine.
