@@ -4,7 +4,7 @@
 #   registry serves it over HTTP and iroh on 127.0.0.1, a publisher signs the sample apps in apps/
 #   on its own machine and submits them (`archy publish`), a node pins the root and syncs the
 #   verified catalog, a second node mirrors it from the first over iroh while the origin is down,
-#   and the origin wins again when it is back.
+#   and the origin wins again when it is back. Node 1 also installs hello-web through Docker.
 # Usage: bash scripts/demo.sh            (work folder: $ARCHY_DEMO_DIR or a new temporary one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,11 @@ export ARCHY_KEY="$WORK/publisher.key"
 export ARCHY_LOG=warn
 echo "work folder: $WORK"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Nothing the demo installed outlives it, even when a step fails.
+  [ -d "$WORK/node1/orchestrator" ] && "$BIN/archy-node" uninstall hello-web --purge --yes --data "$WORK/node1" >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; exit 1; }
@@ -47,10 +51,17 @@ wait_file "$WORK/origin/registry/endpoint.json"
 cat "$WORK/registry.log"
 ORIGIN="http://127.0.0.1:$HTTP_PORT"
 
-step "the publisher signs each app on its machine and submits it: archy publish"
+step "the publisher builds hello-web's image (busybox-static, FROM scratch) as an archive"
 rm -rf "$WORK/apps"; mkdir -p "$WORK/apps"
+for id in "${APPS[@]}"; do cp -r "apps/$id" "$WORK/apps/$id"; done
+if [ ! -x /bin/busybox ]; then
+  echo "installing Debian's busybox-static"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+fi
+"$WORK/apps/hello-web/build.sh"
+
+step "the publisher signs each app on its machine and submits it: archy publish"
 for id in "${APPS[@]}"; do
-  cp -r "apps/$id" "$WORK/apps/$id"
   # Republish under this machine's key: the manifest's publisher must be the signer.
   sed -i "s|^publisher = .*|publisher = \"$DID\"|" "$WORK/apps/$id/archy.toml"
   "$ARCHY" publish "$WORK/apps/$id" --registry "$ORIGIN"
@@ -68,6 +79,12 @@ rm -rf "$WORK/node1" "$WORK/node2"
   --minisig "$WORK/origin/repository/metadata/1.root.json.minisig" --minisign-key "$MINISIGN_KEY" --origin "$ORIGIN"
 "$BIN/archy-node" sync --data "$WORK/node1"
 "$BIN/archy-node" apps --data "$WORK/node1"
+
+step "node 1 installs hello-web through Docker: archive fetched and verified, image id checked"
+"$BIN/archy-node" install hello-web --data "$WORK/node1"
+"$BIN/archy-node" ps --data "$WORK/node1"
+for _ in $(seq 50); do curl -sf http://127.0.0.1:8090/ >/dev/null && break; sleep 0.2; done
+echo "GET http://127.0.0.1:8090/ ->"; curl -sf http://127.0.0.1:8090/ | head -5
 
 step "node 1 runs as a mirror (iroh-blobs + metadata protocol)"
 sed -i "s|^api = .*|api = \"127.0.0.1:$(free_port)\"|" "$WORK/node1/config.toml"
@@ -91,6 +108,9 @@ sed -i 's|^version = "2.8.0"|version = "2.9.0"|' "$WORK/apps/wiki/archy.toml"
 "$ARCHY" publish "$WORK/apps/wiki" --registry "$ORIGIN"
 "$BIN/archy-node" sync --data "$WORK/node2"
 "$BIN/archy-node" apps --data "$WORK/node2"
+
+step "removing hello-web from node 1 (volumes and secrets too)"
+"$BIN/archy-node" uninstall hello-web --purge --yes --data "$WORK/node1"
 
 step "done"
 echo "Origin repository: $WORK/origin/repository   nodes: $WORK/node1, $WORK/node2"
