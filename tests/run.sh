@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (idempotently), then runs every test.
 #   bash tests/run.sh
-# - Debian packages: minisign (interop of .minisig files), faketime (TUF conformance suite).
+# - Debian packages: minisign (interop of .minisig files), faketime (TUF conformance suite),
+#   busybox-static (the orchestrator tests build their image from /bin/busybox).
+# - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
+#   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
 # - python-tuf in ~/.cache/archy-interop-venv (interop: python-tuf reads archy repositories).
 # - cargo test --workspace.
 # - The public TUF conformance suite against `archy-node tuf-client`, when it is available
@@ -13,10 +16,23 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/archy-target}"
 missing=()
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
+[ -x /bin/busybox ] || missing+=(busybox-static)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+docker_socket="${DOCKER_HOST:-/var/run/docker.sock}"
+docker_socket="${docker_socket#unix://}"
+if [ ! -S "$docker_socket" ]; then
+  if [ "${ARCHY_NO_DOCKER:-}" = 1 ]; then
+    echo "ARCHY_NO_DOCKER=1: the orchestrator tests that need Docker are skipped"
+  else
+    echo "error: the Docker engine socket $docker_socket is missing; the orchestrator tests need a running Docker engine" >&2
+    echo "       (set ARCHY_NO_DOCKER=1 only on a machine without Docker)" >&2
+    exit 1
+  fi
 fi
 
 ARCHY_INTEROP_PYTHON="$(bash tests/interop/setup-venv.sh)"

@@ -611,7 +611,8 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
     /// Every target the repository offers, each as [`Updater::target_info`] resolves it (the
     /// same pre-order search with `terminating` honoured, so a role can't claim a path that the
     /// search would not reach it for). Loads every targets role reachable through delegations,
-    /// at most `max_roles` of them; refreshes first if needed.
+    /// at most `max_roles` of them, and fails if any of them does not verify; refreshes first if
+    /// needed.
     pub fn all_targets(&mut self, max_roles: usize) -> Result<Vec<VerifiedTarget>, UpdateError> {
         if !self.trusted.targets.contains_key("targets") {
             self.refresh()?;
@@ -626,11 +627,9 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
             if seen.len() > max_roles {
                 return Err(UpdateError::Order("more targets roles than this client loads"));
             }
-            // A role that fails to load is skipped here; `target_info` below decides what its
-            // paths resolve to (and fails only for paths whose search needs it).
-            if self.load_targets(&role, &parent).is_err() {
-                continue;
-            }
+            // Every delegated role must verify: a role that fails would otherwise make its apps
+            // silently vanish from the catalog (§5.6.3–§5.6.6 apply to each role loaded).
+            self.load_targets(&role, &parent)?;
             let md = self.trusted.targets.get(&role).ok_or(UpdateError::Order("targets just loaded"))?;
             paths.extend(md.signed.targets.keys().cloned());
             if let Some(delegations) = &md.signed.delegations {
@@ -641,7 +640,7 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
         }
         let mut out = Vec::with_capacity(paths.len());
         for path in paths {
-            if let Ok(Some(target)) = self.target_info(&path) {
+            if let Some(target) = self.target_info(&path)? {
                 out.push(target);
             }
         }

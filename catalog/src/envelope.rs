@@ -196,6 +196,9 @@ impl SignedEnvelope {
             .ok_or_else(|| EnvelopeError::BadSignature(self.did.clone()))?;
         Ok(Prepared {
             did,
+            claimed_did: self.did,
+            keyid: self.keyid,
+            sig_hex: self.sig,
             message: signing_message(&hash),
             signature: ed25519_dalek::Signature::from_bytes(&sig),
             hash,
@@ -208,6 +211,9 @@ impl SignedEnvelope {
 /// An envelope ready for its signature check.
 struct Prepared {
     did: DidKey,
+    claimed_did: String,
+    keyid: String,
+    sig_hex: String,
     message: Vec<u8>,
     signature: ed25519_dalek::Signature,
     hash: blake3::Hash,
@@ -218,14 +224,17 @@ struct Prepared {
 impl Prepared {
     /// After the signature verified: validate the manifest and bind it to the signer.
     fn finish(self, limits: &Limits) -> Result<VerifiedManifest, EnvelopeError> {
-        let manifest = Manifest::from_json_value_sized(self.manifest, self.size, limits)?;
+        let manifest = Manifest::from_json_value_sized(&self.manifest, self.size, limits)?;
         if manifest.publisher != self.did {
             return Err(EnvelopeError::WrongSigner {
                 signer: self.did.to_string(),
                 publisher: manifest.publisher.to_string(),
             });
         }
-        Ok(VerifiedManifest { manifest, hash: self.hash, size: self.size as u64 })
+        // The envelope's parts are moved, not copied: keeping them costs verification nothing.
+        let envelope =
+            SignedEnvelope { manifest: self.manifest, did: self.claimed_did, keyid: self.keyid, sig: self.sig_hex };
+        Ok(VerifiedManifest { manifest, hash: self.hash, size: self.size as u64, envelope })
     }
 }
 
@@ -237,6 +246,7 @@ pub struct VerifiedManifest {
     manifest: Manifest,
     hash: blake3::Hash,
     size: u64,
+    envelope: SignedEnvelope,
 }
 
 impl VerifiedManifest {
@@ -279,5 +289,11 @@ impl VerifiedManifest {
     /// The publisher.
     pub fn publisher(&self) -> &DidKey {
         &self.manifest.publisher
+    }
+    /// The signed envelope this manifest was verified from, byte for byte what the publisher
+    /// signed. A node stores it ([`SignedEnvelope::to_bytes`]) so that what it installed can be
+    /// verified again later, without trusting its own files.
+    pub fn envelope(&self) -> &SignedEnvelope {
+        &self.envelope
     }
 }

@@ -141,13 +141,13 @@ impl Manifest {
     pub fn from_json_value(v: serde_json::Value, limits: &Limits) -> Result<Manifest, ManifestErrors> {
         // Bound the document before looking at it; the JSON text length is the measure.
         let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(usize::MAX);
-        Self::from_json_value_sized(v, size, limits)
+        Self::from_json_value_sized(&v, size, limits)
     }
 
     /// [`Manifest::from_json_value`] when the caller already knows the document's encoded size
     /// (the envelope has its canonical bytes at hand).
     pub(crate) fn from_json_value_sized(
-        v: serde_json::Value,
+        v: &serde_json::Value,
         size: usize,
         limits: &Limits,
     ) -> Result<Manifest, ManifestErrors> {
@@ -157,7 +157,7 @@ impl Manifest {
         // Fast path: read the document directly; only a document that fails to read is read
         // again with path tracking, to name the field in the error.
         use serde::Deserialize as _;
-        let raw = match raw::RawManifest::deserialize(&v) {
+        let raw = match raw::RawManifest::deserialize(v) {
             Ok(raw) => raw,
             Err(_) => serde_path_to_error::deserialize(v)
                 .map_err(|e| shape_error(&e.path().to_string(), &e.inner().to_string()))?,

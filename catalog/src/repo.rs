@@ -739,6 +739,17 @@ fn write_immutable(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
     }
 }
 
+/// Takes the repository's writer lock (`<dir>/.archy-lock`, an exclusive advisory lock held until
+/// the returned file is dropped), so `archy repo` commands and a running `archy-registry` never
+/// interleave a load → sign → write cycle. Blocks while another writer holds it.
+pub fn lock_writers(dir: &Path) -> Result<std::fs::File, RepoError> {
+    let path = dir.join(".archy-lock");
+    let io = |source| RepoError::Io { path: path.clone(), source };
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
+}
+
 /// Writes a file atomically: temporary file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
     use std::io::Write as _;

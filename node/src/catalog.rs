@@ -131,8 +131,9 @@ impl GenerationStore {
             }
         } else {
             let root = data.join("trust/root.json");
-            let bytes = std::fs::read(&root)
-                .with_context(|| format!("{}: no trusted root; run `archy-node init --root root.json`", root.display()))?;
+            let bytes = std::fs::read(&root).with_context(|| {
+                format!("{}: no trusted root; run `archy-node init --root root.json`", root.display())
+            })?;
             store.remember_root(&bytes);
             store.roles.insert("root".into(), bytes);
         }
@@ -196,11 +197,9 @@ pub fn commit_generation(data: &Path, store: &GenerationStore, state: &mut Gener
     let dir = catalog_dir(data);
     std::fs::create_dir_all(&dir)?;
     let previous = current_generation(data);
-    let number = previous
-        .as_ref()
-        .and_then(|p| p.file_name()?.to_str()?.strip_prefix("gen-")?.parse::<u64>().ok())
-        .unwrap_or(0)
-        + 1;
+    let number =
+        previous.as_ref().and_then(|p| p.file_name()?.to_str()?.strip_prefix("gen-")?.parse::<u64>().ok()).unwrap_or(0)
+            + 1;
     state.generation = number;
     let name = format!("gen-{number:06}");
     let gen_dir = dir.join(&name);
@@ -278,14 +277,13 @@ impl NodeCatalog {
     /// The verified manifest for `id` at `version` (newest when `None`), re-verified from the
     /// stored bytes: BLAKE3 against the signed catalog entry, then the envelope's signature.
     pub fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
-        let app = self
-            .apps()
-            .into_iter()
-            .find(|a| a.id == id && version.is_none_or(|v| &a.version == v))
-            .with_context(|| match version {
-                Some(v) => format!("{id} {v} is not in the verified catalog"),
-                None => format!("{id} is not in the verified catalog"),
-            })?;
+        let app =
+            self.apps().into_iter().find(|a| a.id == id && version.is_none_or(|v| &a.version == v)).with_context(
+                || match version {
+                    Some(v) => format!("{id} {v} is not in the verified catalog"),
+                    None => format!("{id} is not in the verified catalog"),
+                },
+            )?;
         let path = files_dir(&self.data).join(&app.blake3);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         if blake3::hash(&bytes).to_hex().as_str() != app.blake3 || bytes.len() as u64 != app.length {

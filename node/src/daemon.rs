@@ -5,6 +5,8 @@
 //!   over the metadata protocol ([`registry::net::META_ALPN`]), so every node is a mirror.
 //! - Local HTTP API on `serve.api` (loopback by default): `GET /v1/status`, `GET /v1/apps`,
 //!   `POST /v1/sync`.
+//! - Runs the orchestrator's reconciler and serves its lifecycle API (`/v1/installed…`,
+//!   [`crate::orchestrator::api`]) when a container engine answers.
 //! - Writes `<data>/node.json` with its API URL and iroh address.
 
 use std::collections::HashSet;
@@ -216,7 +218,25 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
         })
     };
 
-    axum::serve(listener, router(daemon.clone())).with_graceful_shutdown(shutdown).await?;
+    // The orchestrator's lifecycle API and reconciler, when a container engine answers.
+    let source = Arc::new(crate::orchestrator::source::CatalogSource::new(&data));
+    let (api, reconciler) = match crate::orchestrator::Orchestrator::open(&data, source).await {
+        Ok(o) => {
+            let o = Arc::new(o);
+            let every = std::time::Duration::from_secs(30);
+            let reconciler =
+                tokio::spawn(crate::orchestrator::run_reconciler(o.clone(), every, std::future::pending()));
+            (router(daemon.clone()).merge(crate::orchestrator::api::router(o)), Some(reconciler))
+        }
+        Err(e) => {
+            tracing::warn!("app lifecycle disabled: {e}");
+            (router(daemon.clone()), None)
+        }
+    };
+    axum::serve(listener, api).with_graceful_shutdown(shutdown).await?;
+    if let Some(r) = reconciler {
+        r.abort();
+    }
     syncer.abort();
     iroh_router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;
     let _ = std::fs::remove_file(data.join("node.json"));

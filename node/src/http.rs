@@ -35,7 +35,8 @@ impl HttpRemote {
             Ok(r) => r,
             Err(ureq::Error::Status(403 | 404, _)) => return Err(FetchError::NotFound),
             Err(ureq::Error::Status(code, _)) => return Err(FetchError::Other(format!("HTTP {code} from {url}"))),
-            Err(e) => return Err(FetchError::Other(format!("{url}: {e}"))),
+            // ureq's message names the URL already.
+            Err(e) => return Err(FetchError::Other(e.to_string())),
         };
         // Read one byte past the bound so an oversized body is detected, never buffered whole.
         let mut body = Vec::new();

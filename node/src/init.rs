@@ -55,7 +55,8 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
         catalog::minisign::verify(&key, &text, &bytes)
             .with_context(|| format!("{}: minisign signature does not verify", sig.display()))?;
     }
-    let root = SignedMetadata::<Root>::from_slice(&bytes, "root").with_context(|| format!("{}", args.root.display()))?;
+    let root =
+        SignedMetadata::<Root>::from_slice(&bytes, "root").with_context(|| format!("{}", args.root.display()))?;
     let role = root.signed.role("root").context("root.json has no root role")?;
     root.verify_role("root", &root.signed.keys, &role.keyids, role.threshold)
         .with_context(|| format!("{}: not signed by a threshold of its own root keys", args.root.display()))?;

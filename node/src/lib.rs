@@ -5,12 +5,15 @@
 //! - [`daemon`]: `archy-node run`, syncing on an interval and mirroring to other nodes.
 //! - [`tuf_client`]: `archy-node tuf-client`, the client protocol of the TUF conformance suite,
 //!   over [`catalog::client::Updater`] with plain HTTP ([`http::HttpRemote`]).
+//! - [`orchestrator`]: installs verified apps through the Docker Engine API and keeps them
+//!   running: lifecycle operations, a reconciler, and the local HTTP API (`docs/orchestrator.md`).
 
 pub mod catalog;
 pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod init;
+pub mod orchestrator;
 pub mod status;
 pub mod store;
 pub mod sync;

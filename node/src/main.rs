@@ -96,6 +96,9 @@ enum Command {
     },
     /// TUF client following the tuf-conformance client protocol (init, refresh, download).
     TufClient(TufClientArgs),
+    /// App lifecycle: install, start, stop, restart, update, uninstall, ps, logs, reconcile.
+    #[command(flatten)]
+    Lifecycle(node::orchestrator::cli::AppCommand),
 }
 
 #[derive(clap::Args)]
@@ -171,6 +174,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Lifecycle(command) => {
+            let filter = std::env::var("ARCHY_LOG").unwrap_or_else(|_| "warn".to_owned());
+            tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+            return node::orchestrator::cli::run(command);
+        }
         Command::Init { data, root, minisig, minisign_key, origin, origin_iroh, peers, force } => {
             init_logs("warn");
             let data = data.path();

@@ -120,7 +120,9 @@ impl IrohRemote {
         let (endpoint, addr, timeout) = (self.endpoint.clone(), self.peer.endpoint_addr(), self.timeout);
         let conn = self
             .handle
-            .block_on(async move { tokio::time::timeout(timeout, endpoint.connect(addr, registry::net::META_ALPN)).await })
+            .block_on(
+                async move { tokio::time::timeout(timeout, endpoint.connect(addr, registry::net::META_ALPN)).await },
+            )
             .map_err(|_| FetchError::Other(format!("{}: no answer within {timeout:?}", self.peer)))?
             .map_err(|e| FetchError::Other(format!("{}: {e}", self.peer)))?;
         self.connection = Some(conn.clone());
@@ -146,6 +148,8 @@ struct Attempt {
     state: GenerationState,
     /// Manifests that still have to be fetched (as files) before the generation can be written.
     missing: Vec<CatalogFile>,
+    /// The signed entries of the manifest envelopes.
+    envelopes: Vec<catalog::client::VerifiedTarget>,
     bytes: u64,
 }
 
@@ -171,6 +175,7 @@ fn attempt<R: Remote>(
     data: &Path,
     start: &GenerationStore,
     remote: R,
+    serves_targets: bool,
     source: &str,
     report: &mut SyncReport,
 ) -> Result<Attempt, AttemptError> {
@@ -207,14 +212,19 @@ fn attempt<R: Remote>(
         };
         if target.path().starts_with("apps/") {
             let local = files_dir(data).join(&record.blake3);
-            if !local.exists() {
+            if !local.exists() && !serves_targets {
+                missing.push(record.clone());
+            } else if !local.exists() {
                 // The origin over HTTP serves targets too: fetch and verify now (§5.7).
                 match updater.download_target(target) {
                     Ok(bytes) => {
                         crate::catalog::store_file(data, &record.blake3, &bytes)
                             .map_err(|e| AttemptError::Refused(format!("storing {}: {e:#}", target.path())))?;
                     }
-                    Err(_) => missing.push(record.clone()),
+                    Err(e) => {
+                        report.errors.push(format!("{source}: {}: {e}", target.path()));
+                        missing.push(record.clone());
+                    }
                 }
             }
             envelopes.push(target.clone());
@@ -237,26 +247,8 @@ fn attempt<R: Remote>(
         apps: Vec::new(),
         files,
     };
-    // Apps are indexed once their envelopes are present (see `finish`).
-    let mut attempt = Attempt { store, state, missing, bytes };
-    attempt.state.apps = envelopes
-        .iter()
-        .filter_map(|t| {
-            let record = target_record(t)?;
-            Some(CatalogApp {
-                id: String::new(),
-                version: semver::Version::new(0, 0, 0),
-                publisher: String::new(),
-                source: source.to_owned(),
-                title: String::new(),
-                path: t.path().to_owned(),
-                role: t.role().to_owned(),
-                blake3: record.blake3,
-                length: record.length,
-            })
-        })
-        .collect();
-    Ok(attempt)
+    // Apps are indexed once their envelopes are present (`index_apps`).
+    Ok(Attempt { store, state, missing, envelopes, bytes })
 }
 
 /// §5.4.3 says an equal version changes nothing; two *different* timestamps that both verify
@@ -313,32 +305,38 @@ fn updater_remote_timestamp<R: Remote>(updater: &Updater<Counting<R>, Generation
     updater.remote().timestamp.clone()
 }
 
-/// Verifies every envelope of the attempt and fills in the app index.
+/// Verifies every envelope of the attempt and fills in the app index: the stored bytes hash to
+/// the signed BLAKE3, the envelope's own signature verifies, and it is the manifest of its path
+/// signed by the key of the role that lists it (`check_catalog_entry`). An envelope that fails
+/// is left out and reported; the rest of the catalog is still taken.
 fn index_apps(data: &Path, attempt: &mut Attempt, report: &mut SyncReport) {
     let mut apps = Vec::new();
-    for mut app in std::mem::take(&mut attempt.state.apps) {
-        let path = files_dir(data).join(&app.blake3);
+    for target in &attempt.envelopes {
+        let Some(record) = target_record(target) else { continue };
+        let path = files_dir(data).join(&record.blake3);
         let checked = (|| -> anyhow::Result<_> {
             let bytes = std::fs::read(&path)?;
-            anyhow::ensure!(blake3::hash(&bytes).to_hex().as_str() == app.blake3, "stored bytes changed");
+            anyhow::ensure!(blake3::hash(&bytes).to_hex().as_str() == record.blake3, "stored bytes changed");
             let verified = SignedEnvelope::from_slice(&bytes)?.verify(&Limits::default())?;
+            verified.check_catalog_entry(target)?;
             Ok(verified)
         })();
         match checked {
             Ok(verified) => {
                 let m = verified.manifest();
-                let expected = catalog::repo::envelope_target_path(m.id.as_str(), &m.version);
-                if expected != app.path {
-                    report.errors.push(format!("{}: holds {} {}; skipped", app.path, m.id, m.version));
-                    continue;
-                }
-                app.id = m.id.as_str().to_owned();
-                app.version = m.version.clone();
-                app.publisher = m.publisher.to_string();
-                app.title = m.title.clone();
-                apps.push(app);
+                apps.push(CatalogApp {
+                    id: m.id.as_str().to_owned(),
+                    version: m.version.clone(),
+                    publisher: m.publisher.to_string(),
+                    source: attempt.state.source.clone(),
+                    title: m.title.clone(),
+                    path: target.path().to_owned(),
+                    role: target.role().to_owned(),
+                    blake3: record.blake3,
+                    length: record.length,
+                });
             }
-            Err(e) => report.errors.push(format!("{}: {e:#}; skipped", app.path)),
+            Err(e) => report.errors.push(format!("{}: refused: {e:#}", target.path())),
         }
     }
     attempt.state.apps = apps;
@@ -397,7 +395,8 @@ pub async fn fetch_file(data: &Path, file: &CatalogFile, endpoint: Option<&Endpo
     };
     for provider in iroh_providers(&config, None) {
         let p = progress.clone();
-        match registry::net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await {
+        match registry::net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await
+        {
             Ok(()) => return finish_file(&tmp, &dest, &progress),
             Err(e) => {
                 tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
@@ -549,13 +548,14 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
             let result = match candidate {
                 Candidate::Http(url) => {
                     let base = url.trim_end_matches('/');
-                    let remote = crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
-                    attempt(&d, &s, remote, &src, &mut r)
+                    let remote =
+                        crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
+                    attempt(&d, &s, remote, true, &src, &mut r)
                 }
                 Candidate::Iroh(addr, _) => match ep {
                     Some(endpoint) => {
                         let remote = IrohRemote { handle: h, endpoint, peer: addr, connection: None, timeout };
-                        attempt(&d, &s, remote, &src, &mut r)
+                        attempt(&d, &s, remote, false, &src, &mut r)
                     }
                     None => Err(AttemptError::Unreachable("no iroh endpoint".into())),
                 },
@@ -592,7 +592,7 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
         let mut fetch_failed = false;
         for file in std::mem::take(&mut attempt.missing) {
             let before = files_dir(&data).join(&file.blake3).exists();
-            match fetch_file_from(&data, &file, endpoint.as_ref(), &config, via.as_ref()).await {
+            match fetch_file_from(&data, &file, endpoint.as_ref(), &config, via.as_ref(), &mut report).await {
                 Ok(_) if !before => report.bytes_downloaded += file.length,
                 Ok(_) => {}
                 Err(e) => {
@@ -633,6 +633,7 @@ async fn fetch_file_from(
     endpoint: Option<&Endpoint>,
     config: &Config,
     first: Option<&PeerAddr>,
+    report: &mut SyncReport,
 ) -> anyhow::Result<PathBuf> {
     let dest = files_dir(data).join(&file.blake3);
     if dest.exists() {
@@ -652,6 +653,7 @@ async fn fetch_file_from(
             }
             Err(e) => {
                 tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
+                report.errors.push(format!("provider {provider} dropped for {}: {e}", file.path));
                 errors.push(format!("{provider}: {e}"));
             }
         }

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "archy-registry", version, about = "The archy origin: accepts signed submissions, signs and serves the catalog")]
+#[command(
+    name = "archy-registry",
+    version,
+    about = "The archy origin: accepts signed submissions, signs and serves the catalog"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

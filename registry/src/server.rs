@@ -233,10 +233,14 @@ impl Registry {
     /// frozen catalog (TUF 1.0 §5.4.4 makes them refuse an expired timestamp).
     pub fn resign_if_due(&self, now: DateTime<Utc>) -> anyhow::Result<bool> {
         let _guard = self.write_lock.lock().map_err(|_| anyhow::anyhow!("write lock poisoned"))?;
+        let _writers = catalog::repo::lock_writers(&self.repo_dir)?;
         self.reload_cache()?;
         let expires = self.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?.timestamp_expires;
+        // Due when half of the lifetime is gone, or when the served timestamp outlives the
+        // configured lifetime (the operator shortened it).
+        let lifetime = self.config.timestamp_lifetime;
         let due = match expires {
-            Some(e) => e - now < self.config.timestamp_lifetime / 2,
+            Some(e) => e - now < lifetime / 2 || e - now > lifetime + chrono::TimeDelta::seconds(1),
             None => true,
         };
         if !due {
@@ -350,7 +354,8 @@ struct Upload {
 
 impl Upload {
     fn matches(&self, file: &TargetFile) -> bool {
-        let sha_ok = file.hashes.get("sha256").and_then(|v| v.as_str()).is_some_and(|h| h.eq_ignore_ascii_case(&self.sha256));
+        let sha_ok =
+            file.hashes.get("sha256").and_then(|v| v.as_str()).is_some_and(|h| h.eq_ignore_ascii_case(&self.sha256));
         let b3_ok = file.blake3().is_some_and(|b| hex::encode(b) == self.blake3);
         file.length == self.length && sha_ok && b3_ok
     }
@@ -442,12 +447,12 @@ fn rand_u64() -> u64 {
 /// Applies a submission: checks, stores, signs a new snapshot and timestamp, writes.
 fn apply_submission(registry: &Registry, sub: &Submission, now: DateTime<Utc>) -> Result<serde_json::Value, Refusal> {
     let _guard = registry.write_lock.lock().map_err(|_| internal("write lock poisoned"))?;
+    let _writers = catalog::repo::lock_writers(&registry.repo_dir).map_err(internal)?;
     let mut repo = registry.load_repo().map_err(internal)?;
     let role = sub.role.as_str();
     let md = SignedMetadata::<Targets>::from_slice(&sub.metadata, role)
         .map_err(|e| Refusal::bad("bad_metadata", e.to_string()))?;
-    let previous: BTreeMap<String, TargetFile> =
-        repo.delegated(role).map(|t| t.targets.clone()).unwrap_or_default();
+    let previous: BTreeMap<String, TargetFile> = repo.delegated(role).map(|t| t.targets.clone()).unwrap_or_default();
     // Signature (TUF §5.6.3, from the repository side), forward version, delegated paths only,
     // immutable published paths: all in `accept_publisher_targets`.
     repo.accept_publisher_targets(role, md.clone())?;
@@ -483,7 +488,10 @@ fn apply_submission(registry: &Registry, sub: &Submission, now: DateTime<Utc>) -
             let m = verified.manifest();
             let expected = catalog::repo::envelope_target_path(m.id.as_str(), &m.version);
             if &expected != path {
-                return Err(Refusal::bad("bad_manifest", format!("`{path}` holds {} {}; its path must be `{expected}`", m.id, m.version)));
+                return Err(Refusal::bad(
+                    "bad_manifest",
+                    format!("`{path}` holds {} {}; its path must be `{expected}`", m.id, m.version),
+                ));
             }
             let keyid = catalog::keys::PublicKey::ed25519(&m.publisher.verifying_key()).key_id();
             if !delegation.keyids.contains(&keyid) {
@@ -524,9 +532,8 @@ async fn submit(State(registry): State<Arc<Registry>>, multipart: Multipart) -> 
     let result = async {
         let sub = read_submission(&registry, multipart).await?;
         let reg = registry.clone();
-        let accepted = tokio::task::spawn_blocking(move || apply_submission(&reg, &sub, Utc::now()))
-            .await
-            .map_err(internal)??;
+        let accepted =
+            tokio::task::spawn_blocking(move || apply_submission(&reg, &sub, Utc::now())).await.map_err(internal)??;
         if let Err(e) = registry.publish_blobs().await {
             tracing::warn!("adding files to the blob store: {e:#}");
         }
@@ -627,7 +634,12 @@ async fn health(State(registry): State<Arc<Registry>>) -> Response {
         registry.cache.0.read().map(|c| (c.timestamp_version, c.timestamp_expires)).unwrap_or_default();
     let fresh = expires.is_some_and(|e| e > Utc::now());
     let status = if fresh { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(json!({ "ok": fresh, "timestamp_version": version, "timestamp_expires": expires.map(|e| e.to_rfc3339()) })))
+    (
+        status,
+        axum::Json(
+            json!({ "ok": fresh, "timestamp_version": version, "timestamp_expires": expires.map(|e| e.to_rfc3339()) }),
+        ),
+    )
         .into_response()
 }
 
@@ -689,9 +701,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let registry = Arc::new(registry);
     registry.publish_blobs().await?;
 
-    let listener = tokio::net::TcpListener::bind(config.http)
-        .await
-        .with_context(|| format!("binding HTTP on {}", config.http))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
     let http = format!("http://{}", listener.local_addr()?);
     let listening = Listening { http: http.clone(), iroh: iroh_addr.clone() };
     catalog::repo::write_atomic(&state_dir.join("endpoint.json"), &serde_json::to_vec_pretty(&listening)?)?;

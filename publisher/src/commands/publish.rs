@@ -216,8 +216,11 @@ fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
 /// signature (TUF 1.0 §5.6.3 threshold 1 over the publisher's own key).
 fn current_role(agent: &ureq::Agent, base: &str, key: &SigningKey) -> anyhow::Result<(String, Option<Targets>)> {
     let url = format!("{base}/v1/publishers/{}", key.did());
-    let body: serde_json::Value =
-        agent.get(&url).call().map_err(|e| http_error(e, "asking the registry for this publisher's role"))?.into_json()?;
+    let body: serde_json::Value = agent
+        .get(&url)
+        .call()
+        .map_err(|e| http_error(e, "asking the registry for this publisher's role"))?
+        .into_json()?;
     let role = body["role"].as_str().context("the registry's answer has no role")?.to_owned();
     let current = match &body["current"] {
         serde_json::Value::Null => None,
@@ -276,7 +279,8 @@ fn submit(
     }
     push_bytes(format!("--{boundary}--\r\n").into_bytes(), &mut pieces);
     let total = length + file_bytes;
-    let body = pieces.into_iter().fold(Box::new(std::io::empty()) as Box<dyn Read + Send>, |acc, r| Box::new(acc.chain(r)));
+    let body =
+        pieces.into_iter().fold(Box::new(std::io::empty()) as Box<dyn Read + Send>, |acc, r| Box::new(acc.chain(r)));
     let response = agent
         .post(&format!("{base}/v1/submissions"))
         .set("Content-Type", &format!("multipart/form-data; boundary={boundary}"))

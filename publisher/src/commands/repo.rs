@@ -145,6 +145,16 @@ enum RepoAction {
 /// Runs `archy repo`.
 pub fn run(args: RepoArgs, out: &Output) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
+    // Every command that loads and rewrites the repository holds the writers' lock, shared with
+    // a running `archy-registry serve`.
+    let _lock = match &args.action {
+        RepoAction::AddPublisher { repo, .. }
+        | RepoAction::Add { repo, .. }
+        | RepoAction::Sign { repo }
+        | RepoAction::Rotate { repo, .. }
+        | RepoAction::Timestamp { repo } => Some(catalog::repo::lock_writers(&repo.served())?),
+        _ => None,
+    };
     match args.action {
         RepoAction::Init { repo, root_keys, root_threshold } => init(&repo, root_keys, root_threshold, out)?,
         RepoAction::AddPublisher { repo, name, did, apps } => {

@@ -1,0 +1,20 @@
+//! A verified manifest keeps the envelope it was verified from, byte for byte, so a node can
+//! store it and verify it again later.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use catalog::envelope::SignedEnvelope;
+use catalog::keys::SigningKey;
+use catalog::manifest::{Limits, Manifest, example_toml};
+
+#[test]
+fn stored_envelope_verifies_again_to_the_same_manifest() {
+    let key = SigningKey::from_seed([3; 32]);
+    let manifest = Manifest::from_toml_str(&example_toml("notes", &key.did()), &Limits::default()).unwrap();
+    let bytes = SignedEnvelope::sign(&manifest, &key).unwrap().to_bytes();
+    let verified = SignedEnvelope::from_slice(&bytes).unwrap().verify(&Limits::default()).unwrap();
+    assert_eq!(verified.envelope().to_bytes(), bytes);
+    let again =
+        SignedEnvelope::from_slice(&verified.envelope().to_bytes()).unwrap().verify(&Limits::default()).unwrap();
+    assert_eq!(again.manifest(), verified.manifest());
+    assert_eq!(again.manifest_hash(), verified.manifest_hash());
+}

@@ -1,0 +1,205 @@
+//! The node's local HTTP API for lifecycle operations (merged into `archy-node run`'s API).
+//!
+//! | method and path | does |
+//! |---|---|
+//! | `GET /v1/installed` | every installed app's status (JSON list, as `archy-node ps --json`) |
+//! | `POST /v1/installed/{app}` | install; body `{"version": "1.2.3"}` optional |
+//! | `POST /v1/installed/{app}/start`, `/stop`, `/restart` | lifecycle |
+//! | `POST /v1/installed/{app}/update` | update; body `{"to": "1.3.0"}` optional |
+//! | `DELETE /v1/installed/{app}` | uninstall (volumes and secrets kept) |
+//! | `DELETE /v1/installed/{app}?purge=true&confirm={app}` | purge; `confirm` must repeat the app id |
+//! | `GET /v1/installed/{app}/logs?tail=100&container=web` | logs, `text/plain` |
+//! | `POST /v1/reconcile` | one reconcile pass |
+//!
+//! Errors are `{"error": "..."}` with 400 (bad input), 403 (policy), 404 (unknown app or
+//! version), 409 (conflict: dependency, port, name, downgrade, rolled-back update), 422 (image
+//! or health failure), 503 (engine unreachable) or 500, whose body hides the details (they are
+//! logged). The API has no authentication of its own: serve it on a Unix socket or loopback
+//! only. Request bodies are limited to 16 KiB.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+
+use super::{Error, Orchestrator};
+
+/// The router over `orchestrator`.
+pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
+    Router::new()
+        .route("/v1/installed", get(list))
+        .route("/v1/installed/{app}", post(install).delete(uninstall))
+        .route("/v1/installed/{app}/start", post(start))
+        .route("/v1/installed/{app}/stop", post(stop))
+        .route("/v1/installed/{app}/restart", post(restart))
+        .route("/v1/installed/{app}/update", post(update))
+        .route("/v1/installed/{app}/logs", get(logs))
+        .route("/v1/reconcile", post(reconcile))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .with_state(orchestrator)
+}
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub enum ApiError {
+    /// An operation failed.
+    Op(Error),
+    /// The request itself is malformed.
+    BadRequest(String),
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self::Op(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            Self::Op(e) => e,
+            Self::BadRequest(message) => {
+                return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": message }))).into_response();
+            }
+        };
+        let status = match &error {
+            Error::BadAppId { .. } => StatusCode::BAD_REQUEST,
+            Error::PolicyRefused { .. } => StatusCode::FORBIDDEN,
+            Error::NotInstalled(_) | Error::NotAvailable(_) => StatusCode::NOT_FOUND,
+            Error::Dependency { .. }
+            | Error::NeededBy { .. }
+            | Error::PortTaken { .. }
+            | Error::NameConflict { .. }
+            | Error::NotNewer { .. }
+            | Error::NodeTooOld { .. }
+            | Error::RolledBack { .. } => StatusCode::CONFLICT,
+            Error::ImageMismatch { .. } | Error::ImageUnavailable { .. } | Error::Unhealthy { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Error::EngineUnreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(%error, "lifecycle API request failed");
+            "internal error; see the node's log".to_owned()
+        } else {
+            error.to_string()
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+async fn list(State(o): State<Arc<Orchestrator>>) -> Result<Response> {
+    Ok(Json(o.status().await?).into_response())
+}
+
+/// Body of `install`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallBody {
+    version: Option<semver::Version>,
+}
+
+/// An optional JSON body: empty means the defaults.
+fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
+}
+
+async fn install(
+    State(o): State<Arc<Orchestrator>>,
+    Path(app): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let version = optional_body::<InstallBody>(&body)?.version;
+    Ok(Json(o.install(&app, version.as_ref()).await?).into_response())
+}
+
+async fn start(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
+    o.start(&app).await?;
+    Ok(ok())
+}
+
+async fn stop(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
+    o.stop(&app).await?;
+    Ok(ok())
+}
+
+async fn restart(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
+    o.restart(&app).await?;
+    Ok(ok())
+}
+
+/// Body of `update`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    to: Option<semver::Version>,
+}
+
+async fn update(
+    State(o): State<Arc<Orchestrator>>,
+    Path(app): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let to = optional_body::<UpdateBody>(&body)?.to;
+    Ok(Json(o.update(&app, to.as_ref()).await?).into_response())
+}
+
+/// Query of `uninstall`.
+#[derive(Debug, Default, Deserialize)]
+struct UninstallQuery {
+    #[serde(default)]
+    purge: bool,
+    confirm: Option<String>,
+}
+
+async fn uninstall(
+    State(o): State<Arc<Orchestrator>>,
+    Path(app): Path<String>,
+    Query(q): Query<UninstallQuery>,
+) -> Result<Response> {
+    // Purging deletes data for good: the request must name the app a second time.
+    if q.purge && q.confirm.as_deref() != Some(app.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "purge needs confirm={app}: it deletes the app's volumes and secrets for good"
+        )));
+    }
+    o.uninstall(&app, q.purge).await?;
+    Ok(ok())
+}
+
+/// Query of `logs`.
+#[derive(Debug, Default, Deserialize)]
+struct LogsQuery {
+    tail: Option<u64>,
+    container: Option<String>,
+}
+
+async fn logs(
+    State(o): State<Arc<Orchestrator>>,
+    Path(app): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response> {
+    let stream = o.logs(&app, q.container.as_deref(), Some(q.tail.unwrap_or(200)), false).await?;
+    let lines: Vec<String> = stream.filter_map(|l| async move { l.ok() }).collect().await;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], lines.concat()).into_response())
+}
+
+async fn reconcile(State(o): State<Arc<Orchestrator>>) -> Result<Response> {
+    Ok(Json(o.reconcile_once(true).await?).into_response())
+}
+
+fn ok() -> Response {
+    Json(serde_json::json!({ "ok": true })).into_response()
+}

@@ -1,0 +1,323 @@
+//! `archy-node` lifecycle subcommands: `install`, `start`, `stop`, `restart`, `update`,
+//! `uninstall [--purge [--yes]]`, `ps`, `logs`, `reconcile`.
+//!
+//! They run in this process, holding the orchestrator's lock, so they work with or without a
+//! running daemon; with one, the daemon's reconciler waits for the lock and then sees the new
+//! desired state.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+
+use super::{AppSource, DirSource, Error, Orchestrator};
+
+/// Options every lifecycle command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// The node's data dir [default: $ARCHY_NODE_DATA, else $XDG_DATA_HOME/archy-node, else ~/.local/share/archy-node].
+    #[arg(long, global = true)]
+    pub data: Option<PathBuf>,
+    /// Take manifests and image archives from this folder of signed envelopes (`*.archy.json`)
+    /// instead of the node's synced catalog.
+    #[arg(long, global = true)]
+    pub from: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The lifecycle subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AppCommand {
+    /// Install an app (and the apps it depends on).
+    Install {
+        /// App id.
+        app: String,
+        /// Version to install (default: the newest).
+        #[arg(long)]
+        version: Option<semver::Version>,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Start a stopped app.
+    Start {
+        /// App id.
+        app: String,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Stop an app; it stays stopped until `start`.
+    Stop {
+        /// App id.
+        app: String,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Restart an app's containers in dependency order.
+    Restart {
+        /// App id.
+        app: String,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Update an app; rolls back by itself if the new version is not healthy.
+    Update {
+        /// App id.
+        app: String,
+        /// Version to update to (default: the newest).
+        #[arg(long)]
+        to: Option<semver::Version>,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Uninstall an app; keeps its volumes and generated secrets unless --purge.
+    Uninstall {
+        /// App id.
+        app: String,
+        /// Also delete the app's volumes and generated secrets (asks for confirmation).
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask for confirmation.
+        #[arg(long, requires = "purge")]
+        yes: bool,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Installed apps with their state (running, healthy, unhealthy, stopped, failed).
+    Ps {
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// An app's container logs.
+    Logs {
+        /// App id.
+        app: String,
+        /// Only this container (its name in the manifest).
+        #[arg(long)]
+        container: Option<String>,
+        /// Last N lines of each container.
+        #[arg(long)]
+        tail: Option<u64>,
+        /// Keep following.
+        #[arg(short, long)]
+        follow: bool,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Converge the engine to the desired state once (or keep doing it with --watch).
+    Reconcile {
+        /// Keep running: on engine events and every --interval seconds.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between passes with --watch.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+impl AppCommand {
+    fn common(&self) -> &Common {
+        match self {
+            Self::Install { common, .. }
+            | Self::Start { common, .. }
+            | Self::Stop { common, .. }
+            | Self::Restart { common, .. }
+            | Self::Update { common, .. }
+            | Self::Uninstall { common, .. }
+            | Self::Ps { common }
+            | Self::Logs { common, .. }
+            | Self::Reconcile { common, .. } => common,
+        }
+    }
+}
+
+/// Where manifests come from: `--from DIR`, else the node's synced catalog.
+fn source(data: &Path, from: Option<&Path>) -> anyhow::Result<Arc<dyn AppSource>> {
+    match from {
+        Some(dir) => Ok(Arc::new(DirSource::new(dir))),
+        None => catalog_source(data),
+    }
+}
+
+/// The node's synced catalog as an app source.
+fn catalog_source(data: &Path) -> anyhow::Result<Arc<dyn AppSource>> {
+    Ok(Arc::new(super::source::CatalogSource::new(data)))
+}
+
+/// Runs a lifecycle command; exit code 0 on success, 1 for the user's errors (refused, not
+/// installed, failed health, rolled back…), 2 for unexpected ones.
+pub fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run_async(command))
+}
+
+async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
+    let common = command.common().clone();
+    let data = common.data.clone().unwrap_or_else(crate::config::default_data_dir);
+    let source = source(&data, common.from.as_deref())?;
+    let orch = match Orchestrator::open(&data, source).await {
+        Ok(o) => Arc::new(o),
+        Err(e) => return Ok(fail(&e)),
+    };
+    let json = common.json;
+    let result: Result<(), Error> = async {
+        match command {
+            AppCommand::Install { app, version, .. } => {
+                let report = orch.install(&app, version.as_ref()).await?;
+                if json {
+                    print_json(&report);
+                } else if report.already_installed {
+                    println!("{app} is already installed; its containers are up to date");
+                } else {
+                    for (id, v) in &report.installed {
+                        println!("installed {id} {v}");
+                    }
+                }
+            }
+            AppCommand::Start { app, .. } => {
+                orch.start(&app).await?;
+                say(json, &format!("started {app}"));
+            }
+            AppCommand::Stop { app, .. } => {
+                orch.stop(&app).await?;
+                say(json, &format!("stopped {app}"));
+            }
+            AppCommand::Restart { app, .. } => {
+                orch.restart(&app).await?;
+                say(json, &format!("restarted {app}"));
+            }
+            AppCommand::Update { app, to, .. } => {
+                let report = orch.update(&app, to.as_ref()).await?;
+                if json {
+                    print_json(&report);
+                } else if report.unchanged {
+                    println!("{app} is already at {}", report.to);
+                } else {
+                    println!("updated {app} {} -> {}", report.from, report.to);
+                }
+            }
+            AppCommand::Uninstall { app, purge, yes, .. } => {
+                if purge && !yes && !confirm_purge(&app)? {
+                    return Err(Error::NotAvailable("purge cancelled; nothing was deleted".into()));
+                }
+                orch.uninstall(&app, purge).await?;
+                let what = if purge {
+                    format!("purged {app}: its containers, volumes and secrets are deleted")
+                } else {
+                    format!("uninstalled {app}; its volumes and secrets are kept (`uninstall --purge` deletes them)")
+                };
+                say(json, &what);
+            }
+            AppCommand::Ps { .. } => {
+                let apps = orch.status().await?;
+                if json {
+                    print_json(&apps);
+                } else if apps.is_empty() {
+                    println!("no apps installed");
+                } else {
+                    for a in &apps {
+                        let mut line = format!("{:<24} {:<12} {}", a.app, a.version, a.state);
+                        if let Some(p) = &a.pending {
+                            line.push_str(&format!(" ({p})"));
+                        }
+                        if let Some(r) = &a.reason {
+                            line.push_str(&format!(": {r}"));
+                        }
+                        println!("{line}");
+                        if let Some(u) = &a.last_update
+                            && let Some(why) = &u.rolled_back
+                        {
+                            println!("  update to {} was rolled back: {why}", u.to);
+                        }
+                        for c in &a.containers {
+                            println!("  {:<16} {:<32} {}", c.role, c.name, c.status);
+                        }
+                    }
+                }
+            }
+            AppCommand::Logs { app, container, tail, follow, .. } => {
+                let mut lines = orch.logs(&app, container.as_deref(), tail, follow).await?;
+                let mut out = std::io::stdout().lock();
+                while let Some(line) = lines.next().await {
+                    let _ = write!(out, "{}", line?);
+                }
+            }
+            AppCommand::Reconcile { watch, interval, .. } => {
+                if watch {
+                    let shutdown = async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    };
+                    super::run_reconciler(orch.clone(), Duration::from_secs(interval.max(1)), shutdown).await?;
+                } else {
+                    let report = orch.reconcile_once(true).await?;
+                    if json {
+                        print_json(&report);
+                    } else {
+                        println!(
+                            "{} apps: {} containers created, {} started, {} objects removed",
+                            report.apps, report.created, report.started, report.removed
+                        );
+                        for (app, why) in &report.failed {
+                            println!("  {app}: {why}");
+                        }
+                    }
+                    if !report.failed.is_empty() {
+                        return Err(Error::NotAvailable(format!("{} apps did not converge", report.failed.len())));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    Ok(match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    })
+}
+
+fn fail(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(if e.is_user_error() { 1 } else { 2 })
+}
+
+fn say(json: bool, text: &str) {
+    if json {
+        print_json(&serde_json::json!({ "ok": true, "message": text }));
+    } else {
+        println!("{text}");
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// Asks on the terminal; without one, purging needs `--yes`.
+fn confirm_purge(app: &str) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NotAvailable(format!(
+            "`uninstall --purge` deletes the volumes and secrets of `{app}` for good; run it in a terminal to confirm, or pass --yes"
+        )));
+    }
+    eprint!("This deletes every volume and generated secret of `{app}` for good. Type the app id to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|source| Error::Io { path: PathBuf::from("<stdin>"), source })?;
+    Ok(answer.trim() == app)
+}

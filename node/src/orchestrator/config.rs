@@ -1,0 +1,162 @@
+//! The node's configuration, `<data>/config.toml`: the container engine's socket, the permissions
+//! the operator grants to apps, and a few facts about the host when detection is not wanted.
+//!
+//! ```toml
+//! docker_socket = "/run/user/1000/podman/podman.sock"   # default /var/run/docker.sock (or $DOCKER_HOST)
+//! publish_ip = "127.0.0.1"        # host address ports are published on; default all addresses
+//!
+//! [host]                          # optional overrides of detected host facts
+//! ip = "192.168.1.20"
+//! hostname = "homeserver"
+//! timezone = "Europe/Berlin"
+//!
+//! [apps.media]                    # permissions granted to the app `media`
+//! permissions = [
+//!   { kind = "host_path", host = "/srv/media", target = "/media", read_only = true },
+//!   { kind = "device", path = "/dev/dri" },
+//! ]
+//! ```
+//!
+//! The file is shared with the node's sync settings (`[origin]`, `[[peers]]`, `[sync]`,
+//! `[serve]`, see [`crate::config`]), so unknown top-level keys are left to them; inside the
+//! orchestrator's own tables unknown fields are errors, so a misspelt grant never silently
+//! grants nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Error;
+
+/// Default path of the Docker engine socket.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// The orchestrator's part of `<data>/config.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NodeConfig {
+    /// Path (or `unix://` URL) of the Docker-compatible engine socket.
+    #[serde(default)]
+    pub docker_socket: Option<String>,
+    /// Host address published ports bind to; all addresses when absent.
+    #[serde(default)]
+    pub publish_ip: Option<String>,
+    /// Overrides of detected host facts.
+    #[serde(default)]
+    pub host: HostOverrides,
+    /// Per-app settings, by app id.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+}
+
+/// Host facts the operator sets instead of letting the node detect them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostOverrides {
+    /// The host's LAN address.
+    pub ip: Option<String>,
+    /// The host's name.
+    pub hostname: Option<String>,
+    /// IANA time zone.
+    pub timezone: Option<String>,
+}
+
+/// Settings for one app.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Permissions granted to the app.
+    #[serde(default)]
+    pub permissions: Vec<Grant>,
+}
+
+/// A permission the operator grants, written like the manifest's `permissions` entries.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Grant {
+    /// `privileged = true` containers.
+    Privileged,
+    /// `host_network = true` containers.
+    HostNetwork,
+    /// Binds that expose the engine socket.
+    DockerSocket,
+    /// Binds of `host` or anything under it; read-only grants cover only read-only binds.
+    HostPath {
+        /// Host folder or file.
+        host: String,
+        /// Where the manifest mounts it (informational; the host side is what is granted).
+        #[serde(default)]
+        target: Option<String>,
+        /// Whether only read-only binds are granted.
+        #[serde(default)]
+        read_only: bool,
+    },
+    /// Devices at `path` or under it.
+    Device {
+        /// Device path under `/dev/`.
+        path: String,
+    },
+    /// The shared volume `archy-shared-<name>`.
+    SharedVolume {
+        /// Share name.
+        name: String,
+    },
+}
+
+impl NodeConfig {
+    /// Reads `<data>/config.toml`; a missing file is the default configuration (nothing granted).
+    pub fn load(data_dir: &Path) -> Result<Self, Error> {
+        let path = Self::path(data_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| Error::Config { path, reason: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(Error::Io { path, source }),
+        }
+    }
+
+    /// `<data>/config.toml`.
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("config.toml")
+    }
+
+    /// The engine socket: the configured one, else `$DOCKER_HOST` when it is a `unix://` URL,
+    /// else [`DEFAULT_DOCKER_SOCKET`].
+    pub fn socket(&self) -> String {
+        let raw = self
+            .docker_socket
+            .clone()
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| h.starts_with("unix://")));
+        raw.map(|s| s.trim_start_matches("unix://").to_owned()).unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.to_owned())
+    }
+
+    /// The permissions granted to `app`.
+    pub fn grants(&self, app: &str) -> &[Grant] {
+        self.apps.get(app).map_or(&[], |a| a.permissions.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn reads_grants_and_refuses_typos() {
+        let c: NodeConfig = toml::from_str(
+            r#"
+docker_socket = "unix:///run/podman/podman.sock"
+[apps.media]
+permissions = [{ kind = "host_path", host = "/srv/media", read_only = true }, { kind = "privileged" }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.socket(), "/run/podman/podman.sock");
+        assert_eq!(c.grants("media").len(), 2);
+        assert!(c.grants("other").is_empty());
+        assert!(toml::from_str::<NodeConfig>("[apps.media]\npermission = []").is_err());
+        assert!(
+            toml::from_str::<NodeConfig>("[origin]\nurl = \"http://127.0.0.1:1\"\n[sync]\ninterval_secs = 5").is_ok()
+        );
+        assert!(toml::from_str::<NodeConfig>("[apps.media]\npermissions = [{ kind = \"root\" }]").is_err());
+    }
+}

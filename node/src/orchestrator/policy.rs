@@ -1,0 +1,182 @@
+//! The policy gate: runs before anything is created for an app, and again on every apply.
+//!
+//! Rule (brief, "policy gate"): privileged containers, the host network, host-path mounts,
+//! devices and the engine socket are refused unless the operator granted that permission to
+//! that app in `config.toml`. The gate looks at what the containers *use*, not only at what the
+//! manifest requests, so a manifest cannot use more than it asked for even if validation were
+//! bypassed. A bind of the configured engine socket (e.g. Podman's), of `/var/run/docker.sock`,
+//! `/run/docker.sock`, or of a folder holding one, needs `docker_socket` — a `host_path` grant
+//! never covers it.
+
+use std::path::Path;
+
+use catalog::manifest::Manifest;
+
+use super::config::Grant;
+
+/// A use the gate refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The container that uses it (or the volume).
+    pub subject: String,
+    /// The permission, as `ps` and errors show it (`host_path /srv -> /data (read-write)`).
+    pub permission: String,
+    /// The `config.toml` entry that would grant it.
+    pub grant_toml: String,
+}
+
+/// Every use in `manifest` that `grants` do not cover; empty when the app may run.
+pub fn refusals(manifest: &Manifest, grants: &[Grant], engine_socket: &str) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    let mut refuse = |subject: String, permission: String, grant_toml: String| {
+        out.push(Refusal { subject, permission, grant_toml });
+    };
+    let has = |g: &Grant| grants.contains(g);
+    for c in &manifest.containers {
+        let subject = format!("container {}", c.name);
+        if c.privileged && !has(&Grant::Privileged) {
+            refuse(subject.clone(), "privileged".into(), r#"{ kind = "privileged" }"#.into());
+        }
+        if c.host_network && !has(&Grant::HostNetwork) {
+            refuse(subject.clone(), "host_network".into(), r#"{ kind = "host_network" }"#.into());
+        }
+        for b in &c.binds {
+            if exposes_socket(&b.host, engine_socket) {
+                if !has(&Grant::DockerSocket) {
+                    refuse(
+                        subject.clone(),
+                        format!("docker_socket (bind of {})", b.host),
+                        r#"{ kind = "docker_socket" }"#.into(),
+                    );
+                }
+                continue;
+            }
+            let covered = grants.iter().any(|g| match g {
+                Grant::HostPath { host, read_only, .. } => under(&b.host, host) && (!read_only || b.read_only),
+                _ => false,
+            });
+            if !covered {
+                let mode = if b.read_only { "read-only" } else { "read-write" };
+                refuse(
+                    subject.clone(),
+                    format!("host_path {} -> {} ({mode})", b.host, b.target),
+                    format!(
+                        r#"{{ kind = "host_path", host = "{}", target = "{}", read_only = {} }}"#,
+                        b.host, b.target, b.read_only
+                    ),
+                );
+            }
+        }
+        for d in &c.devices {
+            let covered = grants.iter().any(|g| matches!(g, Grant::Device { path } if under(d, path)));
+            if !covered {
+                refuse(subject.clone(), format!("device {d}"), format!(r#"{{ kind = "device", path = "{d}" }}"#));
+            }
+        }
+    }
+    for v in &manifest.volumes {
+        if let Some(share) = &v.shared {
+            let covered = grants.iter().any(|g| matches!(g, Grant::SharedVolume { name } if name == share.as_str()));
+            if !covered {
+                refuse(
+                    format!("volume {}", v.name),
+                    format!("shared_volume {share}"),
+                    format!(r#"{{ kind = "shared_volume", name = "{share}" }}"#),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `path` is `root` or inside it (both clean absolute paths, as validation guarantees).
+fn under(path: &str, root: &str) -> bool {
+    let root = root.trim_end_matches('/');
+    root.is_empty() || path == root || path.strip_prefix(root).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// A bind of `host` exposes an engine socket: the configured one or Docker's usual paths, or a
+/// folder holding one of them.
+fn exposes_socket(host: &str, engine_socket: &str) -> bool {
+    let sockets = ["/var/run/docker.sock", "/run/docker.sock", engine_socket];
+    sockets.iter().filter(|s| Path::new(s).is_absolute()).any(|s| under(s, host))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use catalog::manifest::Limits;
+
+    const HEX: &str = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
+
+    fn manifest(extra: &str, container_extra: &str) -> Manifest {
+        let toml = format!(
+            r#"
+schema = 1
+id = "media"
+version = "1.0.0"
+publisher = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"
+title = "Media"
+summary = "s"
+description = "d"
+license = "MIT"
+source = "https://example.org/x"
+min_node_version = "0.1.0"
+{extra}
+[[containers]]
+name = "server"
+image = "docker.io/library/x@sha256:{HEX}"
+{container_extra}
+"#
+        );
+        Manifest::from_toml_str(&toml, &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn refuses_what_is_not_granted_and_names_it() {
+        let m = manifest(
+            r#"permissions = [{ kind = "privileged" }, { kind = "host_path", host = "/srv/media", target = "/media", read_only = true }, { kind = "device", path = "/dev/dri" }]"#,
+            r#"privileged = true
+binds = [{ host = "/srv/media", target = "/media", read_only = true }]
+devices = ["/dev/dri"]"#,
+        );
+        let r = refusals(&m, &[], "/var/run/docker.sock");
+        let names: Vec<&str> = r.iter().map(|r| r.permission.as_str()).collect();
+        assert_eq!(names, ["privileged", "host_path /srv/media -> /media (read-only)", "device /dev/dri"]);
+        let grants = [
+            Grant::Privileged,
+            Grant::HostPath { host: "/srv".into(), target: None, read_only: true },
+            Grant::Device { path: "/dev/dri".into() },
+        ];
+        assert!(refusals(&m, &grants, "/var/run/docker.sock").is_empty());
+    }
+
+    #[test]
+    fn read_only_grant_does_not_cover_read_write_bind() {
+        let m = manifest(
+            r#"permissions = [{ kind = "host_path", host = "/srv/media", target = "/media" }]"#,
+            r#"binds = [{ host = "/srv/media", target = "/media" }]"#,
+        );
+        let ro = [Grant::HostPath { host: "/srv/media".into(), target: None, read_only: true }];
+        assert_eq!(refusals(&m, &ro, "/var/run/docker.sock").len(), 1);
+        let rw = [Grant::HostPath { host: "/srv/media".into(), target: None, read_only: false }];
+        assert!(refusals(&m, &rw, "/var/run/docker.sock").is_empty());
+        let sibling = [Grant::HostPath { host: "/srv/med".into(), target: None, read_only: false }];
+        assert_eq!(refusals(&m, &sibling, "/var/run/docker.sock").len(), 1);
+    }
+
+    #[test]
+    fn engine_socket_needs_docker_socket_even_with_a_host_path_grant() {
+        let m = manifest(
+            r#"permissions = [{ kind = "docker_socket" }]"#,
+            r#"binds = [{ host = "/var/run/docker.sock", target = "/var/run/docker.sock" }]"#,
+        );
+        let wide = [Grant::HostPath { host: "/".into(), target: None, read_only: false }];
+        let r = refusals(&m, &wide, "/var/run/docker.sock");
+        assert_eq!(r[0].permission, "docker_socket (bind of /var/run/docker.sock)");
+        assert!(refusals(&m, &[Grant::DockerSocket], "/var/run/docker.sock").is_empty());
+        // A Podman socket configured for the node counts as the engine socket too.
+        assert!(exposes_socket("/run/user/1000/podman", "/run/user/1000/podman/podman.sock"));
+    }
+}

@@ -1,0 +1,597 @@
+//! Shared pieces of the sync tests: an origin repository built with archy's repository code, a
+//! real HTTP server on loopback that can be told to misbehave, node processes driven through the
+//! `archy-node` binary, and iroh peers (honest, slow or malicious) in the test process.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use catalog::envelope::SignedEnvelope;
+use catalog::keys::SigningKey;
+use catalog::manifest::{Limits, Manifest};
+use catalog::repo::{Expiry, InitKeys, Repository};
+use chrono::Utc;
+use registry::net::{MetaServer, MetaSource, PeerAddr};
+
+pub fn node_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_archy-node"))
+}
+
+/// The origin's binary, built beside `archy-node` by `cargo test --workspace`.
+pub fn registry_bin() -> PathBuf {
+    let path = node_bin().with_file_name("archy-registry");
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` (tests/run.sh does)", path.display());
+    path
+}
+
+/// An origin repository on disk with one publisher (`acme`, apps `app-a`, `app-b`).
+pub struct Origin {
+    pub dir: tempfile::TempDir,
+    pub repo: Repository,
+    pub root_key: SigningKey,
+    pub targets_key: SigningKey,
+    pub snapshot_key: SigningKey,
+    pub timestamp_key: SigningKey,
+    pub publisher: SigningKey,
+}
+
+pub fn manifest(id: &str, version: &str, publisher: &SigningKey) -> Manifest {
+    let text = catalog::manifest::example_toml(id, &publisher.did()).replacen(
+        "version = \"0.1.0\"",
+        &format!("version = \"{version}\""),
+        1,
+    );
+    Manifest::from_toml_str(&text, &Limits::default()).expect("example manifest")
+}
+
+pub fn envelope(id: &str, version: &str, publisher: &SigningKey) -> Vec<u8> {
+    SignedEnvelope::sign(&manifest(id, version, publisher), publisher).expect("sign").to_bytes()
+}
+
+impl Origin {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (root_key, targets_key, snapshot_key, timestamp_key, publisher) = (
+            SigningKey::generate(),
+            SigningKey::generate(),
+            SigningKey::generate(),
+            SigningKey::generate(),
+            SigningKey::generate(),
+        );
+        let now = Utc::now();
+        let mut repo = Repository::create(
+            &InitKeys {
+                root: vec![&root_key],
+                root_threshold: 1,
+                targets: &targets_key,
+                snapshot: &snapshot_key,
+                timestamp: &timestamp_key,
+            },
+            now,
+            Expiry::default(),
+        )
+        .expect("create");
+        repo.add_publisher("acme", &publisher.did(), &["app-a", "app-b"], &targets_key, now).expect("publisher");
+        let mut origin = Self { dir, repo, root_key, targets_key, snapshot_key, timestamp_key, publisher };
+        origin.publish("app-a", "1.0.0");
+        origin
+    }
+
+    /// The folder a server serves (`metadata/`, `targets/`).
+    pub fn served(&self) -> PathBuf {
+        self.dir.path().join("repository")
+    }
+
+    pub fn root_v1(&self) -> PathBuf {
+        self.served().join("metadata/1.root.json")
+    }
+
+    /// Publishes an app version (new role version, snapshot, timestamp) and writes it.
+    pub fn publish(&mut self, id: &str, version: &str) {
+        let path = catalog::repo::envelope_target_path(id, &version.parse().expect("semver"));
+        let bytes = envelope(id, version, &self.publisher);
+        let now = Utc::now();
+        self.repo
+            .add_publisher_targets("acme", vec![(path, bytes, "manifest".into())], &self.publisher, now)
+            .expect("add target");
+        self.repo.snapshot_and_timestamp(&self.snapshot_key, &self.timestamp_key, now).expect("snapshot");
+        self.write();
+    }
+
+    pub fn write(&mut self) {
+        self.repo.write_dir(&self.served()).expect("write");
+    }
+
+    pub fn metadata(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.served().join("metadata").join(name)).expect("metadata file")
+    }
+
+    /// Writes the repository folder layout `archy-registry serve` expects (keys/ with the online
+    /// keys) and returns its path.
+    pub fn registry_folder(&self) -> PathBuf {
+        let keys = self.dir.path().join("keys");
+        for (name, key) in [("timestamp", &self.timestamp_key), ("snapshot", &self.snapshot_key)] {
+            let path = keys.join(format!("{name}.key"));
+            if !path.exists() {
+                catalog::keyfile::write_new(&path, key).expect("key file");
+            }
+        }
+        self.dir.path().to_owned()
+    }
+}
+
+/// What an overridden path answers.
+#[derive(Clone)]
+pub enum Answer {
+    /// These bytes instead of the file.
+    Bytes(Vec<u8>),
+    /// An endless body (the server streams until the client hangs up).
+    Endless,
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 serving a directory, with per-path overrides.
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    overrides: Arc<Mutex<HashMap<String, Answer>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpServer {
+    pub fn start(root: PathBuf) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let overrides: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (o, s) = (overrides.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (root, o) = (root.clone(), o.clone());
+                std::thread::spawn(move || serve_one(stream, &root, &o));
+            }
+        });
+        Self { addr, overrides, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers `path` (e.g. `/metadata/timestamp.json`) with `answer` from now on.
+    pub fn answer(&self, path: &str, answer: Answer) {
+        self.overrides.lock().unwrap().insert(path.to_owned(), answer);
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve_one(stream: TcpStream, root: &Path, overrides: &Mutex<HashMap<String, Answer>>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).map_or(true, |n| n == 0) || line == "\r\n" {
+            break;
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut stream = stream;
+    let answer = overrides.lock().unwrap().get(&path).cloned();
+    match answer {
+        Some(Answer::Bytes(body)) => respond(&mut stream, 200, &body),
+        Some(Answer::Endless) => {
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n");
+            let chunk = vec![b' '; 64 * 1024];
+            while stream.write_all(&chunk).is_ok() {}
+        }
+        None => {
+            let rel = path.trim_start_matches('/');
+            if rel.split('/').any(|p| p == ".." || p.is_empty()) {
+                return respond(&mut stream, 404, b"");
+            }
+            match std::fs::read(root.join(rel)) {
+                Ok(body) => respond(&mut stream, 200, &body),
+                Err(_) => respond(&mut stream, 404, b"not found"),
+            }
+        }
+    }
+}
+
+fn respond(stream: &mut TcpStream, code: u16, body: &[u8]) {
+    let reason = if code == 200 { "OK" } else { "Not Found" };
+    let head = format!("HTTP/1.1 {code} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body);
+}
+
+/// A free TCP port on 127.0.0.1 (nothing listens there afterwards: an unreachable origin).
+pub fn dead_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}
+
+/// A node driven through the `archy-node` binary.
+pub struct Node {
+    pub data: tempfile::TempDir,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Report {
+    pub origin_reachable: bool,
+    pub source: Option<String>,
+    pub changed: bool,
+    pub timestamp_version: u64,
+    pub snapshot_version: u64,
+    pub apps: usize,
+    pub bytes_downloaded: u64,
+    pub errors: Vec<String>,
+    pub equivocation: Vec<PathBuf>,
+}
+
+impl Report {
+    pub fn errors_mention(&self, needle: &str) -> bool {
+        self.errors.iter().any(|e| e.contains(needle))
+    }
+}
+
+impl Node {
+    /// `archy-node init` trusting `root`, with an origin URL and peers.
+    pub fn init(root: &Path, origin: Option<&str>, peers: &[PeerAddr]) -> Self {
+        let data = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(node_bin());
+        cmd.arg("init").arg("--data").arg(data.path()).arg("--root").arg(root);
+        match origin {
+            Some(url) => cmd.args(["--origin", url]),
+            None => cmd.args(["--origin", &dead_url()]),
+        };
+        for p in peers {
+            cmd.args(["--peer", &p.to_string()]);
+        }
+        let out = cmd.output().expect("run archy-node init");
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let node = Self { data };
+        // A generous provider timeout (tests run in parallel on a loaded machine); the slow-peer
+        // tests shorten it. API on a free port.
+        node.edit_config(|c| {
+            c.insert(
+                "sync".into(),
+                toml::toml! { interval_secs = 3600
+                timeout_secs = 10 }
+                .into(),
+            );
+            c.insert(
+                "serve".into(),
+                toml::toml! { iroh = "127.0.0.1:0"
+                api = "127.0.0.1:0" }
+                .into(),
+            );
+        });
+        node
+    }
+
+    pub fn path(&self) -> &Path {
+        self.data.path()
+    }
+
+    pub fn edit_config(&self, f: impl FnOnce(&mut toml::Table)) {
+        let path = self.path().join("config.toml");
+        let mut table: toml::Table = std::fs::read_to_string(&path).expect("config").parse().expect("toml");
+        f(&mut table);
+        std::fs::write(&path, toml::to_string(&table).expect("toml")).expect("write config");
+    }
+
+    /// Gives up on a silent provider after `secs`.
+    pub fn set_timeout(&self, secs: i64) {
+        self.edit_config(|c| {
+            c.insert(
+                "sync".into(),
+                toml::toml! { interval_secs = 3600
+                timeout_secs = secs }
+                .into(),
+            );
+        });
+    }
+
+    /// Points the origin somewhere else (or nowhere).
+    pub fn set_origin(&self, url: &str) {
+        self.edit_config(|c| {
+            c.insert("origin".into(), toml::toml! { url = url }.into());
+        });
+    }
+
+    /// Adds a peer after the configured ones.
+    pub fn add_peer(&self, peer: &PeerAddr) {
+        self.edit_config(|c| {
+            let peers = c.entry("peers").or_insert_with(|| toml::Value::Array(Vec::new()));
+            peers.as_array_mut().expect("peers array").push(toml::toml! { iroh = (peer.to_string()) }.into());
+        });
+    }
+
+    /// `archy-node sync --json`: (exit ok, report).
+    pub fn sync(&self) -> (bool, Report) {
+        let out = Command::new(node_bin())
+            .args(["sync", "--json", "--data"])
+            .arg(self.path())
+            .env("ARCHY_LOG", "warn")
+            .output()
+            .expect("run archy-node sync");
+        let report: Report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "sync printed no report ({e}): stdout {} stderr {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.success(), report)
+    }
+
+    /// Everything the node has stored as verified: the current generation and the files.
+    pub fn stored(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let current = self.path().join("catalog/current");
+        let Ok(link) = std::fs::read_link(&current) else { return out };
+        out.insert("current".into(), link.to_string_lossy().into_owned().into_bytes());
+        let mut stack = vec![self.path().join("catalog").join(link), self.path().join("files")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let key = p.strip_prefix(self.path()).expect("prefix").to_string_lossy().into_owned();
+                    out.insert(key, std::fs::read(&p).expect("read"));
+                }
+            }
+        }
+        out
+    }
+
+    /// `archy-node apps --json` as (id, version, source).
+    pub fn apps(&self) -> Vec<(String, String, String)> {
+        let out = Command::new(node_bin()).args(["apps", "--json", "--data"]).arg(self.path()).output().expect("apps");
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("apps json");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_owned(),
+                    a["version"].as_str().unwrap().to_owned(),
+                    a["source"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let out =
+            Command::new(node_bin()).args(["status", "--json", "--data"]).arg(self.path()).output().expect("status");
+        serde_json::from_slice(&out.stdout).expect("status json")
+    }
+
+    /// Starts `archy-node run` on this data dir; returns the process and its iroh address.
+    pub fn run(&self) -> Daemon {
+        let _ = std::fs::remove_file(self.path().join("node.json"));
+        let child = Command::new(node_bin())
+            .args(["run", "--data"])
+            .arg(self.path())
+            .env("ARCHY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn archy-node run");
+        let mut daemon = Daemon { child, iroh: None, api: String::new() };
+        let info = self.path().join("node.json");
+        for _ in 0..200 {
+            if let Ok(bytes) = std::fs::read(&info)
+                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            {
+                daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
+                daemon.api = v["api"].as_str().unwrap().to_owned();
+                return daemon;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("archy-node run did not start");
+    }
+}
+
+/// A running `archy-node run`.
+pub struct Daemon {
+    child: Child,
+    iroh: Option<PeerAddr>,
+    pub api: String,
+}
+
+impl Daemon {
+    /// Its iroh address.
+    pub fn iroh(&self) -> PeerAddr {
+        self.iroh.clone().expect("started")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `archy-registry serve`.
+pub struct RegistryProcess {
+    child: Child,
+    pub http: String,
+    iroh: Option<PeerAddr>,
+}
+
+impl RegistryProcess {
+    pub fn start(folder: &Path, http: Option<SocketAddr>) -> Self {
+        let _ = std::fs::remove_file(folder.join("registry/endpoint.json"));
+        let http = http.map_or("127.0.0.1:0".to_owned(), |a| a.to_string());
+        let child = Command::new(registry_bin())
+            .args(["serve", "--data"])
+            .arg(folder)
+            .args(["--http", &http])
+            .env("ARCHY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn archy-registry");
+        let mut registry = Self { child, http: String::new(), iroh: None };
+        let info = folder.join("registry/endpoint.json");
+        for _ in 0..200 {
+            if let Ok(bytes) = std::fs::read(&info)
+                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            {
+                registry.http = v["http"].as_str().unwrap().to_owned();
+                registry.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("iroh addr"));
+                return registry;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("archy-registry did not start");
+    }
+
+    pub fn iroh(&self) -> PeerAddr {
+        self.iroh.clone().expect("started")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("archy-registry did not stop within 5 s of SIGTERM");
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.trim_start_matches("http://").parse().expect("addr")
+    }
+}
+
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Metadata a test peer serves: the origin's files, with overrides.
+#[derive(Debug, Default)]
+pub struct FakeMeta {
+    pub files: Mutex<HashMap<String, Bytes>>,
+    /// Never answer (a slow peer).
+    pub silent: AtomicBool,
+}
+
+impl MetaSource for FakeMeta {
+    fn meta(&self, name: &str) -> Option<Bytes> {
+        if self.silent.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_secs(30));
+        }
+        self.files.lock().unwrap().get(name).cloned()
+    }
+}
+
+impl FakeMeta {
+    /// Every metadata file of an origin folder.
+    pub fn from_dir(dir: &Path) -> Arc<Self> {
+        let meta = Arc::new(Self::default());
+        for entry in std::fs::read_dir(dir.join("metadata")).expect("metadata dir").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            meta.files.lock().unwrap().insert(name, Bytes::from(std::fs::read(entry.path()).expect("read")));
+        }
+        meta
+    }
+
+    pub fn set(&self, name: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(name.to_owned(), Bytes::from(bytes));
+    }
+}
+
+/// An iroh peer in the test process: metadata from a [`FakeMeta`], blobs from a store (or a
+/// custom blobs handler).
+pub struct TestPeer {
+    pub router: iroh::protocol::Router,
+    pub addr: PeerAddr,
+    pub store: iroh_blobs::store::mem::MemStore,
+}
+
+impl TestPeer {
+    pub async fn start(meta: Arc<FakeMeta>) -> Self {
+        Self::start_with(meta, None::<iroh_blobs::BlobsProtocol>).await
+    }
+
+    pub async fn start_with<H: iroh::protocol::ProtocolHandler>(meta: Arc<FakeMeta>, blobs: Option<H>) -> Self {
+        let secret = iroh::SecretKey::from_bytes(&SigningKey::generate().seed());
+        let endpoint = registry::net::bind_endpoint(secret, "127.0.0.1:0".parse().unwrap()).await.expect("endpoint");
+        let addr = registry::net::local_peer_addr(&endpoint).expect("addr");
+        let store = iroh_blobs::store::mem::MemStore::new();
+        let builder = iroh::protocol::Router::builder(endpoint).accept(registry::net::META_ALPN, MetaServer::new(meta));
+        let router = match blobs {
+            Some(h) => builder.accept(iroh_blobs::ALPN, h).spawn(),
+            None => builder.accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None)).spawn(),
+        };
+        Self { router, addr, store }
+    }
+
+    /// Adds every target file of an origin folder to the blob store.
+    pub async fn add_targets(&self, dir: &Path) {
+        let mut stack = vec![dir.join("targets")];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    let bytes = std::fs::read(entry.path()).expect("read");
+                    self.store.blobs().add_bytes(bytes).with_tag().await.expect("add");
+                }
+            }
+        }
+    }
+}
+
+/// Reads a whole file into a vector (for tampering).
+pub fn read(path: &Path) -> Vec<u8> {
+    let mut v = Vec::new();
+    std::fs::File::open(path).expect("open").read_to_end(&mut v).expect("read");
+    v
+}
+
+/// Runs a blocking closure (a node command) off the async runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("join")
+}

@@ -1,0 +1,127 @@
+//! Installing apps through the real Docker engine, offline: images arrive as archives.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod docker_common;
+
+use std::sync::Arc;
+
+use docker_common::*;
+use node::orchestrator::{AppState, Error, MemorySource};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_container_app_installs_from_its_archive_and_answers_from_the_host() {
+    if !docker_or_skip() {
+        return;
+    }
+    let docker = docker().await;
+    let id = app_id("single");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    // A fresh image that is not on the engine: the install must `docker load` it.
+    let tag = format!("archy-test/{id}:1");
+    let _image_cleanup = ImageCleanup(tag.clone());
+    let image_id = build_image(&docker, &tag, &id).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("image.tar");
+    save_image(&docker, &tag, &archive).await;
+    docker.remove_image(&tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await.unwrap();
+    assert!(docker.inspect_image(&image_id).await.is_err(), "the image is gone before the install");
+
+    let port = free_port();
+    let manifest = verified(&web_app(&id, "1.0.0", &image_id, &target(&id), port));
+    let source = Arc::new(MemorySource::default());
+    source.add(manifest, [(target(&id), archive)]);
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source).await;
+
+    let report = orch.install(&id, None).await.expect("install");
+    assert_eq!(report.installed, vec![(id.clone(), "1.0.0".to_owned())]);
+    assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
+
+    // Labels, name, limits, user, tmpfs and restart policy as the manifest says.
+    let c = docker.inspect_container(&format!("archy-{id}-web"), None).await.unwrap();
+    let labels = c.config.as_ref().unwrap().labels.clone().unwrap();
+    assert_eq!(labels["archy.managed"], "true");
+    assert_eq!(labels["archy.app"], id);
+    assert_eq!(labels["archy.version"], "1.0.0");
+    assert_eq!(labels["archy.role"], "web");
+    assert_eq!(c.image.as_deref(), Some(image_id.as_str()));
+    let hc = c.host_config.as_ref().unwrap();
+    assert_eq!(hc.memory, Some(32 * 1024 * 1024));
+    assert_eq!(hc.nano_cpus, Some(500_000_000));
+    assert_eq!(c.config.as_ref().unwrap().user.as_deref(), Some("65534:65534"));
+    let env = c.config.as_ref().unwrap().env.clone().unwrap();
+    assert!(env.contains(&"APP_VERSION=1.0.0".to_owned()), "{env:?}");
+    assert!(exec(&docker, &format!("archy-{id}-web"), "cat /proc/mounts").await.contains("/tmp"));
+    assert_eq!(volumes_of(&docker, &id).await, vec![format!("archy-{id}-www")]);
+    assert_eq!(networks_of(&docker, &id).await, vec![format!("archy-{id}")]);
+
+    // data_uid: the container user owns its volume's root and can write there.
+    let wrote = exec(&docker, &format!("archy-{id}-web"), "echo kept > /www/data.txt && echo ok").await;
+    assert_eq!(wrote.trim(), "ok");
+    assert_eq!(http_get(port, "/data.txt").as_deref(), Some("kept\n"));
+
+    let status = orch.status().await.unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].state, AppState::Healthy, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_container_app_starts_in_dependency_order_and_its_containers_talk() {
+    if !docker_or_skip() {
+        return;
+    }
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("multi");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let port = free_port();
+    let mut toml = head(&id, "2.1.0");
+    // Declared web first: the plan still starts db first, and waits for it to be healthy.
+    toml.push_str(&web_container(
+        "web",
+        &image.image_id,
+        &target(&id),
+        Some(port),
+        "depends_on = [\"db\"]\nenv = { UPSTREAM = \"db:8080\" }\nderived_env = { APP_VERSION = \"app_version\" }\n",
+    ));
+    toml.push_str(&web_container("db", &image.image_id, &target(&id), None, ""));
+    let source = source_with(vec![verified(&toml)]).await;
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source).await;
+    orch.install(&id, None).await.expect("install");
+
+    // The web container reaches db by its name on the app's own network.
+    let page = http_get(port, "/cgi-bin/upstream").expect("web answers");
+    assert_eq!(page, "version=2.1.0\nhello from archy\n");
+    let db = docker.inspect_container(&format!("archy-{id}-db"), None).await.unwrap();
+    let web = docker.inspect_container(&format!("archy-{id}-web"), None).await.unwrap();
+    let started = |c: &bollard::models::ContainerInspectResponse| c.state.as_ref().unwrap().started_at.clone().unwrap();
+    assert!(started(&db) < started(&web), "db started before web");
+    let status = orch.status().await.unwrap();
+    assert_eq!(status[0].state, AppState::Healthy);
+    let roles: Vec<&str> = status[0].containers.iter().map(|c| c.role.as_str()).collect();
+    assert_eq!(roles, ["db", "web"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_holding_another_image_creates_nothing() {
+    if !docker_or_skip() {
+        return;
+    }
+    let docker = docker().await;
+    test_image().await;
+    let id = app_id("mismatch");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let wrong = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+    let manifest = verified(&web_app(&id, "1.0.0", wrong, &target(&id), free_port()));
+    let source = source_with(vec![manifest]).await;
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source).await;
+    let err = orch.install(&id, None).await.expect_err("refused");
+    assert!(matches!(err, Error::ImageMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(wrong), "{err}");
+    assert!(containers_of(&docker, &id).await.is_empty());
+    assert!(volumes_of(&docker, &id).await.is_empty());
+    assert!(networks_of(&docker, &id).await.is_empty());
+    assert!(orch.status().await.unwrap().is_empty(), "nothing is recorded as installed");
+}
