@@ -64,7 +64,7 @@ fn envelope(id: &str, publisher: &SigningKey, version: &str) -> (String, Vec<u8>
 /// Builds the origin folder (`repository/`, `keys/`) with `publishers` × `apps` envelopes.
 /// Returns the payload bytes a fresh node needs: the metadata it fetches (everything but the
 /// root it already pins) and every envelope.
-fn build_origin(dir: &Path, publishers: usize, apps: usize) -> u64 {
+fn build_origin(dir: &Path, publishers: usize, apps: usize) -> (u64, u64) {
     let now = Utc::now();
     let (root, targets, snapshot, timestamp) = (key(1, 0), key(2, 0), key(3, 0), key(4, 0));
     let init = InitKeys {
@@ -101,15 +101,17 @@ fn build_origin(dir: &Path, publishers: usize, apps: usize) -> u64 {
     repo.write_dir(&dir.join("repository")).expect("write_dir");
     catalog::keyfile::write_new(&dir.join("keys/snapshot.key"), &snapshot).expect("key");
     catalog::keyfile::write_new(&dir.join("keys/timestamp.key"), &timestamp).expect("key");
-    metadata + envelopes
+    (metadata, envelopes)
 }
 
 /// Publisher 0 publishes version 0.2.0 of its first app: a new envelope in a new version of its
-/// role, then a new snapshot and timestamp. Returns the payload bytes a node that has the
+/// role, then a new snapshot and timestamp. Returns the sizes of the files a node that has the
 /// previous catalog needs: timestamp, snapshot, the publisher's role and the new envelope.
-fn publish_one_change(dir: &Path) -> u64 {
+fn publish_one_change(dir: &Path) -> [(&'static str, u64); 4] {
     let now = Utc::now();
     let repo_dir = dir.join("repository");
+    // As `archy repo` does: no other writer (the origin's re-signing) between load and write.
+    let _writers = catalog::repo::lock_writers(&repo_dir).expect("writer lock");
     let mut repo = Repository::load(&repo_dir, Expiry::default()).expect("load");
     let publisher = key(9, 0);
     let (path, bytes) = envelope("app-0-0", &publisher, "0.2.0");
@@ -117,15 +119,15 @@ fn publish_one_change(dir: &Path) -> u64 {
     repo.add_publisher_target("publisher-0", &path, bytes, "manifest", &publisher, now).expect("add target");
     repo.snapshot_and_timestamp(&key(3, 0), &key(4, 0), now).expect("publish");
     let files = repo.metadata_files();
-    let changed: u64 = files
-        .iter()
-        .filter(|(name, _)| {
-            *name == "timestamp.json" || name.ends_with(".snapshot.json") || name.ends_with(".publisher-0.json")
-        })
-        .map(|(_, b)| b.len() as u64)
-        .sum();
+    let size = |suffix: &str| files.iter().find(|(name, _)| name.ends_with(suffix)).map_or(0, |(_, b)| b.len() as u64);
+    let sizes = [
+        ("timestamp", size("timestamp.json")),
+        ("snapshot", size(".snapshot.json")),
+        ("changed role", size(".publisher-0.json")),
+        ("new envelope", envelope_len),
+    ];
     repo.write_dir(&repo_dir).expect("write_dir");
-    changed + envelope_len
+    sizes
 }
 
 /// A TCP relay in front of the origin that counts the bytes it passes each way (so HTTP
@@ -181,12 +183,14 @@ async fn relay(upstream: SocketAddr, wire: Arc<Wire>) -> SocketAddr {
 struct Figures {
     full: u64,
     full_expected: u64,
+    full_metadata: u64,
     full_wire: u64,
     full_secs: f64,
     incremental: u64,
     incremental_expected: u64,
     incremental_wire: u64,
     incremental_secs: f64,
+    parts: [(&'static str, u64); 4],
     apps: usize,
 }
 
@@ -194,7 +198,8 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     let origin = work.join("origin");
     let node = work.join("node");
     let t = Instant::now();
-    let full_expected = build_origin(&origin, publishers, apps);
+    let (full_metadata, full_envelopes) = build_origin(&origin, publishers, apps);
+    let full_expected = full_metadata + full_envelopes;
     eprintln!("  built and wrote the repository in {:.1} s", t.elapsed().as_secs_f64());
 
     // The origin's HTTP service, as `archy-registry serve` runs it (iroh is not needed here:
@@ -228,7 +233,8 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     assert_eq!(first.apps, publishers * apps, "apps after the full sync");
     let full_wire = wire.down.swap(0, Ordering::Relaxed);
 
-    let incremental_expected = publish_one_change(&origin);
+    let parts = publish_one_change(&origin);
+    let incremental_expected = parts.iter().map(|(_, n)| n).sum();
     // The origin re-reads its metadata on its periodic re-sign check; run that check now.
     let reg = registry.clone();
     tokio::task::spawn_blocking(move || reg.resign_if_due(Utc::now())).await.unwrap().expect("reload");
@@ -243,12 +249,14 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     Figures {
         full: first.bytes_downloaded,
         full_expected,
+        full_metadata,
         full_wire,
         full_secs,
         incremental: second.bytes_downloaded,
         incremental_expected,
         incremental_wire,
         incremental_secs,
+        parts,
         apps: second.apps,
     }
 }
@@ -278,12 +286,20 @@ fn main() {
             f.full_secs
         );
         println!(
+            "    of which metadata {} B, {} envelopes {} B",
+            f.full_metadata,
+            publishers * apps,
+            f.full_expected - f.full_metadata
+        );
+        println!(
             "  incremental sync: {:>11} B payload ({}), {:>11} B on the wire, {:.2} s",
             f.incremental,
             check(f.incremental, f.incremental_expected),
             f.incremental_wire,
             f.incremental_secs
         );
+        let parts: Vec<String> = f.parts.iter().map(|(name, n)| format!("{name} {n}")).collect();
+        println!("    of which {} B", parts.join(" B, "));
         println!(
             "  incremental / full: {:.3} % (payload), {:.3} % (wire)  target <= {:.0} %: {}",
             ratio * 100.0,
