@@ -241,7 +241,7 @@ const WRITE_BATCH: usize = 1 << 20;
 const WRITE_QUEUE: usize = 16;
 /// The writer starts writeback (`fdatasync`) each time this much more is written, so the
 /// final `fsync` finds little left to do.
-const SYNC_EVERY: u64 = 32 << 20;
+const SYNC_EVERY: u64 = 8 << 20;
 
 /// Fetches the blob `hash` of signed length `length` from one provider into `dest` (a
 /// temporary file the caller renames once it is complete). Every chunk is verified against
