@@ -9,7 +9,7 @@ use crate::graph::{ENDORSE, FOLLOW, Graph, PublicKey};
 pub struct Params {
     /// Probability of returning to the seeds at each step (PageRank's `1 - d`), in `(0, 1)`.
     /// Higher keeps trust closer to the seeds; it also bounds what a sybil region can gain:
-    /// at most `(1 - restart) / restart` times the trust that flows into it per step.
+    /// at most `(1 - restart) / restart` times the trust of the keys that point into it.
     pub restart: f64,
     /// Weight of a follow edge.
     pub follow_weight: f64,

@@ -134,8 +134,9 @@ fn a_ring_attached_by_one_edge_gets_only_what_that_edge_carries() {
     let ring = ring_scores(&scores);
     let total: f64 = ring.iter().sum();
     assert!(total > 0.0, "the edge does carry some trust");
-    // What enters per step is at most (1 - restart) of the gate's trust, and the ring keeps
-    // (1 - restart) of what it holds per step: at most (1 - restart) / restart times that.
+    // What enters per step is at most (1 - restart) of the gate's trust, and the ring keeps at
+    // most (1 - restart) of what it holds per step: in all at most (1 - restart) / restart
+    // times the gate's trust.
     let bound = (1.0 - params.restart) / params.restart * gate_score;
     assert!(total <= bound, "ring total {total} > bound {bound} (gate {gate_score})");
     let publisher = scores.score_of(&key(15));
