@@ -11,7 +11,7 @@
 //! event before asking for its score.
 //!
 //! ```
-//! use trust::{GraphBuilder, Label, Params, PublicKey};
+//! use catalog::trust::{GraphBuilder, Label, Params, PublicKey};
 //!
 //! let [operator, alice, bob, mallory] = [1, 2, 3, 4].map(|b| PublicKey::from_bytes([b; 32]));
 //! let mut builder = GraphBuilder::new();
@@ -25,7 +25,7 @@
 //!
 //! let why = scores.explain(&bob, 3).expect("bob is in the graph");
 //! assert_eq!(why.paths[0].keys, [operator, alice, bob]);
-//! # Ok::<(), trust::GraphError>(())
+//! # Ok::<(), catalog::trust::GraphError>(())
 //! ```
 
 mod explain;

@@ -48,7 +48,7 @@ pub enum Label {
     /// The labeller vouches for the target as a publisher: adds weight to the edge between them.
     Endorse,
     /// The labeller warns against the target: withdraws trust from it, in proportion to the
-    /// labeller's own score (see [`crate::Params::report_weight`]).
+    /// labeller's own score (see [`crate::trust::Params::report_weight`]).
     Report,
 }
 

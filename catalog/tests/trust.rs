@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use trust::{Graph, GraphBuilder, GraphError, Label, Params, PublicKey};
+use catalog::trust::{Graph, GraphBuilder, GraphError, Label, Params, PublicKey};
 
 /// A distinct key per number.
 fn key(i: u32) -> PublicKey {
@@ -98,7 +98,7 @@ fn add_sybil_ring(b: &mut GraphBuilder) {
     }
 }
 
-fn ring_scores(scores: &trust::Scores<'_>) -> Vec<f64> {
+fn ring_scores(scores: &catalog::trust::Scores<'_>) -> Vec<f64> {
     (0..RING_SIZE).map(|i| scores.score_of(&key(RING + i))).collect()
 }
 

@@ -3,8 +3,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::graph::{ENDORSE, PublicKey};
-use crate::score::Scores;
+use crate::trust::graph::{ENDORSE, PublicKey};
+use crate::trust::score::Scores;
 
 /// Why a key has its score: what `archy-node trust <npub>` shows.
 #[derive(Debug, Clone, PartialEq)]

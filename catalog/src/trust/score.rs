@@ -2,7 +2,7 @@
 //!
 //! The rules, and why they are these, are in `docs/trust.md`.
 
-use crate::graph::{ENDORSE, FOLLOW, Graph, PublicKey};
+use crate::trust::graph::{ENDORSE, FOLLOW, Graph, PublicKey};
 
 /// The engine's settings. [`Params::default`] is what the node uses.
 #[derive(Debug, Clone, Copy, PartialEq)]

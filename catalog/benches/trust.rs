@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use trust::{GraphBuilder, Label, Params, PublicKey};
+use catalog::trust::{GraphBuilder, Label, Params, PublicKey};
 
 const KEYS: usize = 100_000;
 const FOLLOWS: usize = 1_000_000;
