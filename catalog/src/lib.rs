@@ -36,5 +36,6 @@ pub mod metadata;
 pub mod minisign;
 pub mod pattern;
 pub mod repo;
+pub mod trust;
 
 pub use did::DidKey;
