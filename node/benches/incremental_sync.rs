@@ -200,7 +200,7 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     let t = Instant::now();
     let (full_metadata, full_envelopes) = build_origin(&origin, publishers, apps);
     let full_expected = full_metadata + full_envelopes;
-    eprintln!("  built and wrote the repository in {:.1} s", t.elapsed().as_secs_f64());
+    println!("  built and wrote the repository in {:.1} s", t.elapsed().as_secs_f64());
 
     // The origin's HTTP service, as `archy-registry serve` runs it (iroh is not needed here:
     // the node syncs from the origin's HTTP URL).
@@ -272,7 +272,7 @@ fn main() {
     println!("incremental sync: one app of the catalog publishes a new version (target <= {:.0} %)", TARGET * 100.0);
     for (publishers, apps) in shapes {
         let work: PathBuf = tempfile::tempdir().unwrap().keep();
-        eprintln!("{publishers} publisher roles x {apps} apps, in {}", work.display());
+        println!("{publishers} publisher roles x {apps} apps, in {}", work.display());
         let f = runtime.block_on(run_shape(&work, publishers, apps));
         let _ = std::fs::remove_dir_all(&work);
         let ratio = f.incremental as f64 / f.full as f64;
