@@ -240,24 +240,8 @@ pub struct Node {
     pub data: tempfile::TempDir,
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct Report {
-    pub origin_reachable: bool,
-    pub source: Option<String>,
-    pub changed: bool,
-    pub timestamp_version: u64,
-    pub snapshot_version: u64,
-    pub apps: usize,
-    pub bytes_downloaded: u64,
-    pub errors: Vec<String>,
-    pub equivocation: Vec<PathBuf>,
-}
-
-impl Report {
-    pub fn errors_mention(&self, needle: &str) -> bool {
-        self.errors.iter().any(|e| e.contains(needle))
-    }
-}
+/// The report `archy-node sync --json` prints.
+pub use node::sync::SyncReport as Report;
 
 impl Node {
     /// `archy-node init` trusting `root`, with an origin URL and peers.
