@@ -35,7 +35,12 @@ pub struct EmbeddedRelay {
 impl EmbeddedRelay {
     /// Starts a relay listening on `addr` (port 0 picks one). With `dir`, events persist in
     /// `<dir>/events.jsonl`; without, they live in memory only.
-    pub async fn start(addr: SocketAddr, dir: Option<&Path>) -> anyhow::Result<Self> {
+    pub async fn start(mut addr: SocketAddr, dir: Option<&Path>) -> anyhow::Result<Self> {
+        if addr.port() == 0 {
+            // The relay builder reports the port it was given, so pick a free one first.
+            let probe = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+            addr = probe.local_addr()?;
+        }
         let memory = MemoryDatabase::with_opts(MemoryDatabaseOptions { events: true, max_events: Some(200_000) });
         let mut builder = RelayBuilder::default()
             .addr(addr.ip())
