@@ -5,7 +5,9 @@
 #   busybox-static (the orchestrator tests build their image from /bin/busybox).
 # - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
 #   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
-# - python-tuf in ~/.cache/archy-interop-venv (interop: python-tuf reads archy repositories).
+# - python-tuf and pynostr in ~/.cache/archy-interop-venv (interop: python-tuf reads archy
+#   repositories, pynostr checks archy's Nostr events).
+# - nostr-rs-relay, an independent Nostr relay, built once into ~/.cache/archy-tools.
 # - cargo test --workspace.
 # - The public TUF conformance suite against `archy-node tuf-client`, when it is available
 #   (see tests/tuf-conformance.sh; the suite itself is never committed).
@@ -37,6 +39,9 @@ fi
 
 ARCHY_INTEROP_PYTHON="$(bash tests/interop/setup-venv.sh)"
 export ARCHY_INTEROP_PYTHON
+# An independent relay implementation for the Nostr interop tests (built once, ~10 min).
+ARCHY_NOSTR_RS_RELAY="$(bash tests/interop/nostr-rs-relay.sh --print-path)"
+export ARCHY_NOSTR_RS_RELAY
 
 cargo test --workspace
 
