@@ -249,6 +249,7 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
     let (_relay, relay) = env.relay("relay-data");
     let (_registry, http, registry_relay) = env.registry();
     assert!(registry_relay.starts_with("ws://127.0.0.1:"), "{registry_relay}");
+    assert!(env.path("origin/relay").is_dir(), "the registry's relay keeps its events under <data>/relay/");
     let did = env.publisher();
 
     // No Nostr key before the first use; `identity bind` creates it, 0600.
@@ -340,6 +341,10 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
     let v3 = env.app("notes", "1.2.0", &did);
     env.ok(&["publish", v3.to_str().unwrap(), "--relay", &relay, "--upload", &http]);
     assert_eq!(env.query(&relay, release_filter(&author, "notes")).len(), 1);
+
+    // The registry's relay persisted what it accepted.
+    let log = std::fs::read_to_string(env.path("origin/relay/events.jsonl")).unwrap();
+    assert!(log.contains(second["event"].as_str().unwrap()), "the relay log holds the 1.1.0 release event");
 }
 
 #[test]

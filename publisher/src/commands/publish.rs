@@ -73,8 +73,8 @@ pub struct PublishArgs {
     )]
     revoke: Option<Vec<String>>,
     /// Why the version is revoked (shown to people in the revocation event).
-    #[arg(long, value_name = "TEXT", requires = "revoke", default_value = "")]
-    reason: String,
+    #[arg(long, value_name = "TEXT", requires = "revoke")]
+    reason: Option<String>,
     #[command(flatten)]
     key: KeyPath,
     #[command(flatten)]

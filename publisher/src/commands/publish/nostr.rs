@@ -21,7 +21,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use archy_nostr::event::{self, Location, bech32_npub, release_d_tag};
+use archy_nostr::event::{self, Location, bech32_npub, release_d_tag, revoke_d_tag};
 use catalog::DidKey;
 use catalog::envelope::VerifiedManifest;
 use catalog::manifest::AppId;
@@ -283,7 +283,7 @@ pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> any
     let (keys, created) = args.nostr_key.load_or_create()?;
     let npub = bech32_npub(&keys.public_key());
     let did = signing.did();
-    let reason = args.reason.trim();
+    let reason = args.reason.as_deref().unwrap_or_default().trim();
     let rt = relays::runtime()?;
     let answers = rt.block_on(relays::with_relays(&args.relays, async |connections| {
         let mut answers = Vec::new();
@@ -292,6 +292,10 @@ pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> any
             let current = relays::current_release(relay, &keys, app_id.as_str()).await?;
             let delete = current.filter(|(_, r)| r.version == version).map(|(e, _)| e);
             let bound = relays::has_binding(relay, &keys, &did).await?;
+            // Revoking again replaces the earlier revocation: date it after that one.
+            if let Some(at) = relays::newest_at_address(relay, &keys, &revoke_d_tag(app_id.as_str(), &version)).await? {
+                relays::wait_until_after(at, &relay.url()).await?;
+            }
             plans.push((relay, bound, delete));
         }
         let binding = event::binding_event(&signing, &keys)?;
