@@ -394,3 +394,20 @@ mod serve {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_ending_in_a_slash_gets_the_file_name() {
+        let v = semver::Version::new(1, 2, 0);
+        assert_eq!(
+            self_hosted_url("https://files.example/archy/", "notes", &v).expect("url"),
+            "https://files.example/archy/notes-1.2.0.envelope.json"
+        );
+        assert_eq!(self_hosted_url("http://h/x.json", "notes", &v).expect("url"), "http://h/x.json");
+        let err = self_hosted_url("ftp://h/x.json", "notes", &v).expect_err("ftp");
+        assert!(err.to_string().contains("http:// or https://"), "{err}");
+    }
+}
