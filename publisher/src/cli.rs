@@ -27,7 +27,9 @@ pub enum Command {
     App(crate::commands::app::AppArgs),
     /// Build and sign an origin repository on disk.
     Repo(crate::commands::repo::RepoArgs),
-    /// Sign an app and submit it to an origin registry.
+    /// Show the publisher's DID and Nostr key, and bind them on Nostr relays.
+    Identity(crate::commands::identity::IdentityArgs),
+    /// Sign an app and submit it to an origin registry, or announce it on Nostr relays.
     Publish(crate::commands::publish::PublishArgs),
 }
 
@@ -55,5 +57,26 @@ impl KeyPath {
             )));
         }
         Ok(catalog::keyfile::read(&path)?)
+    }
+}
+
+/// `--nostr-key PATH`, shared by commands that post to Nostr relays.
+#[derive(Args, Debug, Clone)]
+pub struct NostrKeyPath {
+    /// Nostr key file, created (0600) on first use [default: $ARCHY_NOSTR_KEY or
+    /// ~/.config/archy/nostr.key].
+    #[arg(long = "nostr-key", value_name = "PATH")]
+    pub nostr_key: Option<PathBuf>,
+}
+
+impl NostrKeyPath {
+    /// The chosen path or the default one.
+    pub fn path(&self) -> PathBuf {
+        self.nostr_key.clone().unwrap_or_else(crate::paths::default_nostr_key_path)
+    }
+
+    /// Reads the Nostr key, creating it on first use; `true` when it was created now.
+    pub fn load_or_create(&self) -> anyhow::Result<(archy_nostr::nostr_sdk::Keys, bool)> {
+        Ok(crate::nostr_key::load_or_create(&self.path())?)
     }
 }

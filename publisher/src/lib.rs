@@ -7,8 +7,10 @@
 
 pub mod cli;
 pub mod commands;
+pub mod nostr_key;
 pub mod output;
 pub mod paths;
+pub mod relays;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Sign(args) => commands::sign::run(args, &out),
         cli::Command::App(args) => commands::app::run(args, &out),
         cli::Command::Repo(args) => commands::repo::run(args, &out),
+        cli::Command::Identity(args) => commands::identity::run(args, &out),
         cli::Command::Publish(args) => commands::publish::run(args, &out),
     }
 }
@@ -38,6 +41,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || cause.is::<catalog::keyfile::KeyFileError>()
             || cause.is::<catalog::minisign::MinisignError>()
             || cause.is::<catalog::did::DidError>()
+            || cause.is::<nostr_key::NostrKeyError>()
             || cause
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|e| matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::AlreadyExists))

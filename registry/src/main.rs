@@ -47,6 +47,15 @@ enum Command {
         /// Largest accepted submission, in MiB.
         #[arg(long, default_value_t = 1024)]
         max_submission_mib: u64,
+        /// Also run the embedded Nostr relay on this address (e.g. 127.0.0.1:7447; port 0 picks
+        /// one), persisted under <data>/relay/; its ws:// URL is printed and written to
+        /// <data>/registry/endpoint.json.
+        #[arg(long, value_name = "ADDR")]
+        relay: Option<SocketAddr>,
+        /// Base URL that hosted envelopes are announced under (default: http:// and the Host
+        /// the publisher used), e.g. https://origin.example.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
 }
 
@@ -76,7 +85,17 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { data, http, iroh, no_iroh, timestamp_lifetime, resign_check, max_submission_mib } => {
+        Command::Serve {
+            data,
+            http,
+            iroh,
+            no_iroh,
+            timestamp_lifetime,
+            resign_check,
+            max_submission_mib,
+            relay,
+            public_url,
+        } => {
             anyhow::ensure!(timestamp_lifetime >= 2, "--timestamp-lifetime must be at least 2 seconds");
             let config = registry::server::Config {
                 data,
@@ -85,6 +104,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 timestamp_lifetime: chrono::TimeDelta::seconds(timestamp_lifetime),
                 resign_check: Duration::from_secs(resign_check.max(1)),
                 max_submission: max_submission_mib.saturating_mul(1 << 20),
+                relay,
+                public_url,
             };
             registry::server::serve(config, shutdown_signal()).await
         }

@@ -7,6 +7,9 @@
 //! - re-signs the timestamp before it expires ([`Registry::resign_if_due`]);
 //! - serves the repository over HTTP in the TUF layout and over iroh (blobs by BLAKE3 and the
 //!   metadata protocol of [`crate::net`]);
+//! - hosts signed envelopes for publishers who announce their apps on Nostr (`POST /v1/blobs`,
+//!   served back at `GET /v1/blobs/<blake3>` and over iroh-blobs);
+//! - can run the embedded Nostr relay beside it ([`Config::relay`]);
 //! - reports health and Prometheus metrics.
 //!
 //! Every change to the repository happens under one lock and ends with `write_dir`, which writes
@@ -27,7 +30,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use catalog::envelope::SignedEnvelope;
+use catalog::envelope::{MAX_ENVELOPE_BYTES, SignedEnvelope};
 use catalog::keys::SigningKey;
 use catalog::manifest::Limits;
 use catalog::metadata::{SignedMetadata, TargetFile, Targets};
@@ -54,6 +57,11 @@ pub struct Config {
     pub resign_check: Duration,
     /// Largest accepted submission body.
     pub max_submission: u64,
+    /// Listen address of the embedded Nostr relay (`None`: no relay). Its events persist in
+    /// `<data>/relay/`.
+    pub relay: Option<SocketAddr>,
+    /// Base URL that `POST /v1/blobs` answers name (`None`: `http://` and the request's `Host`).
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -67,6 +75,8 @@ impl Config {
             timestamp_lifetime: Expiry::default().timestamp,
             resign_check: Duration::from_secs(60),
             max_submission: 1 << 30,
+            relay: None,
+            public_url: None,
         }
     }
 }
@@ -78,6 +88,8 @@ struct Metrics {
     not_found: AtomicU64,
     submissions_accepted: AtomicU64,
     submissions_refused: AtomicU64,
+    blobs_accepted: AtomicU64,
+    blobs_refused: AtomicU64,
     timestamp_resigns: AtomicU64,
 }
 
@@ -112,6 +124,8 @@ pub struct Registry {
     blobs: Option<iroh_blobs::store::fs::FsStore>,
     /// Files already in the blob store (metadata by name, targets by path).
     in_blobs: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    /// The iroh address of this origin, once its endpoint is bound (for blob tickets).
+    iroh_addr: Option<PeerAddr>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -177,6 +191,7 @@ impl Registry {
             metrics: Metrics::default(),
             blobs: None,
             in_blobs: Default::default(),
+            iroh_addr: None,
             config,
         };
         let repo = registry.load_repo()?;
@@ -322,6 +337,10 @@ impl Registry {
              # TYPE archy_registry_submissions_total counter\n\
              archy_registry_submissions_total{{outcome=\"accepted\"}} {}\n\
              archy_registry_submissions_total{{outcome=\"refused\"}} {}\n\
+             # HELP archy_registry_blobs_total Envelopes posted to /v1/blobs, by outcome.\n\
+             # TYPE archy_registry_blobs_total counter\n\
+             archy_registry_blobs_total{{outcome=\"accepted\"}} {}\n\
+             archy_registry_blobs_total{{outcome=\"refused\"}} {}\n\
              # HELP archy_registry_timestamp_resigns_total Timestamps re-signed on schedule.\n\
              # TYPE archy_registry_timestamp_resigns_total counter\n\
              archy_registry_timestamp_resigns_total {}\n\
@@ -339,6 +358,8 @@ impl Registry {
             load(&m.not_found),
             load(&m.submissions_accepted),
             load(&m.submissions_refused),
+            load(&m.blobs_accepted),
+            load(&m.blobs_refused),
             load(&m.timestamp_resigns),
         )
     }
@@ -629,6 +650,124 @@ async fn publisher(State(registry): State<Arc<Registry>>, UrlPath(did): UrlPath<
     }
 }
 
+/// Where hosted envelopes live: `<data>/registry/envelopes/<blake3 hex>`.
+fn envelope_dir(registry: &Registry) -> PathBuf {
+    registry.config.data.join("registry/envelopes")
+}
+
+/// `POST /v1/blobs`: hosts a signed envelope for a publisher who announces it on Nostr (the
+/// release event's `url` and `iroh` locations).
+///
+/// The body is at most [`MAX_ENVELOPE_BYTES`] and must verify on its own
+/// ([`SignedEnvelope::verify`]: signed by the manifest's publisher, a valid manifest), so the
+/// origin hosts envelopes and nothing else. It is kept content-addressed by BLAKE3 (the same
+/// bytes twice are stored once) and, when the origin runs iroh, added to its blob store. The
+/// answer is `{"blake3", "size", "url", "iroh"}` (`iroh`: a blob ticket, or null); a refusal is
+/// `{"error", "reason"}`: `too_large` (413), `not_an_envelope` or `bad_envelope` (400).
+async fn put_blob(
+    State(registry): State<Arc<Registry>>,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let result = async {
+        let body = body.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Refusal {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "too_large",
+                    reason: format!(
+                        "the body is larger than {MAX_ENVELOPE_BYTES} bytes, the largest envelope accepted"
+                    ),
+                }
+            } else {
+                Refusal::bad("bad_request", e.body_text())
+            }
+        })?;
+        let bytes = body.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            let envelope =
+                SignedEnvelope::from_slice(&bytes).map_err(|e| Refusal::bad("not_an_envelope", e.to_string()))?;
+            envelope.verify(&Limits::default()).map_err(|e| Refusal::bad("bad_envelope", e.to_string()))
+        })
+        .await
+        .map_err(internal)??;
+        let hash = blake3::hash(&body);
+        let hex = hash.to_hex().to_string();
+        let dir = envelope_dir(&registry);
+        let (file_bytes, name) = (body.clone(), hex.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let dest = dir.join(&name);
+            if dest.exists() {
+                return Ok(());
+            }
+            std::fs::create_dir_all(&dir)?;
+            let temp = dir.join(format!(".{name}.{:016x}", rand_u64()));
+            let mut file = std::fs::File::create(&temp)?;
+            std::io::Write::write_all(&mut file, &file_bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &dest)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+        let iroh = match (&registry.blobs, &registry.iroh_addr) {
+            (Some(store), Some(addr)) => {
+                store.blobs().add_bytes(body.clone()).with_tag().await.map_err(internal)?;
+                let ticket = iroh_blobs::ticket::BlobTicket::new(
+                    addr.endpoint_addr(),
+                    iroh_blobs::Hash::from(hash),
+                    iroh_blobs::BlobFormat::Raw,
+                );
+                Some(ticket.to_string())
+            }
+            _ => None,
+        };
+        let base = match (&registry.config.public_url, headers.get(header::HOST).and_then(|h| h.to_str().ok())) {
+            (Some(base), _) => base.trim_end_matches('/').to_owned(),
+            (None, Some(host)) => format!("http://{host}"),
+            (None, None) => format!("http://{}", registry.config.http),
+        };
+        let m = verified.manifest();
+        tracing::info!(app = %m.id, version = %m.version, publisher = %m.publisher, blake3 = %hex, "envelope hosted");
+        Ok::<_, Refusal>(json!({
+            "blake3": hex,
+            "size": body.len(),
+            "url": format!("{base}/v1/blobs/{hex}"),
+            "iroh": iroh,
+        }))
+    }
+    .await;
+    match result {
+        Ok(answer) => {
+            registry.metrics.blobs_accepted.fetch_add(1, Ordering::Relaxed);
+            (StatusCode::OK, axum::Json(answer)).into_response()
+        }
+        Err(refusal) => {
+            registry.metrics.blobs_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(code = refusal.code, reason = %refusal.reason, "envelope refused");
+            refusal.into_response()
+        }
+    }
+}
+
+/// `GET /v1/blobs/<blake3>`: a hosted envelope, by the lowercase hex BLAKE3 of its bytes.
+async fn get_blob(State(registry): State<Arc<Registry>>, UrlPath(hash): UrlPath<String>) -> Response {
+    registry.metrics.target_requests.fetch_add(1, Ordering::Relaxed);
+    let valid = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !valid {
+        return Refusal::bad("bad_request", "a blob is named by the 64 lowercase hex digits of its BLAKE3 hash")
+            .into_response();
+    }
+    match tokio::fs::read(envelope_dir(&registry).join(&hash)).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(_) => {
+            registry.metrics.not_found.fetch_add(1, Ordering::Relaxed);
+            Refusal { status: StatusCode::NOT_FOUND, code: "not_found", reason: format!("no envelope {hash} here") }
+                .into_response()
+        }
+    }
+}
+
 async fn health(State(registry): State<Arc<Registry>>) -> Response {
     let (version, expires) =
         registry.cache.0.read().map(|c| (c.timestamp_version, c.timestamp_expires)).unwrap_or_default();
@@ -655,6 +794,8 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/targets/{*path}", get(target))
         .route("/v1/submissions", post(submit).layer(DefaultBodyLimit::max(limit)))
         .route("/v1/publishers/{did}", get(publisher))
+        .route("/v1/blobs", post(put_blob).layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)))
+        .route("/v1/blobs/{hash}", get(get_blob))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -668,6 +809,9 @@ pub struct Listening {
     pub http: String,
     /// The iroh address, `<endpoint id>@<ip:port>`.
     pub iroh: Option<PeerAddr>,
+    /// The embedded Nostr relay, `ws://ip:port`, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
 }
 
 /// Runs the origin until `shutdown` resolves.
@@ -688,6 +832,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         let secret = crate::net::load_or_create_secret(&state_dir.join("iroh.key"))?;
         let endpoint = crate::net::bind_endpoint(secret, bind).await?;
         iroh_addr = Some(crate::net::local_peer_addr(&endpoint)?);
+        registry.iroh_addr = iroh_addr.clone();
         let blobs = iroh_blobs::BlobsProtocol::new(&store, None);
         registry.blobs = Some(store);
         let meta = MetaServer::new(registry.cache.clone());
@@ -704,12 +849,24 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let listener =
         tokio::net::TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
     let http = format!("http://{}", listener.local_addr()?);
-    let listening = Listening { http: http.clone(), iroh: iroh_addr.clone() };
+    let relay = match config.relay {
+        Some(addr) => Some(
+            archy_nostr::relay::EmbeddedRelay::start(addr, Some(&config.data.join("relay")))
+                .await
+                .with_context(|| format!("starting the Nostr relay on {addr}"))?,
+        ),
+        None => None,
+    };
+    let listening =
+        Listening { http: http.clone(), iroh: iroh_addr.clone(), relay: relay.as_ref().map(|r| r.url().to_owned()) };
     catalog::repo::write_atomic(&state_dir.join("endpoint.json"), &serde_json::to_vec_pretty(&listening)?)?;
     println!("archy-registry: serving {}", registry.repo_dir.display());
     println!("  http: {http}");
     if let Some(addr) = &iroh_addr {
         println!("  iroh: {addr}");
+    }
+    if let Some(relay) = &relay {
+        println!("  relay: {}", relay.url());
     }
 
     let resigner = {
@@ -735,6 +892,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
 
     serve_http(listener, registry.clone(), shutdown).await?;
     resigner.abort();
+    if let Some(relay) = relay {
+        relay.shutdown();
+    }
     if let Some(router) = iroh_router {
         // Router::shutdown also shuts the blob store down.
         router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;

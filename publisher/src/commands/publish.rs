@@ -1,4 +1,6 @@
 //! `archy publish <app-dir> --registry URL`: submit a signed app to an origin registry.
+//! `archy publish <app-dir> --relay URL …` and `archy publish --revoke <app> <version> --relay
+//! URL …`: announce or revoke it on Nostr instead ([`nostr`]).
 //!
 //! Everything is signed here, on the publisher's machine; the key never leaves it:
 //! 1. the manifest is validated and signed as an envelope;
@@ -11,11 +13,13 @@
 //! The registry answers 200 with the new catalog versions, or 4xx with `{"error","reason"}`.
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use catalog::envelope::VerifiedManifest;
 use catalog::keys::{PublicKey, SigningKey};
 use catalog::manifest::{Image, Limits, Manifest};
 use catalog::metadata::{SignedMetadata, Targets};
@@ -23,49 +27,105 @@ use chrono::Utc;
 use clap::Args;
 use serde_json::json;
 
-use crate::cli::KeyPath;
+use crate::cli::{KeyPath, NostrKeyPath};
 use crate::output::{Output, user_error};
+
+pub mod nostr;
 
 /// `archy publish`.
 #[derive(Args, Debug)]
 pub struct PublishArgs {
     /// The app folder (holds archy.toml).
-    app: PathBuf,
+    #[arg(required_unless_present = "revoke")]
+    app: Option<PathBuf>,
     /// Base URL of the origin registry, e.g. http://127.0.0.1:8480.
-    #[arg(long)]
-    registry: String,
+    #[arg(long, required_unless_present_any = ["relays", "revoke"], conflicts_with = "relays")]
+    registry: Option<String>,
     /// An image archive the manifest names (default: `<app>/dist/<file>` when present).
-    #[arg(long = "image", value_name = "FILE")]
+    #[arg(long = "image", value_name = "FILE", requires = "registry")]
     images: Vec<PathBuf>,
+    /// Announce on this Nostr relay (ws://… or wss://…) instead of submitting to a registry;
+    /// repeat for several.
+    #[arg(long = "relay", value_name = "URL")]
+    relays: Vec<String>,
+    /// With --relay: upload the signed envelope to this archy registry (its `POST /v1/blobs`)
+    /// and announce where it serves it.
+    #[arg(long, value_name = "URL", requires = "relays")]
+    upload: Option<String>,
+    /// With --relay: you host the envelope yourself at this URL (a URL ending in `/` gets the
+    /// file name appended); it is written to `<app>/dist/<app-id>-<version>.envelope.json`.
+    #[arg(long, value_name = "URL", requires = "relays")]
+    url: Option<String>,
+    /// With --relay: serve the envelope from this machine over iroh (relays off) until Ctrl-C,
+    /// and announce its blob ticket.
+    #[arg(long, requires = "relays")]
+    serve: bool,
+    /// The address `--serve` listens on; the ticket names it, so it must be one nodes can reach.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    iroh_bind: SocketAddr,
+    /// With --relay: revoke one version of an app (an app id, or an app folder).
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["APP", "VERSION"],
+        requires = "relays",
+        conflicts_with_all = ["app", "registry", "upload", "url", "serve"]
+    )]
+    revoke: Option<Vec<String>>,
+    /// Why the version is revoked (shown to people in the revocation event).
+    #[arg(long, value_name = "TEXT", requires = "revoke")]
+    reason: Option<String>,
     #[command(flatten)]
     key: KeyPath,
+    #[command(flatten)]
+    nostr_key: NostrKeyPath,
 }
 
 /// Runs `archy publish`.
 pub fn run(args: PublishArgs, out: &Output) -> anyhow::Result<ExitCode> {
-    let key = args.key.load()?;
-    let manifest = crate::commands::app::load(&args.app)?;
+    if let Some(revoke) = &args.revoke {
+        let [app, version] = revoke.as_slice() else {
+            return Err(user_error("--revoke takes an app and a version"));
+        };
+        return nostr::revoke(&args, app, version, out);
+    }
+    let app = args.app.clone().ok_or_else(|| user_error("name the app folder to publish"))?;
+    match &args.registry {
+        Some(registry) => submit_to_registry(&args, &app, registry, out),
+        None => nostr::announce(&args, &app, out),
+    }
+}
+
+/// Loads the app at `app`, checks that `key` is its publisher, signs its envelope and verifies
+/// the result as a node would.
+pub fn sign_app(app: &Path, key: &SigningKey) -> anyhow::Result<VerifiedManifest> {
+    let manifest = crate::commands::app::load(app)?;
     if manifest.publisher != key.did() {
         return Err(user_error(format!(
             "{}: publisher is {} but the key is {}; set `publisher = \"{}\"`",
-            args.app.join("archy.toml").display(),
+            app.join("archy.toml").display(),
             manifest.publisher,
             key.did(),
             key.did()
         )));
     }
-    let envelope = catalog::envelope::SignedEnvelope::sign(&manifest, &key)?;
-    let envelope_bytes = envelope.to_bytes();
-    envelope.verify(&Limits::default())?;
+    let envelope = catalog::envelope::SignedEnvelope::sign(&manifest, key)?;
+    Ok(envelope.verify(&Limits::default())?)
+}
+
+fn submit_to_registry(args: &PublishArgs, app: &Path, registry: &str, out: &Output) -> anyhow::Result<ExitCode> {
+    let key = args.key.load()?;
+    let verified = sign_app(app, &key)?;
+    let manifest = verified.manifest();
     let mut files: Vec<(String, Upload)> = vec![(
         catalog::repo::envelope_target_path(manifest.id.as_str(), &manifest.version),
-        Upload::Bytes(envelope_bytes),
+        Upload::Bytes(verified.envelope().to_bytes()),
     )];
-    for (target, path) in archives(&manifest, &args.app, &args.images)? {
+    for (target, path) in archives(manifest, app, &args.images)? {
         files.push((catalog::repo::image_target_path(&target), Upload::File(path)));
     }
 
-    let base = args.registry.trim_end_matches('/').to_owned();
+    let base = registry.trim_end_matches('/').to_owned();
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(10))
         .timeout_read(Duration::from_secs(120))
@@ -196,7 +256,7 @@ fn archives(manifest: &Manifest, app: &Path, given: &[PathBuf]) -> anyhow::Resul
     Ok(out)
 }
 
-fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
+pub(crate) fn http_error(e: ureq::Error, what: &str) -> anyhow::Error {
     match e {
         ureq::Error::Status(code, response) => {
             let body: serde_json::Value = response.into_json().unwrap_or_default();

@@ -1,0 +1,470 @@
+//! `archy identity bind` and `archy publish --relay` end to end: the real `archy` binary against a
+//! real `archy-relay` process and a real `archy-registry serve --relay` process on 127.0.0.1.
+//! What the relays hold afterwards is read back with nostr-sdk and run through the node's checks
+//! (`archy_nostr::discovery::Discovery`), with the envelope fetched from where the event says.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use archy_nostr::client::{RelayConnection, release_filter};
+use archy_nostr::discovery::{Checked, Discovery};
+use archy_nostr::event::{self, Announcement, Location};
+use archy_nostr::nostr_sdk::{Event, Filter, Kind, PublicKey};
+use catalog::manifest::Limits;
+use serde_json::Value;
+
+fn bin(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_archy")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p archy-registry -p archy-nostr` first (tests/run.sh builds the workspace)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed when the test ends, whatever happens.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads the child's stdout on a thread; lines arrive on the channel.
+fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line starting with `prefix`.
+fn wait_for_line(lines: &mpsc::Receiver<String>, prefix: &str, what: &str) -> String {
+    loop {
+        match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.starts_with(prefix) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("{what} did not print `{prefix}…`: {e}"),
+        }
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Env {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        Self { dir: tempfile::tempdir().expect("tempdir"), rt }
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_archy"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("ARCHY_KEY", self.path("keys/publisher.key"))
+            .env("ARCHY_NOSTR_KEY", self.path("keys/nostr.key"));
+        cmd
+    }
+    fn archy(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run archy")
+    }
+    fn ok(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.archy(&all);
+        assert!(out.status.success(), "archy {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json output")
+    }
+    /// `archy` that must fail with exit code `code`; returns its stderr.
+    fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.archy(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "archy {args:?}: {stderr}");
+        stderr
+    }
+
+    /// A publisher key; returns its DID.
+    fn publisher(&self) -> String {
+        self.ok(&["key", "new"])["did"].as_str().unwrap().to_owned()
+    }
+
+    /// An app folder for `id` at `version` published by `did`.
+    fn app(&self, id: &str, version: &str, did: &str) -> PathBuf {
+        let dir = self.path(&format!("apps/{id}-{version}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = catalog::manifest::example_toml(id, &did.parse().unwrap()).replacen(
+            "version = \"0.1.0\"",
+            &format!("version = \"{version}\""),
+            1,
+        );
+        std::fs::write(dir.join("archy.toml"), toml).unwrap();
+        dir
+    }
+
+    /// A standalone `archy-relay` with its event log under `name/`.
+    fn relay(&self, name: &str) -> (Running, String) {
+        let mut child = Command::new(bin("archy-relay"))
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(self.path(name))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn archy-relay");
+        let lines = stdout_lines(&mut child);
+        let line = wait_for_line(&lines, "relay ", "archy-relay");
+        (Running(child), line.trim_start_matches("relay ").trim().to_owned())
+    }
+
+    /// An origin (made by `archy repo init`) served by `archy-registry serve --relay`, with
+    /// iroh on: returns the process, its HTTP base URL and its relay URL.
+    fn registry(&self) -> (Running, String, String) {
+        self.ok(&["repo", "init", "origin"]);
+        let child = Command::new(bin("archy-registry"))
+            .args(["serve", "--data"])
+            .arg(self.path("origin"))
+            .args(["--http", "127.0.0.1:0", "--iroh", "127.0.0.1:0", "--relay", "127.0.0.1:0"])
+            .env("ARCHY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn archy-registry");
+        let running = Running(child);
+        let info = self.path("origin/registry/endpoint.json");
+        for _ in 0..400 {
+            if let Ok(bytes) = std::fs::read(&info)
+                && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+            {
+                let http = v["http"].as_str().unwrap().to_owned();
+                let relay = v["relay"].as_str().expect("endpoint.json names the relay").to_owned();
+                return (running, http, relay);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("archy-registry did not start");
+    }
+
+    /// Every event on `relay` that matches `filter`, read with nostr-sdk.
+    fn query(&self, relay: &str, filter: Filter) -> Vec<Event> {
+        self.rt.block_on(async {
+            let c = RelayConnection::connect(relay, Duration::from_secs(10)).await.expect("connect");
+            let events = c.query(filter).await.expect("query");
+            c.disconnect().await;
+            events
+        })
+    }
+
+    /// The npub in `archy identity show`, as a key.
+    fn nostr_key(&self) -> PublicKey {
+        let shown = self.ok(&["identity", "show"]);
+        PublicKey::parse(shown["npub"].as_str().expect("npub")).unwrap()
+    }
+}
+
+/// All of archy's kind 30078 events by `author` on `relay`.
+fn archy_events(env: &Env, relay: &str, author: &PublicKey) -> Vec<Event> {
+    let mut events = env.query(relay, Filter::new().kind(Kind::from_u16(event::KIND_APP_DATA)).author(*author));
+    // Bindings first, as a node would hold them once it read the relay.
+    events.sort_by_key(|e| !matches!(event::parse(e), Ok(Announcement::Binding(_))));
+    events
+}
+
+fn http_get(url: &str) -> Vec<u8> {
+    let response = ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).unwrap();
+    bytes
+}
+
+/// Fetches a blob by its iroh-blobs ticket from a direct address (relays off).
+fn iroh_get(env: &Env, ticket: &str) -> Vec<u8> {
+    use iroh::endpoint::presets;
+    let ticket: iroh_blobs::ticket::BlobTicket = ticket.parse().expect("a blob ticket");
+    env.rt.block_on(async {
+        let endpoint = iroh::Endpoint::builder(presets::Minimal)
+            .relay_mode(iroh::RelayMode::Disabled)
+            .clear_address_lookup()
+            .clear_ip_transports()
+            .bind_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+            .unwrap()
+            .bind()
+            .await
+            .unwrap();
+        let connection = endpoint.connect(ticket.addr().clone(), iroh_blobs::ALPN).await.expect("connect over iroh");
+        let bytes = iroh_blobs::get::request::get_blob(connection, ticket.hash()).bytes().await.expect("blob");
+        endpoint.close().await;
+        bytes.to_vec()
+    })
+}
+
+/// Runs the relay's events through the node's checks: the binding verifies, and the one release
+/// verifies with the bytes fetched from each of its locations. Returns the release.
+fn accept_release(env: &Env, relay: &str, author: &PublicKey, version: &str) -> (Event, event::Release, Vec<u8>) {
+    let mut discovery = Discovery::new();
+    let mut pending = Vec::new();
+    for e in archy_events(env, relay, author) {
+        match discovery.check(&e) {
+            Ok(Checked::Release(p)) => pending.push(p),
+            Ok(Checked::Binding { .. } | Checked::Revocation { .. }) => {}
+            other => panic!("{relay}: event {} was not accepted: {other:?}", e.id),
+        }
+    }
+    let [p] = pending.as_slice() else { panic!("{relay}: expected one release, got {}", pending.len()) };
+    assert_eq!(p.release.version.to_string(), version);
+    let mut fetched = None;
+    for location in &p.release.locations {
+        let bytes = match location {
+            Location::Url(url) => http_get(url),
+            Location::Iroh(ticket) => iroh_get(env, ticket),
+        };
+        assert_eq!(blake3::hash(&bytes), p.release.hash, "{location} serves other bytes than the event names");
+        fetched = Some(bytes);
+    }
+    let bytes = fetched.expect("at least one location");
+    let accepted = discovery.accept(p.clone(), &bytes, &Limits::default()).expect("the node accepts the release");
+    assert_eq!(accepted.manifest.manifest().version.to_string(), version);
+    (p.event.clone(), p.release.clone(), bytes)
+}
+
+#[test]
+fn bind_publish_replace_and_revoke_on_real_relays() {
+    let env = Env::new();
+    let (_relay, relay) = env.relay("relay-data");
+    let (_registry, http, registry_relay) = env.registry();
+    assert!(registry_relay.starts_with("ws://127.0.0.1:"), "{registry_relay}");
+    assert!(env.path("origin/relay").is_dir(), "the registry's relay keeps its events under <data>/relay/");
+    let did = env.publisher();
+
+    // No Nostr key before the first use; `identity bind` creates it, 0600.
+    assert_eq!(env.ok(&["identity", "show"])["npub"], Value::Null);
+    let bound = env.ok(&["identity", "bind", "--relay", &relay, "--relay", &registry_relay]);
+    assert_eq!(bound["created"], true);
+    assert_eq!(bound["did"], did);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(env.path("keys/nostr.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the Nostr key file is a secret");
+    let author = env.nostr_key();
+    assert_eq!(bound["npub"], event::bech32_npub(&author));
+    let answers = bound["relays"].as_array().unwrap();
+    assert_eq!(answers.len(), 4, "binding and handler on both relays: {bound}");
+    assert!(answers.iter().all(|a| a["ok"] == true), "{bound}");
+    let handlers = env.query(&relay, Filter::new().kind(Kind::from_u16(31990)).author(author));
+    assert_eq!(handlers.len(), 1, "the NIP-89 handler is on the relay");
+
+    // Publish 1.0.0 with the envelope uploaded to the registry.
+    let v1 = env.app("notes", "1.0.0", &did);
+    let published =
+        env.ok(&["publish", v1.to_str().unwrap(), "--relay", &relay, "--relay", &registry_relay, "--upload", &http]);
+    assert_eq!(published["npub"], event::bech32_npub(&author));
+    let locations = published["locations"].as_array().unwrap();
+    assert!(
+        locations.iter().any(|l| l["url"].as_str().is_some_and(|u| u.starts_with(&format!("{http}/v1/blobs/")))),
+        "{published}"
+    );
+    assert!(locations.iter().any(|l| l["iroh"].as_str().is_some_and(|t| t.starts_with("blob"))), "{published}");
+    for r in [&relay, &registry_relay] {
+        let (event, release, bytes) = accept_release(&env, r, &author, "1.0.0");
+        assert_eq!(event.id.to_hex(), published["event"].as_str().unwrap());
+        assert_eq!(release.hash.to_hex().as_str(), published["blake3"].as_str().unwrap());
+        // The registry keeps it content-addressed by BLAKE3.
+        let stored = env.path(&format!("origin/registry/envelopes/{}", release.hash.to_hex()));
+        assert_eq!(std::fs::read(stored).unwrap(), bytes);
+    }
+
+    // The same version again is refused, naming the version the relay holds.
+    let err = env.fails(1, &["publish", v1.to_str().unwrap(), "--relay", &relay, "--upload", &http]);
+    assert!(err.contains(&format!("relay {relay} already has notes 1.0.0")), "{err}");
+
+    // A newer version replaces the older event: one release event per app and key (NIP-01
+    // addressable events), on both relays.
+    let v2 = env.app("notes", "1.1.0", &did);
+    let second =
+        env.ok(&["publish", v2.to_str().unwrap(), "--relay", &relay, "--relay", &registry_relay, "--upload", &http]);
+    for r in [&relay, &registry_relay] {
+        let releases = env.query(r, release_filter(&author, "notes"));
+        assert_eq!(releases.len(), 1, "{r} keeps only the newest release event");
+        assert_eq!(releases[0].id.to_hex(), second["event"].as_str().unwrap());
+        accept_release(&env, r, &author, "1.1.0");
+    }
+    // An older version than the relay's is refused too.
+    let old = env.app("notes", "1.0.5", &did);
+    let err = env.fails(1, &["publish", old.to_str().unwrap(), "--relay", &relay, "--upload", &http]);
+    assert!(err.contains("already has notes 1.1.0"), "{err}");
+
+    // Revoke 1.1.0: a revocation event, and a NIP-09 deletion request for the release event.
+    let revoked =
+        env.ok(&["publish", "--revoke", "notes", "1.1.0", "--relay", &relay, "--reason", "data loss on upgrade"]);
+    let whats: Vec<&str> = revoked["relays"].as_array().unwrap().iter().map(|a| a["event"].as_str().unwrap()).collect();
+    assert_eq!(whats, ["revocation", "deletion"], "{revoked}");
+    let deletions = env.query(&relay, Filter::new().kind(Kind::EventDeletion).author(author));
+    assert_eq!(deletions.len(), 1);
+    assert!(
+        deletions[0].tags.event_ids().any(|id| id.to_hex() == second["event"].as_str().unwrap()),
+        "the deletion request names the release event"
+    );
+    assert!(env.query(&relay, release_filter(&author, "notes")).is_empty(), "the relay deleted the release event");
+    let mut discovery = Discovery::new();
+    let mut revocations = 0;
+    for e in archy_events(&env, &relay, &author) {
+        if let Ok(Checked::Revocation { app, version, did: by }) = discovery.check(&e) {
+            assert_eq!((app.as_str(), version.to_string(), by.to_string()), ("notes", "1.1.0".into(), did.clone()));
+            revocations += 1;
+        }
+    }
+    assert_eq!(revocations, 1);
+    // A node that still holds the release event now refuses it.
+    let release_event = env.query(&registry_relay, release_filter(&author, "notes")).pop().unwrap();
+    let err = discovery.check(&release_event).expect_err("revoked");
+    assert!(matches!(err, event::Rejected::Revoked { .. }), "{err}");
+
+    // Publishing the revoked version (or an older one) again is refused.
+    let err = env.fails(1, &["publish", v2.to_str().unwrap(), "--relay", &relay, "--upload", &http]);
+    assert!(err.contains("holds a revocation of notes 1.1.0"), "{err}");
+    // A newer one goes out, after the deletion (a relay refuses an event a deletion covers).
+    let v3 = env.app("notes", "1.2.0", &did);
+    env.ok(&["publish", v3.to_str().unwrap(), "--relay", &relay, "--upload", &http]);
+    assert_eq!(env.query(&relay, release_filter(&author, "notes")).len(), 1);
+
+    // The registry's relay persisted what it accepted.
+    let log = std::fs::read_to_string(env.path("origin/relay/events.jsonl")).unwrap();
+    assert!(log.contains(second["event"].as_str().unwrap()), "the relay log holds the 1.1.0 release event");
+}
+
+#[test]
+fn a_publisher_that_has_not_bound_gets_the_binding_posted_first() {
+    let env = Env::new();
+    let (_relay, relay) = env.relay("relay-data");
+    let (_registry, http, _) = env.registry();
+    let did = env.publisher();
+    let app = env.app("notes", "2.0.0", &did);
+    let out = env.archy(&["publish", app.to_str().unwrap(), "--relay", &relay, "--upload", &http]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("created a Nostr key"), "{stdout}");
+    assert!(stdout.contains("posted the binding of npub1") && stdout.contains(&did), "{stdout}");
+    accept_release(&env, &relay, &env.nostr_key(), "2.0.0");
+}
+
+#[test]
+fn url_writes_the_envelope_to_dist_and_serve_serves_it_over_iroh_until_interrupted() {
+    let env = Env::new();
+    let (_relay, relay) = env.relay("relay-data");
+    let did = env.publisher();
+
+    // --url: the publisher hosts dist/<app>-<version>.envelope.json at the URL.
+    let app = env.app("notes", "1.0.0", &did);
+    let out = env.ok(&["publish", app.to_str().unwrap(), "--relay", &relay, "--url", "https://files.example/archy/"]);
+    let url = "https://files.example/archy/notes-1.0.0.envelope.json";
+    assert_eq!(out["locations"], serde_json::json!([{"url": url}]));
+    let file = std::fs::read(app.join("dist/notes-1.0.0.envelope.json")).expect("dist file");
+    assert_eq!(blake3::hash(&file).to_hex().as_str(), out["blake3"].as_str().unwrap());
+
+    // --serve: the envelope from the publisher's own iroh endpoint, until Ctrl-C.
+    let app = env.app("notes", "1.1.0", &did);
+    let mut child = env
+        .command(&["publish", app.to_str().unwrap(), "--relay", &relay, "--serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn archy publish --serve");
+    let lines = stdout_lines(&mut child);
+    let mut running = Running(child);
+    wait_for_line(&lines, "serving the envelope over iroh", "archy publish --serve");
+    let (_, release, _) = accept_release(&env, &relay, &env.nostr_key(), "1.1.0");
+    assert!(matches!(release.locations.as_slice(), [Location::Iroh(_)]), "{:?}", release.locations);
+
+    let status = Command::new("kill").args(["-INT", &running.0.id().to_string()]).status().expect("kill -INT");
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(status) = running.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = exited.expect("archy publish --serve stops on Ctrl-C");
+    assert!(status.success(), "exit {status}");
+}
+
+#[test]
+fn relays_that_are_down_or_refuse_are_named() {
+    let env = Env::new();
+    let (_relay, relay) = env.relay("relay-data");
+    env.publisher();
+
+    // Nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let down = format!("ws://{closed}");
+    let err = env.fails(2, &["identity", "bind", "--relay", &relay, "--relay", &down]);
+    assert!(err.contains(&format!("relay {down} is unreachable")), "{err}");
+
+    // A real relay whose write policy refuses everything answers NIP-01 `OK false`.
+    let refusing = env.rt.block_on(refusing_relay());
+    let err = env.fails(1, &["identity", "bind", "--relay", &relay, "--relay", refusing.url()]);
+    assert!(err.contains(&format!("relay {} refused event", refusing.url())), "{err}");
+    assert!(err.contains("blocked: this relay takes no events"), "{err}");
+    assert!(err.contains(&format!("accepted: binding event by {relay}")), "{err}");
+
+    // Invalid URLs and a missing location are the user's to fix.
+    let err = env.fails(1, &["identity", "bind", "--relay", "http://127.0.0.1:1"]);
+    assert!(err.contains("not a relay URL"), "{err}");
+    let did = env.ok(&["key", "show"])["did"].as_str().unwrap().to_owned();
+    let app = env.app("notes", "1.0.0", &did);
+    let err = env.fails(1, &["publish", app.to_str().unwrap(), "--relay", &relay]);
+    assert!(err.contains("say where nodes fetch the envelope"), "{err}");
+}
+
+struct Refusing {
+    relay: nostr_relay_builder::LocalRelay,
+    url: String,
+}
+
+impl Refusing {
+    fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.relay.shutdown();
+    }
+}
+
+async fn refusing_relay() -> Refusing {
+    use nostr_relay_builder::prelude::{BoxedFuture, Event, PolicyResult, RelayBuilder, WritePolicy};
+
+    #[derive(Debug)]
+    struct RefuseAll;
+
+    impl WritePolicy for RefuseAll {
+        fn admit_event<'a>(&'a self, _: &'a Event, _: &'a std::net::SocketAddr) -> BoxedFuture<'a, PolicyResult> {
+            Box::pin(async { PolicyResult::Reject("this relay takes no events".into()) })
+        }
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let builder = RelayBuilder::default().addr([127, 0, 0, 1].into()).port(port).write_policy(RefuseAll);
+    let relay = nostr_relay_builder::LocalRelay::new(builder);
+    relay.run().await.unwrap();
+    let url = relay.url().await.to_string().trim_end_matches('/').to_owned();
+    Refusing { relay, url }
+}
