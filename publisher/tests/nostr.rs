@@ -468,3 +468,89 @@ async fn refusing_relay() -> Refusing {
     let url = relay.url().await.to_string().trim_end_matches('/').to_owned();
     Refusing { relay, url }
 }
+
+/// nostr-rs-relay, an independent relay implementation (tests/interop/nostr-rs-relay.sh builds
+/// it; tests/run.sh exports its path), on a free port of 127.0.0.1.
+fn independent_relay(env: &Env) -> (Running, String) {
+    let relay = std::env::var("ARCHY_NOSTR_RS_RELAY")
+        .expect("ARCHY_NOSTR_RS_RELAY is not set: run the tests with `bash tests/run.sh`, which builds nostr-rs-relay");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = env.path("nostr-rs-relay");
+    let config = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/nostr-rs-relay.sh"))
+        .arg("--config")
+        .arg(&dir)
+        .arg(port.to_string())
+        .output()
+        .expect("write the nostr-rs-relay config");
+    assert!(config.status.success(), "{}", String::from_utf8_lossy(&config.stderr));
+    let config = String::from_utf8(config.stdout).unwrap().trim().to_owned();
+    let child = Command::new(&relay)
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {relay}: {e}"));
+    let url = format!("ws://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (Running(child), url);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nostr-rs-relay did not listen on {url}");
+}
+
+/// tests/interop/nostr_check.py (pynostr, an independent implementation) over a relay: every
+/// event's NIP-01 id, BIP-340 signature, archy shape and DID signature. Returns its lines.
+fn python_check(relay: &str, min_events: usize) -> Vec<Value> {
+    let python = std::env::var("ARCHY_INTEROP_PYTHON")
+        .expect("ARCHY_INTEROP_PYTHON is not set: run the tests with `bash tests/run.sh`, which makes the venv");
+    let out = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/nostr_check.py"))
+        .args(["--relay", relay, "--min-events", &min_events.to_string()])
+        .output()
+        .expect("run nostr_check.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "nostr_check.py refused archy's events on {relay}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+#[test]
+fn archy_events_work_on_an_independent_relay_and_verify_in_an_independent_client() {
+    let env = Env::new();
+    let (_independent, independent) = independent_relay(&env);
+    let (_embedded, embedded) = env.relay("relay-data");
+    let (_registry, http, _) = env.registry();
+    env.publisher();
+    let did = env.ok(&["key", "show"])["did"].as_str().unwrap().to_owned();
+    env.ok(&["identity", "bind", "--relay", &independent, "--relay", &embedded]);
+    let author = env.nostr_key();
+    for version in ["1.0.0", "1.1.0"] {
+        let app = env.app("notes", version, &did);
+        env.ok(&["publish", app.to_str().unwrap(), "--relay", &independent, "--relay", &embedded, "--upload", &http]);
+    }
+    for relay in [&independent, &embedded] {
+        // nostr-rs-relay applies addressable replacement too: one release, the newest.
+        assert_eq!(env.query(relay, release_filter(&author, "notes")).len(), 1, "{relay}");
+        accept_release(&env, relay, &author, "1.1.0");
+        // binding, NIP-89 handler, release: all verify and parse in pynostr.
+        let lines = python_check(relay, 3);
+        let release = lines.iter().find(|l| l["d"] == "archy:app:notes").expect("the release is checked");
+        assert_eq!(release["ok"], true, "{release}");
+        assert_eq!(release["parsed"]["version"], "1.1.0", "{release}");
+        assert!(lines.iter().any(|l| l["d"] == format!("archy:bind:{did}") && l["ok"] == true), "{lines:?}");
+        assert!(lines.iter().any(|l| l["kind"] == 31990 && l["ok"] == true), "{lines:?}");
+    }
+    // NIP-09 on nostr-rs-relay (it deletes by `e` tag): the revoked release is gone there too.
+    env.ok(&["publish", "--revoke", "notes", "1.1.0", "--relay", &independent]);
+    assert!(env.query(&independent, release_filter(&author, "notes")).is_empty(), "nostr-rs-relay deleted the release");
+    let lines = python_check(&independent, 3);
+    assert!(lines.iter().any(|l| l["kind"] == 5 && l["ok"] == true), "the deletion request verifies: {lines:?}");
+    assert!(lines.iter().any(|l| l["d"] == "archy:revoke:notes:1.1.0" && l["ok"] == true), "{lines:?}");
+}
