@@ -31,6 +31,8 @@ pub enum Command {
     Identity(crate::commands::identity::IdentityArgs),
     /// Sign an app and submit it to an origin registry, or announce it on Nostr relays.
     Publish(crate::commands::publish::PublishArgs),
+    /// Follow, endorse or report a publisher on Nostr: the inputs of nodes' trust scores.
+    Trust(crate::commands::trust::TrustArgs),
 }
 
 /// `--key PATH`, shared by commands that sign.

@@ -6,3 +6,4 @@ pub mod key;
 pub mod publish;
 pub mod repo;
 pub mod sign;
+pub mod trust;

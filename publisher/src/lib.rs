@@ -26,6 +26,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Repo(args) => commands::repo::run(args, &out),
         cli::Command::Identity(args) => commands::identity::run(args, &out),
         cli::Command::Publish(args) => commands::publish::run(args, &out),
+        cli::Command::Trust(args) => commands::trust::run(args, &out),
     }
 }
 

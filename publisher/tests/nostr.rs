@@ -13,7 +13,7 @@ use std::time::Duration;
 use archy_nostr::client::{RelayConnection, release_filter};
 use archy_nostr::discovery::{Checked, Discovery};
 use archy_nostr::event::{self, Announcement, Location};
-use archy_nostr::nostr_sdk::{Event, Filter, Kind, PublicKey};
+use archy_nostr::nostr_sdk::{Event, Filter, Keys, Kind, PublicKey};
 use catalog::manifest::Limits;
 use serde_json::Value;
 
@@ -553,4 +553,41 @@ fn archy_events_work_on_an_independent_relay_and_verify_in_an_independent_client
     let lines = python_check(&independent, 3);
     assert!(lines.iter().any(|l| l["kind"] == 5 && l["ok"] == true), "the deletion request verifies: {lines:?}");
     assert!(lines.iter().any(|l| l["d"] == "archy:revoke:notes:1.1.0" && l["ok"] == true), "{lines:?}");
+}
+
+#[test]
+fn trust_follow_endorse_and_report_post_what_nodes_score() {
+    let publisher = Env::new();
+    let (_relay, relay) = publisher.relay("relay-data");
+    publisher.publisher();
+    publisher.ok(&["identity", "bind", "--relay", &relay]);
+    let did = publisher.ok(&["key", "show"])["did"].as_str().unwrap().to_owned();
+    let publisher_key = publisher.nostr_key();
+
+    let friend = Env::new();
+    friend.publisher(); // `identity show` names the DID too
+    let other = Keys::generate().public_key();
+    // A DID resolves to its bound Nostr key; follows accumulate in one kind 3 list.
+    let followed = friend.ok(&["trust", "follow", &did, "--relay", &relay]);
+    assert_eq!(followed["subjects"][0], event::bech32_npub(&publisher_key), "{followed}");
+    friend.ok(&["trust", "follow", &event::bech32_npub(&other), "--relay", &relay]);
+    friend.ok(&["trust", "endorse", &did, "--relay", &relay, "--reason", "ships signed releases"]);
+    let friend_key = friend.nostr_key();
+    let lists = friend.query(&relay, Filter::new().kind(Kind::ContactList).author(friend_key));
+    assert_eq!(lists.len(), 1, "kind 3 is replaceable: one list");
+    let follows: Vec<PublicKey> = lists[0].tags.public_keys().copied().collect();
+    assert_eq!(follows, [publisher_key, other], "the second follow extended the list");
+
+    let mut inputs = archy_nostr::social::TrustInputs::new();
+    for e in friend.query(&relay, Filter::new().author(friend_key)) {
+        inputs.add(&e).unwrap();
+    }
+    assert_eq!((inputs.follow_lists(), inputs.label_count()), (1, 1), "one follow list and one endorsement");
+    let labels = friend.query(&relay, Filter::new().kind(Kind::from_u16(1985)).author(friend_key));
+    assert_eq!(archy_nostr::social::label_of(&labels[0]), Some(catalog::trust::Label::Endorse));
+
+    // A DID with no binding on the relays is refused, naming it.
+    let stranger = catalog::keys::SigningKey::generate().did().to_string();
+    let err = friend.fails(1, &["trust", "report", &stranger, "--relay", &relay]);
+    assert!(err.contains(&format!("no verified binding for {stranger}")), "{err}");
 }
