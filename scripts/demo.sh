@@ -1,32 +1,64 @@
 #!/usr/bin/env bash
 # archy end to end on this machine, with nothing outside it:
-#   an origin repository is created (TUF root, targets, snapshot and timestamp keys), the origin
-#   registry serves it over HTTP and iroh on 127.0.0.1, a publisher signs the sample apps in apps/
-#   on its own machine and submits them (`archy publish`), a node pins the root and syncs the
-#   verified catalog, a second node mirrors it from the first over iroh while the origin is down,
-#   and the origin wins again when it is back. Node 1 also installs hello-web through Docker.
-# Usage: bash scripts/demo.sh            (work folder: $ARCHY_DEMO_DIR or a new temporary one)
+#   an origin repository is created (TUF root, targets, snapshot and timestamp keys) and the origin
+#   registry serves it over HTTP and iroh on 127.0.0.1, with the embedded Nostr relay; a publisher
+#   signs the sample apps in apps/ and submits them (`archy publish`); a third-party publisher,
+#   unknown to the origin, announces an app on the relay (`archy publish --relay`) and the origin's
+#   publisher endorses it; a node pins the root, syncs the verified catalog, discovers the Nostr
+#   app (binding, DID signature and envelope checked), shows its trust score and why, and installs
+#   hello-web through Docker; a second node mirrors the catalog from the first over iroh while the
+#   origin is down, and the origin wins again when it is back.
+# The registry, the relay, node 1 and hello-web keep running at the end; the last lines say how
+# to open the app and how to stop everything:
+#   bash scripts/demo.sh          run it (work folder: $ARCHY_DEMO_DIR or a new temporary one)
+#   bash scripts/demo.sh stop     stop what the last run left running and remove hello-web
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/archy-target}"
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-
-step "building archy, archy-registry and archy-node"
-cargo build -q -p archy-publisher -p archy-registry -p archy-node
+STATE="$HOME/.cache/archy-demo"
 BIN="$CARGO_TARGET_DIR/debug"
+
+# Stops what a run left running (its pids and work folder are under $STATE) and removes hello-web.
+stop_demo() {
+  [ -d "$STATE" ] || return 0
+  if [ -f "$STATE/pids" ]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$STATE/pids"
+  fi
+  local work
+  work=$(cat "$STATE/work" 2>/dev/null || true)
+  if [ -n "$work" ] && [ -d "$work/node1/orchestrator" ] && [ -x "$BIN/archy-node" ]; then
+    "$BIN/archy-node" uninstall hello-web --purge --yes --data "$work/node1" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$STATE"
+}
+if [ "${1:-}" = stop ]; then
+  stop_demo
+  echo "stopped the demo's registry, relay and node, and removed hello-web"
+  exit 0
+fi
+stop_demo # a previous run still holding the ports
+
+step "building archy, archy-registry (with the embedded Nostr relay) and archy-node"
+cargo build -q -p archy-publisher -p archy-registry -p archy-node
 ARCHY="$BIN/archy"
 WORK="${ARCHY_DEMO_DIR:-$(mktemp -d /tmp/archy-demo.XXXXXX)}"
 mkdir -p "$WORK"
 export ARCHY_KEY="$WORK/publisher.key"
 export ARCHY_LOG=warn
 echo "work folder: $WORK"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  # Nothing the demo installed outlives it, even when a step fails.
-  [ -d "$WORK/node1/orchestrator" ] && "$BIN/archy-node" uninstall hello-web --purge --yes --data "$WORK/node1" >/dev/null 2>&1 || true
+mkdir -p "$STATE"
+echo "$WORK" >"$STATE/work"
+: >"$STATE/pids"
+# A background process that outlives this script; its pid is kept for `demo.sh stop`.
+keep() {
+  "$@" &
+  LAST=$!
+  echo "$LAST" >>"$STATE/pids"
 }
-trap cleanup EXIT
+# On failure everything is stopped; on success the registry, node 1 and hello-web keep running.
+cleanup() { [ "$1" -eq 0 ] || stop_demo; }
+trap 'cleanup $?' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "timed out waiting for $1" >&2; exit 1; }
 
@@ -43,13 +75,16 @@ for dir in apps/*/; do APPS+=("$(basename "$dir")"); done
 args=(); for id in "${APPS[@]}"; do args+=(--app "$id"); done
 "$ARCHY" repo add-publisher "$WORK/origin" --name demo --did "$DID" "${args[@]}"
 
-step "origin registry on 127.0.0.1 (HTTP + iroh, relays off)"
+step "origin registry on 127.0.0.1 (HTTP + iroh, iroh relays off) with the embedded Nostr relay"
 HTTP_PORT=$(free_port)
-"$BIN/archy-registry" serve --data "$WORK/origin" --http "127.0.0.1:$HTTP_PORT" >"$WORK/registry.log" 2>&1 &
-PIDS+=($!); REGISTRY=$!
+RELAY_PORT=$(free_port)
+keep "$BIN/archy-registry" serve --data "$WORK/origin" --http "127.0.0.1:$HTTP_PORT" \
+  --relay "127.0.0.1:$RELAY_PORT" >"$WORK/registry.log" 2>&1
+REGISTRY=$LAST
 wait_file "$WORK/origin/registry/endpoint.json"
 cat "$WORK/registry.log"
 ORIGIN="http://127.0.0.1:$HTTP_PORT"
+RELAY="ws://127.0.0.1:$RELAY_PORT"
 
 step "the publisher builds hello-web's image (busybox-static, FROM scratch) as an archive"
 rm -rf "$WORK/apps"; mkdir -p "$WORK/apps"
@@ -72,13 +107,34 @@ cp -r "$WORK/apps/wiki" "$WORK/apps/not-mine"
 sed -i 's|^id = .*|id = "not-mine"|' "$WORK/apps/not-mine/archy.toml"
 "$ARCHY" publish "$WORK/apps/not-mine" --registry "$ORIGIN" || true
 
-step "node 1: pin the root (its minisign signature checked), sync, list"
+step "a third-party publisher, unknown to the origin, announces an app on the relay (NIP-78)"
+THIRD="$WORK/third-party"
+mkdir -p "$THIRD"
+third() { ARCHY_KEY="$THIRD/publisher.key" ARCHY_NOSTR_KEY="$THIRD/nostr.key" "$ARCHY" "$@"; }
+third key new >/dev/null
+third app new guestbook --dir "$THIRD" >/dev/null
+sed -i 's|^title = .*|title = "Guestbook"|; s|^summary = .*|summary = "A guestbook for your home server, announced on Nostr."|' \
+  "$THIRD/guestbook/archy.toml"
+third identity bind --relay "$RELAY"
+third publish "$THIRD/guestbook" --relay "$RELAY" --upload "$ORIGIN"
+THIRD_DID=$(third --json key show | python3 -c 'import json,sys; print(json.load(sys.stdin)["did"])')
+
+step "the origin's publisher binds its Nostr key and endorses the third party (NIP-32 label)"
+export ARCHY_NOSTR_KEY="$WORK/nostr.key"
+"$ARCHY" identity bind --relay "$RELAY"
+"$ARCHY" trust endorse "$THIRD_DID" --relay "$RELAY" --reason "reviewed guestbook 0.1.0"
+
+step "node 1: pin the root (its minisign signature checked), sync the catalog and the relay, list"
 MINISIGN_KEY=$("$ARCHY" --json key show --key "$WORK/origin/keys/root-1.key" | python3 -c 'import json,sys; print(json.load(sys.stdin)["minisign_public_key"])')
 rm -rf "$WORK/node1" "$WORK/node2"
 "$BIN/archy-node" init --data "$WORK/node1" --root "$WORK/origin/repository/metadata/1.root.json" \
-  --minisig "$WORK/origin/repository/metadata/1.root.json.minisig" --minisign-key "$MINISIGN_KEY" --origin "$ORIGIN"
+  --minisig "$WORK/origin/repository/metadata/1.root.json.minisig" --minisign-key "$MINISIGN_KEY" --origin "$ORIGIN" \
+  --relay "$RELAY"
 "$BIN/archy-node" sync --data "$WORK/node1"
 "$BIN/archy-node" apps --data "$WORK/node1"
+
+step "node 1: why the third-party publisher has its trust score (seeded by the origin's publisher)"
+"$BIN/archy-node" trust "$THIRD_DID" --data "$WORK/node1"
 
 step "node 1 installs hello-web through Docker: archive fetched and verified, image id checked"
 "$BIN/archy-node" install hello-web --data "$WORK/node1"
@@ -88,30 +144,30 @@ echo "GET http://127.0.0.1:8090/ ->"; curl -sf http://127.0.0.1:8090/ | head -5
 
 step "node 1 runs as a mirror (iroh-blobs + metadata protocol)"
 sed -i "s|^api = .*|api = \"127.0.0.1:$(free_port)\"|" "$WORK/node1/config.toml"
-"$BIN/archy-node" run --data "$WORK/node1" >"$WORK/node1.log" 2>&1 &
-PIDS+=($!)
+keep "$BIN/archy-node" run --data "$WORK/node1" >"$WORK/node1.log" 2>&1
 wait_file "$WORK/node1/node.json"
 PEER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["iroh"])' "$WORK/node1/node.json")
 echo "node 1 serves at $PEER"
 
 step "the origin goes down; node 2 gets the catalog from node 1, verified against the origin's root"
-kill "$REGISTRY"; wait "$REGISTRY" 2>/dev/null || true
+kill "$REGISTRY"
+while kill -0 "$REGISTRY" 2>/dev/null; do sleep 0.1; done
 "$BIN/archy-node" init --data "$WORK/node2" --root "$WORK/origin/repository/metadata/1.root.json" --origin "$ORIGIN" --peer "$PEER"
 "$BIN/archy-node" sync --data "$WORK/node2"
 "$BIN/archy-node" status --data "$WORK/node2"
 
 step "the origin is back with a new release; its catalog wins"
-"$BIN/archy-registry" serve --data "$WORK/origin" --http "127.0.0.1:$HTTP_PORT" >>"$WORK/registry.log" 2>&1 &
-PIDS+=($!)
+keep "$BIN/archy-registry" serve --data "$WORK/origin" --http "127.0.0.1:$HTTP_PORT" \
+  --relay "127.0.0.1:$RELAY_PORT" >>"$WORK/registry.log" 2>&1
 for _ in $(seq 100); do curl -sf "$ORIGIN/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 sed -i 's|^version = "2.8.0"|version = "2.9.0"|' "$WORK/apps/wiki/archy.toml"
 "$ARCHY" publish "$WORK/apps/wiki" --registry "$ORIGIN"
 "$BIN/archy-node" sync --data "$WORK/node2"
 "$BIN/archy-node" apps --data "$WORK/node2"
 
-step "removing hello-web from node 1 (volumes and secrets too)"
-"$BIN/archy-node" uninstall hello-web --purge --yes --data "$WORK/node1"
-
-step "done"
-echo "Origin repository: $WORK/origin/repository   nodes: $WORK/node1, $WORK/node2"
-echo "Everything this script started has been stopped."
+step "done: the origin registry and its relay, node 1 and hello-web keep running"
+API=$(sed -n 's|^api = "\(.*\)"|\1|p' "$WORK/node1/config.toml")
+echo "  open the app:        http://127.0.0.1:8090/"
+echo "  origin registry:     $ORIGIN    Nostr relay: $RELAY"
+echo "  node 1's local API:  http://$API/v1/apps    (work folder: $WORK)"
+echo "  stop everything:     bash scripts/demo.sh stop"
