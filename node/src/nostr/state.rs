@@ -373,7 +373,7 @@ impl NostrState {
         match accepted {
             Ok((Accepted { event, release, manifest, .. }, bytes)) => {
                 if self.persist
-                    && let Err(e) = crate::catalog::store_file(&self.data, release.hash.to_hex().as_str(), &bytes)
+                    && let Err(e) = store_envelope(&self.data, &release.hash, &bytes)
                 {
                     tracing::error!(event = %event.id, "storing an envelope: {e:#}");
                     return;
@@ -395,6 +395,17 @@ impl NostrState {
             self.drop_event(from, Some(&e.id.to_hex()), &reason);
         }
     }
+}
+
+/// Writes verified envelope bytes to `files/<blake3>`, replacing a file there that no longer
+/// holds them (a damaged store repairs itself on the next read).
+fn store_envelope(data: &Path, hash: &blake3::Hash, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = crate::catalog::files_dir(data).join(hash.to_hex().as_str());
+    let intact = local_envelope(data, hash, bytes.len() as u64).is_some_and(|b| blake3::hash(&b) == *hash);
+    if !intact {
+        catalog::repo::write_atomic(&path, bytes)?;
+    }
+    Ok(())
 }
 
 fn unbound_reason(event: &Event) -> Rejected {

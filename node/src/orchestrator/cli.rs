@@ -159,17 +159,23 @@ fn source(data: &Path, from: Option<&Path>, which: crate::nostr::Source) -> anyh
     }
 }
 
-/// The install policy for Nostr apps refuses before the container engine is contacted: a
-/// refused install touches nothing.
-fn nostr_refusal(source: &dyn AppSource, command: &AppCommand) -> Option<Error> {
-    let (app, version) = match command {
-        AppCommand::Install { app, version, .. } => (app, version.as_ref()),
-        AppCommand::Update { app, to, .. } => (app, to.as_ref()),
+/// What `install` (and `update`) would install is resolved before the container engine is
+/// contacted: an app no source offers, or one the Nostr install policy refuses, touches nothing.
+/// (`update` of an app that is not installed says so first, so there only refusals count.)
+fn unavailable(source: &dyn AppSource, command: &AppCommand) -> Option<Error> {
+    let (app, version, install) = match command {
+        AppCommand::Install { app, version, .. } => (app, version.as_ref(), true),
+        AppCommand::Update { app, to, .. } => (app, to.as_ref(), false),
         _ => return None,
     };
+    // A malformed id is left to the orchestrator, which names it as such.
+    app.parse::<catalog::manifest::AppId>().ok()?;
     let err = source.manifest(app, version).err()?;
-    let refusal = err.downcast_ref::<crate::nostr::policy::Refusal>()?;
-    Some(Error::NostrPolicy(refusal.to_string()))
+    match err.downcast_ref::<crate::nostr::policy::Refusal>() {
+        Some(refusal) => Some(Error::NostrPolicy(refusal.to_string())),
+        None if install => Some(Error::NotAvailable(format!("{err:#}"))),
+        None => None,
+    }
 }
 
 /// Runs a lifecycle command; exit code 0 on success, 1 for the user's errors (refused, not
@@ -183,7 +189,7 @@ async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
     let common = command.common().clone();
     let data = common.data.clone().unwrap_or_else(crate::config::default_data_dir);
     let source = source(&data, common.from.as_deref(), common.source)?;
-    if let Some(refused) = nostr_refusal(source.as_ref(), &command) {
+    if let Some(refused) = unavailable(source.as_ref(), &command) {
         return Ok(fail(&refused));
     }
     let orch = match Orchestrator::open(&data, source).await {
