@@ -323,3 +323,34 @@ fn a_flood_of_events_leaves_the_node_responsive_and_lists_only_the_genuine_app()
     assert_eq!(listed(&node), [("hello-nostr".into(), "1.0.0".into(), alice.did())]);
     assert_eq!(stored_events(&node).len(), 2, "only the genuine binding and release are stored");
 }
+
+#[test]
+fn an_envelope_is_fetched_over_iroh_when_its_url_fails() {
+    let world = World::new();
+    let alice = Publisher::new();
+    let manifest = alice.manifest("hello-nostr", "1.0.0");
+    let bytes = manifest.envelope().to_bytes();
+    // An iroh peer in this process serves the envelope; the URL named first is dead.
+    let peer = world.relay.rt.block_on(async {
+        let peer = common::TestPeer::start(common::FakeMeta::from_dir(&world.origin.served())).await;
+        peer.store.blobs().add_bytes(bytes.clone()).with_tag().await.unwrap();
+        peer
+    });
+    let ticket = iroh_blobs::ticket::BlobTicket::new(
+        peer.addr.endpoint_addr(),
+        iroh_blobs::Hash::from_bytes(*blake3::hash(&bytes).as_bytes()),
+        iroh_blobs::BlobFormat::Raw,
+    );
+    let locations = [
+        archy_nostr::event::Location::Url(format!("{}/envelope", common::dead_url())),
+        archy_nostr::event::Location::Iroh(ticket.to_string()),
+    ];
+    let release = archy_nostr::event::release_event(&manifest, &locations, &alice.did, &alice.nostr).unwrap();
+    world.relay.publish(&[alice.binding(), release]);
+    let node = world.node(&[]);
+    let (report, log) = sync(&node);
+    assert_eq!(report.nostr.unwrap().counts.dropped_total(), 0, "{log}");
+    assert_eq!(listed(&node), [("hello-nostr".into(), "1.0.0".into(), alice.did())]);
+    assert!(node.path().join("files").join(blake3::hash(&bytes).to_hex().as_str()).exists());
+    world.relay.rt.block_on(peer.router.shutdown()).unwrap();
+}

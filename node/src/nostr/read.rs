@@ -534,9 +534,21 @@ impl NostrDaemon {
     async fn live_session(&self, url: &str, timeout: Duration, fetcher: &Fetcher) -> Result<(), RelayError> {
         let mut conn = Connection::connect(url, timeout).await?;
         let since = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(60));
+        // Follow lists of the seeds and of the authors held (the keys trust reached at the last
+        // full read); anyone else's are not asked for.
         let authors: Vec<PublicKey> = {
             let s = self.state.lock().await;
-            s.follow_authors().copied().take(1000).collect()
+            let origin = super::trust::origin_publishers(&self.data).unwrap_or_default();
+            let seeds = Config::load(&self.data)
+                .ok()
+                .and_then(|config| super::trust::seeds(&config, &s, &origin).ok())
+                .unwrap_or_default();
+            let mut authors: Vec<PublicKey> = seeds.iter().map(|s| s.key).collect();
+            authors.extend(s.follow_authors().copied());
+            authors.sort();
+            authors.dedup();
+            authors.truncate(1000);
+            authors
         };
         let mut filters = vec![archy_filter(Some(since)), label_filter(Some(since))];
         if !authors.is_empty() {

@@ -104,7 +104,20 @@ impl AppSource for NodeSource {
     }
 
     fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
-        if self.use_origin(id) { self.origin.manifest(id, version) } else { self.nostr.manifest(id, version) }
+        if self.use_origin(id) {
+            return self.origin.manifest(id, version);
+        }
+        let found = self.nostr.manifest(id, version);
+        match found {
+            Err(e)
+                if self.source == Source::All
+                    && e.downcast_ref::<ResolveError>().is_some_and(ResolveError::is_not_found) =>
+            {
+                let what = version.map_or_else(|| id.to_owned(), |v| format!("{id} {v}"));
+                Err(anyhow::anyhow!("{what} is neither in the origin's verified catalog nor offered on Nostr"))
+            }
+            other => other,
+        }
     }
 
     fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>> {

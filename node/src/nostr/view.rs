@@ -70,6 +70,13 @@ pub enum ResolveError {
     },
 }
 
+impl ResolveError {
+    /// Whether nothing on Nostr offers the app.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+}
+
 /// The stored Nostr events, checked again, with scores.
 #[derive(Debug)]
 pub struct NostrView {

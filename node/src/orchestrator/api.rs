@@ -204,3 +204,15 @@ async fn reconcile(State(o): State<Arc<Orchestrator>>) -> Result<Response> {
 fn ok() -> Response {
     Json(serde_json::json!({ "ok": true })).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nostr_policy_refusal_is_forbidden_and_names_the_rule() {
+        let refusal = "refused by nostr_policy.min_score: publisher did:key:z6Mk… scores 0.3 < 1.0";
+        let response = ApiError::Op(Error::NostrPolicy(refusal.into())).into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+}
