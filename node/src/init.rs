@@ -30,6 +30,13 @@ pub struct InitArgs<'a> {
     pub peers: Vec<String>,
     /// Replace an existing root.
     pub force: bool,
+    /// Nostr relays, trust seeds and install policy to add.
+    pub nostr: NostrArgs,
+}
+
+/// The Nostr settings `init` adds to the config (nothing by default).
+#[derive(Debug, Clone, Default)]
+pub struct NostrArgs {
     /// Nostr relays to add (`ws://` or `wss://`).
     pub relays: Vec<String>,
     /// Trusted Nostr keys to add to `[trust] seeds`.
@@ -49,7 +56,7 @@ fn push_new(list: &mut Vec<String>, item: String) {
 }
 
 /// Adds the Nostr settings of `args` to `config`, each checked first.
-fn nostr_settings(args: &InitArgs<'_>, config: &mut Config) -> anyhow::Result<()> {
+fn nostr_settings(args: &NostrArgs, config: &mut Config) -> anyhow::Result<()> {
     for url in &args.relays {
         crate::nostr::relay::check_url(url).context("--relay")?;
         push_new(&mut config.nostr.relays, url.trim_end_matches('/').to_owned());
@@ -132,7 +139,7 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
             config.peers.push(peer);
         }
     }
-    nostr_settings(args, &mut config)?;
+    nostr_settings(&args.nostr, &mut config)?;
     if config.origin.url.is_none() && config.origin.iroh.is_none() {
         bail!("name the origin with --origin URL and/or --origin-iroh ID@ADDR");
     }

@@ -242,11 +242,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 origin_iroh,
                 peers,
                 force,
-                relays,
-                trust,
-                min_score,
-                allow,
-                deny,
+                nostr: node::init::NostrArgs { relays, trust, min_score, allow, deny },
             })?;
             println!("{summary}");
         }

@@ -3,6 +3,9 @@
 //! its reason named in the log and in `archy-node status`, without a crash and without anything
 //! being stored.
 
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod nostr_common;
 

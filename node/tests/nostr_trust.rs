@@ -3,6 +3,9 @@
 //! nothing until a trusted key follows into it, `install` refuses by the rule that refused, and
 //! `trust --publish` posts signed NIP-85 assertions.
 
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod nostr_common;
 

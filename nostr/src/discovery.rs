@@ -27,6 +27,9 @@ use crate::event::{self, Announcement, Rejected, Release, bech32_npub};
 pub const MAX_PARKED: usize = 1024;
 
 /// What [`Discovery::check`] made of an event.
+// A release is the common case and is moved on to `accept` right away; boxing it would only
+// add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Checked {

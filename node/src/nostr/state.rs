@@ -167,7 +167,7 @@ impl NostrState {
         let mut state = Self::empty(data);
         let mut events = Vec::new();
         for file in state.store.read_all() {
-            let parsed = file.text.map_err(|e| Rejected::Malformed(e)).and_then(|t| event_from_json(&t));
+            let parsed = file.text.map_err(Rejected::Malformed).and_then(|t| event_from_json(&t));
             match parsed {
                 Ok(e) => events.push(e),
                 Err(reason) => state.drop_event(Origin::Store, Some(&file.name), &reason),
