@@ -575,6 +575,12 @@ impl NostrDaemon {
                 }
                 Err(e) => return Err(e),
             };
+            if let Frame::Closed(sub, message) = &frame
+                && sub == "live"
+            {
+                tracing::warn!(relay = url, "the relay closed the live subscription: {message}");
+                return Ok(());
+            }
             let mut pending = Vec::new();
             {
                 let mut s = self.state.lock().await;
