@@ -22,6 +22,11 @@ use archy_nostr::nostr_sdk::{Event, JsonUtil as _};
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 4096;
 /// Most events one query reads before it stops.
 pub const MAX_EVENTS_PER_QUERY: usize = 20_000;
+/// A query ends after this many times the silence timeout, however steadily the relay sends
+/// (and never sooner than [`MIN_QUERY_SECS`]).
+pub const QUERY_DEADLINE_FACTOR: u32 = 12;
+/// The shortest whole-query deadline, in seconds.
+pub const MIN_QUERY_SECS: u64 = 60;
 
 /// Why talking to a relay failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,14 +121,13 @@ impl Frame {
                 message: s(3).unwrap_or_default(),
             },
             (Some("EVENT"), n) => Self::Garbage(format!("EVENT message with {n} elements instead of 3")),
-            (Some(other), _) => Self::Garbage(format!("unknown relay message `{}`", truncate(other, 32))),
+            (Some(other), _) => Self::Garbage(format!(
+                "unknown relay message `{}`",
+                other.escape_default().take(32).collect::<String>()
+            )),
             (None, _) => Self::Garbage("relay message does not start with a message type".into()),
         }
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 /// Checks that `url` is a `ws://` or `wss://` URL.
@@ -154,7 +158,7 @@ pub enum QueryEnd {
     Eose,
     /// The relay closed the subscription (`CLOSED`), with its message.
     Closed(String),
-    /// [`MAX_EVENTS_PER_QUERY`] events were read.
+    /// [`MAX_EVENTS_PER_QUERY`] events were read, or the whole-query deadline passed.
     Truncated,
 }
 
@@ -219,7 +223,8 @@ impl Connection {
     }
 
     /// Runs one query: subscribes, hands every frame of `sub` to `on_frame` until `EOSE` (or
-    /// `CLOSED`, or [`MAX_EVENTS_PER_QUERY`] events), then closes the subscription.
+    /// `CLOSED`, [`MAX_EVENTS_PER_QUERY`] events, or the whole-query deadline), then closes the
+    /// subscription.
     pub async fn query(
         &mut self,
         sub: &str,
@@ -229,8 +234,15 @@ impl Connection {
     ) -> Result<QueryEnd, RelayError> {
         self.subscribe(sub, filters).await?;
         let mut events = 0usize;
+        let whole = (timeout * QUERY_DEADLINE_FACTOR).max(Duration::from_secs(MIN_QUERY_SECS));
+        let deadline = tokio::time::Instant::now() + whole;
         let end = loop {
-            let Some(frame) = self.next_frame(timeout).await? else {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!(relay = %self.url, "the query took longer than {whole:?}; reading on next time");
+                break QueryEnd::Truncated;
+            }
+            let Some(frame) = self.next_frame(timeout.min(left)).await? else {
                 return Err(RelayError::Broken { url: self.url.clone(), reason: "closed the connection".into() });
             };
             match &frame {
@@ -239,7 +251,7 @@ impl Connection {
                 Frame::Event { sub: s, .. } if s != sub => continue,
                 Frame::Event { .. } => events += 1,
                 Frame::Notice(n) => {
-                    tracing::info!(relay = %self.url, "relay notice: {}", truncate(n, 200));
+                    tracing::info!(relay = %self.url, "relay notice: {}", crate::nostr::state::printable(n, 200));
                     continue;
                 }
                 Frame::Eose(_) | Frame::Closed(..) | Frame::Ok { .. } => continue,

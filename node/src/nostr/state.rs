@@ -257,11 +257,13 @@ impl NostrState {
         })
     }
 
-    /// Records a dropped event: logged as a warning and counted by reason.
+    /// Records a dropped event: logged as a warning and counted by reason. The message quotes
+    /// what a stranger sent, so it is cut short and its control characters escaped first.
     pub fn drop_event(&mut self, from: Origin<'_>, id: Option<&str>, reason: &Rejected) {
         let code = reason_code(reason);
-        let id = id.unwrap_or("?");
-        tracing::warn!(from = %from, event = id, reason = code, "dropped a Nostr event: {reason}");
+        let id = id.map_or_else(|| "?".to_owned(), |i| printable(i, 64));
+        let reason = printable(&reason.to_string(), 400);
+        tracing::warn!(from = %from, event = %id, reason = code, "dropped a Nostr event: {reason}");
         *self.counts.dropped.entry(code.to_owned()).or_default() += 1;
         if self.counts.recent_drops.len() == RECENT_DROPS {
             self.counts.recent_drops.pop_front();
@@ -395,6 +397,19 @@ impl NostrState {
             self.drop_event(from, Some(&e.id.to_hex()), &reason);
         }
     }
+}
+
+/// `text` cut to `max` characters, control characters escaped (for logs and `status`).
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
 }
 
 /// Writes verified envelope bytes to `files/<blake3>`, replacing a file there that no longer
