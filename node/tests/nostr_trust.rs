@@ -290,3 +290,51 @@ fn init_writes_the_nostr_settings_and_trust_publish_posts_signed_assertions() {
     let again = archy(&node, &["trust", "--publish"]);
     assert!(text(&again.stdout).contains(&signer));
 }
+
+#[test]
+fn the_local_api_refuses_a_nostr_install_with_403_naming_the_rule() {
+    // The daemon enables its lifecycle API only when a container engine answers; the refusal
+    // comes before anything is asked of the engine.
+    let socket = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_owned))
+        .unwrap_or_else(|| "/var/run/docker.sock".to_owned());
+    if !std::path::Path::new(&socket).exists() {
+        assert!(
+            std::env::var("ARCHY_NO_DOCKER").is_ok_and(|v| v == "1"),
+            "the Docker engine socket {socket} is missing (set ARCHY_NO_DOCKER=1 only on a machine without Docker)"
+        );
+        return;
+    }
+    let world = World::new();
+    let stranger = Publisher::new();
+    world.relay.publish(&[stranger.binding(), stranger.release("stranger-app", "1.0.0", &world.envelopes)]);
+    let node = world.node(&[]);
+    node.edit_config(|c| {
+        c.insert("docker_socket".into(), socket.clone().into());
+    });
+    sync(&node);
+    let daemon = node.run();
+    let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(30)).build();
+    let url = format!("{}/v1/installed/stranger-app", daemon.api);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (status, body) = loop {
+        match agent.post(&url).send_string("") {
+            Err(ureq::Error::Status(code, response)) if code != 404 => {
+                break (code, response.into_string().unwrap());
+            }
+            // 404 until the lifecycle API is up (it is merged in once the engine answered).
+            other => {
+                assert!(std::time::Instant::now() < deadline, "no refusal from the API: {other:?}");
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(status, 403, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("refused by nostr_policy.min_score: publisher {}", stranger.did())),
+        "{message}"
+    );
+}
