@@ -204,14 +204,23 @@ impl ReadLock {
     }
 }
 
+/// What a query asked for: events outside it are ignored (a relay cannot push, say, the follow
+/// lists of keys trust never reaches).
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    /// Authors whose follow lists were asked for.
+    follows_of: &'a HashSet<PublicKey>,
+    /// Whether only follow lists were asked for.
+    only_follows: bool,
+}
+
 /// Hands a frame of a query to the state: events through the checks, anything else counted
-/// as malformed. Follow lists count only from `follow_authors` (the keys the node asked for):
-/// a relay cannot push the follow lists of keys trust never reaches.
+/// as malformed.
 fn take_frame(
     state: &mut NostrState,
     url: &str,
     frame: Frame,
-    follow_authors: &HashSet<PublicKey>,
+    asked: Asked<'_>,
     pending: &mut Vec<PendingRelease>,
     report: &mut RelayReport,
 ) {
@@ -219,8 +228,9 @@ fn take_frame(
         Frame::Event { json, .. } => {
             report.events += 1;
             let Some(event) = state.parse_raw(Origin::Relay(url), &json) else { return };
-            if event.kind == Kind::ContactList && !follow_authors.contains(&event.pubkey) {
-                tracing::debug!(relay = url, event = %event.id, "ignoring a follow list the node did not ask for");
+            let is_follows = event.kind == Kind::ContactList;
+            if (is_follows && !asked.follows_of.contains(&event.pubkey)) || (!is_follows && asked.only_follows) {
+                tracing::debug!(relay = url, event = %event.id, "ignoring an event the node did not ask for");
                 return;
             }
             pending.extend(state.check(Origin::Relay(url), event));
@@ -266,7 +276,9 @@ async fn fetch_and_accept(
 }
 
 /// Runs one full read of every configured relay into `state` and writes
-/// `<data>/nostr/status.json`. `None` when no relay is configured.
+/// `<data>/nostr/status.json`. `None` when no relay is configured. `state` is locked while a
+/// relay answers a query (the daemon passes a fresh state, so its live subscription never
+/// waits for a full read).
 pub async fn read_relays(data: &Path, state: &tokio::sync::Mutex<NostrState>) -> anyhow::Result<Option<ReadReport>> {
     let config = Config::load(data)?;
     let urls = relay_urls(&config)?;
@@ -286,16 +298,17 @@ pub async fn read_relays(data: &Path, state: &tokio::sync::Mutex<NostrState>) ->
         let mut relay = RelayReport { url: url.clone(), ..RelayReport::default() };
         match Connection::connect(url, timeout).await {
             Ok(mut conn) => {
-                let mut frames = Vec::new();
+                // Each frame is checked as it arrives, so a relay's answer is never held whole.
                 let filters = [archy_filter(None), label_filter(None)];
-                let end = conn.query("archy", &filters, timeout, |f| frames.push(f)).await;
                 let mut pending = Vec::new();
-                {
+                let end = {
                     let mut s = state.lock().await;
-                    for frame in frames {
-                        take_frame(&mut s, url, frame, &none, &mut pending, &mut relay);
-                    }
-                }
+                    conn.query("archy", &filters, timeout, |f| {
+                        let asked = Asked { follows_of: &none, only_follows: false };
+                        take_frame(&mut s, url, f, asked, &mut pending, &mut relay);
+                    })
+                    .await
+                };
                 let usable = end.is_ok();
                 note_end(&mut relay, end);
                 // 2. their envelopes.
@@ -333,14 +346,15 @@ pub async fn read_relays(data: &Path, state: &tokio::sync::Mutex<NostrState>) ->
             let wanted: HashSet<PublicKey> = chunk.iter().copied().collect();
             for (conn, index) in &mut conns {
                 let url = conn.url().to_owned();
-                let mut frames = Vec::new();
-                let end = conn.query("follows", &[follows_filter(chunk, None)], timeout, |f| frames.push(f)).await;
                 let relay = &mut report.relays[*index];
                 let mut s = state.lock().await;
                 let mut pending = Vec::new();
-                for frame in frames {
-                    take_frame(&mut s, &url, frame, &wanted, &mut pending, relay);
-                }
+                let end = conn
+                    .query("follows", &[follows_filter(chunk, None)], timeout, |f| {
+                        let asked = Asked { follows_of: &wanted, only_follows: true };
+                        take_frame(&mut s, &url, f, asked, &mut pending, relay);
+                    })
+                    .await;
                 note_end(relay, end);
             }
         }
@@ -585,7 +599,8 @@ impl NostrDaemon {
             {
                 let mut s = self.state.lock().await;
                 let mut relay = RelayReport::default();
-                take_frame(&mut s, url, frame, &wanted, &mut pending, &mut relay);
+                let asked = Asked { follows_of: &wanted, only_follows: false };
+                take_frame(&mut s, url, frame, asked, &mut pending, &mut relay);
             }
             if !pending.is_empty() {
                 fetch_and_accept(&self.state, url, pending, fetcher).await;
