@@ -357,3 +357,26 @@ fn an_envelope_is_fetched_over_iroh_when_its_url_fails() {
     assert!(node.path().join("files").join(blake3::hash(&bytes).to_hex().as_str()).exists());
     world.relay.rt.block_on(peer.router.shutdown()).unwrap();
 }
+
+#[test]
+fn a_relay_that_never_answers_is_given_up_on_and_the_others_still_count() {
+    let world = World::new();
+    let alice = Publisher::new();
+    world.relay.publish(&[alice.binding(), alice.release("hello-nostr", "1.0.0", &world.envelopes)]);
+    let silent = HostileRelay::silent();
+    let node = world.node_with(&[silent.url(), world.relay.url()], &[]);
+    node.edit_config(|c| {
+        c["nostr"]["timeout_secs"] = 2.into();
+    });
+    let (report, log) = sync(&node);
+    let nostr = report.nostr.unwrap();
+    let silent_report = nostr.relays.iter().find(|r| r.url == silent.url()).unwrap();
+    assert!(silent_report.error.as_deref().unwrap_or_default().contains("no answer within 2s"), "{nostr:?}");
+    assert!(log.contains("no answer within 2s"), "{log}");
+    assert_eq!(listed(&node), [("hello-nostr".into(), "1.0.0".into(), alice.did())]);
+    let status = text(&archy(&node, &["status"]).stdout);
+    assert!(
+        status.contains(&format!("relay {}: 0 events; relay {}: no answer within 2s", silent.url(), silent.url())),
+        "{status}"
+    );
+}

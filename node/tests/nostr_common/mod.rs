@@ -133,6 +133,22 @@ impl HostileRelay {
     pub fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }
+
+    /// A relay that accepts the websocket and then never says anything.
+    pub fn silent() -> Self {
+        let rt = runtime();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+                    while let Some(Ok(_)) = ws.next().await {}
+                });
+            }
+        });
+        Self { rt, addr, frames: Arc::default() }
+    }
 }
 
 /// A publisher: a did:key and the Nostr key bound to it.
