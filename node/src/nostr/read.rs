@@ -43,8 +43,8 @@ pub const MAX_FOLLOW_DEPTH: usize = 4;
 pub const MAX_FOLLOW_AUTHORS: usize = 10_000;
 /// Authors per follow-list query.
 const AUTHORS_PER_QUERY: usize = 500;
-/// Most envelopes fetched in one read; further releases are dropped as overloaded and picked
-/// up by a later read.
+/// Most envelopes fetched from one relay's answer in one read (or one live batch); further
+/// releases are dropped as overloaded and picked up by a later read.
 pub const MAX_FETCHES_PER_READ: usize = 256;
 /// Envelope fetches at a time.
 pub const FETCH_CONCURRENCY: usize = 4;
@@ -534,12 +534,17 @@ impl NostrDaemon {
         let fetcher = Fetcher::new(&self.data, timeout);
         let mut pause = Duration::from_secs(1);
         loop {
+            let started = Instant::now();
             match self.live_session(&url, timeout, &fetcher).await {
                 Ok(()) => tracing::info!(relay = %url, "the relay closed the subscription; reconnecting"),
                 Err(e) => tracing::warn!("live subscription: {e}"),
             }
             self.set_connected(&url, false);
             self.write_live().await;
+            // A subscription that lasted a while starts the back-off again.
+            if started.elapsed() > Duration::from_secs(300) {
+                pause = Duration::from_secs(1);
+            }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(60));
         }
