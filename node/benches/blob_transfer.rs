@@ -261,6 +261,7 @@ async fn bench() {
         origin_iroh: Some(origin_iroh.to_string()),
         peers: Vec::new(),
         force: false,
+        nostr: Default::default(),
     })
     .unwrap();
     let config = node::config::Config::load(&node).unwrap();

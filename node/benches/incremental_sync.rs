@@ -223,6 +223,7 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
         origin_iroh: None,
         peers: Vec::new(),
         force: false,
+        nostr: Default::default(),
     })
     .expect("init");
 

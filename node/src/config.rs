@@ -15,6 +15,18 @@
 //! [serve]
 //! iroh = "127.0.0.1:0"   # where `run` serves its verified files to other nodes
 //! api = "127.0.0.1:7780" # the local HTTP API of `run`
+//!
+//! [nostr]
+//! relays = ["wss://relay.example.org"]   # read by `sync`, subscribed to by `run`
+//! timeout_secs = 10                       # a relay silent this long is given up on
+//!
+//! [trust]
+//! seeds = ["npub1…"]   # the operator's trusted Nostr keys (the origin's publishers are added)
+//!
+//! [nostr_policy]      # who may be installed from Nostr (apps outside the origin catalog)
+//! min_score = 1.0     # lowest trust score, 0–100
+//! allow = ["did:key:z6Mk…", "npub1…"]   # installable whatever their score
+//! deny = ["did:key:z6Mk…", "npub1…"]    # never installable (checked first)
 //! ```
 
 use std::net::SocketAddr;
@@ -76,6 +88,56 @@ impl Default for Serve {
     }
 }
 
+/// The Nostr relays the node reads (`[nostr]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nostr {
+    /// Relay URLs (`ws://` or `wss://`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
+    /// Seconds a relay (or an envelope location) may stay silent before it is given up on.
+    pub timeout_secs: u64,
+}
+
+impl Default for Nostr {
+    fn default() -> Self {
+        Self { relays: Vec::new(), timeout_secs: 10 }
+    }
+}
+
+/// The operator's trust seeds (`[trust]`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trust {
+    /// Trusted Nostr keys, `npub1…` (or 64 hex digits).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<String>,
+}
+
+/// The install policy for apps found on Nostr (`[nostr_policy]`), applied in order: `deny`,
+/// then `allow` (which bypasses `min_score`), then `min_score`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NostrPolicy {
+    /// The lowest trust score (0–100) a publisher needs.
+    pub min_score: f64,
+    /// Publishers (`did:key:…` or `npub1…`) installable whatever their score.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Publishers (`did:key:…` or `npub1…`) never installable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+/// [`NostrPolicy::min_score`] when the config does not set it.
+pub const DEFAULT_MIN_SCORE: f64 = 1.0;
+
+impl Default for NostrPolicy {
+    fn default() -> Self {
+        Self { min_score: DEFAULT_MIN_SCORE, allow: Vec::new(), deny: Vec::new() }
+    }
+}
+
 /// `<data>/config.toml`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Config {
@@ -91,6 +153,15 @@ pub struct Config {
     /// Listening addresses of `run`.
     #[serde(default)]
     pub serve: Serve,
+    /// Nostr relays.
+    #[serde(default)]
+    pub nostr: Nostr,
+    /// Trust seeds.
+    #[serde(default)]
+    pub trust: Trust,
+    /// Install policy for apps found on Nostr.
+    #[serde(default)]
+    pub nostr_policy: NostrPolicy,
     /// Settings of other parts of the node (kept as written).
     #[serde(flatten)]
     pub other: toml::Table,

@@ -3,8 +3,10 @@
 //! - Syncs every `sync.interval_secs`, and on demand (`POST /v1/sync` on the local API).
 //! - Serves every verified file it holds over iroh-blobs (by BLAKE3) and its trusted metadata
 //!   over the metadata protocol ([`registry::net::META_ALPN`]), so every node is a mirror.
-//! - Local HTTP API on `serve.api` (loopback by default): `GET /v1/status`, `GET /v1/apps`,
-//!   `POST /v1/sync`.
+//! - With Nostr relays configured: reads them fully on each sync, and keeps a live
+//!   subscription to each in between ([`crate::nostr::read::NostrDaemon`]).
+//! - Local HTTP API on `serve.api` (loopback by default): `GET /v1/status`,
+//!   `GET /v1/apps?source=all|origin|nostr`, `POST /v1/sync`.
 //! - Runs the orchestrator's reconciler and serves its lifecycle API (`/v1/installed…`,
 //!   [`crate::orchestrator::api`]) when a container engine answers.
 //! - Writes `<data>/node.json` with its API URL and iroh address.
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -94,6 +96,7 @@ pub fn read_node_info(data: &Path) -> Option<NodeInfo> {
 
 struct Daemon {
     data: PathBuf,
+    nostr: Arc<crate::nostr::read::NostrDaemon>,
     endpoint: iroh::Endpoint,
     store: iroh_blobs::store::fs::FsStore,
     imported: Mutex<HashSet<String>>,
@@ -103,7 +106,11 @@ struct Daemon {
 impl Daemon {
     async fn sync(&self) -> anyhow::Result<SyncReport> {
         let _one_at_a_time = self.round.lock().await;
-        let report = sync_once(&self.data, Some(&self.endpoint)).await?;
+        let mut report = sync_once(&self.data, Some(&self.endpoint)).await?;
+        match self.nostr.full_read().await {
+            Ok(nostr) => report.nostr = nostr,
+            Err(e) => report.errors.push(format!("nostr: {e:#}")),
+        }
         self.import_files().await?;
         Ok(report)
     }
@@ -148,10 +155,47 @@ async fn api_status(State(d): State<Arc<Daemon>>) -> Response {
     axum::Json(crate::status::Status::gather(&d.data)).into_response()
 }
 
-async fn api_apps(State(d): State<Arc<Daemon>>) -> Response {
-    match NodeCatalog::open(&d.data) {
-        Ok(c) => axum::Json(c.apps()).into_response(),
-        Err(e) => json_error(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+/// Query of `GET /v1/apps`.
+#[derive(Debug, Default, Deserialize)]
+struct AppsQuery {
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// The origin's apps, Nostr's, or both in one list (each entry's `source` says which).
+async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> Response {
+    let source = match q.source.as_deref() {
+        None | Some("all") => crate::nostr::Source::All,
+        Some("origin") => crate::nostr::Source::Origin,
+        Some("nostr") => crate::nostr::Source::Nostr,
+        Some(other) => {
+            return json_error(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("source `{other}`: expected all, origin or nostr"),
+            );
+        }
+    };
+    let data = d.data.clone();
+    let listed = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        if source != crate::nostr::Source::Nostr {
+            match NodeCatalog::open(&data) {
+                Ok(c) => out.extend(c.apps().iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?),
+                Err(e) if source == crate::nostr::Source::Origin => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if source != crate::nostr::Source::Origin {
+            let view = crate::nostr::NostrView::load(&data)?;
+            out.extend(view.apps().iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?);
+        }
+        Ok(out)
+    })
+    .await;
+    match listed {
+        Ok(Ok(apps)) => axum::Json(apps).into_response(),
+        Ok(Err(e)) => json_error(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        Err(e) => json_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
@@ -178,8 +222,18 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
         .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
         .accept(registry::net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta { data: data.clone() })))
         .spawn();
+    let nostr = crate::nostr::read::NostrDaemon::open(&data).await?;
+    let live = tokio::spawn({
+        let nostr = nostr.clone();
+        async move {
+            if let Err(e) = nostr.live().await {
+                tracing::error!("nostr: {e:#}");
+            }
+        }
+    });
     let daemon = Arc::new(Daemon {
         data: data.clone(),
+        nostr,
         endpoint,
         store,
         imported: Mutex::new(HashSet::new()),
@@ -219,7 +273,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
     };
 
     // The orchestrator's lifecycle API and reconciler, when a container engine answers.
-    let source = Arc::new(crate::orchestrator::source::CatalogSource::new(&data));
+    let source = Arc::new(crate::nostr::NodeSource::new(&data, crate::nostr::Source::All));
     let (api, reconciler) = match crate::orchestrator::Orchestrator::open(&data, source).await {
         Ok(o) => {
             let o = Arc::new(o);
@@ -238,6 +292,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
         r.abort();
     }
     syncer.abort();
+    live.abort();
     iroh_router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;
     let _ = std::fs::remove_file(data.join("node.json"));
     Ok(())

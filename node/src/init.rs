@@ -30,6 +30,64 @@ pub struct InitArgs<'a> {
     pub peers: Vec<String>,
     /// Replace an existing root.
     pub force: bool,
+    /// Nostr relays, trust seeds and install policy to add.
+    pub nostr: NostrArgs,
+}
+
+/// The Nostr settings `init` adds to the config (nothing by default).
+#[derive(Debug, Clone, Default)]
+pub struct NostrArgs {
+    /// Nostr relays to add (`ws://` or `wss://`).
+    pub relays: Vec<String>,
+    /// Trusted Nostr keys to add to `[trust] seeds`.
+    pub trust: Vec<String>,
+    /// `[nostr_policy] min_score`.
+    pub min_score: Option<f64>,
+    /// Publishers to add to `[nostr_policy] allow`.
+    pub allow: Vec<String>,
+    /// Publishers to add to `[nostr_policy] deny`.
+    pub deny: Vec<String>,
+}
+
+fn push_new(list: &mut Vec<String>, item: String) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+/// Adds the Nostr settings of `args` to `config`, each checked first.
+fn nostr_settings(args: &NostrArgs, config: &mut Config) -> anyhow::Result<()> {
+    for url in &args.relays {
+        crate::nostr::relay::check_url(url).context("--relay")?;
+        push_new(&mut config.nostr.relays, url.trim_end_matches('/').to_owned());
+    }
+    for key in &args.trust {
+        let key = crate::nostr::trust::parse_npub(key).context("--trust")?;
+        push_new(&mut config.trust.seeds, archy_nostr::event::bech32_npub(&key));
+    }
+    if let Some(score) = args.min_score {
+        if !(0.0..=100.0).contains(&score) {
+            bail!("--min-score {score}: a trust score is between 0 and 100");
+        }
+        config.nostr_policy.min_score = score;
+    }
+    for (flag, entries, list) in [
+        ("--allow", &args.allow, &mut config.nostr_policy.allow),
+        ("--deny", &args.deny, &mut config.nostr_policy.deny),
+    ] {
+        for entry in entries {
+            let ok = if entry.starts_with("did:") {
+                entry.parse::<catalog::DidKey>().is_ok()
+            } else {
+                crate::nostr::trust::parse_npub(entry).is_ok()
+            };
+            if !ok {
+                bail!("{flag} {entry}: name a publisher by its did:key or an npub1… key");
+            }
+            push_new(list, entry.trim().to_owned());
+        }
+    }
+    Ok(())
 }
 
 fn minisign_public_key(arg: &str) -> anyhow::Result<String> {
@@ -81,6 +139,7 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
             config.peers.push(peer);
         }
     }
+    nostr_settings(&args.nostr, &mut config)?;
     if config.origin.url.is_none() && config.origin.iroh.is_none() {
         bail!("name the origin with --origin URL and/or --origin-iroh ID@ADDR");
     }
@@ -92,7 +151,7 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
     catalog::repo::write_atomic(&trust, &bytes)?;
     config.save(args.data)?;
     Ok(format!(
-        "trusting root v{} ({} root keys, threshold {}); origin {}; {} peers; config {}",
+        "trusting root v{} ({} root keys, threshold {}); origin {}; {} peers; {} Nostr relays, {} trust seeds; config {}",
         root.signed.version,
         role.keyids.len(),
         role.threshold,
@@ -102,6 +161,8 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
             .collect::<Vec<_>>()
             .join(" + "),
         config.peers.len(),
+        config.nostr.relays.len(),
+        config.trust.seeds.len(),
         Config::path(args.data).display()
     ))
 }

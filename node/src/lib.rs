@@ -5,6 +5,8 @@
 //! - [`daemon`]: `archy-node run`, syncing on an interval and mirroring to other nodes.
 //! - [`tuf_client`]: `archy-node tuf-client`, the client protocol of the TUF conformance suite,
 //!   over [`catalog::client::Updater`] with plain HTTP ([`http::HttpRemote`]).
+//! - [`nostr`]: apps announced on Nostr, checked event by event, ranked by trust scores and
+//!   installed under the node's Nostr policy (`docs/nostr-node.md`).
 //! - [`orchestrator`]: installs verified apps through the Docker Engine API and keeps them
 //!   running: lifecycle operations, a reconciler, and the local HTTP API (`docs/orchestrator.md`).
 
@@ -13,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod init;
+pub mod nostr;
 pub mod orchestrator;
 pub mod status;
 pub mod store;

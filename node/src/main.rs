@@ -57,6 +57,21 @@ enum Command {
         /// Replace an existing trust root.
         #[arg(long)]
         force: bool,
+        /// A Nostr relay to read apps, bindings, follows and labels from (repeatable).
+        #[arg(long = "relay", value_name = "ws://…")]
+        relays: Vec<String>,
+        /// A Nostr key you trust, seeding the trust scores (repeatable).
+        #[arg(long = "trust", value_name = "npub1…")]
+        trust: Vec<String>,
+        /// Lowest trust score (0–100) a Nostr publisher needs to be installable [default: 1.0].
+        #[arg(long)]
+        min_score: Option<f64>,
+        /// A publisher (did:key or npub) installable from Nostr whatever its score (repeatable).
+        #[arg(long = "allow", value_name = "DID|NPUB")]
+        allow: Vec<String>,
+        /// A publisher (did:key or npub) never installable from Nostr (repeatable).
+        #[arg(long = "deny", value_name = "DID|NPUB")]
+        deny: Vec<String>,
     },
     /// One sync round: origin first, peers when it is unreachable.
     Sync {
@@ -71,10 +86,32 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Installable apps in the verified catalog.
+    /// Installable apps: the origin's verified catalog and verified Nostr announcements.
     Apps {
         #[command(flatten)]
         data: DataDir,
+        /// Which apps: the origin's catalog, Nostr announcements, or both (shown apart).
+        #[arg(long, value_enum, default_value_t)]
+        source: node::nostr::Source,
+        /// Print JSON (one list; each entry's `source` says where it comes from).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A publisher's trust score and why (strongest paths from your seeds, endorsers,
+    /// reporters); or, with --publish, post the node's scores as NIP-85 assertions.
+    Trust {
+        #[command(flatten)]
+        data: DataDir,
+        /// A publisher's did:key or a Nostr key (npub1… or hex).
+        #[arg(required_unless_present = "publish")]
+        subject: Option<String>,
+        /// How many paths to show.
+        #[arg(long, default_value_t = 3)]
+        paths: usize,
+        /// Sign the scores of the publishers' keys with the node's Nostr key (<data>/nostr.key)
+        /// and post them to the configured relays.
+        #[arg(long, conflicts_with = "subject")]
+        publish: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -179,7 +216,21 @@ fn run() -> anyhow::Result<ExitCode> {
             tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
             return node::orchestrator::cli::run(command);
         }
-        Command::Init { data, root, minisig, minisign_key, origin, origin_iroh, peers, force } => {
+        Command::Init {
+            data,
+            root,
+            minisig,
+            minisign_key,
+            origin,
+            origin_iroh,
+            peers,
+            force,
+            relays,
+            trust,
+            min_score,
+            allow,
+            deny,
+        } => {
             init_logs("warn");
             let data = data.path();
             let summary = node::init::init(&node::init::InitArgs {
@@ -191,13 +242,18 @@ fn run() -> anyhow::Result<ExitCode> {
                 origin_iroh,
                 peers,
                 force,
+                nostr: node::init::NostrArgs { relays, trust, min_score, allow, deny },
             })?;
             println!("{summary}");
         }
         Command::Sync { data, json } => {
             init_logs("warn,archy=info");
             let data = data.path();
-            let report = runtime()?.block_on(node::sync::sync_once(&data, None))?;
+            let report = runtime()?.block_on(async {
+                let mut report = node::sync::sync_once(&data, None).await?;
+                report.nostr = node::nostr::read::sync_relays(&data).await?;
+                anyhow::Ok(report)
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -219,6 +275,11 @@ fn run() -> anyhow::Result<ExitCode> {
                 for p in &report.equivocation {
                     eprintln!("EQUIVOCATION evidence kept: {}", p.display());
                 }
+                if let Some(nostr) = &report.nostr {
+                    for line in node::nostr::cli::sync_lines(nostr) {
+                        println!("{line}");
+                    }
+                }
             }
             if !report.ok() {
                 return Ok(ExitCode::from(1));
@@ -229,19 +290,17 @@ fn run() -> anyhow::Result<ExitCode> {
             let data = data.path();
             runtime()?.block_on(node::daemon::run(&data, shutdown_signal()))?;
         }
-        Command::Apps { data, json } => {
-            let catalog = node::catalog::NodeCatalog::open(&data.path())?;
-            let apps = catalog.apps();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&apps)?);
-            } else {
-                println!("{:<20} {:<12} {:<10} {:<30} PUBLISHER", "APP", "VERSION", "FROM", "TITLE");
-                for a in &apps {
-                    // A peer is shown by the first characters of its endpoint id.
-                    let from: String = a.source.chars().take(10).collect();
-                    println!("{:<20} {:<12} {:<10} {:<30} {}", a.id, a.version.to_string(), from, a.title, a.publisher);
-                }
-            }
+        Command::Apps { data, source, json } => {
+            init_logs("warn");
+            return node::nostr::cli::apps(&data.path(), source, json);
+        }
+        Command::Trust { data, subject, paths, publish, json } => {
+            init_logs("warn");
+            let data = data.path();
+            return match subject {
+                Some(subject) if !publish => node::nostr::cli::explain(&data, &subject, paths, json),
+                _ => runtime()?.block_on(node::nostr::cli::publish(&data, json)),
+            };
         }
         Command::Status { data, json } => {
             let status = node::status::Status::gather(&data.path());

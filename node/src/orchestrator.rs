@@ -98,6 +98,10 @@ pub enum Error {
     /// The source has no such app or version.
     #[error("{0}")]
     NotAvailable(String),
+    /// The Nostr install policy (`[nostr_policy]`) refused the app's publisher; the message
+    /// names the rule.
+    #[error("{0}")]
+    NostrPolicy(String),
     /// The policy gate refused the app.
     #[error("{}", policy_message(.app, .refusals))]
     PolicyRefused {

@@ -50,6 +50,23 @@ pub struct Status {
     pub equivocation: Vec<PathBuf>,
     /// The running daemon, if `node.json` names one.
     pub daemon: Option<crate::daemon::NodeInfo>,
+    /// Nostr: configured relays, the last full read, the daemon's live subscription.
+    pub nostr: NostrStatus,
+}
+
+/// The Nostr part of `status`.
+#[derive(Debug, Serialize)]
+pub struct NostrStatus {
+    /// Configured relays.
+    pub relays: Vec<String>,
+    /// Configured trust seeds.
+    pub seeds: usize,
+    /// `[nostr_policy] min_score`.
+    pub min_score: f64,
+    /// The last full read (`sync`, or `run` on its interval).
+    pub last_read: Option<crate::nostr::read::ReadReport>,
+    /// The running daemon's live subscription.
+    pub live: Option<crate::nostr::read::LiveReport>,
 }
 
 impl Status {
@@ -84,6 +101,13 @@ impl Status {
             peers: config.peers.iter().map(|p| p.iroh.to_string()).collect(),
             equivocation,
             daemon: crate::daemon::read_node_info(data),
+            nostr: NostrStatus {
+                relays: config.nostr.relays.clone(),
+                seeds: config.trust.seeds.len(),
+                min_score: config.nostr_policy.min_score,
+                last_read: crate::nostr::read::ReadReport::last(data),
+                live: crate::nostr::read::LiveReport::last(data),
+            },
         }
     }
 
@@ -144,6 +168,68 @@ impl Status {
         match &self.daemon {
             Some(d) => line(format!("daemon: pid {} api {} iroh {}", d.pid, d.api, d.iroh)),
             None => line("daemon: not running".into()),
+        }
+        for l in self.nostr.render() {
+            line(l);
+        }
+        out
+    }
+}
+
+fn counts_line(counts: &crate::nostr::state::Counts) -> Vec<String> {
+    let join = |m: &std::collections::BTreeMap<String, u64>| {
+        if m.is_empty() {
+            "none".to_owned()
+        } else {
+            m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let mut out =
+        vec![format!("    accepted: {}", join(&counts.accepted)), format!("    dropped:  {}", join(&counts.dropped))];
+    for d in &counts.recent_drops {
+        out.push(format!("      - {d}"));
+    }
+    out
+}
+
+impl NostrStatus {
+    /// Human-readable lines.
+    pub fn render(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.relays.is_empty() {
+            out.push("nostr: no relays configured (`archy-node init --relay ws://…`)".to_owned());
+            return out;
+        }
+        out.push(format!(
+            "nostr: relays {}; {} trust seeds; min_score {}",
+            self.relays.join(", "),
+            self.seeds,
+            crate::nostr::policy::format_score(self.min_score)
+        ));
+        match &self.last_read {
+            Some(r) => {
+                let at = r.at.map_or(String::new(), |a| a.to_rfc3339());
+                out.push(format!(
+                    "  last read: {at}: holding {} releases, {} bindings, {} revocations, {} follow lists, {} labels",
+                    r.held.releases, r.held.bindings, r.held.revocations, r.held.follow_lists, r.held.labels
+                ));
+                for relay in &r.relays {
+                    match &relay.error {
+                        Some(e) => out.push(format!("    relay {}: {} events; {e}", relay.url, relay.events)),
+                        None => out.push(format!("    relay {}: {} events", relay.url, relay.events)),
+                    }
+                }
+                out.extend(counts_line(&r.counts));
+            }
+            None => out.push("  last read: never (run `archy-node sync`)".to_owned()),
+        }
+        if let Some(live) = &self.live {
+            let since = live.since.map_or(String::new(), |a| a.to_rfc3339());
+            out.push(format!(
+                "  live (since {since}): subscribed to {}",
+                if live.connected.is_empty() { "no relay".to_owned() } else { live.connected.join(", ") }
+            ));
+            out.extend(counts_line(&live.counts));
         }
         out
     }

@@ -59,6 +59,10 @@ pub struct SyncReport {
     pub errors: Vec<String>,
     /// Equivocation evidence written this round.
     pub equivocation: Vec<PathBuf>,
+    /// The read of the Nostr relays that followed the round (`archy-node sync` with relays
+    /// configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nostr: Option<crate::nostr::read::ReadReport>,
 }
 
 impl SyncReport {

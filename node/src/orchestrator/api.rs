@@ -11,7 +11,8 @@
 //! | `GET /v1/installed/{app}/logs?tail=100&container=web` | logs, `text/plain` |
 //! | `POST /v1/reconcile` | one reconcile pass |
 //!
-//! Errors are `{"error": "..."}` with 400 (bad input), 403 (policy), 404 (unknown app or
+//! Errors are `{"error": "..."}` with 400 (bad input), 403 (policy gate, or the Nostr install
+//! policy: the message names the `nostr_policy` rule), 404 (unknown app or
 //! version), 409 (conflict: dependency, port, name, downgrade, rolled-back update), 422 (image
 //! or health failure), 503 (engine unreachable) or 500, whose body hides the details (they are
 //! logged). The API has no authentication of its own: serve it on a Unix socket or loopback
@@ -70,7 +71,7 @@ impl IntoResponse for ApiError {
         };
         let status = match &error {
             Error::BadAppId { .. } => StatusCode::BAD_REQUEST,
-            Error::PolicyRefused { .. } => StatusCode::FORBIDDEN,
+            Error::PolicyRefused { .. } | Error::NostrPolicy(_) => StatusCode::FORBIDDEN,
             Error::NotInstalled(_) | Error::NotAvailable(_) => StatusCode::NOT_FOUND,
             Error::Dependency { .. }
             | Error::NeededBy { .. }
@@ -202,4 +203,16 @@ async fn reconcile(State(o): State<Arc<Orchestrator>>) -> Result<Response> {
 
 fn ok() -> Response {
     Json(serde_json::json!({ "ok": true })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nostr_policy_refusal_is_forbidden_and_names_the_rule() {
+        let refusal = "refused by nostr_policy.min_score: publisher did:key:z6Mk… scores 0.3 < 1.0";
+        let response = ApiError::Op(Error::NostrPolicy(refusal.into())).into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
 }

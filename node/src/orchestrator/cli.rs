@@ -28,6 +28,10 @@ pub struct Common {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Where to look for the app: the origin's catalog first and Nostr for apps it does not
+    /// have (`all`), or only one of them. Nostr apps pass `[nostr_policy]` first.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub source: crate::nostr::Source,
 }
 
 /// The lifecycle subcommands.
@@ -146,17 +150,32 @@ impl AppCommand {
     }
 }
 
-/// Where manifests come from: `--from DIR`, else the node's synced catalog.
-fn source(data: &Path, from: Option<&Path>) -> anyhow::Result<Arc<dyn AppSource>> {
+/// Where manifests come from: `--from DIR`, else the node's synced catalog and, for apps it
+/// does not have, verified Nostr announcements (`--source`).
+fn source(data: &Path, from: Option<&Path>, which: crate::nostr::Source) -> anyhow::Result<Arc<dyn AppSource>> {
     match from {
         Some(dir) => Ok(Arc::new(DirSource::new(dir))),
-        None => catalog_source(data),
+        None => Ok(Arc::new(crate::nostr::NodeSource::new(data, which))),
     }
 }
 
-/// The node's synced catalog as an app source.
-fn catalog_source(data: &Path) -> anyhow::Result<Arc<dyn AppSource>> {
-    Ok(Arc::new(super::source::CatalogSource::new(data)))
+/// What `install` (and `update`) would install is resolved before the container engine is
+/// contacted: an app no source offers, or one the Nostr install policy refuses, touches nothing.
+/// (`update` of an app that is not installed says so first, so there only refusals count.)
+fn unavailable(source: &dyn AppSource, command: &AppCommand) -> Option<Error> {
+    let (app, version, install) = match command {
+        AppCommand::Install { app, version, .. } => (app, version.as_ref(), true),
+        AppCommand::Update { app, to, .. } => (app, to.as_ref(), false),
+        _ => return None,
+    };
+    // A malformed id is left to the orchestrator, which names it as such.
+    app.parse::<catalog::manifest::AppId>().ok()?;
+    let err = source.manifest(app, version).err()?;
+    match err.downcast_ref::<crate::nostr::policy::Refusal>() {
+        Some(refusal) => Some(Error::NostrPolicy(refusal.to_string())),
+        None if install => Some(Error::NotAvailable(format!("{err:#}"))),
+        None => None,
+    }
 }
 
 /// Runs a lifecycle command; exit code 0 on success, 1 for the user's errors (refused, not
@@ -169,7 +188,10 @@ pub fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
 async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
     let common = command.common().clone();
     let data = common.data.clone().unwrap_or_else(crate::config::default_data_dir);
-    let source = source(&data, common.from.as_deref())?;
+    let source = source(&data, common.from.as_deref(), common.source)?;
+    if let Some(refused) = unavailable(source.as_ref(), &command) {
+        return Ok(fail(&refused));
+    }
     let orch = match Orchestrator::open(&data, source).await {
         Ok(o) => Arc::new(o),
         Err(e) => return Ok(fail(&e)),

@@ -75,7 +75,10 @@ impl Orchestrator {
     fn fetch_manifest(&self, app: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, Error> {
         app.parse::<catalog::manifest::AppId>()
             .map_err(|e| Error::BadAppId { id: app.to_owned(), reason: e.to_string() })?;
-        self.source.manifest(app, version).map_err(|e| Error::NotAvailable(format!("{e:#}")))
+        self.source.manifest(app, version).map_err(|e| match e.downcast_ref::<crate::nostr::policy::Refusal>() {
+            Some(refusal) => Error::NostrPolicy(refusal.to_string()),
+            None => Error::NotAvailable(format!("{e:#}")),
+        })
     }
 
     async fn install_locked(

@@ -1,0 +1,135 @@
+//! Fetching a release's envelope by hash from the locations its event names.
+//!
+//! A location is only a hint: whatever answers, [`archy_nostr::discovery::Discovery::accept`]
+//! checks the bytes against the size and BLAKE3 hash the publisher's DID signed. Reads are
+//! bounded by the announced size (itself at most [`catalog::envelope::MAX_ENVELOPE_BYTES`]) and
+//! by a timeout, redirects are not followed, and an envelope already in the node's file store is
+//! taken from there.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use archy_nostr::event::{Location, Rejected, Release};
+use tokio::sync::OnceCell;
+
+use crate::catalog::files_dir;
+
+/// Fetches envelopes for one data dir.
+pub struct Fetcher {
+    data: PathBuf,
+    timeout: Duration,
+    endpoint: OnceCell<Result<iroh::Endpoint, String>>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").field("data", &self.data).field("timeout", &self.timeout).finish()
+    }
+}
+
+/// The envelope of `hash` in the node's file store, if it is there (not checked here).
+pub fn local_envelope(data: &Path, hash: &blake3::Hash, size: u64) -> Option<Vec<u8>> {
+    let path = files_dir(data).join(hash.to_hex().as_str());
+    let file = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.take(size.saturating_add(1)).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+impl Fetcher {
+    /// A fetcher giving each location `timeout` of silence.
+    pub fn new(data: &Path, timeout: Duration) -> Self {
+        Self { data: data.to_owned(), timeout, endpoint: OnceCell::new() }
+    }
+
+    /// The envelope bytes of `release`: from the file store, else from its locations in order.
+    pub async fn fetch(&self, release: &Release) -> Result<Vec<u8>, Rejected> {
+        if let Some(bytes) = local_envelope(&self.data, &release.hash, release.size)
+            && blake3::hash(&bytes) == release.hash
+        {
+            return Ok(bytes);
+        }
+        let mut errors = Vec::new();
+        for location in &release.locations {
+            let got = match location {
+                Location::Url(url) => self.fetch_url(url, release.size).await,
+                Location::Iroh(ticket) => self.fetch_iroh(ticket, release).await,
+            };
+            match got {
+                // The first location that answers with the announced bytes wins; others are
+                // tried when it answers with something else.
+                Ok(bytes) if blake3::hash(&bytes) == release.hash => return Ok(bytes),
+                Ok(bytes) => errors.push(format!(
+                    "{location}: {} bytes that hash to {}",
+                    bytes.len(),
+                    blake3::hash(&bytes).to_hex()
+                )),
+                Err(e) => errors.push(format!("{location}: {e}")),
+            }
+        }
+        Err(Rejected::FetchFailed { hash: release.hash.to_hex().to_string(), reason: errors.join("; ") })
+    }
+
+    async fn fetch_url(&self, url: &str, size: u64) -> Result<Vec<u8>, String> {
+        let (url, timeout) = (url.to_owned(), self.timeout);
+        tokio::task::spawn_blocking(move || http_get(&url, size, timeout)).await.map_err(|e| e.to_string())?
+    }
+
+    async fn endpoint(&self) -> Result<&iroh::Endpoint, String> {
+        let data = self.data.clone();
+        self.endpoint
+            .get_or_init(|| async move {
+                let config = crate::config::Config::load(&data).map_err(|e| format!("{e:#}"))?;
+                crate::sync::client_endpoint(&config).await.map_err(|e| format!("{e:#}"))
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    async fn fetch_iroh(&self, ticket: &str, release: &Release) -> Result<Vec<u8>, String> {
+        let ticket: iroh_blobs::ticket::BlobTicket =
+            ticket.parse().map_err(|e| format!("not an iroh-blobs ticket: {e}"))?;
+        if ticket.hash().as_bytes() != release.hash.as_bytes() {
+            return Err(format!("the ticket names blob {}, not the announced hash", ticket.hash()));
+        }
+        let addr = ticket.addr();
+        let ip = *addr.ip_addrs().next().ok_or("the ticket names no direct address")?;
+        let provider = registry::net::PeerAddr { id: addr.id, addr: ip };
+        let endpoint = self.endpoint().await?;
+        let tmp = files_dir(&self.data).join(format!(".{}.nostr.part", release.hash.to_hex()));
+        std::fs::create_dir_all(files_dir(&self.data)).map_err(|e| e.to_string())?;
+        let fetched =
+            registry::net::fetch_blob(endpoint, &provider, release.hash, release.size, &tmp, self.timeout, |_| {})
+                .await
+                .map_err(|e| e.to_string());
+        let bytes = fetched.and_then(|()| std::fs::read(&tmp).map_err(|e| e.to_string()));
+        let _ = std::fs::remove_file(&tmp);
+        bytes
+    }
+
+    /// Closes the iroh endpoint if one was opened.
+    pub async fn close(&self) {
+        if let Some(Ok(endpoint)) = self.endpoint.get() {
+            endpoint.close().await;
+        }
+    }
+}
+
+/// `GET url`, at most `size` bytes (one more is read to detect a longer body), no redirects.
+fn http_get(url: &str, size: u64, timeout: Duration) -> Result<Vec<u8>, String> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeout)
+        .timeout_read(timeout)
+        .timeout(timeout * 6)
+        .redirects(0)
+        .build();
+    let response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let mut body = Vec::new();
+    response.into_reader().take(size.saturating_add(1)).read_to_end(&mut body).map_err(|e| e.to_string())?;
+    if body.len() as u64 > size {
+        return Err(format!("more than the announced {size} bytes"));
+    }
+    Ok(body)
+}

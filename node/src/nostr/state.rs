@@ -1,0 +1,433 @@
+//! What the node holds from Nostr: the checks' state ([`Discovery`]), the trust inputs
+//! ([`TrustInputs`]), the accepted releases, and counts of what was accepted and dropped.
+//!
+//! Every event, from a relay or from the node's own store, goes through the same steps:
+//! [`event_from_json`] (size, NIP-01 id, BIP-340 signature), then [`Discovery::check`] for
+//! archy's kind 30078 events or [`TrustInputs::add`] for follows and labels, then, for a
+//! release, the envelope (fetched by hash, or read from the local file store) through
+//! [`Discovery::accept`]. An event is written to the store only after it passed; a dropped event
+//! is logged with its [`Rejected`] reason and counted under [`reason_code`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use archy_nostr::discovery::{Accepted, Checked, Discovery, PendingRelease};
+use archy_nostr::event::{self, Announcement, Rejected, bech32_npub, event_from_json};
+use archy_nostr::nostr_sdk::{Event, EventId, Kind, PublicKey};
+use archy_nostr::social::{KIND_LABEL, TrustInputs, label_of};
+use catalog::DidKey;
+use catalog::envelope::VerifiedManifest;
+use catalog::manifest::Limits;
+use catalog::trust::Label;
+use serde::{Deserialize, Serialize};
+
+use super::fetch::local_envelope;
+use super::store::EventStore;
+
+/// Most archy labels held (each is one small event).
+pub const MAX_LABELS: usize = 100_000;
+/// Most drop messages kept for `status`.
+const RECENT_DROPS: usize = 20;
+
+/// A short, stable name for each reason an event is dropped (the keys of the counts
+/// `archy-node status` shows).
+pub fn reason_code(reason: &Rejected) -> &'static str {
+    match reason {
+        Rejected::TooLarge { .. } => "too_large",
+        Rejected::Malformed(_) => "malformed",
+        Rejected::BadNostrSignature(_) => "bad_nostr_signature",
+        Rejected::NotArchy(_) => "not_archy",
+        Rejected::BadShape(_) => "bad_shape",
+        Rejected::FromTheFuture { .. } => "from_the_future",
+        Rejected::Unbound { .. } => "unbound",
+        Rejected::BadDidSignature { .. } => "bad_did_signature",
+        Rejected::Replayed { .. } => "replayed",
+        Rejected::Conflicting { .. } => "conflicting",
+        Rejected::Revoked { .. } => "revoked",
+        Rejected::FetchFailed { .. } => "fetch_failed",
+        Rejected::BadEnvelope { .. } => "bad_envelope",
+        Rejected::Overloaded(_) => "overloaded",
+        _ => "other",
+    }
+}
+
+/// An app release the node accepted from Nostr.
+#[derive(Debug, Clone)]
+pub struct NostrRelease {
+    /// The release event.
+    pub event: Event,
+    /// The verified manifest from its envelope.
+    pub manifest: VerifiedManifest,
+    /// BLAKE3 of the envelope (its file under `files/`).
+    pub hash: blake3::Hash,
+    /// Envelope size.
+    pub size: u64,
+}
+
+impl NostrRelease {
+    /// The publisher's DID.
+    pub fn did(&self) -> &DidKey {
+        self.manifest.publisher()
+    }
+
+    /// The Nostr key that announced it.
+    pub fn npub(&self) -> PublicKey {
+        self.event.pubkey
+    }
+}
+
+/// Counts of one session (a `sync` round, or a running daemon since it started).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Counts {
+    /// Events accepted, by type (`binding`, `release`, `revocation`, `follow_list`, `label`).
+    pub accepted: BTreeMap<String, u64>,
+    /// Events dropped, by [`reason_code`].
+    pub dropped: BTreeMap<String, u64>,
+    /// The last drop messages, newest last.
+    pub recent_drops: VecDeque<String>,
+}
+
+impl Counts {
+    fn accept(&mut self, what: &str) {
+        *self.accepted.entry(what.to_owned()).or_default() += 1;
+    }
+
+    /// Total events dropped.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+}
+
+/// Where an event came from, for logs.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A relay, by URL.
+    Relay(&'a str),
+    /// The node's own store (re-checked on load).
+    Store,
+}
+
+impl std::fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Relay(url) => write!(f, "relay {url}"),
+            Self::Store => f.write_str("the node's store"),
+        }
+    }
+}
+
+/// The node's verified Nostr state.
+pub struct NostrState {
+    data: PathBuf,
+    store: EventStore,
+    persist: bool,
+    discovery: Discovery,
+    inputs: TrustInputs,
+    follow_events: HashMap<PublicKey, Event>,
+    endorsements: HashMap<PublicKey, BTreeSet<PublicKey>>,
+    releases: BTreeMap<(DidKey, String, semver::Version), NostrRelease>,
+    binding_events: HashSet<EventId>,
+    revocation_count: usize,
+    counts: Counts,
+}
+
+impl std::fmt::Debug for NostrState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NostrState")
+            .field("data", &self.data)
+            .field("releases", &self.releases.len())
+            .field("follow_lists", &self.inputs.follow_lists())
+            .field("labels", &self.inputs.label_count())
+            .finish()
+    }
+}
+
+impl NostrState {
+    fn empty(data: &Path) -> Self {
+        Self {
+            data: data.to_owned(),
+            store: EventStore::new(data),
+            persist: false,
+            discovery: Discovery::new(),
+            inputs: TrustInputs::new(),
+            follow_events: HashMap::new(),
+            endorsements: HashMap::new(),
+            releases: BTreeMap::new(),
+            binding_events: HashSet::new(),
+            revocation_count: 0,
+            counts: Counts::default(),
+        }
+    }
+
+    /// Loads the stored events of `data`, running every check on them again: bindings first,
+    /// then revocations, then releases in version order (their envelopes read from the local
+    /// file store), then follows and labels. A stored event that no longer passes is left out
+    /// and logged; nothing stored is taken on trust. New events are written from then on.
+    pub fn load(data: &Path) -> Self {
+        let mut state = Self::empty(data);
+        let mut events = Vec::new();
+        for file in state.store.read_all() {
+            let parsed = file.text.map_err(Rejected::Malformed).and_then(|t| event_from_json(&t));
+            match parsed {
+                Ok(e) => events.push(e),
+                Err(reason) => state.drop_event(Origin::Store, Some(&file.name), &reason),
+            }
+        }
+        // Bindings, then revocations, then releases oldest version first, then the rest: the
+        // order in which none has to wait for another.
+        let rank = |e: &Event| -> (u8, Option<semver::Version>, u64) {
+            match event::parse(e) {
+                Ok(Announcement::Binding(_)) => (0, None, e.created_at.as_secs()),
+                Ok(Announcement::Revocation(_)) => (1, None, e.created_at.as_secs()),
+                Ok(Announcement::Release(r)) => (2, Some(r.version), e.created_at.as_secs()),
+                Err(_) => (3, None, e.created_at.as_secs()),
+            }
+        };
+        events.sort_by_cached_key(rank);
+        for e in events {
+            for pending in state.check(Origin::Store, e) {
+                let local = local_envelope(data, &pending.release.hash, pending.release.size).ok_or_else(|| {
+                    Rejected::FetchFailed {
+                        hash: pending.release.hash.to_hex().to_string(),
+                        reason: "the envelope is not in the node's file store".into(),
+                    }
+                });
+                state.accept(Origin::Store, pending, local);
+            }
+        }
+        for e in state.discovery.take_parked() {
+            let reason = unbound_reason(&e);
+            state.drop_event(Origin::Store, Some(&e.id.to_hex()), &reason);
+        }
+        state.persist = true;
+        state.counts = Counts::default();
+        state
+    }
+
+    /// The data dir.
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// The checks' state (bindings, revocations).
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    /// Follows and labels.
+    pub fn inputs(&self) -> &TrustInputs {
+        &self.inputs
+    }
+
+    /// Counts since the state was loaded.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// Number of verified bindings held.
+    pub fn binding_count(&self) -> usize {
+        self.binding_events.len()
+    }
+
+    /// Number of verified revocations held.
+    pub fn revocation_count(&self) -> usize {
+        self.revocation_count
+    }
+
+    /// The authors whose follow lists are held.
+    pub fn follow_authors(&self) -> impl Iterator<Item = &PublicKey> {
+        self.follow_events.keys()
+    }
+
+    /// The follows of `author`, if its list is held.
+    pub fn follows_of(&self, author: &PublicKey) -> Vec<PublicKey> {
+        self.follow_events.get(author).map(|e| e.tags.public_keys().copied().collect()).unwrap_or_default()
+    }
+
+    /// The keys `author` endorses with `archy` labels.
+    pub fn endorsed_by(&self, author: &PublicKey) -> Vec<PublicKey> {
+        self.endorsements.get(author).map(|k| k.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// Accepted releases that are not revoked, by publisher DID, app id and version.
+    pub fn releases(&self) -> impl Iterator<Item = &NostrRelease> {
+        self.releases.values().filter(|r| {
+            let m = r.manifest.manifest();
+            !self.discovery.is_revoked(r.did(), &m.id, &m.version)
+        })
+    }
+
+    /// Records a dropped event: logged as a warning and counted by reason. The message quotes
+    /// what a stranger sent, so it is cut short and its control characters escaped first.
+    pub fn drop_event(&mut self, from: Origin<'_>, id: Option<&str>, reason: &Rejected) {
+        let code = reason_code(reason);
+        let id = id.map_or_else(|| "?".to_owned(), |i| printable(i, 64));
+        let reason = printable(&reason.to_string(), 400);
+        tracing::warn!(from = %from, event = %id, reason = code, "dropped a Nostr event: {reason}");
+        *self.counts.dropped.entry(code.to_owned()).or_default() += 1;
+        if self.counts.recent_drops.len() == RECENT_DROPS {
+            self.counts.recent_drops.pop_front();
+        }
+        self.counts.recent_drops.push_back(format!("{code}: {reason} (event {id} from {from})"));
+    }
+
+    /// Step 1 for raw relay JSON: the parsed event, or `None` when it was dropped.
+    pub fn parse_raw(&mut self, from: Origin<'_>, json: &str) -> Option<Event> {
+        match event_from_json(json) {
+            Ok(e) => Some(e),
+            Err(reason) => {
+                let id = serde_json::from_str::<serde_json::Value>(json)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(|s| s.chars().take(64).collect::<String>()));
+                self.drop_event(from, id.as_deref(), &reason);
+                None
+            }
+        }
+    }
+
+    /// Steps 1–4 for one event (and the events that waited for it, if it is a binding).
+    /// Returns the releases that passed and wait for their envelopes.
+    pub fn check(&mut self, from: Origin<'_>, event: Event) -> Vec<PendingRelease> {
+        let mut pending = Vec::new();
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let kind = event.kind;
+            if kind == Kind::ContactList || kind.as_u16() == KIND_LABEL {
+                self.add_trust_input(from, &event);
+                continue;
+            }
+            let already_bound = match event::parse(&event) {
+                Ok(Announcement::Binding(b)) => self.discovery.is_bound(&event.pubkey, &b.did),
+                Ok(Announcement::Revocation(r)) => self.discovery.is_revoked(&r.did, &r.app, &r.version),
+                _ => false,
+            };
+            match self.discovery.check(&event) {
+                Ok(Checked::Binding { did, npub, unparked }) => {
+                    if !already_bound {
+                        tracing::info!(%did, npub = %bech32_npub(&npub), "verified DID binding");
+                        self.keep(&event, "binding");
+                    }
+                    self.binding_events.insert(event.id);
+                    queue.extend(unparked);
+                }
+                Ok(Checked::Revocation { did, app, version }) => {
+                    if !already_bound {
+                        tracing::info!(%did, %app, %version, "verified revocation");
+                        self.keep(&event, "revocation");
+                        self.revocation_count += 1;
+                    }
+                }
+                Ok(Checked::Release(p)) => pending.push(p),
+                Ok(Checked::Known | Checked::Parked(_)) => {}
+                Ok(_) => {}
+                Err(reason) => self.drop_event(from, Some(&event.id.to_hex()), &reason),
+            }
+        }
+        pending
+    }
+
+    fn add_trust_input(&mut self, from: Origin<'_>, event: &Event) {
+        if event.kind.as_u16() == KIND_LABEL && self.inputs.label_count() >= MAX_LABELS {
+            let reason = Rejected::Overloaded(format!("the node already holds {MAX_LABELS} labels"));
+            self.drop_event(from, Some(&event.id.to_hex()), &reason);
+            return;
+        }
+        match self.inputs.add(event) {
+            Ok(true) if event.kind == Kind::ContactList => {
+                if let Some(old) = self.follow_events.insert(event.pubkey, event.clone())
+                    && self.persist
+                    && old.id != event.id
+                {
+                    self.store.remove(&old);
+                }
+                self.keep(event, "follow_list");
+            }
+            Ok(true) => {
+                if label_of(event) == Some(Label::Endorse) {
+                    let targets = event.tags.public_keys().copied().take(archy_nostr::social::MAX_LABEL_TARGETS);
+                    self.endorsements.entry(event.pubkey).or_default().extend(targets);
+                }
+                self.keep(event, "label");
+            }
+            // An older follow list, or a label outside the `archy` namespace: nothing to hold.
+            Ok(false) => {}
+            Err(reason) => self.drop_event(from, Some(&event.id.to_hex()), &reason),
+        }
+    }
+
+    fn keep(&mut self, event: &Event, what: &str) {
+        self.counts.accept(what);
+        if self.persist
+            && let Err(e) = self.store.put(event)
+        {
+            tracing::error!(event = %event.id, "storing a verified Nostr event: {e:#}");
+        }
+    }
+
+    /// Step 5: the envelope of a pending release (or why it could not be had). On success the
+    /// envelope is stored in the file store, then the event.
+    pub fn accept(&mut self, from: Origin<'_>, pending: PendingRelease, bytes: Result<Vec<u8>, Rejected>) {
+        let id = pending.event.id.to_hex();
+        let accepted = bytes.and_then(|b| {
+            let accepted = self.discovery.accept(pending, &b, &Limits::default())?;
+            Ok((accepted, b))
+        });
+        match accepted {
+            Ok((Accepted { event, release, manifest, .. }, bytes)) => {
+                if self.persist
+                    && let Err(e) = store_envelope(&self.data, &release.hash, &bytes)
+                {
+                    tracing::error!(event = %event.id, "storing an envelope: {e:#}");
+                    return;
+                }
+                let m = manifest.manifest();
+                tracing::info!(app = %m.id, version = %m.version, did = %m.publisher, "accepted a Nostr release");
+                let key = (m.publisher.clone(), m.id.to_string(), m.version.clone());
+                self.keep(&event, "release");
+                self.releases.insert(key, NostrRelease { event, manifest, hash: release.hash, size: release.size });
+            }
+            Err(reason) => self.drop_event(from, Some(&id), &reason),
+        }
+    }
+
+    /// Ends a full read: events still waiting for a binding are dropped as unbound.
+    pub fn end_of_read(&mut self, from: Origin<'_>) {
+        for e in self.discovery.take_parked() {
+            let reason = unbound_reason(&e);
+            self.drop_event(from, Some(&e.id.to_hex()), &reason);
+        }
+    }
+}
+
+/// `text` cut to `max` characters, control characters escaped (for logs and `status`).
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// Writes verified envelope bytes to `files/<blake3>`, replacing a file there that no longer
+/// holds them (a damaged store repairs itself on the next read).
+fn store_envelope(data: &Path, hash: &blake3::Hash, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = crate::catalog::files_dir(data).join(hash.to_hex().as_str());
+    let intact = local_envelope(data, hash, bytes.len() as u64).is_some_and(|b| blake3::hash(&b) == *hash);
+    if !intact {
+        catalog::repo::write_atomic(&path, bytes)?;
+    }
+    Ok(())
+}
+
+fn unbound_reason(event: &Event) -> Rejected {
+    let did = match event::parse(event) {
+        Ok(Announcement::Release(r)) => r.did.to_string(),
+        Ok(Announcement::Revocation(r)) => r.did.to_string(),
+        _ => "?".into(),
+    };
+    Rejected::Unbound { did, npub: bech32_npub(&event.pubkey) }
+}

@@ -1,0 +1,219 @@
+//! The Nostr side of the node as commands see it: the stored events checked again, the trust
+//! scores over them, the apps they offer and the install policy.
+
+use std::path::Path;
+
+use archy_nostr::event::bech32_npub;
+use archy_nostr::nostr_sdk::PublicKey;
+use catalog::DidKey;
+use catalog::envelope::VerifiedManifest;
+use serde::Serialize;
+
+use super::policy::{self, Admitted, Refusal};
+use super::state::{NostrRelease, NostrState};
+use super::trust::{self, TrustScores};
+use crate::config::Config;
+
+/// An app version found on Nostr, as `archy-node apps` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NostrApp {
+    /// App id.
+    pub id: String,
+    /// Version.
+    pub version: semver::Version,
+    /// Title.
+    pub title: String,
+    /// The publisher's DID.
+    pub publisher: String,
+    /// The Nostr key that announced it.
+    pub npub: String,
+    /// The publisher's trust score (the best of its bound keys), `0..=100`.
+    pub score: f64,
+    /// Always `nostr` (origin entries say `origin` or `peer …`).
+    pub source: String,
+    /// BLAKE3 of the envelope.
+    pub blake3: String,
+    /// Envelope size.
+    pub length: u64,
+    /// The release event's id.
+    pub event: String,
+}
+
+/// A publisher's standing.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PublisherTrust {
+    /// Its DID.
+    pub did: String,
+    /// The Nostr keys bound to it.
+    pub npubs: Vec<String>,
+    /// Its score.
+    pub score: f64,
+}
+
+/// Why a Nostr app cannot be installed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// Nothing on Nostr offers it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The install policy refused every publisher offering it.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Several publishers offer it with the same score.
+    #[error("{app} is offered by several publishers scoring the same ({publishers}); deny all but one in nostr_policy")]
+    Ambiguous {
+        /// The app.
+        app: String,
+        /// Their DIDs.
+        publishers: String,
+    },
+}
+
+impl ResolveError {
+    /// Whether nothing on Nostr offers the app.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+}
+
+/// The stored Nostr events, checked again, with scores.
+#[derive(Debug)]
+pub struct NostrView {
+    state: NostrState,
+    trust: TrustScores,
+    config: Config,
+}
+
+impl NostrView {
+    /// Loads and checks the stored events of `data`, then computes the scores.
+    pub fn load(data: &Path) -> anyhow::Result<Self> {
+        let config = Config::load(data)?;
+        let state = NostrState::load(data);
+        let origin = trust::origin_publishers(data).unwrap_or_else(|e| {
+            tracing::warn!("the origin's publishers are not trust seeds: {e:#}");
+            Vec::new()
+        });
+        let seeds = trust::seeds(&config, &state, &origin)?;
+        let trust = TrustScores::compute(&state, seeds);
+        Ok(Self { state, trust, config })
+    }
+
+    /// The checked state.
+    pub fn state(&self) -> &NostrState {
+        &self.state
+    }
+
+    /// The scores.
+    pub fn trust(&self) -> &TrustScores {
+        &self.trust
+    }
+
+    /// A publisher's bound keys and score.
+    pub fn publisher(&self, did: &DidKey) -> PublisherTrust {
+        let npubs = self.state.discovery().npubs_of(did);
+        let (score, _) = self.trust.publisher_score(&self.state, did);
+        PublisherTrust { did: did.to_string(), npubs: npubs.iter().map(bech32_npub).collect(), score }
+    }
+
+    fn listing(&self, r: &NostrRelease) -> NostrApp {
+        let m = r.manifest.manifest();
+        NostrApp {
+            id: m.id.to_string(),
+            version: m.version.clone(),
+            title: m.title.clone(),
+            publisher: m.publisher.to_string(),
+            npub: bech32_npub(&r.npub()),
+            score: self.trust.publisher_score(&self.state, r.did()).0,
+            source: "nostr".into(),
+            blake3: r.hash.to_hex().to_string(),
+            length: r.size,
+            event: r.event.id.to_hex(),
+        }
+    }
+
+    /// Every unrevoked app version, by id, then newest first, then highest score.
+    pub fn apps(&self) -> Vec<NostrApp> {
+        let mut apps: Vec<NostrApp> = self.state.releases().map(|r| self.listing(r)).collect();
+        apps.sort_by(|a, b| a.id.cmp(&b.id).then(b.version.cmp(&a.version)).then(b.score.total_cmp(&a.score)));
+        apps
+    }
+
+    /// The install policy's verdict on a publisher.
+    pub fn check_policy(&self, did: &DidKey) -> Result<Admitted, Refusal> {
+        let npubs = self.state.discovery().npubs_of(did);
+        let (score, _) = self.trust.publisher_score(&self.state, did);
+        policy::check(&self.config.nostr_policy, did, &npubs, score)
+    }
+
+    /// The versions of `id` on Nostr (any publisher).
+    pub fn versions(&self, id: &str) -> Vec<semver::Version> {
+        let mut v: Vec<_> = self
+            .state
+            .releases()
+            .filter(|r| r.manifest.manifest().id.as_str() == id)
+            .map(|r| r.manifest.manifest().version.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The manifest to install for `id` (at `version`, else the newest): among the publishers
+    /// that offer it, those the policy admits, the highest-scoring one.
+    pub fn resolve(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, ResolveError> {
+        let offers: Vec<&NostrRelease> = self
+            .state
+            .releases()
+            .filter(|r| {
+                let m = r.manifest.manifest();
+                m.id.as_str() == id && version.is_none_or(|v| &m.version == v)
+            })
+            .collect();
+        if offers.is_empty() {
+            return Err(ResolveError::NotFound(match version {
+                Some(v) => format!("{id} {v} is not offered on Nostr"),
+                None => format!("{id} is not offered on Nostr"),
+            }));
+        }
+        let mut admitted = Vec::new();
+        let mut refused = Vec::new();
+        for r in offers {
+            let score = self.trust.publisher_score(&self.state, r.did()).0;
+            match self.check_policy(r.did()) {
+                Ok(_) => admitted.push((score, r)),
+                Err(refusal) => refused.push((score, refusal)),
+            }
+        }
+        // The newest admitted version, then the best publisher for it.
+        admitted.sort_by(|a, b| {
+            b.1.manifest.manifest().version.cmp(&a.1.manifest.manifest().version).then(b.0.total_cmp(&a.0))
+        });
+        if let Some((score, best)) = admitted.first() {
+            let best_version = &best.manifest.manifest().version;
+            let mut tied: Vec<String> = admitted
+                .iter()
+                .filter(|(s, r)| s == score && &r.manifest.manifest().version == best_version)
+                .map(|(_, r)| r.did().to_string())
+                .collect();
+            tied.dedup();
+            if tied.len() > 1 {
+                return Err(ResolveError::Ambiguous { app: id.to_owned(), publishers: tied.join(", ") });
+            }
+            return Ok(best.manifest.clone());
+        }
+        refused.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Err(ResolveError::Refused(refused.remove(0).1))
+    }
+
+    /// The stored key of `text`: an npub or a DID's best-scoring bound key.
+    pub fn subject_keys(&self, text: &str) -> anyhow::Result<(Option<DidKey>, Vec<PublicKey>)> {
+        if text.starts_with("did:") {
+            let did: DidKey = text.parse().map_err(|e| anyhow::anyhow!("`{text}` is not a did:key: {e}"))?;
+            let keys = self.state.discovery().npubs_of(&did);
+            return Ok((Some(did), keys));
+        }
+        let key = trust::parse_npub(text)?;
+        Ok((None, vec![key]))
+    }
+}
