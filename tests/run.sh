@@ -2,7 +2,8 @@
 # The test command: installs what the tests need (idempotently), then runs every test.
 #   bash tests/run.sh
 # - Debian packages: minisign (interop of .minisig files), faketime (TUF conformance suite),
-#   busybox-static (the orchestrator tests build their image from /bin/busybox).
+#   busybox-static (the orchestrator tests build their image from /bin/busybox), docker-registry
+#   (a container registry on 127.0.0.1 serving the digest-pinned image of a Nostr app).
 # - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
 #   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
 # - python-tuf and pynostr in ~/.cache/archy-interop-venv (interop: python-tuf reads archy
@@ -19,6 +20,7 @@ missing=()
 command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -qq

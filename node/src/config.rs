@@ -19,6 +19,7 @@
 //! [nostr]
 //! relays = ["wss://relay.example.org"]   # read by `sync`, subscribed to by `run`
 //! timeout_secs = 10                       # a relay silent this long is given up on
+//! serve_relay = "127.0.0.1:7447"          # `run` also runs the embedded relay here (events in <data>/relay/)
 //!
 //! [trust]
 //! seeds = ["npub1…"]   # the operator's trusted Nostr keys (the origin's publishers are added)
@@ -97,11 +98,14 @@ pub struct Nostr {
     pub relays: Vec<String>,
     /// Seconds a relay (or an envelope location) may stay silent before it is given up on.
     pub timeout_secs: u64,
+    /// Where `archy-node run` serves the embedded relay, if anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_relay: Option<SocketAddr>,
 }
 
 impl Default for Nostr {
     fn default() -> Self {
-        Self { relays: Vec::new(), timeout_secs: 10 }
+        Self { relays: Vec::new(), timeout_secs: 10, serve_relay: None }
     }
 }
 

@@ -87,6 +87,9 @@ pub struct NodeInfo {
     pub iroh: PeerAddr,
     /// Process id.
     pub pid: u32,
+    /// The embedded Nostr relay's URL, when `[nostr] serve_relay` runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
 }
 
 /// Reads `<data>/node.json` of a running (or last run) node.
@@ -222,6 +225,11 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
         .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
         .accept(registry::net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta { data: data.clone() })))
         .spawn();
+    // The embedded relay first, so that a node configured to read its own relay finds it up.
+    let relay = match config.nostr.serve_relay {
+        Some(addr) => Some(archy_nostr::relay::EmbeddedRelay::start(addr, Some(&data.join("relay"))).await?),
+        None => None,
+    };
     let nostr = crate::nostr::read::NostrDaemon::open(&data).await?;
     let live = tokio::spawn({
         let nostr = nostr.clone();
@@ -244,11 +252,19 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
     let listener = tokio::net::TcpListener::bind(config.serve.api)
         .await
         .with_context(|| format!("binding the local API on {}", config.serve.api))?;
-    let info = NodeInfo { api: format!("http://{}", listener.local_addr()?), iroh: iroh_addr, pid: std::process::id() };
+    let info = NodeInfo {
+        api: format!("http://{}", listener.local_addr()?),
+        iroh: iroh_addr,
+        pid: std::process::id(),
+        relay: relay.as_ref().map(|r| r.url().to_owned()),
+    };
     catalog::repo::write_atomic(&data.join("node.json"), &serde_json::to_vec_pretty(&info)?)?;
     println!("archy-node: running on {}", data.display());
     println!("  api:  {}", info.api);
     println!("  iroh: {}", info.iroh);
+    if let Some(relay) = &info.relay {
+        println!("  relay: {relay}");
+    }
 
     let syncer = {
         let daemon = daemon.clone();
@@ -293,6 +309,9 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
     }
     syncer.abort();
     live.abort();
+    if let Some(relay) = relay {
+        relay.shutdown();
+    }
     iroh_router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;
     let _ = std::fs::remove_file(data.join("node.json"));
     Ok(())

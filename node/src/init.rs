@@ -47,6 +47,8 @@ pub struct NostrArgs {
     pub allow: Vec<String>,
     /// Publishers to add to `[nostr_policy] deny`.
     pub deny: Vec<String>,
+    /// `[nostr] serve_relay`: where `run` serves the embedded relay.
+    pub serve_relay: Option<std::net::SocketAddr>,
 }
 
 fn push_new(list: &mut Vec<String>, item: String) {
@@ -64,6 +66,9 @@ fn nostr_settings(args: &NostrArgs, config: &mut Config) -> anyhow::Result<()> {
     for key in &args.trust {
         let key = crate::nostr::trust::parse_npub(key).context("--trust")?;
         push_new(&mut config.trust.seeds, archy_nostr::event::bech32_npub(&key));
+    }
+    if let Some(addr) = args.serve_relay {
+        config.nostr.serve_relay = Some(addr);
     }
     if let Some(score) = args.min_score {
         if !(0.0..=100.0).contains(&score) {

@@ -72,6 +72,10 @@ enum Command {
         /// A publisher (did:key or npub) never installable from Nostr (repeatable).
         #[arg(long = "deny", value_name = "DID|NPUB")]
         deny: Vec<String>,
+        /// `archy-node run` also runs the embedded Nostr relay on this address (its events kept
+        /// under <data>/relay/).
+        #[arg(long, value_name = "IP:PORT")]
+        serve_relay: Option<std::net::SocketAddr>,
     },
     /// One sync round: origin first, peers when it is unreachable.
     Sync {
@@ -230,6 +234,7 @@ fn run() -> anyhow::Result<ExitCode> {
             min_score,
             allow,
             deny,
+            serve_relay,
         } => {
             init_logs("warn");
             let data = data.path();
@@ -242,7 +247,7 @@ fn run() -> anyhow::Result<ExitCode> {
                 origin_iroh,
                 peers,
                 force,
-                nostr: node::init::NostrArgs { relays, trust, min_score, allow, deny },
+                nostr: node::init::NostrArgs { relays, trust, min_score, allow, deny, serve_relay },
             })?;
             println!("{summary}");
         }

@@ -380,3 +380,41 @@ fn a_relay_that_never_answers_is_given_up_on_and_the_others_still_count() {
         "{status}"
     );
 }
+
+#[test]
+fn a_node_can_run_the_embedded_relay_and_read_it() {
+    let world = World::new();
+    let alice = Publisher::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let own_relay = format!("ws://127.0.0.1:{port}");
+    let node = world.node_with(std::slice::from_ref(&own_relay), &[]);
+    node.edit_config(|c| {
+        c["nostr"].as_table_mut().unwrap().insert("serve_relay".into(), format!("127.0.0.1:{port}").into());
+    });
+    let daemon = node.run();
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(node.path().join("node.json")).unwrap()).unwrap();
+    assert_eq!(info["relay"], own_relay.as_str(), "node.json names the node's relay");
+
+    // A publisher posts to the node's relay; the node's live subscription lists the app.
+    let rt = runtime();
+    let events = [alice.binding(), alice.release("hello-nostr", "1.0.0", &world.envelopes)];
+    let posted = rt.block_on(node::nostr::relay::publish_all(&own_relay, &events, Duration::from_secs(10))).unwrap();
+    assert_eq!(posted, 2);
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let apps: serde_json::Value =
+            agent.get(&format!("{}/v1/apps?source=nostr", daemon.api)).call().unwrap().into_json().unwrap();
+        let text = apps.to_string();
+        if text.contains("hello-nostr") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the node did not list the app from its own relay: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(daemon);
+    // The relay kept its events on disk.
+    let log = std::fs::read_to_string(node.path().join("relay/events.jsonl")).unwrap();
+    assert!(log.contains(&events[1].id.to_hex()), "the node's relay persisted the release");
+}

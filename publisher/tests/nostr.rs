@@ -485,17 +485,19 @@ fn independent_relay(env: &Env) -> (Running, String) {
         .expect("write the nostr-rs-relay config");
     assert!(config.status.success(), "{}", String::from_utf8_lossy(&config.stderr));
     let config = String::from_utf8(config.stdout).unwrap().trim().to_owned();
-    let child = Command::new(&relay)
-        .arg("-c")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {relay}: {e}"));
+    let running = Running(
+        Command::new(&relay)
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {relay}: {e}")),
+    );
     let url = format!("ws://127.0.0.1:{port}");
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Running(child), url);
+            return (running, url);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
