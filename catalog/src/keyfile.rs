@@ -54,7 +54,23 @@ struct KeyFileJson {
 /// Writes `key` to a new file at `path` with mode 0600, creating parent directories (0700).
 /// An existing file is never overwritten.
 pub fn write_new(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
-    let io = |source| KeyFileError::Io { path: path.to_owned(), source };
+    let json = KeyFileJson { kind: "ed25519".into(), seed: hex::encode(key.seed()) };
+    let mut line = serde_json::to_vec(&json).unwrap_or_default();
+    line.push(b'\n');
+    write_secret_new(path, &line).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyFileError::Exists { path: path.to_owned() }
+        } else {
+            KeyFileError::Io { path: path.to_owned(), source: e }
+        }
+    })
+}
+
+/// Creates the secret file `path` holding `bytes`, whole or not at all: parent directories are
+/// made 0700, the bytes go to a 0600 temporary file beside it which is synced and then linked to
+/// `path` (an `AlreadyExists` error if `path` exists, which is never overwritten). A crash leaves
+/// either no file or the complete one, never a truncated key.
+pub fn write_secret_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -63,8 +79,15 @@ pub fn write_new(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
             use std::os::unix::fs::DirBuilderExt as _;
             builder.mode(0o700);
         }
-        builder.create(parent).map_err(io)?;
+        builder.create(parent)?;
     }
+    if path.exists() {
+        return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the key file exists"));
+    }
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", hex::encode(nonce)));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -72,18 +95,18 @@ pub fn write_new(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            KeyFileError::Exists { path: path.to_owned() }
-        } else {
-            io(e)
-        }
-    })?;
-    let json = KeyFileJson { kind: "ed25519".into(), seed: hex::encode(key.seed()) };
-    let mut line = serde_json::to_vec(&json).unwrap_or_default();
-    line.push(b'\n');
-    file.write_all(&line).map_err(io)?;
-    file.sync_all().map_err(io)
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    // A hard link fails if `path` appeared meanwhile: two writers never overwrite each other.
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(parent).and_then(|d| d.sync_all())?;
+    }
+    Ok(())
 }
 
 /// Reads a key file, refusing one that others can read.

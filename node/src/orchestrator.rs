@@ -142,6 +142,19 @@ pub enum Error {
         /// This node's version.
         ours: String,
     },
+    /// An update whose manifest comes from another publisher than the installed one.
+    #[error(
+        "app `{app}` is installed from {installed}; the version offered is by {offered}: an update never changes \
+         publisher (uninstall it first to switch)"
+    )]
+    OtherPublisher {
+        /// The app.
+        app: String,
+        /// Publisher of the installed version.
+        installed: String,
+        /// Publisher of the offered version.
+        offered: String,
+    },
     /// An update to an older (or the same) version.
     #[error("app `{app}` is at {installed}; {requested} is not newer (downgrades are refused)")]
     NotNewer {

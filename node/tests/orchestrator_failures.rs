@@ -240,3 +240,35 @@ async fn a_container_deleted_behind_archys_back_is_recreated_by_the_reconciler()
     let _ = stop_tx.send(());
     reconciler.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_never_switches_an_installed_app_to_another_publisher() {
+    if !docker_or_skip() {
+        return;
+    }
+    let image = test_image().await;
+    let id = app_id("publisher");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let port = free_port();
+    let v1 = verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), port));
+    // Someone else offers a newer version under the same app id (as anyone can on Nostr).
+    let other = catalog::keys::SigningKey::generate();
+    let toml = web_app(&id, "9.0.0", &image.image_id, &target(&id), port)
+        .replace(&publisher().did().to_string(), &other.did().to_string());
+    let manifest = catalog::manifest::Manifest::from_toml_str(&toml, &catalog::manifest::Limits::default()).unwrap();
+    let theirs = catalog::envelope::SignedEnvelope::sign(&manifest, &other)
+        .unwrap()
+        .verify(&catalog::manifest::Limits::default())
+        .unwrap();
+    let source = source_with(vec![v1]).await;
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source.clone()).await;
+    orch.install(&id, None).await.unwrap();
+
+    source.add(theirs, [(target(&id), image.archive.clone())]);
+    let err = orch.update(&id, None).await.expect_err("another publisher's version");
+    assert!(matches!(err, Error::OtherPublisher { .. }), "{err}");
+    assert!(err.to_string().contains(&other.did().to_string()), "{err}");
+    let status = &orch.status().await.unwrap()[0];
+    assert_eq!(status.version, "1.0.0", "the installed app is untouched");
+}

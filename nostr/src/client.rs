@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use nostr_sdk::pool::relay::{Error as PoolRelayError, ReqExitPolicy};
+use nostr_sdk::pool::relay::Error as PoolRelayError;
 use nostr_sdk::{Client, Event, Filter, Kind, PublicKey, RelayUrl};
 
 use crate::event::{KIND_APP_DATA, bind_d_tag, release_d_tag};
@@ -104,14 +104,47 @@ impl RelayConnection {
         }
     }
 
-    /// The events the relay holds that match `filter`, read until `EOSE`.
+    /// The events the relay holds that match `filter`, read until `EOSE` (NIP-01). A relay that
+    /// sends no `EOSE` within the timeout, or closes the subscription, is an error: an answer cut
+    /// short must never pass for "the relay holds nothing newer". Events that do not match the
+    /// filter are left out (a relay may send anything).
     pub async fn query(&self, filter: Filter) -> Result<Vec<Event>, RelayError> {
+        use nostr_sdk::filter::MatchEventOptions;
+        use nostr_sdk::pool::relay::RelayNotification;
+        use nostr_sdk::{RelayMessage, SubscribeOptions, SubscriptionId};
         let relay = self.client.relay(self.url.clone()).await.map_err(|e| self.failed(e))?;
-        let events = relay
-            .fetch_events(filter, self.timeout, ReqExitPolicy::ExitOnEOSE)
+        let mut notifications = relay.notifications();
+        let id = SubscriptionId::generate();
+        relay
+            .subscribe_with_id(id.clone(), filter.clone(), SubscribeOptions::default())
             .await
             .map_err(|e| self.failed(format!("querying: {e}")))?;
-        Ok(events.into_iter().collect())
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut events = Vec::new();
+        let end = loop {
+            let next = tokio::time::timeout_at(deadline, notifications.recv()).await;
+            match next {
+                Err(_) => break Err(self.failed(format!("no EOSE within {:?}", self.timeout))),
+                Ok(Err(e)) => break Err(self.failed(format!("reading the answer: {e}"))),
+                Ok(Ok(RelayNotification::Event { subscription_id, event })) if subscription_id == id => {
+                    if filter.match_event(&event, MatchEventOptions::new()) {
+                        events.push(*event);
+                    }
+                }
+                Ok(Ok(RelayNotification::Message { message: RelayMessage::EndOfStoredEvents(sid) })) if *sid == id => {
+                    break Ok(());
+                }
+                Ok(Ok(RelayNotification::Message { message: RelayMessage::Closed { subscription_id, message } }))
+                    if *subscription_id == id =>
+                {
+                    break Err(self.failed(format!("the relay closed the query: {message}")));
+                }
+                Ok(Ok(RelayNotification::Shutdown)) => break Err(self.failed("the connection was shut down")),
+                Ok(Ok(_)) => {}
+            }
+        };
+        let _ = relay.unsubscribe(&id).await;
+        end.map(|()| events)
     }
 
     /// Closes the connection.

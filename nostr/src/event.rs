@@ -36,6 +36,14 @@ pub const TOPIC_BIND: &str = "archy-bind";
 pub const TOPIC_REVOKE: &str = "archy-revoke";
 /// Largest event accepted, as serialized JSON. An archy event is about 1 KiB.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+/// Largest kind 3 follow list accepted: [`crate::social::MAX_FOLLOWS`] keys of about 70 bytes
+/// each.
+pub const MAX_FOLLOW_LIST_BYTES: usize = 1024 * 1024;
+
+/// The size limit of an event of `kind`.
+pub fn max_event_bytes(kind: u16) -> usize {
+    if kind == 3 { MAX_FOLLOW_LIST_BYTES } else { MAX_EVENT_BYTES }
+}
 /// Largest readable `content`.
 pub const MAX_CONTENT_BYTES: usize = 4 * 1024;
 /// Most fetch locations in one release.
@@ -376,8 +384,9 @@ pub fn bech32_npub(key: &PublicKey) -> String {
 
 /// Parses an event from relay JSON, with the size limit, checking its NIP-01 id and signature.
 pub fn event_from_json(json: &str) -> Result<Event, Rejected> {
-    if json.len() > MAX_EVENT_BYTES {
-        return Err(Rejected::TooLarge { what: "event", size: json.len(), limit: MAX_EVENT_BYTES });
+    // Before parsing only the largest limit of any kind applies; check_nostr applies the kind's.
+    if json.len() > MAX_FOLLOW_LIST_BYTES {
+        return Err(Rejected::TooLarge { what: "event", size: json.len(), limit: MAX_FOLLOW_LIST_BYTES });
     }
     use nostr_sdk::JsonUtil;
     let event = Event::from_json(json).map_err(|e| Rejected::Malformed(e.to_string()))?;
@@ -390,8 +399,9 @@ pub fn event_from_json(json: &str) -> Result<Event, Rejected> {
 pub fn check_nostr(event: &Event) -> Result<(), Rejected> {
     use nostr_sdk::JsonUtil;
     let size = event.as_json().len();
-    if size > MAX_EVENT_BYTES {
-        return Err(Rejected::TooLarge { what: "event", size, limit: MAX_EVENT_BYTES });
+    let limit = max_event_bytes(event.kind.as_u16());
+    if size > limit {
+        return Err(Rejected::TooLarge { what: "event", size, limit });
     }
     event.verify().map_err(|e| Rejected::BadNostrSignature(e.to_string()))?;
     let now = Timestamp::now().as_secs();

@@ -68,16 +68,30 @@ impl EmbeddedRelay {
     }
 }
 
-/// Refuses events larger than [`MAX_RELAY_EVENT_BYTES`].
+/// Kinds the embedded relay stores: archy's events (NIP-78 30078), NIP-09 deletions (5), the
+/// trust inputs (3 follow lists, 1985 NIP-32 labels), NIP-89 handlers (31990), NIP-85 assertions
+/// (30382) and profiles (0). It is archy's relay, not a general-purpose one: refusing other kinds
+/// keeps strangers from filling its memory and disk with unrelated data.
+pub const RELAY_KINDS: [u16; 7] = [0, 3, 5, 1985, 30078, 30382, 31990];
+
+/// Refuses kinds outside [`RELAY_KINDS`] and events larger than archy accepts for their kind
+/// ([`crate::event::max_event_bytes`]: 64 KiB, follow lists up to [`MAX_RELAY_EVENT_BYTES`]).
 #[derive(Debug)]
 struct SizeLimit;
 
 impl WritePolicy for SizeLimit {
     fn admit_event<'a>(&'a self, event: &'a Event, _addr: &'a SocketAddr) -> BoxedFuture<'a, PolicyResult> {
         Box::pin(async move {
+            let kind = event.kind.as_u16();
+            if !RELAY_KINDS.contains(&kind) {
+                return PolicyResult::Reject(format!(
+                    "blocked: this relay keeps archy's event kinds only, not kind {kind}"
+                ));
+            }
             let size = event.as_json().len();
-            if size > MAX_RELAY_EVENT_BYTES {
-                PolicyResult::Reject(format!("invalid: event is {size} bytes, the limit is {MAX_RELAY_EVENT_BYTES}"))
+            let limit = crate::event::max_event_bytes(kind).min(MAX_RELAY_EVENT_BYTES);
+            if size > limit {
+                PolicyResult::Reject(format!("invalid: event is {size} bytes, the limit for kind {kind} is {limit}"))
             } else {
                 PolicyResult::Accept
             }

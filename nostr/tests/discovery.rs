@@ -169,8 +169,20 @@ fn oversized_and_malformed_events_are_dropped_before_any_other_check() {
     let err = discovery.check(&padded).expect_err("oversized content");
     assert!(matches!(err, Rejected::TooLarge { what: "content", .. }), "{err}");
 
-    let huge = format!("{{\"content\":\"{}\"}}", "x".repeat(event::MAX_EVENT_BYTES));
+    // Before parsing, the largest limit of any kind (a follow list's) applies ...
+    let huge = format!("{{\"content\":\"{}\"}}", "x".repeat(event::MAX_FOLLOW_LIST_BYTES));
     assert!(matches!(event::event_from_json(&huge), Err(Rejected::TooLarge { what: "event", .. })));
+    // ... and after it, the limit of the event's kind: 64 KiB for anything but a follow list.
+    let big = EventBuilder::new(Kind::from_u16(30078), "x".repeat(event::MAX_EVENT_BYTES))
+        .tags(release.tags.iter().cloned())
+        .sign_with_keys(&publisher.nostr)
+        .expect("sign");
+    let err = event::event_from_json(&big.as_json()).expect_err("over 64 KiB");
+    assert!(matches!(err, Rejected::TooLarge { what: "event", limit: event::MAX_EVENT_BYTES, .. }), "{err}");
+    let follows: Vec<_> = (0..2_000).map(|_| Keys::generate().public_key()).collect();
+    let list = archy_nostr::social::follow_list_event(&publisher.nostr, &follows).expect("follow list");
+    assert!(list.as_json().len() > event::MAX_EVENT_BYTES, "a 2,000-key follow list is over 64 KiB");
+    event::event_from_json(&list.as_json()).expect("a large follow list is accepted");
     assert!(matches!(event::event_from_json("{\"kind\":30078"), Err(Rejected::Malformed(_))));
 
     let mut json: serde_json::Value = serde_json::from_str(&release.as_json()).expect("json");

@@ -7,7 +7,6 @@
 //! Nostr clients import, so the same key can be used there. As with the publisher key
 //! ([`catalog::keyfile`]), a file readable by group or others is refused.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use archy_nostr::nostr_sdk::{FromBech32 as _, Keys, SecretKey, ToBech32 as _};
@@ -87,35 +86,17 @@ pub fn read(path: &Path) -> Result<Keys, NostrKeyError> {
     Ok(Keys::new(secret))
 }
 
-/// Writes `keys` to a new file at `path` (0600; parent directories 0700). Never overwrites.
+/// Writes `keys` to a new file at `path` (0600; parent directories 0700), whole or not at all
+/// ([`catalog::keyfile::write_secret_new`]). Never overwrites.
 fn write_new(path: &Path, keys: &Keys) -> Result<Keys, NostrKeyError> {
-    let io = |source| NostrKeyError::Io { path: path.to_owned(), source };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            builder.mode(0o700);
-        }
-        builder.create(parent).map_err(io)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io)?;
     let nsec = keys.secret_key().to_bech32().map_err(|e| NostrKeyError::Malformed {
         path: path.to_owned(),
         reason: format!("encoding the new key: {e}"),
     })?;
     let mut line = serde_json::to_vec(&NostrKeyJson { kind: "nostr".into(), nsec }).unwrap_or_default();
     line.push(b'\n');
-    file.write_all(&line).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    catalog::keyfile::write_secret_new(path, &line)
+        .map_err(|source| NostrKeyError::Io { path: path.to_owned(), source })?;
     Ok(keys.clone())
 }
 

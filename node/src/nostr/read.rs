@@ -153,16 +153,27 @@ pub fn relay_urls(config: &Config) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// Releases and revocations, and bindings too when `since` is given (the live subscription;
+/// a full read asks for bindings first, with [`binding_filter`]).
 fn archy_filter(since: Option<Timestamp>) -> serde_json::Value {
+    let topics =
+        if since.is_some() { vec![TOPIC_APP, TOPIC_BIND, TOPIC_REVOKE] } else { vec![TOPIC_APP, TOPIC_REVOKE] };
     let mut f = serde_json::json!({
         "kinds": [archy_nostr::event::KIND_APP_DATA],
-        "#t": [TOPIC_APP, TOPIC_BIND, TOPIC_REVOKE],
+        "#t": topics,
         "limit": QUERY_LIMIT,
     });
     if let Some(since) = since {
         f["since"] = since.as_secs().into();
     }
     f
+}
+
+/// Bindings alone, read before everything else in a full read: then a release whose binding
+/// is on the relay never waits for it, and strangers' unbound events filling the waiting room
+/// cannot push an honest release out.
+fn binding_filter() -> serde_json::Value {
+    serde_json::json!({ "kinds": [archy_nostr::event::KIND_APP_DATA], "#t": [TOPIC_BIND], "limit": QUERY_LIMIT })
 }
 
 fn label_filter(since: Option<Timestamp>) -> serde_json::Value {
@@ -249,6 +260,23 @@ async fn fetch_and_accept(
 ) {
     let mut seen = HashSet::new();
     pending.retain(|p| seen.insert(p.event.id));
+    // Only the newest pending version of each (publisher, app) is fetched: versions only move
+    // forward, so one publisher posting many versions costs one fetch, not many.
+    pending.sort_by(|a, b| b.release.version.cmp(&a.release.version));
+    let mut newest = HashSet::new();
+    let (keep, superseded): (Vec<_>, Vec<_>) =
+        pending.into_iter().partition(|p| newest.insert((p.release.did.clone(), p.release.app.clone())));
+    pending = keep;
+    if !superseded.is_empty() {
+        let mut s = state.lock().await;
+        for p in superseded {
+            let reason = Rejected::Overloaded(format!(
+                "{} {} by {} is not fetched: a newer version of it is being fetched",
+                p.release.app, p.release.version, p.release.did
+            ));
+            s.drop_event(Origin::Relay(from), Some(&p.event.id.to_hex()), &reason);
+        }
+    }
     pending.sort_by(|a, b| a.release.version.cmp(&b.release.version));
     if pending.len() > MAX_FETCHES_PER_READ {
         let mut s = state.lock().await;
@@ -303,11 +331,21 @@ pub async fn read_relays(data: &Path, state: &tokio::sync::Mutex<NostrState>) ->
                 let mut pending = Vec::new();
                 let end = {
                     let mut s = state.lock().await;
-                    conn.query("archy", &filters, timeout, |f| {
-                        let asked = Asked { follows_of: &none, only_follows: false };
-                        take_frame(&mut s, url, f, asked, &mut pending, &mut relay);
-                    })
-                    .await
+                    let asked = Asked { follows_of: &none, only_follows: false };
+                    match conn
+                        .query("bindings", &[binding_filter()], timeout, |f| {
+                            take_frame(&mut s, url, f, asked, &mut pending, &mut relay);
+                        })
+                        .await
+                    {
+                        Ok(_) => {
+                            conn.query("archy", &filters, timeout, |f| {
+                                take_frame(&mut s, url, f, asked, &mut pending, &mut relay);
+                            })
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    }
                 };
                 let usable = end.is_ok();
                 note_end(&mut relay, end);

@@ -17,7 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use archy_nostr::nostr_sdk::{Event, JsonUtil as _};
 
 /// Largest websocket frame (and message) read from a relay. Larger than any event the node
-/// accepts ([`archy_nostr::event::MAX_EVENT_BYTES`]), so an oversized event arrives and is
+/// accepts ([`archy_nostr::event::MAX_FOLLOW_LIST_BYTES`]), so an oversized event arrives and is
 /// dropped with its size named, rather than breaking the connection.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024 + 4096;
 /// Most events one query reads before it stops.

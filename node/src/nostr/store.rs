@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use archy_nostr::nostr_sdk::{Event, JsonUtil as _};
 
 /// Largest stored event file read back (a little above the largest event accepted).
-const MAX_FILE_BYTES: u64 = archy_nostr::event::MAX_EVENT_BYTES as u64 + 1024;
+const MAX_FILE_BYTES: u64 = archy_nostr::event::MAX_FOLLOW_LIST_BYTES as u64 + 1024;
 
 /// `<data>/nostr`.
 pub fn nostr_dir(data: &Path) -> PathBuf {

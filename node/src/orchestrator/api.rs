@@ -78,6 +78,7 @@ impl IntoResponse for ApiError {
             | Error::PortTaken { .. }
             | Error::NameConflict { .. }
             | Error::NotNewer { .. }
+            | Error::OtherPublisher { .. }
             | Error::NodeTooOld { .. }
             | Error::RolledBack { .. } => StatusCode::CONFLICT,
             Error::ImageMismatch { .. } | Error::ImageUnavailable { .. } | Error::Unhealthy { .. } => {

@@ -262,6 +262,16 @@ impl Orchestrator {
         let from = current.record.version.clone();
         let manifest = self.fetch_manifest(app, to)?;
         let m = manifest.manifest().clone();
+        // The same app id may be announced by other publishers (on Nostr): an update never
+        // hands an installed app's volumes and secrets to another publisher.
+        let installed_by = current.manifest.publisher();
+        if &m.publisher != installed_by {
+            return Err(Error::OtherPublisher {
+                app: app.to_owned(),
+                installed: installed_by.to_string(),
+                offered: m.publisher.to_string(),
+            });
+        }
         if m.version == from {
             return Ok(UpdateReport { from: from.to_string(), to: from.to_string(), unchanged: true });
         }

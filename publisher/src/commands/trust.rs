@@ -72,6 +72,11 @@ pub fn run(args: TrustArgs, out: &Output) -> anyhow::Result<ExitCode> {
                 for relay in connections {
                     let filter = Filter::new().kind(Kind::ContactList).author(keys.public_key());
                     for list in relay.query(filter).await.map_err(relays::relay_error)? {
+                        // A relay may answer with events the filter did not ask for: only our
+                        // own list is ours to extend.
+                        if list.pubkey != keys.public_key() || list.kind != Kind::ContactList {
+                            continue;
+                        }
                         if newest.as_ref().is_none_or(|n| list.created_at > n.created_at) {
                             newest = Some(list);
                         }
