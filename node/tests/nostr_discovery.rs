@@ -418,3 +418,21 @@ fn a_node_can_run_the_embedded_relay_and_read_it() {
     let log = std::fs::read_to_string(node.path().join("relay/events.jsonl")).unwrap();
     assert!(log.contains(&events[1].id.to_hex()), "the node's relay persisted the release");
 }
+
+#[test]
+fn a_publisher_posting_version_after_version_leaves_only_the_newest_few_stored() {
+    let world = World::new();
+    let alice = Publisher::new();
+    world.relay.publish(&[alice.binding()]);
+    let node = world.node(&[]);
+    let kept = node::nostr::state::MAX_VERSIONS_KEPT;
+    for minor in 0..kept + 2 {
+        world.relay.publish(&[alice.release("hello-nostr", &format!("1.{minor}.0"), &world.envelopes)]);
+        sync(&node);
+    }
+    let releases: Vec<_> = stored_events(&node).into_iter().filter(|e| e.as_json().contains("archy:app:")).collect();
+    assert_eq!(releases.len(), kept, "only the {kept} newest versions stay in the store");
+    let listed = listed(&node);
+    assert!(listed.iter().any(|(_, v, _)| v == &format!("1.{}.0", kept + 1)), "the newest is listed: {listed:?}");
+    assert!(!listed.iter().any(|(_, v, _)| v == "1.0.0" || v == "1.1.0"), "the oldest are gone: {listed:?}");
+}

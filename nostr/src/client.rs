@@ -126,9 +126,14 @@ impl RelayConnection {
             match next {
                 Err(_) => break Err(self.failed(format!("no EOSE within {:?}", self.timeout))),
                 Ok(Err(e)) => break Err(self.failed(format!("reading the answer: {e}"))),
-                Ok(Ok(RelayNotification::Event { subscription_id, event })) if subscription_id == id => {
+                // The `Message` form, not `RelayNotification::Event`: the pool sends the latter
+                // only for events this client has not seen before, and a second query must see
+                // them again. Both come after the pool verified the event's id and signature.
+                Ok(Ok(RelayNotification::Message { message: RelayMessage::Event { subscription_id, event } }))
+                    if *subscription_id == id =>
+                {
                     if filter.match_event(&event, MatchEventOptions::new()) {
-                        events.push(*event);
+                        events.push(event.into_owned());
                     }
                 }
                 Ok(Ok(RelayNotification::Message { message: RelayMessage::EndOfStoredEvents(sid) })) if *sid == id => {

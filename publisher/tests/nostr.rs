@@ -288,7 +288,9 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
         assert_eq!(std::fs::read(stored).unwrap(), bytes);
     }
 
-    // The same version again is refused, naming the version the relay holds.
+    // The same version with other bytes is refused, naming the version the relay holds.
+    let toml = std::fs::read_to_string(v1.join("archy.toml")).unwrap();
+    std::fs::write(v1.join("archy.toml"), toml.replacen("summary = \"", "summary = \"Changed: ", 1)).unwrap();
     let err = env.fails(1, &["publish", v1.to_str().unwrap(), "--relay", &relay, "--upload", &http]);
     assert!(err.contains(&format!("relay {relay} already has notes 1.0.0")), "{err}");
 
@@ -592,4 +594,37 @@ fn trust_follow_endorse_and_report_post_what_nodes_score() {
     let stranger = catalog::keys::SigningKey::generate().did().to_string();
     let err = friend.fails(1, &["trust", "report", &stranger, "--relay", &relay]);
     assert!(err.contains(&format!("no verified binding for {stranger}")), "{err}");
+}
+
+#[test]
+fn a_publish_that_reached_only_some_relays_is_finished_by_running_it_again() {
+    let env = Env::new();
+    let (_a, a) = env.relay("relay-a");
+    let (_b, b) = env.relay("relay-b");
+    let (_registry, http, _) = env.registry();
+    let did = env.publisher();
+    let app = env.app("notes", "1.0.0", &did);
+    let app = app.to_str().unwrap();
+    env.ok(&["publish", app, "--relay", &a, "--upload", &http]);
+    let author = env.nostr_key();
+
+    // The same release again, now to both relays: the one holding it is left as it is.
+    let again = env.ok(&["publish", app, "--relay", &a, "--relay", &b, "--upload", &http]);
+    let answers: Vec<(String, String)> = again["relays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["event"].as_str().unwrap().starts_with("release"))
+        .map(|x| (x["relay"].as_str().unwrap().to_owned(), x["event"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(answers.contains(&(a.clone(), "release (already held)".into())), "{again}");
+    assert!(answers.contains(&(b.clone(), "release".into())), "{again}");
+    accept_release(&env, &b, &author, "1.0.0");
+    assert_eq!(env.query(&a, release_filter(&author, "notes")).len(), 1);
+
+    // Other bytes under the same version are still refused: versions are immutable.
+    let toml = std::fs::read_to_string(format!("{app}/archy.toml")).unwrap();
+    std::fs::write(format!("{app}/archy.toml"), toml.replacen("summary = \"", "summary = \"Changed: ", 1)).unwrap();
+    let err = env.fails(1, &["publish", app, "--relay", &a, "--upload", &http]);
+    assert!(err.contains(&format!("relay {a} already has notes 1.0.0")), "{err}");
 }

@@ -28,6 +28,10 @@ use super::store::EventStore;
 pub const MAX_LABELS: usize = 100_000;
 /// Most drop messages kept for `status`.
 const RECENT_DROPS: usize = 20;
+/// Most verified versions of one app by one publisher the node keeps (newest first): older
+/// ones leave the listing and the store, so a publisher posting version after version cannot
+/// grow the node's store or slow its listings without bound.
+pub const MAX_VERSIONS_KEPT: usize = 5;
 
 /// A short, stable name for each reason an event is dropped (the keys of the counts
 /// `archy-node status` shows).
@@ -384,9 +388,26 @@ impl NostrState {
                 tracing::info!(app = %m.id, version = %m.version, did = %m.publisher, "accepted a Nostr release");
                 let key = (m.publisher.clone(), m.id.to_string(), m.version.clone());
                 self.keep(&event, "release");
+                let (did, app) = (key.0.clone(), key.1.clone());
                 self.releases.insert(key, NostrRelease { event, manifest, hash: release.hash, size: release.size });
+                self.prune_versions(&did, &app);
             }
             Err(reason) => self.drop_event(from, Some(&id), &reason),
+        }
+    }
+
+    /// Keeps the [`MAX_VERSIONS_KEPT`] newest versions of `app` by `did`, removing older ones
+    /// from the listing and the store.
+    fn prune_versions(&mut self, did: &DidKey, app: &str) {
+        let versions: Vec<_> =
+            self.releases.keys().filter(|(d, a, _)| d == did && a == app).map(|(_, _, v)| v.clone()).collect();
+        // BTreeMap keys are in version order: the first ones are the oldest.
+        for old in versions.iter().take(versions.len().saturating_sub(MAX_VERSIONS_KEPT)) {
+            if let Some(release) = self.releases.remove(&(did.clone(), app.to_owned(), old.clone()))
+                && self.persist
+            {
+                self.store.remove(&release.event);
+            }
         }
     }
 
