@@ -152,7 +152,8 @@ echo "node 1 serves at $PEER"
 step "the origin goes down; node 2 gets the catalog from node 1, verified against the origin's root"
 kill "$REGISTRY"
 while kill -0 "$REGISTRY" 2>/dev/null; do sleep 0.1; done
-"$BIN/archy-node" init --data "$WORK/node2" --root "$WORK/origin/repository/metadata/1.root.json" --origin "$ORIGIN" --peer "$PEER"
+"$BIN/archy-node" init --data "$WORK/node2" --root "$WORK/origin/repository/metadata/1.root.json" --origin "$ORIGIN" --peer "$PEER" \
+  --relay "$RELAY"
 "$BIN/archy-node" sync --data "$WORK/node2"
 "$BIN/archy-node" status --data "$WORK/node2"
 
