@@ -108,8 +108,12 @@ struct Daemon {
 
 impl Daemon {
     async fn sync(&self) -> anyhow::Result<SyncReport> {
-        let _one_at_a_time = self.round.lock().await;
-        let mut report = sync_once(&self.data, Some(&self.endpoint)).await?;
+        let mut report = {
+            let _one_at_a_time = self.round.lock().await;
+            sync_once(&self.data, Some(&self.endpoint)).await?
+        };
+        // Outside the round: a slow or hostile relay never holds up the origin's catalog (a full
+        // read has its own lock, `<data>/nostr/lock`).
         match self.nostr.full_read().await {
             Ok(nostr) => report.nostr = nostr,
             Err(e) => report.errors.push(format!("nostr: {e:#}")),
