@@ -43,6 +43,14 @@ impl Fetcher {
         Self { data: data.to_owned(), timeout, endpoint: OnceCell::new() }
     }
 
+    /// How long the fetches of one read may take together: as long as one relay query may
+    /// ([`super::relay::QUERY_DEADLINE_FACTOR`] times the timeout, at least
+    /// [`super::relay::MIN_QUERY_SECS`]), so a location that drips bytes slowly cannot keep a
+    /// read busy for long.
+    pub fn phase_limit(&self) -> Duration {
+        (self.timeout * super::relay::QUERY_DEADLINE_FACTOR).max(Duration::from_secs(super::relay::MIN_QUERY_SECS))
+    }
+
     /// The envelope bytes of `release`: from the file store, else from its locations in order.
     pub async fn fetch(&self, release: &Release) -> Result<Vec<u8>, Rejected> {
         if let Some(bytes) = local_envelope(&self.data, &release.hash, release.size)

@@ -288,9 +288,17 @@ async fn fetch_and_accept(
             s.drop_event(Origin::Relay(from), Some(&p.event.id.to_hex()), &reason);
         }
     }
+    let limit = fetcher.phase_limit();
+    let deadline = tokio::time::Instant::now() + limit;
     let mut fetched: Vec<_> = futures_util::stream::iter(pending)
         .map(|p| async move {
-            let bytes = fetcher.fetch(&p.release).await;
+            let bytes = match tokio::time::timeout_at(deadline, fetcher.fetch(&p.release)).await {
+                Ok(bytes) => bytes,
+                Err(_) => Err(Rejected::FetchFailed {
+                    hash: p.release.hash.to_hex().to_string(),
+                    reason: format!("the read's envelope fetches ran out of time ({} s in all)", limit.as_secs()),
+                }),
+            };
             (p, bytes)
         })
         .buffer_unordered(FETCH_CONCURRENCY)
