@@ -66,3 +66,16 @@ http {
 }
 CONF
 }
+
+# bench_workdir NAME — sets WORK to a new folder /tmp/archy-bench-NAME.XXXXXX and PIDS to an
+# empty list; on exit every pid in PIDS is killed and WORK removed.
+bench_workdir() {
+  WORK=$(mktemp -d "/tmp/archy-bench-$1.XXXXXX")
+  PIDS=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}

@@ -31,14 +31,7 @@ else
   BIN="$CARGO_TARGET_DIR/debug"
 fi
 
-WORK=$(mktemp -d /tmp/archy-bench-nostr.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workdir nostr
 export ARCHY_KEY="$WORK/publisher.key" ARCHY_NOSTR_KEY="$WORK/nostr.key" ARCHY_LOG=warn
 
 step "origin registry with the embedded relay"

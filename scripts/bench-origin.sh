@@ -16,14 +16,7 @@ need_packages wrk:wrk nginx:nginx curl:curl
 step "building archy and archy-registry (release)"
 cargo build -q --release -p archy-node -p archy-registry -p archy-publisher
 
-WORK=$(mktemp -d /tmp/archy-bench-origin.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+bench_workdir origin
 
 step "repository (archy repo init) and the two servers"
 "$RELEASE/archy" repo init "$WORK/origin" >/dev/null

@@ -16,14 +16,7 @@ use nostr_common::*;
 
 #[test]
 fn a_bound_publishers_app_is_listed_with_did_npub_version_and_score() {
-    let world = World::new();
-    let operator = Keys::generate();
-    let alice = Publisher::new();
-    world.relay.publish(&[
-        alice.binding(),
-        alice.release("hello-nostr", "1.0.0", &world.envelopes),
-        follows(&operator, &[alice.key()]),
-    ]);
+    let (world, operator, alice) = World::with_followed_publisher();
     let node = world.node(&[&operator]);
     let (report, _) = sync(&node);
     let nostr = report.nostr.expect("nostr read");

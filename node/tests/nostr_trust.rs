@@ -230,14 +230,7 @@ fn install_refusals_name_the_nostr_policy_rule() {
 
 #[test]
 fn init_writes_the_nostr_settings_and_trust_publish_posts_signed_assertions() {
-    let world = World::new();
-    let operator = Keys::generate();
-    let alice = Publisher::new();
-    world.relay.publish(&[
-        alice.binding(),
-        alice.release("hello-nostr", "1.0.0", &world.envelopes),
-        follows(&operator, &[alice.key()]),
-    ]);
+    let (world, operator, alice) = World::with_followed_publisher();
     let data = tempfile::tempdir().unwrap();
     let out = Command::new(common::node_bin())
         .args(["init", "--data"])

@@ -16,7 +16,8 @@ use crate::event::{KIND_APP_DATA, bind_d_tag, release_d_tag};
 /// How long [`RelayConnection`] waits for a connection, an `OK` or an `EOSE` by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What went wrong with one relay; every variant names the relay.
+/// What went wrong with one relay; every variant names the relay. The publisher's client here
+/// and the node's own NIP-01 client (`node::nostr::relay`) both report with it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RelayError {
@@ -46,7 +47,15 @@ pub enum RelayError {
         /// The relay's message (NIP-01 machine-readable prefix and text).
         message: String,
     },
-    /// Sending or querying failed otherwise (lost connection, no answer in time).
+    /// The relay stayed silent longer than the deadline.
+    #[error("relay {url}: no answer within {timeout:?}")]
+    Timeout {
+        /// The relay.
+        url: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// Sending or querying failed otherwise (a lost connection, a closed subscription).
     #[error("relay {url}: {reason}")]
     Failed {
         /// The relay.

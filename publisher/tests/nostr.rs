@@ -4,6 +4,8 @@
 //! (`archy_nostr::discovery::Discovery`), with the envelope fetched from where the event says.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -108,15 +110,7 @@ impl Env {
 
     /// An app folder for `id` at `version` published by `did`.
     fn app(&self, id: &str, version: &str, did: &str) -> PathBuf {
-        let dir = self.path(&format!("apps/{id}-{version}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let toml = catalog::manifest::example_toml(id, &did.parse().unwrap()).replacen(
-            "version = \"0.1.0\"",
-            &format!("version = \"{version}\""),
-            1,
-        );
-        std::fs::write(dir.join("archy.toml"), toml).unwrap();
-        dir
+        common::write_app(self.dir.path(), id, version, did)
     }
 
     /// A standalone `archy-relay` with its event log under `name/`.

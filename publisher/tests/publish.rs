@@ -2,6 +2,8 @@
 //! `archy-node` reading the result.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -92,15 +94,7 @@ impl Env {
     }
     /// An app folder for `id` published by `did`.
     fn app(&self, id: &str, version: &str, did: &str) -> PathBuf {
-        let dir = self.path(&format!("apps/{id}-{version}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let toml = catalog::manifest::example_toml(id, &did.parse().unwrap()).replacen(
-            "version = \"0.1.0\"",
-            &format!("version = \"{version}\""),
-            1,
-        );
-        std::fs::write(dir.join("archy.toml"), toml).unwrap();
-        dir
+        common::write_app(self.dir.path(), id, version, did)
     }
 }
 

@@ -28,48 +28,8 @@ pub const QUERY_DEADLINE_FACTOR: u32 = 12;
 /// The shortest whole-query deadline, in seconds.
 pub const MIN_QUERY_SECS: u64 = 60;
 
-/// Why talking to a relay failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RelayError {
-    /// Not a `ws://` or `wss://` URL.
-    #[error("relay `{0}` is not a ws:// or wss:// URL")]
-    BadUrl(String),
-    /// The connection could not be made.
-    #[error("relay {url}: cannot connect: {reason}")]
-    Connect {
-        /// The relay.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The relay stayed silent too long.
-    #[error("relay {url}: no answer within {timeout:?}")]
-    Timeout {
-        /// The relay.
-        url: String,
-        /// The limit.
-        timeout: Duration,
-    },
-    /// The connection broke.
-    #[error("relay {url}: {reason}")]
-    Broken {
-        /// The relay.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// The relay refused an event we published.
-    #[error("relay {url} refused event {id}: {message}")]
-    Refused {
-        /// The relay.
-        url: String,
-        /// The event id.
-        id: String,
-        /// The relay's `OK` message.
-        message: String,
-    },
-}
+/// Why talking to a relay failed: the same error as the publisher's relay client.
+pub use archy_nostr::client::RelayError;
 
 /// A frame from a relay (NIP-01 relay-to-client messages).
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +95,7 @@ pub fn check_url(url: &str) -> Result<(), RelayError> {
     let rest = url.strip_prefix("ws://").or_else(|| url.strip_prefix("wss://"));
     match rest {
         Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-        _ => Err(RelayError::BadUrl(url.to_owned())),
+        _ => Err(RelayError::BadUrl { url: url.to_owned(), reason: "the scheme must be ws or wss".into() }),
     }
 }
 
@@ -172,7 +132,7 @@ impl Connection {
         let (ws, _) = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| RelayError::Timeout { url: url.to_owned(), timeout })?
-            .map_err(|e| RelayError::Connect { url: url.to_owned(), reason: e.to_string() })?;
+            .map_err(|e| RelayError::Unreachable { url: url.to_owned(), reason: e.to_string() })?;
         Ok(Self { url: url.to_owned(), ws })
     }
 
@@ -185,7 +145,7 @@ impl Connection {
         self.ws
             .send(Message::Text(value.to_string().into()))
             .await
-            .map_err(|e| RelayError::Broken { url: self.url.clone(), reason: e.to_string() })
+            .map_err(|e| RelayError::Failed { url: self.url.clone(), reason: e.to_string() })
     }
 
     /// Sends `["REQ", sub, filters…]`.
@@ -210,7 +170,7 @@ impl Connection {
             let message = match next {
                 None => return Ok(None),
                 Some(Ok(m)) => m,
-                Some(Err(e)) => return Err(RelayError::Broken { url: self.url.clone(), reason: e.to_string() }),
+                Some(Err(e)) => return Err(RelayError::Failed { url: self.url.clone(), reason: e.to_string() }),
             };
             match message {
                 Message::Text(text) => return Ok(Some(Frame::parse(text.as_str()))),
@@ -243,7 +203,7 @@ impl Connection {
                 break QueryEnd::Truncated;
             }
             let Some(frame) = self.next_frame(timeout.min(left)).await? else {
-                return Err(RelayError::Broken { url: self.url.clone(), reason: "closed the connection".into() });
+                return Err(RelayError::Failed { url: self.url.clone(), reason: "closed the connection".into() });
             };
             match &frame {
                 Frame::Eose(s) if s == sub => break QueryEnd::Eose,
@@ -272,13 +232,13 @@ impl Connection {
     /// Publishes an event and waits for the relay's `OK`.
     pub async fn publish(&mut self, event: &Event, timeout: Duration) -> Result<(), RelayError> {
         let value: serde_json::Value = serde_json::from_str(&event.as_json())
-            .map_err(|e| RelayError::Broken { url: self.url.clone(), reason: e.to_string() })?;
+            .map_err(|e| RelayError::Failed { url: self.url.clone(), reason: e.to_string() })?;
         self.send(serde_json::json!(["EVENT", value])).await?;
         let id = event.id.to_hex();
         loop {
             match self.next_frame(timeout).await? {
                 None => {
-                    return Err(RelayError::Broken { url: self.url.clone(), reason: "closed the connection".into() });
+                    return Err(RelayError::Failed { url: self.url.clone(), reason: "closed the connection".into() });
                 }
                 Some(Frame::Ok { id: got, accepted, message }) if got == id => {
                     return if accepted {

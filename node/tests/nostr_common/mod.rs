@@ -270,6 +270,20 @@ impl World {
         node
     }
 
+    /// A world whose relay holds alice's binding and her `hello-nostr` 1.0.0, and an operator
+    /// key that follows alice: `(world, operator, alice)`.
+    pub fn with_followed_publisher() -> (Self, Keys, Publisher) {
+        let world = Self::new();
+        let operator = Keys::generate();
+        let alice = Publisher::new();
+        world.relay.publish(&[
+            alice.binding(),
+            alice.release("hello-nostr", "1.0.0", &world.envelopes),
+            follows(&operator, &[alice.key()]),
+        ]);
+        (world, operator, alice)
+    }
+
     pub fn node(&self, seeds: &[&Keys]) -> Node {
         self.node_with(&[self.relay.url()], seeds)
     }
