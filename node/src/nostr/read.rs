@@ -506,12 +506,17 @@ impl NostrDaemon {
         let fresh = tokio::task::spawn_blocking(move || NostrState::load(&d)).await?;
         let fresh = tokio::sync::Mutex::new(fresh);
         let report = read_relays(&self.data, &fresh).await?;
-        let fresh = fresh.into_inner();
+        let counts = fresh.into_inner().counts().clone();
         let mut state = self.state.lock().await;
         // Whatever waited for a binding in the live state is dropped with its reason.
         state.end_of_read(Origin::Relay("(live)"));
         self.merge_counts(&state).await;
-        *state = fresh;
+        // The live subscription may have accepted (and stored) events while the read ran: the
+        // store holds both, so the new state is loaded from it, checked again, under the lock.
+        let d = self.data.clone();
+        let mut merged = tokio::task::spawn_blocking(move || NostrState::load(&d)).await?;
+        merged.set_counts(counts);
+        *state = merged;
         Ok(report)
     }
 

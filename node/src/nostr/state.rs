@@ -228,6 +228,12 @@ impl NostrState {
         &self.counts
     }
 
+    /// Replaces the counts (a state reloaded from the store keeps the counts of the read that
+    /// preceded it).
+    pub fn set_counts(&mut self, counts: Counts) {
+        self.counts = counts;
+    }
+
     /// Number of verified bindings held.
     pub fn binding_count(&self) -> usize {
         self.binding_events.len()
