@@ -11,6 +11,17 @@ set -euo pipefail
 version=0.8.12
 root="${ARCHY_TOOLS:-$HOME/.cache/archy-tools}"
 bin="$root/bin/nostr-rs-relay"
+# The published source in the cargo cache, if it is there (a fresh machine has none: status 1).
+cached_crate() {
+  local dir
+  for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"nostr-rs-relay-$version"; do
+    if [ -f "$dir/Cargo.toml" ]; then
+      echo "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
 if ! [ -x "$bin" ] || ! grep -qx "$version" "$root/.nostr-rs-relay-version" 2>/dev/null; then
   if ! command -v protoc >/dev/null 2>&1; then
     echo "installing Debian package protobuf-compiler" >&2
@@ -21,7 +32,7 @@ if ! [ -x "$bin" ] || ! grep -qx "$version" "$root/.nostr-rs-relay-version" 2>/d
   # a copy of the published source with only `time` (and what it pulls) moved to 0.3.36.
   src="$root/src/nostr-rs-relay-$version"
   if ! [ -f "$src/Cargo.toml" ]; then
-    crate="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"nostr-rs-relay-$version" 2>/dev/null | head -1)"
+    crate="$(cached_crate || true)"
     if [ -z "$crate" ]; then # `cargo fetch` of a throwaway manifest downloads the published source
       tmp="$(mktemp -d)"
       mkdir "$tmp/src" && : >"$tmp/src/lib.rs"
@@ -29,7 +40,10 @@ if ! [ -x "$bin" ] || ! grep -qx "$version" "$root/.nostr-rs-relay-version" 2>/d
         "$version" >"$tmp/Cargo.toml"
       cargo fetch -q --manifest-path "$tmp/Cargo.toml" >&2
       rm -rf "$tmp"
-      crate="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"nostr-rs-relay-$version" | head -1)"
+      crate="$(cached_crate)" || {
+        echo "error: cargo fetch did not bring nostr-rs-relay $version into ${CARGO_HOME:-$HOME/.cargo}/registry/src" >&2
+        exit 1
+      }
     fi
     mkdir -p "$root/src" && rm -rf "$src.tmp" && cp -r "$crate" "$src.tmp"
     cargo update -q --manifest-path "$src.tmp/Cargo.toml" -p time@0.3.25 --precise 0.3.36 >&2
