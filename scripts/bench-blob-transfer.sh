@@ -6,8 +6,8 @@
 # Usage: bash scripts/bench-blob-transfer.sh     (a few minutes after the release build)
 # Installs nginx, openssl and curl from Debian when missing; writes 200 MB of random bytes and
 # a self-signed certificate for 127.0.0.1 into a temporary folder; starts nginx with TLS on
-# 127.0.0.1 serving that file; then runs `cargo bench -p archy-node --bench blob_transfer`,
-# which measures all three (see node/benches/blob_transfer.rs) and prints the ratios.
+# 127.0.0.1 serving that file; then runs `cargo bench -p archy-bench --bench blob_transfer`,
+# which measures all three (see bench/benches/blob_transfer.rs) and prints the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-common.sh
@@ -43,6 +43,6 @@ NGINX_PID=$!
 URL="https://127.0.0.1:$PORT/image.tar"
 wait_http "$URL" --cacert "$WORK/cert.pem" --range 0-0
 
-step "cargo bench -p archy-node --bench blob_transfer (release)"
+step "cargo bench -p archy-bench --bench blob_transfer (release)"
 ARCHY_BENCH_BLOB="$WORK/www/image.tar" ARCHY_BENCH_NGINX_URL="$URL" ARCHY_BENCH_CACERT="$WORK/cert.pem" \
-  TMPDIR="$WORK" cargo bench -q -p archy-node --bench blob_transfer
+  TMPDIR="$WORK" cargo bench -q -p archy-bench --bench blob_transfer

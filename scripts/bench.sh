@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the three sync benchmarks in sequence and prints a summary table:
-#   incremental sync  cargo bench -p archy-node --bench incremental_sync
+#   incremental sync  cargo bench -p archy-bench --bench incremental_sync
 #   blob transfer     scripts/bench-blob-transfer.sh
 #   origin            scripts/bench-origin.sh
 # Each prints its own figures as it goes; the table at the end repeats their `result:` lines.
@@ -15,7 +15,7 @@ step "building the release binaries"
 cargo build -q --release -p archy-node -p archy-registry -p archy-publisher
 
 step "1/3 incremental sync"
-cargo bench -q -p archy-node --bench incremental_sync | tee "$OUT/1"
+cargo bench -q -p archy-bench --bench incremental_sync | tee "$OUT/1"
 step "2/3 blob transfer"
 bash scripts/bench-blob-transfer.sh | tee "$OUT/2"
 step "3/3 origin"

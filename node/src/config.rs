@@ -34,7 +34,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use registry::net::PeerAddr;
+use archy_net::PeerAddr;
 use serde::{Deserialize, Serialize};
 
 /// Where the origin is.

@@ -2,7 +2,7 @@
 //!
 //! - Syncs every `sync.interval_secs`, and on demand (`POST /v1/sync` on the local API).
 //! - Serves every verified file it holds over iroh-blobs (by BLAKE3) and its trusted metadata
-//!   over the metadata protocol ([`registry::net::META_ALPN`]), so every node is a mirror.
+//!   over the metadata protocol ([`archy_net::META_ALPN`]), so every node is a mirror.
 //! - With Nostr relays configured: reads them fully on each sync, and keeps a live
 //!   subscription to each in between ([`crate::nostr::read::NostrDaemon`]).
 //! - Local HTTP API on `serve.api` (loopback by default): `GET /v1/status`,
@@ -11,17 +11,16 @@
 //!   [`crate::orchestrator::api`]) when a container engine answers.
 //! - Writes `<data>/node.json` with its API URL and iroh address.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use archy_net::{MetaServer, MetaSource, PeerAddr};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use catalog::metadata::{SignedMetadata, Snapshot};
-use registry::net::{MetaServer, MetaSource, PeerAddr};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -102,7 +101,7 @@ struct Daemon {
     nostr: Arc<crate::nostr::read::NostrDaemon>,
     endpoint: iroh::Endpoint,
     store: iroh_blobs::store::fs::FsStore,
-    imported: Mutex<HashSet<String>>,
+    imported: Mutex<archy_net::FolderBlobs>,
     round: Mutex<()>,
 }
 
@@ -124,25 +123,7 @@ impl Daemon {
 
     /// Makes every verified file servable over iroh-blobs (referenced in place, not copied).
     async fn import_files(&self) -> anyhow::Result<()> {
-        let mut done = self.imported.lock().await;
-        let Ok(entries) = std::fs::read_dir(files_dir(&self.data)) else { return Ok(()) };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || done.contains(&name) {
-                continue;
-            }
-            self.store
-                .blobs()
-                .add_path_with_opts(iroh_blobs::api::blobs::AddPathOptions {
-                    path: entry.path(),
-                    format: iroh_blobs::BlobFormat::Raw,
-                    mode: iroh_blobs::api::blobs::ImportMode::TryReference,
-                })
-                .with_tag()
-                .await
-                .map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
-            done.insert(name);
-        }
+        self.imported.lock().await.import_new(&self.store, &files_dir(&self.data)).await?;
         Ok(())
     }
 }
@@ -222,12 +203,12 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
     let store = iroh_blobs::store::fs::FsStore::load(data.join("iroh-blobs"))
         .await
         .map_err(|e| anyhow::anyhow!("opening the blob store: {e}"))?;
-    let secret = registry::net::load_or_create_secret(&data.join("iroh.key"))?;
-    let endpoint = registry::net::bind_endpoint(secret, config.serve.iroh).await?;
-    let iroh_addr = registry::net::local_peer_addr(&endpoint)?;
+    let secret = archy_net::load_or_create_secret(&data.join("iroh.key"))?;
+    let endpoint = archy_net::bind_endpoint(secret, config.serve.iroh).await?;
+    let iroh_addr = archy_net::local_peer_addr(&endpoint)?;
     let iroh_router = iroh::protocol::Router::builder(endpoint.clone())
         .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
-        .accept(registry::net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta { data: data.clone() })))
+        .accept(archy_net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta { data: data.clone() })))
         .spawn();
     // The embedded relay first, so that a node configured to read its own relay finds it up.
     let relay = match config.nostr.serve_relay {
@@ -248,7 +229,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
         nostr,
         endpoint,
         store,
-        imported: Mutex::new(HashSet::new()),
+        imported: Mutex::new(archy_net::FolderBlobs::default()),
         round: Mutex::new(()),
     });
     daemon.import_files().await?;

@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use archy_net::PeerAddr;
 use catalog::client::{Config as TufConfig, FetchError, Remote, Updater};
 use catalog::envelope::SignedEnvelope;
 use catalog::manifest::Limits;
 use catalog::metadata::{SignedMetadata, Timestamp};
 use chrono::Utc;
 use iroh::Endpoint;
-use registry::net::PeerAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{CatalogApp, CatalogFile, GenerationState, GenerationStore, commit_generation, files_dir};
@@ -129,9 +129,7 @@ impl IrohRemote {
         let (endpoint, addr, timeout) = (self.endpoint.clone(), self.peer.endpoint_addr(), self.timeout);
         let conn = self
             .handle
-            .block_on(
-                async move { tokio::time::timeout(timeout, endpoint.connect(addr, registry::net::META_ALPN)).await },
-            )
+            .block_on(async move { tokio::time::timeout(timeout, endpoint.connect(addr, archy_net::META_ALPN)).await })
             .map_err(|_| FetchError::Other(format!("{}: no answer within {timeout:?}", self.peer)))?
             .map_err(|e| FetchError::Other(format!("{}: {e}", self.peer)))?;
         self.connection = Some(conn.clone());
@@ -143,7 +141,7 @@ impl Remote for IrohRemote {
     fn fetch_metadata(&mut self, name: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
         let conn = self.connection()?;
         let (name, timeout) = (name.to_owned(), self.timeout);
-        self.handle.block_on(async move { registry::net::fetch_meta(&conn, &name, max_length, timeout).await })
+        self.handle.block_on(async move { archy_net::fetch_meta(&conn, &name, max_length, timeout).await })
     }
 
     fn fetch_target(&mut self, _path: &str, _max_length: u64) -> Result<Vec<u8>, FetchError> {
@@ -368,7 +366,7 @@ pub async fn client_endpoint(config: &Config) -> anyhow::Result<Endpoint> {
     let bind = std::net::SocketAddr::new(ip, 0);
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    registry::net::bind_endpoint(iroh::SecretKey::from_bytes(&seed), bind).await
+    archy_net::bind_endpoint(iroh::SecretKey::from_bytes(&seed), bind).await
 }
 
 /// Fetches a target file into `files/<blake3>` from the first provider that delivers it intact:
@@ -404,8 +402,7 @@ pub async fn fetch_file(data: &Path, file: &CatalogFile, endpoint: Option<&Endpo
     };
     for provider in iroh_providers(&config, None) {
         let p = progress.clone();
-        match registry::net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await
-        {
+        match archy_net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await {
             Ok(()) => return finish_file(&tmp, &dest, &progress),
             Err(e) => {
                 tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
@@ -655,7 +652,7 @@ async fn fetch_file_from(
     let tmp = files_dir(data).join(format!(".{}.part", file.blake3));
     let mut errors = Vec::new();
     for provider in iroh_providers(config, first) {
-        match registry::net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, |_| {}).await {
+        match archy_net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, |_| {}).await {
             Ok(()) => {
                 std::fs::rename(&tmp, &dest)?;
                 return Ok(dest);

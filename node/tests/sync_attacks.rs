@@ -239,7 +239,7 @@ fn mix_and_match_role_version_not_in_the_signed_snapshot_is_refused() {
 /// A blobs provider that relays requests to an honest one and tampers with the answer.
 #[derive(Debug, Clone)]
 struct Tamper {
-    upstream: registry::net::PeerAddr,
+    upstream: archy_net::PeerAddr,
     client: iroh::Endpoint,
     /// Flip a byte of the answer (corrupt chunk) …
     flip: bool,
@@ -288,7 +288,7 @@ async fn origin_down_with_new_app() -> (Origin, HttpServer, Node, Arc<FakeMeta>)
 
 async fn client_endpoint() -> iroh::Endpoint {
     let secret = iroh::SecretKey::from_bytes(&SigningKey::generate().seed());
-    registry::net::bind_endpoint(secret, "127.0.0.1:0".parse().expect("addr")).await.expect("endpoint")
+    archy_net::bind_endpoint(secret, "127.0.0.1:0".parse().expect("addr")).await.expect("endpoint")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,10 +2,12 @@
 //!
 //! The origin curates the catalog and signs it as a TUF repository: [`catalog::repo`] builds and
 //! signs it (exposed to operators as `archy repo …`), [`server`] runs it as a service
-//! (`archy-registry serve`: submissions, timestamp re-signing, HTTP and iroh serving), and [`net`]
-//! is what origins and nodes speak to each other over iroh.
+//! (`archy-registry serve`: submissions, timestamp re-signing, HTTP and iroh serving). What
+//! origins and nodes speak to each other over iroh is the `archy-net` crate.
 
-pub mod net;
 pub mod server;
 
 pub use catalog::repo;
+
+// The protocols the origin serves.
+use archy_net as net;

@@ -104,12 +104,12 @@ impl Fetcher {
         }
         let addr = ticket.addr();
         let ip = *addr.ip_addrs().next().ok_or("the ticket names no direct address")?;
-        let provider = registry::net::PeerAddr { id: addr.id, addr: ip };
+        let provider = archy_net::PeerAddr { id: addr.id, addr: ip };
         let endpoint = self.endpoint().await?;
         let tmp = files_dir(&self.data).join(format!(".{}.nostr.part", release.hash.to_hex()));
         std::fs::create_dir_all(files_dir(&self.data)).map_err(|e| e.to_string())?;
         let fetched =
-            registry::net::fetch_blob(endpoint, &provider, release.hash, release.size, &tmp, self.timeout, |_| {})
+            archy_net::fetch_blob(endpoint, &provider, release.hash, release.size, &tmp, self.timeout, |_| {})
                 .await
                 .map_err(|e| e.to_string());
         let bytes = fetched.and_then(|()| std::fs::read(&tmp).map_err(|e| e.to_string()));

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use archy_net::{MetaServer, MetaSource, PeerAddr};
 use bytes::Bytes;
 use catalog::envelope::SignedEnvelope;
 use catalog::keys::SigningKey;
 use catalog::manifest::{Limits, Manifest};
 use catalog::repo::{Expiry, InitKeys, Repository};
 use chrono::Utc;
-use registry::net::{MetaServer, MetaSource, PeerAddr};
 
 pub fn node_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_archy-node"))
@@ -541,10 +541,10 @@ impl TestPeer {
 
     pub async fn start_with<H: iroh::protocol::ProtocolHandler>(meta: Arc<FakeMeta>, blobs: Option<H>) -> Self {
         let secret = iroh::SecretKey::from_bytes(&SigningKey::generate().seed());
-        let endpoint = registry::net::bind_endpoint(secret, "127.0.0.1:0".parse().unwrap()).await.expect("endpoint");
-        let addr = registry::net::local_peer_addr(&endpoint).expect("addr");
+        let endpoint = archy_net::bind_endpoint(secret, "127.0.0.1:0".parse().unwrap()).await.expect("endpoint");
+        let addr = archy_net::local_peer_addr(&endpoint).expect("addr");
         let store = iroh_blobs::store::mem::MemStore::new();
-        let builder = iroh::protocol::Router::builder(endpoint).accept(registry::net::META_ALPN, MetaServer::new(meta));
+        let builder = iroh::protocol::Router::builder(endpoint).accept(archy_net::META_ALPN, MetaServer::new(meta));
         let router = match blobs {
             Some(h) => builder.accept(iroh_blobs::ALPN, h).spawn(),
             None => builder.accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None)).spawn(),

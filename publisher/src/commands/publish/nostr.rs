@@ -363,31 +363,21 @@ pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> any
 mod serve {
     use std::net::SocketAddr;
 
-    use anyhow::Context as _;
-    use iroh::endpoint::presets;
-    use iroh::{Endpoint, RelayMode};
-
     /// The running provider and the ticket naming it.
     pub(super) struct Server {
         pub(super) ticket: String,
         router: iroh::protocol::Router,
     }
 
-    /// Binds an endpoint as `registry::net::bind_endpoint` does (relays off, no address lookup,
-    /// direct addresses only: nothing reaches public infrastructure), puts the bytes in an
-    /// in-memory blob store and serves it with iroh-blobs. The ticket is an iroh-blobs
-    /// `BlobTicket` (`blob…`) holding the endpoint id, the bound address and the hash.
+    /// Binds an endpoint with [`archy_net::bind_endpoint`] (relays off, no address lookup, direct
+    /// addresses only: nothing reaches public infrastructure) under a key made for this run, puts
+    /// the bytes in an in-memory blob store and serves it with iroh-blobs. The ticket is an
+    /// iroh-blobs `BlobTicket` (`blob…`) holding the endpoint id, the bound address and the hash.
     pub(super) async fn start(bind: SocketAddr, bytes: Vec<u8>) -> anyhow::Result<Server> {
-        let endpoint = Endpoint::builder(presets::Minimal)
-            .relay_mode(RelayMode::Disabled)
-            .clear_address_lookup()
-            .clear_ip_transports()
-            .bind_addr(bind)
-            .map_err(|e| anyhow::anyhow!("--iroh-bind {bind}: {e}"))?
-            .bind()
+        let endpoint = archy_net::bind_endpoint(iroh::SecretKey::generate(), bind)
             .await
-            .map_err(|e| anyhow::anyhow!("binding the iroh endpoint on {bind}: {e}"))?;
-        let addr = endpoint.bound_sockets().into_iter().next().context("the iroh endpoint has no bound socket")?;
+            .map_err(|e| anyhow::anyhow!("--iroh-bind {bind}: {e:#}"))?;
+        let addr = archy_net::local_peer_addr(&endpoint)?.addr;
         let store = iroh_blobs::store::mem::MemStore::new();
         let tag = store.add_bytes(bytes).with_tag().await.map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
         let ticket = iroh_blobs::ticket::BlobTicket::new(

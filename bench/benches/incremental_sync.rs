@@ -1,7 +1,7 @@
 //! Incremental sync: the bytes a node downloads when one app of a 10,000-app catalog changes,
 //! divided by the bytes of a full catalog download. Target: at most 1 %.
 //!
-//! Run: `cargo bench -p archy-node --bench incremental_sync`
+//! Run: `cargo bench -p archy-bench --bench incremental_sync`
 //!
 //! For each catalog shape (50 publisher roles × 200 apps, then 1,000 roles × 10 apps):
 //! 1. a repository is built in-process with `catalog::repo` (one envelope per app, signed by its

@@ -4,7 +4,7 @@
 //!
 //! Run: `bash scripts/bench-blob-transfer.sh` (installs nginx, makes the file and a
 //! self-signed certificate, starts nginx with TLS on 127.0.0.1, then runs
-//! `cargo bench -p archy-node --bench blob_transfer`). Run alone, the bench makes its own file
+//! `cargo bench -p archy-bench --bench blob_transfer`). Run alone, the bench makes its own file
 //! and skips nginx.
 //!
 //! Each round fetches the file once with each of:
@@ -15,7 +15,7 @@
 //!   `files/.<hash>.part`, fsync, rename into `files/<blake3>`;
 //! - **bare iroh-blobs**: a provider child process with the file in an iroh-blobs `MemStore`
 //!   behind `BlobsProtocol`, and iroh-blobs' own download, `store.remote().fetch(connection,
-//!   hash)`, into a fresh `MemStore`; both endpoints from `registry::net::bind_endpoint`, as
+//!   hash)`, into a fresh `MemStore`; both endpoints from `archy_net::bind_endpoint`, as
 //!   archy's are;
 //! - **floor**: iroh-blobs' get state machine for the hash, verifying every chunk and keeping
 //!   nothing (no store, no disk), from the same MemStore provider: the cheapest verified fetch,
@@ -35,12 +35,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use archy_net::PeerAddr;
 use catalog::envelope::SignedEnvelope;
 use catalog::keys::SigningKey;
 use catalog::manifest::{Limits, Manifest};
 use catalog::repo::{Expiry, InitKeys, Repository};
 use chrono::Utc;
-use registry::net::PeerAddr;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -102,8 +102,8 @@ async fn child_bare_provider(file: PathBuf) {
     let bytes = std::fs::read(&file).unwrap();
     store.blobs().add_bytes(bytes).with_tag().await.unwrap();
     let secret = iroh::SecretKey::from_bytes(&[7u8; 32]);
-    let endpoint = registry::net::bind_endpoint(secret, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = registry::net::local_peer_addr(&endpoint).unwrap();
+    let endpoint = archy_net::bind_endpoint(secret, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = archy_net::local_peer_addr(&endpoint).unwrap();
     let router = iroh::protocol::Router::builder(endpoint)
         .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
         .spawn();
@@ -274,7 +274,7 @@ async fn bench() {
     let dest = node::catalog::files_dir(&node).join(&file.blake3);
 
     let bare_secret = iroh::SecretKey::from_bytes(&[8u8; 32]);
-    let bare_endpoint = registry::net::bind_endpoint(bare_secret, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let bare_endpoint = archy_net::bind_endpoint(bare_secret, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let bare_hash = iroh_blobs::Hash::from(hash);
 
     let nginx = std::env::var("ARCHY_BENCH_NGINX_URL").ok();
