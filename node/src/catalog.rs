@@ -18,10 +18,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use bytes::Bytes;
 use catalog::client::LocalStore;
 use catalog::envelope::{SignedEnvelope, VerifiedManifest};
 use catalog::manifest::Limits;
+use catalog::metadata::{SignedMetadata, Snapshot};
 use serde::{Deserialize, Serialize};
+
+use crate::data_dir::DataDir;
+use crate::files::{FileError, FileStore};
 
 /// One installable app version in the catalog.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -82,21 +87,11 @@ pub struct GenerationState {
     pub files: Vec<CatalogFile>,
 }
 
-/// The catalog directory of a data dir.
-pub fn catalog_dir(data: &Path) -> PathBuf {
-    data.join("catalog")
-}
-
-/// The verified-files directory of a data dir.
-pub fn files_dir(data: &Path) -> PathBuf {
-    data.join("files")
-}
-
 /// The current generation's directory, if any.
-pub fn current_generation(data: &Path) -> Option<PathBuf> {
-    let link = catalog_dir(data).join("current");
-    let target = std::fs::read_link(&link).ok()?;
-    Some(catalog_dir(data).join(target))
+pub fn current_generation(data: &DataDir) -> Option<PathBuf> {
+    let dir = data.catalog_dir();
+    let target = std::fs::read_link(dir.join("current")).ok()?;
+    Some(dir.join(target))
 }
 
 /// Trusted metadata by role, loaded from a generation and collecting what an update persists.
@@ -111,7 +106,7 @@ pub struct GenerationStore {
 
 impl GenerationStore {
     /// Loads the current generation, or starts from the pinned bootstrap root.
-    pub fn load(data: &Path) -> anyhow::Result<Self> {
+    pub fn load(data: &DataDir) -> anyhow::Result<Self> {
         let mut store = Self::default();
         if let Some(dir) = current_generation(data) {
             for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -130,7 +125,7 @@ impl GenerationStore {
                 }
             }
         } else {
-            let root = data.join("trust/root.json");
+            let root = data.trust_root();
             let bytes = std::fs::read(&root).with_context(|| {
                 format!("{}: no trusted root; run `archy-node init --root root.json`", root.display())
             })?;
@@ -141,7 +136,7 @@ impl GenerationStore {
     }
 
     fn remember_root(&mut self, bytes: &[u8]) {
-        if let Ok(md) = catalog::metadata::SignedMetadata::<catalog::metadata::Root>::from_slice(bytes, "root") {
+        if let Ok(md) = SignedMetadata::<catalog::metadata::Root>::from_slice(bytes, "root") {
             self.roots.insert(md.signed.version, bytes.to_vec());
         }
     }
@@ -193,8 +188,8 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes a new generation from `store` and `state`, then switches `current` to it atomically.
 /// Keeps the previous generation; older ones are removed.
-pub fn commit_generation(data: &Path, store: &GenerationStore, state: &mut GenerationState) -> anyhow::Result<()> {
-    let dir = catalog_dir(data);
+pub fn commit_generation(data: &DataDir, store: &GenerationStore, state: &mut GenerationState) -> anyhow::Result<()> {
+    let dir = data.catalog_dir();
     std::fs::create_dir_all(&dir)?;
     let previous = current_generation(data);
     let number =
@@ -232,34 +227,23 @@ pub fn commit_generation(data: &Path, store: &GenerationStore, state: &mut Gener
     Ok(())
 }
 
-/// Stores verified bytes under `files/<blake3>` (temporary file, fsync, rename).
-pub fn store_file(data: &Path, blake3_hex: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
-    let dir = files_dir(data);
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(blake3_hex);
-    if !path.exists() {
-        catalog::repo::write_atomic(&path, bytes)?;
-    }
-    Ok(path)
-}
-
 /// The node's last complete verified catalog.
 #[derive(Debug, Clone)]
 pub struct NodeCatalog {
-    data: PathBuf,
+    files: FileStore,
     state: GenerationState,
 }
 
 impl NodeCatalog {
     /// Opens the node's last complete verified catalog under `data`.
-    pub fn open(data: &Path) -> anyhow::Result<Self> {
+    pub fn open(data: &DataDir) -> anyhow::Result<Self> {
         let dir = current_generation(data)
-            .with_context(|| format!("{}: no verified catalog yet; run `archy-node sync`", data.display()))?;
+            .with_context(|| format!("{data}: no verified catalog yet; run `archy-node sync`"))?;
         let path = dir.join("state.json");
         let state: GenerationState =
             serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
                 .with_context(|| format!("{}", path.display()))?;
-        Ok(Self { data: data.to_owned(), state })
+        Ok(Self { files: data.files(), state })
     }
 
     /// The generation's state (versions, expiry, source).
@@ -284,14 +268,18 @@ impl NodeCatalog {
                     None => format!("{id} is not in the verified catalog"),
                 },
             )?;
-        let path = files_dir(&self.data).join(&app.blake3);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        if blake3::hash(&bytes).to_hex().as_str() != app.blake3 || bytes.len() as u64 != app.length {
-            bail!("{}: stored manifest of {id} {} changed on disk; run `archy-node sync`", path.display(), app.version);
-        }
+        // Re-hashed on every read: a file that changed on disk is removed and fetched again.
+        let bytes = self.files.get(&app.blake3, app.length).map_err(|e| match e {
+            FileError::Damaged { path } => anyhow::anyhow!(
+                "{}: stored manifest of {id} {} changed on disk; run `archy-node sync`",
+                path.display(),
+                app.version
+            ),
+            other => anyhow::Error::new(other),
+        })?;
         let verified = SignedEnvelope::from_slice(&bytes)?.verify(&Limits::default())?;
         if verified.manifest().id.as_str() != id || verified.manifest().version != app.version {
-            bail!("{}: the envelope is not {id} {}", path.display(), app.version);
+            bail!("{}: the envelope is not {id} {}", self.files.path(&app.blake3).display(), app.version);
         }
         Ok(verified)
     }
@@ -300,11 +288,43 @@ impl NodeCatalog {
     pub fn file(&self, target_path: &str) -> Option<&CatalogFile> {
         self.state.files.iter().find(|f| f.path == target_path)
     }
+}
 
-    /// Fetches a target named in signed metadata (an image archive) into `files/`, verified
-    /// against its signed length and BLAKE3; returns the local path.
-    pub async fn fetch_target(&self, target_path: &str) -> anyhow::Result<PathBuf> {
-        let file = self.file(target_path).cloned().with_context(|| format!("`{target_path}` is not in the catalog"))?;
-        crate::sync::fetch_file(&self.data, &file, None).await
+/// Serves the current generation's metadata to peers over the metadata protocol
+/// ([`archy_net::META_ALPN`]): `timestamp.json`, every verified root, and the snapshot and role
+/// files only at the versions the trusted snapshot names.
+#[derive(Debug)]
+pub struct GenerationMeta {
+    data: DataDir,
+}
+
+impl GenerationMeta {
+    /// Serves the catalog of `data`.
+    pub fn new(data: DataDir) -> Self {
+        Self { data }
+    }
+}
+
+impl archy_net::MetaSource for GenerationMeta {
+    fn meta(&self, name: &str) -> Option<Bytes> {
+        let dir = current_generation(&self.data)?;
+        let read = |p: PathBuf| std::fs::read(p).ok().map(Bytes::from);
+        if name == "timestamp.json" {
+            return read(dir.join("timestamp.json"));
+        }
+        let (version, rest) = name.split_once('.')?;
+        let version: u64 = version.parse().ok()?;
+        if rest == "root.json" {
+            return read(dir.join("roots").join(name));
+        }
+        let snapshot_bytes = std::fs::read(dir.join("snapshot.json")).ok()?;
+        let snapshot = SignedMetadata::<Snapshot>::from_slice(&snapshot_bytes, "snapshot").ok()?;
+        if rest == "snapshot.json" {
+            return (snapshot.signed.version == version).then(|| Bytes::from(snapshot_bytes));
+        }
+        // `<V>.<role>.json`: served only when it is the version the trusted snapshot names.
+        let role = rest.strip_suffix(".json")?;
+        let meta = snapshot.signed.meta.get(&format!("{}.json", percent_decode(role)))?;
+        (meta.version == version).then(|| read(dir.join(rest))).flatten()
     }
 }

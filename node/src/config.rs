@@ -31,7 +31,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use archy_net::PeerAddr;
@@ -172,38 +172,31 @@ pub struct Config {
 }
 
 impl Config {
-    /// The config file of a data dir.
-    pub fn path(data: &Path) -> PathBuf {
-        data.join("config.toml")
-    }
-
-    /// Reads `<data>/config.toml` (defaults when it does not exist).
-    pub fn load(data: &Path) -> anyhow::Result<Self> {
-        let path = Self::path(data);
-        match std::fs::read_to_string(&path) {
+    /// Reads the config file at `path` (defaults when it does not exist).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).with_context(|| format!("{}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
 
-    /// Writes it atomically.
-    pub fn save(&self, data: &Path) -> anyhow::Result<()> {
+    /// Writes it to `path` atomically.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let text = toml::to_string_pretty(self)?;
-        catalog::repo::write_atomic(&Self::path(data), text.as_bytes())?;
+        catalog::repo::write_atomic(path, text.as_bytes())?;
         Ok(())
+    }
+
+    /// The timeout of one provider (at least a second).
+    pub fn provider_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.sync.timeout_secs.max(1))
     }
 }
 
-/// The default data dir: `$ARCHY_NODE_DATA`, else `$XDG_DATA_HOME/archy-node`, else
-/// `~/.local/share/archy-node`.
-pub fn default_data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("ARCHY_NODE_DATA") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(d).join("archy-node");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".local/share/archy-node")
+/// A client endpoint for fetching, bound on the address family the node serves on (loopback
+/// when it serves on loopback), under a key made for this use.
+pub async fn client_endpoint(config: &Config) -> anyhow::Result<iroh::Endpoint> {
+    let bind = SocketAddr::new(config.serve.iroh.ip(), 0);
+    archy_net::bind_endpoint(iroh::SecretKey::generate(), bind).await
 }

@@ -11,93 +11,25 @@
 //!   [`crate::orchestrator::api`]) when a container engine answers.
 //! - Writes `<data>/node.json` with its API URL and iroh address.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use archy_net::{MetaServer, MetaSource, PeerAddr};
+use archy_net::MetaServer;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bytes::Bytes;
-use catalog::metadata::{SignedMetadata, Snapshot};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::catalog::{NodeCatalog, current_generation, files_dir};
-use crate::config::Config;
-use crate::sync::{SyncReport, sync_once};
-
-/// Serves the current generation's metadata to peers.
-#[derive(Debug)]
-struct GenerationMeta {
-    data: PathBuf,
-}
-
-impl MetaSource for GenerationMeta {
-    fn meta(&self, name: &str) -> Option<Bytes> {
-        let dir = current_generation(&self.data)?;
-        let read = |p: PathBuf| std::fs::read(p).ok().map(Bytes::from);
-        if name == "timestamp.json" {
-            return read(dir.join("timestamp.json"));
-        }
-        let (version, rest) = name.split_once('.')?;
-        let version: u64 = version.parse().ok()?;
-        if rest == "root.json" {
-            return read(dir.join("roots").join(name));
-        }
-        let snapshot_bytes = std::fs::read(dir.join("snapshot.json")).ok()?;
-        let snapshot = SignedMetadata::<Snapshot>::from_slice(&snapshot_bytes, "snapshot").ok()?;
-        if rest == "snapshot.json" {
-            return (snapshot.signed.version == version).then(|| Bytes::from(snapshot_bytes));
-        }
-        // `<V>.<role>.json`: served only when it is the version the trusted snapshot names.
-        let role = rest.strip_suffix(".json")?;
-        let meta = snapshot.signed.meta.get(&format!("{}.json", percent_decode(role)))?;
-        (meta.version == version).then(|| read(dir.join(rest))).flatten()
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 3 <= b.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Where a running node listens (`<data>/node.json`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct NodeInfo {
-    /// Local API base URL.
-    pub api: String,
-    /// iroh address other nodes use as a peer.
-    pub iroh: PeerAddr,
-    /// Process id.
-    pub pid: u32,
-    /// The embedded Nostr relay's URL, when `[nostr] serve_relay` runs one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relay: Option<String>,
-}
-
-/// Reads `<data>/node.json` of a running (or last run) node.
-pub fn read_node_info(data: &Path) -> Option<NodeInfo> {
-    serde_json::from_slice(&std::fs::read(data.join("node.json")).ok()?).ok()
-}
+use crate::catalog::{GenerationMeta, NodeCatalog};
+use crate::data_dir::DataDir;
+use crate::node_info::NodeInfo;
+use crate::round::RoundReport;
+use crate::sources::{NodeSource, Source};
+use crate::sync::sync_once;
 
 struct Daemon {
-    data: PathBuf,
+    data: DataDir,
     nostr: Arc<crate::nostr::read::NostrDaemon>,
     endpoint: iroh::Endpoint,
     store: iroh_blobs::store::fs::FsStore,
@@ -106,16 +38,20 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn sync(&self) -> anyhow::Result<SyncReport> {
-        let mut report = {
+    /// One round. The config is read afresh each round, so an edit of `config.toml` (origin,
+    /// peers, relays, seeds) takes effect at the next one.
+    async fn sync(&self) -> anyhow::Result<RoundReport> {
+        let config = self.data.config()?;
+        let catalog = {
             let _one_at_a_time = self.round.lock().await;
-            sync_once(&self.data, Some(&self.endpoint)).await?
+            sync_once(&self.data, &config, Some(&self.endpoint)).await?
         };
+        let mut report = RoundReport { catalog, nostr: None };
         // Outside the round: a slow or hostile relay never holds up the origin's catalog (a full
         // read has its own lock, `<data>/nostr/lock`).
-        match self.nostr.full_read().await {
+        match self.nostr.full_read(&config).await {
             Ok(nostr) => report.nostr = nostr,
-            Err(e) => report.errors.push(format!("nostr: {e:#}")),
+            Err(e) => report.catalog.errors.push(format!("nostr: {e:#}")),
         }
         self.import_files().await?;
         Ok(report)
@@ -123,7 +59,7 @@ impl Daemon {
 
     /// Makes every verified file servable over iroh-blobs (referenced in place, not copied).
     async fn import_files(&self) -> anyhow::Result<()> {
-        self.imported.lock().await.import_new(&self.store, &files_dir(&self.data)).await?;
+        self.imported.lock().await.import_new(&self.store, self.data.files().dir()).await?;
         Ok(())
     }
 }
@@ -153,9 +89,9 @@ struct AppsQuery {
 /// The origin's apps, Nostr's, or both in one list (each entry's `source` says which).
 async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> Response {
     let source = match q.source.as_deref() {
-        None | Some("all") => crate::nostr::Source::All,
-        Some("origin") => crate::nostr::Source::Origin,
-        Some("nostr") => crate::nostr::Source::Nostr,
+        None | Some("all") => Source::All,
+        Some("origin") => Source::Origin,
+        Some("nostr") => Source::Nostr,
         Some(other) => {
             return json_error(
                 axum::http::StatusCode::BAD_REQUEST,
@@ -166,15 +102,15 @@ async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> R
     let data = d.data.clone();
     let listed = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<serde_json::Value>> {
         let mut out = Vec::new();
-        if source != crate::nostr::Source::Nostr {
+        if source != Source::Nostr {
             match NodeCatalog::open(&data) {
                 Ok(c) => out.extend(c.apps().iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?),
-                Err(e) if source == crate::nostr::Source::Origin => return Err(e),
+                Err(e) if source == Source::Origin => return Err(e),
                 Err(_) => {}
             }
         }
-        if source != crate::nostr::Source::Origin {
-            let view = crate::nostr::NostrView::load(&data)?;
+        if source != Source::Origin {
+            let view = crate::nostr::NostrView::load(&data, &data.config()?)?;
             out.extend(view.apps().iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?);
         }
         Ok(out)
@@ -197,29 +133,29 @@ fn router(d: Arc<Daemon>) -> axum::Router {
 }
 
 /// Runs the node until `shutdown` resolves.
-pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let data = std::path::absolute(data)?;
-    let config = Config::load(&data)?;
-    let store = iroh_blobs::store::fs::FsStore::load(data.join("iroh-blobs"))
+pub async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let data = DataDir::new(std::path::absolute(data.root())?);
+    let config = data.config()?;
+    let store = iroh_blobs::store::fs::FsStore::load(data.iroh_blobs())
         .await
         .map_err(|e| anyhow::anyhow!("opening the blob store: {e}"))?;
-    let secret = archy_net::load_or_create_secret(&data.join("iroh.key"))?;
+    let secret = archy_net::load_or_create_secret(&data.iroh_key())?;
     let endpoint = archy_net::bind_endpoint(secret, config.serve.iroh).await?;
     let iroh_addr = archy_net::local_peer_addr(&endpoint)?;
     let iroh_router = iroh::protocol::Router::builder(endpoint.clone())
         .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
-        .accept(archy_net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta { data: data.clone() })))
+        .accept(archy_net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta::new(data.clone()))))
         .spawn();
     // The embedded relay first, so that a node configured to read its own relay finds it up.
     let relay = match config.nostr.serve_relay {
-        Some(addr) => Some(archy_nostr::relay::EmbeddedRelay::start(addr, Some(&data.join("relay"))).await?),
+        Some(addr) => Some(archy_nostr::relay::EmbeddedRelay::start(addr, Some(&data.relay_dir())).await?),
         None => None,
     };
     let nostr = crate::nostr::read::NostrDaemon::open(&data).await?;
     let live = tokio::spawn({
-        let nostr = nostr.clone();
+        let (nostr, config) = (nostr.clone(), config.clone());
         async move {
-            if let Err(e) = nostr.live().await {
+            if let Err(e) = nostr.live(config).await {
                 tracing::error!("nostr: {e:#}");
             }
         }
@@ -243,8 +179,8 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
         pid: std::process::id(),
         relay: relay.as_ref().map(|r| r.url().to_owned()),
     };
-    catalog::repo::write_atomic(&data.join("node.json"), &serde_json::to_vec_pretty(&info)?)?;
-    println!("archy-node: running on {}", data.display());
+    catalog::repo::write_atomic(&data.node_info(), &serde_json::to_vec_pretty(&info)?)?;
+    println!("archy-node: running on {data}");
     println!("  api:  {}", info.api);
     println!("  iroh: {}", info.iroh);
     if let Some(relay) = &info.relay {
@@ -274,7 +210,7 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
     };
 
     // The orchestrator's lifecycle API and reconciler, when a container engine answers.
-    let source = Arc::new(crate::nostr::NodeSource::new(&data, crate::nostr::Source::All));
+    let source = Arc::new(NodeSource::new(&data, Source::All));
     let (api, reconciler) = match crate::orchestrator::Orchestrator::open(&data, source).await {
         Ok(o) => {
             let o = Arc::new(o);
@@ -298,6 +234,6 @@ pub async fn run(data: &Path, shutdown: impl Future<Output = ()> + Send + 'stati
         relay.shutdown();
     }
     iroh_router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;
-    let _ = std::fs::remove_file(data.join("node.json"));
+    let _ = std::fs::remove_file(data.node_info());
     Ok(())
 }

@@ -11,11 +11,12 @@ use anyhow::{Context as _, bail};
 use catalog::metadata::{Root, SignedMetadata};
 
 use crate::config::{Config, Origin, Peer};
+use crate::data_dir::DataDir;
 
 /// What `init` was given.
 pub struct InitArgs<'a> {
     /// Data dir.
-    pub data: &'a Path,
+    pub data: &'a DataDir,
     /// The root.json to trust.
     pub root: &'a Path,
     /// Its minisign signature.
@@ -124,14 +125,14 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
     root.verify_role("root", &root.signed.keys, &role.keyids, role.threshold)
         .with_context(|| format!("{}: not signed by a threshold of its own root keys", args.root.display()))?;
 
-    let trust = args.data.join("trust/root.json");
+    let trust = args.data.trust_root();
     if trust.exists() && !args.force {
         let existing = std::fs::read(&trust)?;
         if existing != bytes {
             bail!("{} already pins another root; pass --force to replace it", trust.display());
         }
     }
-    let mut config = Config::load(args.data)?;
+    let mut config = args.data.config()?;
     if args.origin.is_some() || args.origin_iroh.is_some() {
         config.origin = Origin {
             url: args.origin.clone(),
@@ -148,13 +149,13 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
     if config.origin.url.is_none() && config.origin.iroh.is_none() {
         bail!("name the origin with --origin URL and/or --origin-iroh ID@ADDR");
     }
-    std::fs::create_dir_all(args.data.join("trust"))?;
+    std::fs::create_dir_all(args.data.trust_dir())?;
     if args.force && trust.exists() {
         // A new root replaces the pinned one and the catalog verified under the old one.
-        let _ = std::fs::remove_file(args.data.join("catalog/current"));
+        let _ = std::fs::remove_file(args.data.catalog_dir().join("current"));
     }
     catalog::repo::write_atomic(&trust, &bytes)?;
-    config.save(args.data)?;
+    config.save(&args.data.config_file())?;
     Ok(format!(
         "trusting root v{} ({} root keys, threshold {}); origin {}; {} peers; {} Nostr relays, {} trust seeds; config {}",
         root.signed.version,
@@ -168,6 +169,6 @@ pub fn init(args: &InitArgs<'_>) -> anyhow::Result<String> {
         config.peers.len(),
         config.nostr.relays.len(),
         config.trust.seeds.len(),
-        Config::path(args.data).display()
+        args.data.config_file().display()
     ))
 }

@@ -1,4 +1,4 @@
-//! The node on Nostr (GitHub issue 5, "Nostr marketplace"): apps announced by publishers on
+//! The node on Nostr: apps announced by publishers on
 //! Nostr relays, verified event by event, ranked by web-of-trust scores, installed under the
 //! node's Nostr install policy. `docs/nostr-node.md` describes it for operators.
 //!
@@ -11,21 +11,19 @@
 //! - [`fetch`]: envelopes by hash from a release's URL or iroh locations.
 //! - [`trust`]: the seeds (operator keys and the origin's publishers) and the scores.
 //! - [`policy`]: `deny`, then `allow`, then `min_score`.
-//! - [`view`] and [`source`]: what `apps`, `trust` and `install` see.
+//! - [`view`]: what `apps`, `trust` and `install` see (`crate::sources` hands it to the
+//!   orchestrator).
 //! - [`keys`] and [`publish`]: the node's own Nostr key and its NIP-85 assertions.
 
-pub mod cli;
 pub mod fetch;
 pub mod keys;
 pub mod policy;
 pub mod publish;
 pub mod read;
 pub mod relay;
-pub mod source;
 pub mod state;
 pub mod store;
 pub mod trust;
 pub mod view;
 
-pub use source::{NodeSource, NostrSource, Source};
 pub use view::{NostrApp, NostrView};

@@ -30,7 +30,6 @@
 //! ```
 
 pub mod api;
-pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod facts;
@@ -44,7 +43,9 @@ pub mod state;
 pub mod status;
 pub mod tar;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::data_dir::DataDir;
 use std::sync::Arc;
 
 pub use catalog::envelope::VerifiedManifest;
@@ -254,8 +255,8 @@ pub enum Error {
         reason: String,
     },
     /// The app source failed.
-    #[error("{0:#}")]
-    Source(anyhow::Error),
+    #[error("{0}")]
+    Source(#[from] source::SourceError),
     /// A file operation failed.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -291,7 +292,7 @@ impl Error {
 
 /// The orchestrator of one node: its data dir, configuration, engine and app source.
 pub struct Orchestrator {
-    data_dir: PathBuf,
+    data_dir: DataDir,
     state: StateDir,
     config: NodeConfig,
     engine: Engine,
@@ -316,18 +317,22 @@ pub(crate) struct Guard<'a> {
 impl Orchestrator {
     /// Opens the orchestrator of the node whose data dir is `data_dir`, reading
     /// `config.toml` and connecting to the engine it names.
-    pub async fn open(data_dir: &Path, source: Arc<dyn AppSource>) -> Result<Self, Error> {
-        let config = NodeConfig::load(data_dir)?;
+    pub async fn open(data_dir: &DataDir, source: Arc<dyn AppSource>) -> Result<Self, Error> {
+        let config = NodeConfig::load(&data_dir.config_file())?;
         Self::with_config(data_dir, config, source).await
     }
 
     /// Like [`Orchestrator::open`] with an explicit configuration.
-    pub async fn with_config(data_dir: &Path, config: NodeConfig, source: Arc<dyn AppSource>) -> Result<Self, Error> {
-        let state = StateDir::open(data_dir)?;
+    pub async fn with_config(
+        data_dir: &DataDir,
+        config: NodeConfig,
+        source: Arc<dyn AppSource>,
+    ) -> Result<Self, Error> {
+        let state = StateDir::open(&data_dir.orchestrator_dir())?;
         let node_id = state.node_id()?;
         let engine = Engine::connect(&config.socket()).await?;
         Ok(Self {
-            data_dir: data_dir.to_owned(),
+            data_dir: data_dir.clone(),
             state,
             config,
             engine,
@@ -348,7 +353,7 @@ impl Orchestrator {
     }
 
     /// The node data dir.
-    pub fn data_dir(&self) -> &Path {
+    pub fn data_dir(&self) -> &DataDir {
         &self.data_dir
     }
 

@@ -1,11 +1,12 @@
 //! `archy-node status`: catalog version and expiry, origin reachability, peers, evidence.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::catalog::NodeCatalog;
-use crate::config::Config;
+use crate::data_dir::DataDir;
+use crate::node_info::{NodeInfo, read_node_info};
 use crate::sync::{SyncReport, last_report};
 
 /// The trusted catalog, as of the current generation.
@@ -49,7 +50,7 @@ pub struct Status {
     /// Equivocation evidence kept.
     pub equivocation: Vec<PathBuf>,
     /// The running daemon, if `node.json` names one.
-    pub daemon: Option<crate::daemon::NodeInfo>,
+    pub daemon: Option<NodeInfo>,
     /// Nostr: configured relays, the last full read, the daemon's live subscription.
     pub nostr: NostrStatus,
 }
@@ -71,8 +72,8 @@ pub struct NostrStatus {
 
 impl Status {
     /// Reads the status from the data dir.
-    pub fn gather(data: &Path) -> Self {
-        let config = Config::load(data).unwrap_or_default();
+    pub fn gather(data: &DataDir) -> Self {
+        let config = data.config().unwrap_or_default();
         let now = chrono::Utc::now();
         let catalog = NodeCatalog::open(data).ok().map(|c| {
             let s = c.state();
@@ -88,19 +89,18 @@ impl Status {
                 apps: s.apps.len(),
             }
         });
-        let mut equivocation: Vec<PathBuf> = std::fs::read_dir(data.join("evidence"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let mut equivocation: Vec<PathBuf> =
+            std::fs::read_dir(data.evidence_dir()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
         equivocation.sort();
         Self {
-            data: data.to_owned(),
+            data: data.root().to_owned(),
             catalog,
             last_sync: last_report(data),
             origin_url: config.origin.url.clone(),
             origin_iroh: config.origin.iroh.as_ref().map(ToString::to_string),
             peers: config.peers.iter().map(|p| p.iroh.to_string()).collect(),
             equivocation,
-            daemon: crate::daemon::read_node_info(data),
+            daemon: read_node_info(data),
             nostr: NostrStatus {
                 relays: config.nostr.relays.clone(),
                 seeds: config.trust.seeds.len(),

@@ -18,6 +18,7 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -30,8 +31,10 @@ use chrono::Utc;
 use iroh::Endpoint;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CatalogApp, CatalogFile, GenerationState, GenerationStore, commit_generation, files_dir};
-use crate::config::Config;
+use crate::catalog::{CatalogApp, CatalogFile, GenerationState, GenerationStore, NodeCatalog, commit_generation};
+use crate::config::{Config, client_endpoint};
+use crate::data_dir::DataDir;
+use crate::files::FileStore;
 
 /// Most targets roles a node loads from one catalog.
 const MAX_ROLES: usize = 100_000;
@@ -59,11 +62,65 @@ pub struct SyncReport {
     pub errors: Vec<String>,
     /// Equivocation evidence written this round.
     pub equivocation: Vec<PathBuf>,
-    /// The read of the Nostr relays that followed the round (`archy-node sync` with relays
-    /// configured).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nostr: Option<crate::nostr::read::ReadReport>,
+    /// Providers dropped while fetching file bytes this round, each with the file and why.
+    #[serde(default)]
+    pub provider_failures: Vec<ProviderFailure>,
 }
+
+/// A provider of file bytes that was dropped for one file (the next provider was tried).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProviderFailure {
+    /// The provider's iroh address (`<endpoint id>@<ip:port>`).
+    pub provider: String,
+    /// The target path of the file.
+    pub file: String,
+    /// What went wrong.
+    pub kind: ProviderFailureKind,
+    /// The provider's error, for people.
+    pub detail: String,
+}
+
+/// Why a provider was dropped for a file.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderFailureKind {
+    /// It could not be reached (or refused the connection or request).
+    Unreachable,
+    /// It went silent for longer than the provider timeout.
+    Timeout,
+    /// Its bytes did not verify against the signed BLAKE3 hash or length.
+    BadData,
+    /// Writing the bytes locally failed.
+    LocalIo,
+}
+
+impl ProviderFailureKind {
+    fn of_blob(e: &archy_net::BlobError) -> Self {
+        match e {
+            archy_net::BlobError::Connect(_) => Self::Unreachable,
+            archy_net::BlobError::Timeout(_) => Self::Timeout,
+            archy_net::BlobError::Transfer(_) | archy_net::BlobError::Size { .. } => Self::BadData,
+            archy_net::BlobError::Io(_) => Self::LocalIo,
+        }
+    }
+}
+
+/// Download progress of one file, drawn by whoever runs the fetch (the CLI draws a bar; the
+/// daemon draws nothing).
+pub trait FetchProgress: Send + Sync {
+    /// A download of `length` bytes of `name` starts (or restarts with the next provider).
+    fn start(&self, _name: &str, _length: u64) {}
+    /// `n` bytes have been received.
+    fn set(&self, _n: u64) {}
+    /// The download ended, with the file stored (`true`) or not.
+    fn finish(&self, _ok: bool) {}
+}
+
+/// No progress drawn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl FetchProgress for NoProgress {}
 
 impl SyncReport {
     /// Whether the round ended with a verified catalog taken (or confirmed).
@@ -179,7 +236,7 @@ fn target_record(target: &catalog::client::VerifiedTarget) -> Option<CatalogFile
 
 /// Runs the TUF update against one candidate and collects the verified catalog.
 fn attempt<R: Remote>(
-    data: &Path,
+    data: &DataDir,
     start: &GenerationStore,
     remote: R,
     serves_targets: bool,
@@ -218,15 +275,17 @@ fn attempt<R: Remote>(
             continue;
         };
         if target.path().starts_with("apps/") {
-            let local = files_dir(data).join(&record.blake3);
-            if !local.exists() && !serves_targets {
+            let files = data.files();
+            let present = files.contains(&record.blake3);
+            if !present && !serves_targets {
                 missing.push(record.clone());
-            } else if !local.exists() {
+            } else if !present {
                 // The origin over HTTP serves targets too: fetch and verify now (§5.7).
                 match updater.download_target(target) {
                     Ok(bytes) => {
-                        crate::catalog::store_file(data, &record.blake3, &bytes)
-                            .map_err(|e| AttemptError::Refused(format!("storing {}: {e:#}", target.path())))?;
+                        files
+                            .put(&record.blake3, &bytes)
+                            .map_err(|e| AttemptError::Refused(format!("storing {}: {e}", target.path())))?;
                     }
                     Err(e) => {
                         report.errors.push(format!("{source}: {}: {e}", target.path()));
@@ -261,7 +320,7 @@ fn attempt<R: Remote>(
 /// §5.4.3 says an equal version changes nothing; two *different* timestamps that both verify
 /// with the same version mean the origin's timestamp key signed two histories. Keep both.
 fn check_equivocation<R: Remote>(
-    data: &Path,
+    data: &DataDir,
     start: &GenerationStore,
     updater: &Updater<Counting<R>, GenerationStore>,
     report: &mut SyncReport,
@@ -285,7 +344,7 @@ fn check_equivocation<R: Remote>(
     if new.verify_role("timestamp", &root.keys, &role.keyids, role.threshold).is_err() {
         return;
     }
-    let dir = data.join("evidence");
+    let dir = data.evidence_dir();
     let path = dir.join(format!(
         "equivocation-timestamp-v{}-{}.json",
         new.signed.version,
@@ -316,14 +375,12 @@ fn updater_remote_timestamp<R: Remote>(updater: &Updater<Counting<R>, Generation
 /// the signed BLAKE3, the envelope's own signature verifies, and it is the manifest of its path
 /// signed by the key of the role that lists it (`check_catalog_entry`). An envelope that fails
 /// is left out and reported; the rest of the catalog is still taken.
-fn index_apps(data: &Path, attempt: &mut Attempt, report: &mut SyncReport) {
+fn index_apps(files: &FileStore, attempt: &mut Attempt, report: &mut SyncReport) {
     let mut apps = Vec::new();
     for target in &attempt.envelopes {
         let Some(record) = target_record(target) else { continue };
-        let path = files_dir(data).join(&record.blake3);
         let checked = (|| -> anyhow::Result<_> {
-            let bytes = std::fs::read(&path)?;
-            anyhow::ensure!(blake3::hash(&bytes).to_hex().as_str() == record.blake3, "stored bytes changed");
+            let bytes = files.get(&record.blake3, record.length)?;
             let verified = SignedEnvelope::from_slice(&bytes)?.verify(&Limits::default())?;
             verified.check_catalog_entry(target)?;
             Ok(verified)
@@ -360,35 +417,33 @@ fn iroh_providers(config: &Config, first: Option<&PeerAddr>) -> Vec<PeerAddr> {
     out
 }
 
-/// A client endpoint for fetching (loopback when the node serves on loopback).
-pub async fn client_endpoint(config: &Config) -> anyhow::Result<Endpoint> {
-    let ip = config.serve.iroh.ip();
-    let bind = std::net::SocketAddr::new(ip, 0);
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    archy_net::bind_endpoint(iroh::SecretKey::from_bytes(&seed), bind).await
-}
-
 /// Fetches a target file into `files/<blake3>` from the first provider that delivers it intact:
 /// the origin over HTTP, then the origin's and peers' iroh endpoints. Returns its path.
-pub async fn fetch_file(data: &Path, file: &CatalogFile, endpoint: Option<&Endpoint>) -> anyhow::Result<PathBuf> {
-    let dest = files_dir(data).join(&file.blake3);
-    if dest.exists() {
-        return Ok(dest);
+pub async fn fetch_file(
+    data: &DataDir,
+    config: &Config,
+    file: &CatalogFile,
+    endpoint: Option<&Endpoint>,
+    progress: Arc<dyn FetchProgress>,
+) -> anyhow::Result<PathBuf> {
+    let files = data.files();
+    if files.contains(&file.blake3) {
+        return Ok(files.path(&file.blake3));
     }
-    let config = Config::load(data)?;
-    std::fs::create_dir_all(files_dir(data))?;
     let hash: blake3::Hash = file.blake3.parse().context("bad BLAKE3 in the catalog")?;
-    let timeout = Duration::from_secs(config.sync.timeout_secs.max(1));
-    let progress = Progress::new(&file.path, file.length);
-    let tmp = files_dir(data).join(format!(".{}.part", file.blake3));
+    let timeout = config.provider_timeout();
+    let tmp = files.part_path(&file.blake3, "part")?;
     let mut errors = Vec::new();
     if let Some(url) = &config.origin.url {
         let url = format!("{}/targets/{}", url.trim_end_matches('/'), consistent_path(file));
+        progress.start(&file.path, file.length);
         let (file_c, tmp_c, p) = (file.clone(), tmp.clone(), progress.clone());
-        let got = tokio::task::spawn_blocking(move || http_fetch(&url, &file_c, &tmp_c, timeout, &p)).await?;
+        let got = tokio::task::spawn_blocking(move || http_fetch(&url, &file_c, &tmp_c, timeout, &*p)).await?;
         match got {
-            Ok(()) => return finish_file(&tmp, &dest, &progress),
+            Ok(()) => {
+                progress.finish(true);
+                return Ok(files.commit_part(&tmp, &file.blake3)?);
+            }
             Err(e) => errors.push(format!("origin http: {e:#}")),
         }
     }
@@ -396,18 +451,21 @@ pub async fn fetch_file(data: &Path, file: &CatalogFile, endpoint: Option<&Endpo
     let endpoint = match endpoint {
         Some(e) => e,
         None => {
-            owned = client_endpoint(&config).await?;
+            owned = client_endpoint(config).await?;
             &owned
         }
     };
-    for provider in iroh_providers(&config, None) {
+    for provider in iroh_providers(config, None) {
+        progress.start(&file.path, file.length);
         let p = progress.clone();
         match archy_net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await {
-            Ok(()) => return finish_file(&tmp, &dest, &progress),
+            Ok(()) => {
+                progress.finish(true);
+                return Ok(files.commit_part(&tmp, &file.blake3)?);
+            }
             Err(e) => {
                 tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
                 errors.push(format!("{provider}: {e}"));
-                progress.reset();
             }
         }
     }
@@ -416,13 +474,17 @@ pub async fn fetch_file(data: &Path, file: &CatalogFile, endpoint: Option<&Endpo
     anyhow::bail!("no provider delivered {} intact: {}", file.path, errors.join("; "))
 }
 
-fn finish_file(tmp: &Path, dest: &Path, progress: &Progress) -> anyhow::Result<PathBuf> {
-    std::fs::rename(tmp, dest)?;
-    if let Some(dir) = dest.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    progress.finish(true);
-    Ok(dest.to_owned())
+/// Fetches a target named in the verified catalog (an image archive) into `files/`, verified
+/// against its signed length and BLAKE3; returns the local path.
+pub async fn fetch_target(
+    data: &DataDir,
+    config: &Config,
+    catalog: &NodeCatalog,
+    target_path: &str,
+    progress: Arc<dyn FetchProgress>,
+) -> anyhow::Result<PathBuf> {
+    let file = catalog.file(target_path).cloned().with_context(|| format!("`{target_path}` is not in the catalog"))?;
+    fetch_file(data, config, &file, None, progress).await
 }
 
 fn consistent_path(file: &CatalogFile) -> String {
@@ -433,7 +495,13 @@ fn consistent_path(file: &CatalogFile) -> String {
 }
 
 /// Streams a file over HTTP into `tmp`, bounded by the signed length, checking BLAKE3.
-fn http_fetch(url: &str, file: &CatalogFile, tmp: &Path, timeout: Duration, progress: &Progress) -> anyhow::Result<()> {
+fn http_fetch(
+    url: &str,
+    file: &CatalogFile,
+    tmp: &Path,
+    timeout: Duration,
+    progress: &dyn FetchProgress,
+) -> anyhow::Result<()> {
     use std::io::Write as _;
     let agent = ureq::AgentBuilder::new().timeout_connect(timeout).timeout_read(timeout).redirects(0).build();
     let response = agent.get(url).call().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
@@ -459,58 +527,18 @@ fn http_fetch(url: &str, file: &CatalogFile, tmp: &Path, timeout: Duration, prog
     Ok(())
 }
 
-/// Download progress on the terminal (a bar when stderr is a terminal, log lines otherwise).
-#[derive(Clone)]
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(name: &str, length: u64) -> Self {
-        use std::io::IsTerminal as _;
-        // Small files finish before a bar is worth drawing.
-        if length < 4 << 20 || !std::io::stderr().is_terminal() {
-            if length >= 4 << 20 {
-                tracing::info!(file = name, bytes = length, "downloading");
-            }
-            return Self { bar: None };
-        }
-        let bar = indicatif::ProgressBar::new(length);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message(name.to_owned());
-        Self { bar: Some(bar) }
-    }
-    fn set(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(n);
-        }
-    }
-    fn reset(&self) {
-        self.set(0);
-    }
-    fn finish(&self, ok: bool) {
-        if let Some(b) = &self.bar {
-            if ok { b.finish() } else { b.abandon() }
-        }
-    }
-}
-
 /// Runs one sync round (holding `<data>/sync.lock`) and writes `<data>/status.json`.
-pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Result<SyncReport> {
-    let data = data.to_owned();
+pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoint>) -> anyhow::Result<SyncReport> {
+    let data = data.clone();
     let endpoint_given = endpoint.map(|_| ());
-    let config = Config::load(&data)?;
-    let lock_path = data.join("sync.lock");
+    let lock_path = data.sync_lock();
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
     let owned;
     let endpoint = match endpoint {
         Some(e) => Some(e.clone()),
         None if config.origin.iroh.is_some() || !config.peers.is_empty() => {
-            owned = client_endpoint(&config).await?;
+            owned = client_endpoint(config).await?;
             Some(owned.clone())
         }
         None => None,
@@ -518,7 +546,7 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
     let mut report = SyncReport { at: Some(Utc::now()), ..SyncReport::default() };
     let start = GenerationStore::load(&data)?;
     let handle = tokio::runtime::Handle::current();
-    let timeout = Duration::from_secs(config.sync.timeout_secs.max(1));
+    let timeout = config.provider_timeout();
 
     // Candidates in order: origin (HTTP, then iroh), then peers.
     enum Candidate {
@@ -535,7 +563,7 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
     for peer in &config.peers {
         candidates.push(Candidate::Iroh(peer.iroh.clone(), false));
     }
-    anyhow::ensure!(!candidates.is_empty(), "{}: no origin or peer configured", Config::path(&data).display());
+    anyhow::ensure!(!candidates.is_empty(), "{}: no origin or peer configured", data.config_file().display());
 
     let mut chosen: Option<(Attempt, Option<PeerAddr>)> = None;
     for candidate in candidates {
@@ -597,8 +625,8 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
         // Manifests the source could not serve as targets come over iroh-blobs.
         let mut fetch_failed = false;
         for file in std::mem::take(&mut attempt.missing) {
-            let before = files_dir(&data).join(&file.blake3).exists();
-            match fetch_file_from(&data, &file, endpoint.as_ref(), &config, via.as_ref(), &mut report).await {
+            let before = data.files().contains(&file.blake3);
+            match fetch_file_from(&data.files(), &file, endpoint.as_ref(), config, via.as_ref(), &mut report).await {
                 Ok(_) if !before => report.bytes_downloaded += file.length,
                 Ok(_) => {}
                 Err(e) => {
@@ -610,7 +638,7 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
         if fetch_failed {
             report.errors.push("some manifests could not be fetched; the catalog was not updated".into());
         } else {
-            index_apps(&data, &mut attempt, &mut report);
+            index_apps(&data.files(), &mut attempt, &mut report);
             let changed = attempt.store.roles != start.roles || crate::catalog::current_generation(&data).is_none();
             if changed {
                 commit_generation(&data, &attempt.store, &mut attempt.state)?;
@@ -619,12 +647,12 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
             report.source = Some(attempt.state.source.clone());
         }
     }
-    if let Ok(catalog) = crate::catalog::NodeCatalog::open(&data) {
+    if let Ok(catalog) = NodeCatalog::open(&data) {
         report.timestamp_version = catalog.state().timestamp_version;
         report.snapshot_version = catalog.state().snapshot_version;
         report.apps = catalog.state().apps.len();
     }
-    catalog::repo::write_atomic(&data.join("status.json"), &serde_json::to_vec_pretty(&report)?)?;
+    catalog::repo::write_atomic(&data.sync_status(), &serde_json::to_vec_pretty(&report)?)?;
     drop(lock);
     if let (Some(ep), None) = (&endpoint, endpoint_given) {
         ep.close().await;
@@ -634,32 +662,33 @@ pub async fn sync_once(data: &Path, endpoint: Option<&Endpoint>) -> anyhow::Resu
 
 /// Like [`fetch_file`] but the round's source peer first.
 async fn fetch_file_from(
-    data: &Path,
+    files: &FileStore,
     file: &CatalogFile,
     endpoint: Option<&Endpoint>,
     config: &Config,
     first: Option<&PeerAddr>,
     report: &mut SyncReport,
 ) -> anyhow::Result<PathBuf> {
-    let dest = files_dir(data).join(&file.blake3);
-    if dest.exists() {
-        return Ok(dest);
+    if files.contains(&file.blake3) {
+        return Ok(files.path(&file.blake3));
     }
     let endpoint = endpoint.context("no iroh endpoint to fetch files with")?;
     let hash: blake3::Hash = file.blake3.parse().context("bad BLAKE3 in the catalog")?;
-    let timeout = Duration::from_secs(config.sync.timeout_secs.max(1));
-    std::fs::create_dir_all(files_dir(data))?;
-    let tmp = files_dir(data).join(format!(".{}.part", file.blake3));
+    let timeout = config.provider_timeout();
+    let tmp = files.part_path(&file.blake3, "part")?;
     let mut errors = Vec::new();
     for provider in iroh_providers(config, first) {
         match archy_net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, |_| {}).await {
-            Ok(()) => {
-                std::fs::rename(&tmp, &dest)?;
-                return Ok(dest);
-            }
+            Ok(()) => return Ok(files.commit_part(&tmp, &file.blake3)?),
             Err(e) => {
                 tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
                 report.errors.push(format!("provider {provider} dropped for {}: {e}", file.path));
+                report.provider_failures.push(ProviderFailure {
+                    provider: provider.to_string(),
+                    file: file.path.clone(),
+                    kind: ProviderFailureKind::of_blob(&e),
+                    detail: e.to_string(),
+                });
                 errors.push(format!("{provider}: {e}"));
             }
         }
@@ -669,6 +698,6 @@ async fn fetch_file_from(
 }
 
 /// Reads `<data>/status.json`, the last round's report.
-pub fn last_report(data: &Path) -> Option<SyncReport> {
-    serde_json::from_slice(&std::fs::read(data.join("status.json")).ok()?).ok()
+pub fn last_report(data: &DataDir) -> Option<SyncReport> {
+    serde_json::from_slice(&std::fs::read(data.sync_status()).ok()?).ok()
 }

@@ -7,40 +7,39 @@
 //! taken from there.
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use archy_nostr::event::{Location, Rejected, Release};
 use tokio::sync::OnceCell;
 
-use crate::catalog::files_dir;
+use crate::config::{Config, client_endpoint};
+use crate::files::FileStore;
 
-/// Fetches envelopes for one data dir.
+/// Fetches envelopes into one node's file store.
 pub struct Fetcher {
-    data: PathBuf,
+    files: FileStore,
+    config: Config,
     timeout: Duration,
     endpoint: OnceCell<Result<iroh::Endpoint, String>>,
 }
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetcher").field("data", &self.data).field("timeout", &self.timeout).finish()
+        f.debug_struct("Fetcher").field("files", &self.files).field("timeout", &self.timeout).finish()
     }
 }
 
-/// The envelope of `hash` in the node's file store, if it is there (not checked here).
-pub fn local_envelope(data: &Path, hash: &blake3::Hash, size: u64) -> Option<Vec<u8>> {
-    let path = files_dir(data).join(hash.to_hex().as_str());
-    let file = std::fs::File::open(path).ok()?;
-    let mut bytes = Vec::new();
-    file.take(size.saturating_add(1)).read_to_end(&mut bytes).ok()?;
-    Some(bytes)
+/// The envelope of `hash` in the node's file store, if it is there intact (re-hashed; a damaged
+/// file is removed so it is fetched again).
+pub fn local_envelope(files: &FileStore, hash: &blake3::Hash, size: u64) -> Option<Vec<u8>> {
+    files.get(hash.to_hex().as_str(), size).ok()
 }
 
 impl Fetcher {
-    /// A fetcher giving each location `timeout` of silence.
-    pub fn new(data: &Path, timeout: Duration) -> Self {
-        Self { data: data.to_owned(), timeout, endpoint: OnceCell::new() }
+    /// A fetcher into `files` giving each location `timeout` of silence (its iroh endpoint, opened
+    /// when first needed, is bound as `config` says).
+    pub fn new(files: FileStore, config: &Config, timeout: Duration) -> Self {
+        Self { files, config: config.clone(), timeout, endpoint: OnceCell::new() }
     }
 
     /// How long the fetches of one read may take together: as long as one relay query may
@@ -53,9 +52,7 @@ impl Fetcher {
 
     /// The envelope bytes of `release`: from the file store, else from its locations in order.
     pub async fn fetch(&self, release: &Release) -> Result<Vec<u8>, Rejected> {
-        if let Some(bytes) = local_envelope(&self.data, &release.hash, release.size)
-            && blake3::hash(&bytes) == release.hash
-        {
+        if let Some(bytes) = local_envelope(&self.files, &release.hash, release.size) {
             return Ok(bytes);
         }
         let mut errors = Vec::new();
@@ -85,12 +82,8 @@ impl Fetcher {
     }
 
     async fn endpoint(&self) -> Result<&iroh::Endpoint, String> {
-        let data = self.data.clone();
         self.endpoint
-            .get_or_init(|| async move {
-                let config = crate::config::Config::load(&data).map_err(|e| format!("{e:#}"))?;
-                crate::sync::client_endpoint(&config).await.map_err(|e| format!("{e:#}"))
-            })
+            .get_or_init(|| async { client_endpoint(&self.config).await.map_err(|e| format!("{e:#}")) })
             .await
             .as_ref()
             .map_err(Clone::clone)
@@ -106,8 +99,7 @@ impl Fetcher {
         let ip = *addr.ip_addrs().next().ok_or("the ticket names no direct address")?;
         let provider = archy_net::PeerAddr { id: addr.id, addr: ip };
         let endpoint = self.endpoint().await?;
-        let tmp = files_dir(&self.data).join(format!(".{}.nostr.part", release.hash.to_hex()));
-        std::fs::create_dir_all(files_dir(&self.data)).map_err(|e| e.to_string())?;
+        let tmp = self.files.part_path(release.hash.to_hex().as_str(), "nostr.part").map_err(|e| e.to_string())?;
         let fetched =
             archy_net::fetch_blob(endpoint, &provider, release.hash, release.size, &tmp, self.timeout, |_| {})
                 .await

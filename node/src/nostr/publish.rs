@@ -2,7 +2,7 @@
 //! one per publisher key it knows, signed by the node's own Nostr key ([`super::keys`]) and
 //! posted to every configured relay.
 
-use std::path::Path;
+use crate::data_dir::DataDir;
 use std::time::Duration;
 
 use archy_nostr::event::bech32_npub;
@@ -26,13 +26,12 @@ pub struct PublishReport {
 
 /// Signs an assertion for every Nostr key bound to a publisher with an app on Nostr, and posts
 /// them to the configured relays.
-pub async fn publish_assertions(data: &Path) -> anyhow::Result<PublishReport> {
-    let config = Config::load(data)?;
-    let urls = relay_urls(&config)?;
+pub async fn publish_assertions(data: &DataDir, config: &Config) -> anyhow::Result<PublishReport> {
+    let urls = relay_urls(config)?;
     anyhow::ensure!(!urls.is_empty(), "no relay configured: add one with `archy-node init --relay ws://…`");
-    let d = data.to_owned();
-    let view = tokio::task::spawn_blocking(move || NostrView::load(&d)).await??;
-    let keys = super::keys::load_or_create(data)?;
+    let (d, c) = (data.clone(), config.clone());
+    let view = tokio::task::spawn_blocking(move || NostrView::load(&d, &c)).await??;
+    let keys = super::keys::load_or_create(&data.nostr_key())?;
     let mut subjects: Vec<_> =
         view.state().releases().flat_map(|r| view.state().discovery().npubs_of(r.did())).collect();
     subjects.sort();

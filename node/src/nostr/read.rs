@@ -16,7 +16,7 @@
 //! the follow lists of the authors held, and checks each event as it arrives.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use super::fetch::Fetcher;
 use super::relay::{Connection, Frame, QueryEnd, RelayError};
 use super::state::{Counts, NostrState, Origin};
-use super::store::nostr_dir;
 use crate::config::Config;
+use crate::data_dir::DataDir;
 
 /// Most events one query asks a relay for.
 pub const QUERY_LIMIT: usize = 10_000;
@@ -104,12 +104,12 @@ pub struct ReadReport {
 
 impl ReadReport {
     /// The file of the last full read.
-    pub fn path(data: &Path) -> PathBuf {
-        nostr_dir(data).join("status.json")
+    pub fn path(data: &DataDir) -> PathBuf {
+        data.nostr_dir().join("status.json")
     }
 
     /// Reads the last full read's report.
-    pub fn last(data: &Path) -> Option<Self> {
+    pub fn last(data: &DataDir) -> Option<Self> {
         serde_json::from_slice(&std::fs::read(Self::path(data)).ok()?).ok()
     }
 }
@@ -129,12 +129,12 @@ pub struct LiveReport {
 
 impl LiveReport {
     /// The file.
-    pub fn path(data: &Path) -> PathBuf {
-        nostr_dir(data).join("live.json")
+    pub fn path(data: &DataDir) -> PathBuf {
+        data.nostr_dir().join("live.json")
     }
 
     /// Reads it.
-    pub fn last(data: &Path) -> Option<Self> {
+    pub fn last(data: &DataDir) -> Option<Self> {
         serde_json::from_slice(&std::fs::read(Self::path(data)).ok()?).ok()
     }
 }
@@ -200,8 +200,8 @@ struct ReadLock {
 }
 
 impl ReadLock {
-    async fn acquire(data: &Path) -> anyhow::Result<Self> {
-        let dir = nostr_dir(data);
+    async fn acquire(data: &DataDir) -> anyhow::Result<Self> {
+        let dir = data.nostr_dir();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("lock");
         let file = std::fs::OpenOptions::new()
@@ -315,15 +315,18 @@ async fn fetch_and_accept(
 /// `<data>/nostr/status.json`. `None` when no relay is configured. `state` is locked while a
 /// relay answers a query (the daemon passes a fresh state, so its live subscription never
 /// waits for a full read).
-pub async fn read_relays(data: &Path, state: &tokio::sync::Mutex<NostrState>) -> anyhow::Result<Option<ReadReport>> {
-    let config = Config::load(data)?;
-    let urls = relay_urls(&config)?;
+pub async fn read_relays(
+    data: &DataDir,
+    config: &Config,
+    state: &tokio::sync::Mutex<NostrState>,
+) -> anyhow::Result<Option<ReadReport>> {
+    let urls = relay_urls(config)?;
     if urls.is_empty() {
         return Ok(None);
     }
     let _lock = ReadLock::acquire(data).await?;
     let timeout = Duration::from_secs(config.nostr.timeout_secs.max(1));
-    let fetcher = Fetcher::new(data, timeout);
+    let fetcher = Fetcher::new(data.files(), config, timeout);
     let counts_before = state.lock().await.counts().clone();
     let mut report = ReadReport { at: Some(Utc::now()), ..ReadReport::default() };
 
@@ -378,7 +381,7 @@ pub async fn read_relays(data: &Path, state: &tokio::sync::Mutex<NostrState>) ->
             tracing::warn!("the origin's publishers are not seeds this round: {e:#}");
             Vec::new()
         });
-        super::trust::seeds(&config, &s, &origin)?
+        super::trust::seeds(config, &s, &origin)?
     };
     let mut visited: HashSet<PublicKey> = HashSet::new();
     let mut frontier: Vec<PublicKey> = seeds.iter().map(|s| s.key).collect();
@@ -459,21 +462,20 @@ fn diff(before: &Counts, after: &Counts) -> Counts {
 
 /// One full read for `archy-node sync`: loads the stored events (checked again), reads the
 /// relays, writes what passed. `None` when no relay is configured.
-pub async fn sync_relays(data: &Path) -> anyhow::Result<Option<ReadReport>> {
-    let config = Config::load(data)?;
-    if relay_urls(&config)?.is_empty() {
+pub async fn sync_relays(data: &DataDir, config: &Config) -> anyhow::Result<Option<ReadReport>> {
+    if relay_urls(config)?.is_empty() {
         return Ok(None);
     }
-    let d = data.to_owned();
+    let d = data.clone();
     let state = tokio::task::spawn_blocking(move || NostrState::load(&d)).await?;
     let state = tokio::sync::Mutex::new(state);
-    read_relays(data, &state).await
+    read_relays(data, config, &state).await
 }
 
 /// The daemon's Nostr side: the state shared by the live subscriptions and the periodic full
 /// reads.
 pub struct NostrDaemon {
-    data: PathBuf,
+    data: DataDir,
     state: Arc<tokio::sync::Mutex<NostrState>>,
     live: tokio::sync::Mutex<LiveReport>,
     connected: std::sync::Mutex<Vec<String>>,
@@ -487,12 +489,12 @@ impl std::fmt::Debug for NostrDaemon {
 
 impl NostrDaemon {
     /// Loads the stored events (checked again).
-    pub async fn open(data: &Path) -> anyhow::Result<Arc<Self>> {
-        let d = data.to_owned();
+    pub async fn open(data: &DataDir) -> anyhow::Result<Arc<Self>> {
+        let d = data.clone();
         let state = tokio::task::spawn_blocking(move || NostrState::load(&d)).await?;
         let live = LiveReport { since: Some(Utc::now()), ..LiveReport::default() };
         Ok(Arc::new(Self {
-            data: data.to_owned(),
+            data: data.clone(),
             state: Arc::new(tokio::sync::Mutex::new(state)),
             live: tokio::sync::Mutex::new(live),
             connected: std::sync::Mutex::new(Vec::new()),
@@ -501,11 +503,11 @@ impl NostrDaemon {
 
     /// A full read: the stored events are loaded and checked again (so what `archy-node sync`
     /// stored meanwhile is seen), the relays read, and the result replaces the live state.
-    pub async fn full_read(&self) -> anyhow::Result<Option<ReadReport>> {
+    pub async fn full_read(&self, config: &Config) -> anyhow::Result<Option<ReadReport>> {
         let d = self.data.clone();
         let fresh = tokio::task::spawn_blocking(move || NostrState::load(&d)).await?;
         let fresh = tokio::sync::Mutex::new(fresh);
-        let report = read_relays(&self.data, &fresh).await?;
+        let report = read_relays(&self.data, config, &fresh).await?;
         let counts = fresh.into_inner().counts().clone();
         let mut state = self.state.lock().await;
         // Whatever waited for a binding in the live state is dropped with its reason.
@@ -564,15 +566,16 @@ impl NostrDaemon {
 
     /// Subscribes to every configured relay and checks events as they arrive, reconnecting
     /// with a growing pause (1 s to 60 s) when a relay goes away. Runs until aborted.
-    pub async fn live(self: Arc<Self>) -> anyhow::Result<()> {
-        let config = Config::load(&self.data)?;
+    /// Relays, timeouts and trust seeds are those of `config`.
+    pub async fn live(self: Arc<Self>, config: Config) -> anyhow::Result<()> {
         let urls = relay_urls(&config)?;
         let timeout = Duration::from_secs(config.nostr.timeout_secs.max(1));
+        let config = Arc::new(config);
         let tasks: Vec<_> = urls
             .into_iter()
             .map(|url| {
-                let me = self.clone();
-                tokio::spawn(async move { me.live_relay(url, timeout).await })
+                let (me, config) = (self.clone(), config.clone());
+                tokio::spawn(async move { me.live_relay(url, timeout, &config).await })
             })
             .collect();
         for t in tasks {
@@ -581,12 +584,12 @@ impl NostrDaemon {
         Ok(())
     }
 
-    async fn live_relay(&self, url: String, timeout: Duration) {
-        let fetcher = Fetcher::new(&self.data, timeout);
+    async fn live_relay(&self, url: String, timeout: Duration, config: &Config) {
+        let fetcher = Fetcher::new(self.data.files(), config, timeout);
         let mut pause = Duration::from_secs(1);
         loop {
             let started = Instant::now();
-            match self.live_session(&url, timeout, &fetcher).await {
+            match self.live_session(&url, timeout, &fetcher, config).await {
                 Ok(()) => tracing::info!(relay = %url, "the relay closed the subscription; reconnecting"),
                 Err(e) => tracing::warn!("live subscription: {e}"),
             }
@@ -601,7 +604,13 @@ impl NostrDaemon {
         }
     }
 
-    async fn live_session(&self, url: &str, timeout: Duration, fetcher: &Fetcher) -> Result<(), RelayError> {
+    async fn live_session(
+        &self,
+        url: &str,
+        timeout: Duration,
+        fetcher: &Fetcher,
+        config: &Config,
+    ) -> Result<(), RelayError> {
         let mut conn = Connection::connect(url, timeout).await?;
         let since = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(60));
         // Follow lists of the seeds and of the authors held (the keys trust reached at the last
@@ -609,10 +618,7 @@ impl NostrDaemon {
         let authors: Vec<PublicKey> = {
             let s = self.state.lock().await;
             let origin = super::trust::origin_publishers(&self.data).unwrap_or_default();
-            let seeds = Config::load(&self.data)
-                .ok()
-                .and_then(|config| super::trust::seeds(&config, &s, &origin).ok())
-                .unwrap_or_default();
+            let seeds = super::trust::seeds(config, &s, &origin).unwrap_or_default();
             let mut authors: Vec<PublicKey> = seeds.iter().map(|s| s.key).collect();
             authors.extend(s.follow_authors().copied());
             authors.sort();

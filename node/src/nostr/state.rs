@@ -9,7 +9,6 @@
 //! is logged with its [`Rejected`] reason and counted under [`reason_code`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
 
 use archy_nostr::discovery::{Accepted, Checked, Discovery, PendingRelease};
 use archy_nostr::event::{self, Announcement, Rejected, bech32_npub, event_from_json};
@@ -23,6 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::fetch::local_envelope;
 use super::store::EventStore;
+use crate::data_dir::DataDir;
+use crate::files::FileStore;
 
 /// Most archy labels held (each is one small event).
 pub const MAX_LABELS: usize = 100_000;
@@ -122,7 +123,7 @@ impl std::fmt::Display for Origin<'_> {
 
 /// The node's verified Nostr state.
 pub struct NostrState {
-    data: PathBuf,
+    data: DataDir,
     store: EventStore,
     persist: bool,
     discovery: Discovery,
@@ -147,9 +148,9 @@ impl std::fmt::Debug for NostrState {
 }
 
 impl NostrState {
-    fn empty(data: &Path) -> Self {
+    fn empty(data: &DataDir) -> Self {
         Self {
-            data: data.to_owned(),
+            data: data.clone(),
             store: EventStore::new(data),
             persist: false,
             discovery: Discovery::new(),
@@ -167,7 +168,7 @@ impl NostrState {
     /// then revocations, then releases in version order (their envelopes read from the local
     /// file store), then follows and labels. A stored event that no longer passes is left out
     /// and logged; nothing stored is taken on trust. New events are written from then on.
-    pub fn load(data: &Path) -> Self {
+    pub fn load(data: &DataDir) -> Self {
         let mut state = Self::empty(data);
         let mut events = Vec::new();
         for file in state.store.read_all() {
@@ -190,12 +191,13 @@ impl NostrState {
         events.sort_by_cached_key(rank);
         for e in events {
             for pending in state.check(Origin::Store, e) {
-                let local = local_envelope(data, &pending.release.hash, pending.release.size).ok_or_else(|| {
-                    Rejected::FetchFailed {
-                        hash: pending.release.hash.to_hex().to_string(),
-                        reason: "the envelope is not in the node's file store".into(),
-                    }
-                });
+                let local =
+                    local_envelope(&data.files(), &pending.release.hash, pending.release.size).ok_or_else(|| {
+                        Rejected::FetchFailed {
+                            hash: pending.release.hash.to_hex().to_string(),
+                            reason: "the envelope is not in the node's file store".into(),
+                        }
+                    });
                 state.accept(Origin::Store, pending, local);
             }
         }
@@ -209,7 +211,7 @@ impl NostrState {
     }
 
     /// The data dir.
-    pub fn data(&self) -> &Path {
+    pub fn data(&self) -> &DataDir {
         &self.data
     }
 
@@ -385,7 +387,7 @@ impl NostrState {
         match accepted {
             Ok((Accepted { event, release, manifest, .. }, bytes)) => {
                 if self.persist
-                    && let Err(e) = store_envelope(&self.data, &release.hash, &bytes)
+                    && let Err(e) = store_envelope(&self.data.files(), &release.hash, &bytes)
                 {
                     tracing::error!(event = %event.id, "storing an envelope: {e:#}");
                     return;
@@ -441,11 +443,10 @@ pub fn printable(text: &str, max: usize) -> String {
 
 /// Writes verified envelope bytes to `files/<blake3>`, replacing a file there that no longer
 /// holds them (a damaged store repairs itself on the next read).
-fn store_envelope(data: &Path, hash: &blake3::Hash, bytes: &[u8]) -> anyhow::Result<()> {
-    let path = crate::catalog::files_dir(data).join(hash.to_hex().as_str());
-    let intact = local_envelope(data, hash, bytes.len() as u64).is_some_and(|b| blake3::hash(&b) == *hash);
-    if !intact {
-        catalog::repo::write_atomic(&path, bytes)?;
+fn store_envelope(files: &FileStore, hash: &blake3::Hash, bytes: &[u8]) -> anyhow::Result<()> {
+    // Reading re-hashes and removes a damaged file, so `put` writes the bytes afresh.
+    if local_envelope(files, hash, bytes.len() as u64).is_none() {
+        files.put(hash.to_hex().as_str(), bytes)?;
     }
     Ok(())
 }

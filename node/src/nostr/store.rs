@@ -1,7 +1,7 @@
 //! The node's verified Nostr events on disk: `<data>/nostr/events/<kind>-<event id>.json`, one
 //! NIP-01 event per file, each written atomically (temporary file, fsync, rename) after it passed
 //! every check. Envelope files go to the node's content-addressed file store
-//! (`<data>/files/<blake3>`, [`crate::catalog::store_file`]).
+//! (`<data>/files/<blake3>`, [`crate::files::FileStore`]).
 //!
 //! Nothing here is trusted when it is read back: [`super::state::NostrState::load`] runs every
 //! stored event through the same checks again.
@@ -10,13 +10,10 @@ use std::path::{Path, PathBuf};
 
 use archy_nostr::nostr_sdk::{Event, JsonUtil as _};
 
+use crate::data_dir::DataDir;
+
 /// Largest stored event file read back (a little above the largest event accepted).
 const MAX_FILE_BYTES: u64 = archy_nostr::event::MAX_FOLLOW_LIST_BYTES as u64 + 1024;
-
-/// `<data>/nostr`.
-pub fn nostr_dir(data: &Path) -> PathBuf {
-    data.join("nostr")
-}
 
 /// The verified events of one data dir.
 #[derive(Debug, Clone)]
@@ -35,8 +32,8 @@ pub struct StoredFile {
 
 impl EventStore {
     /// The store of `data` (nothing is created until the first write).
-    pub fn new(data: &Path) -> Self {
-        Self { dir: nostr_dir(data).join("events") }
+    pub fn new(data: &DataDir) -> Self {
+        Self { dir: data.nostr_dir().join("events") }
     }
 
     /// The folder.

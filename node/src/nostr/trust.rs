@@ -9,8 +9,8 @@
 //! The graph is the verified follow lists and `archy` labels the node holds. A publisher DID's
 //! score is the highest score of the Nostr keys bound to it.
 
+use crate::data_dir::DataDir;
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 
 use anyhow::Context as _;
 use archy_nostr::event::bech32_npub;
@@ -67,7 +67,7 @@ pub fn parse_npub(text: &str) -> anyhow::Result<PublicKey> {
 /// The DIDs the origin's verified catalog delegates to: the Ed25519 keys of the publisher
 /// roles in the current generation's `targets.json`, whose signature is checked again against
 /// the generation's `root.json`. Empty when the node has no catalog yet.
-pub fn origin_publishers(data: &Path) -> anyhow::Result<Vec<DidKey>> {
+pub fn origin_publishers(data: &DataDir) -> anyhow::Result<Vec<DidKey>> {
     let Some(dir) = crate::catalog::current_generation(data) else { return Ok(Vec::new()) };
     let read = |name: &str| {
         let path = dir.join(name);

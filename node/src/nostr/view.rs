@@ -1,7 +1,7 @@
 //! The Nostr side of the node as commands see it: the stored events checked again, the trust
 //! scores over them, the apps they offer and the install policy.
 
-use std::path::Path;
+use crate::data_dir::DataDir;
 
 use archy_nostr::event::bech32_npub;
 use archy_nostr::nostr_sdk::PublicKey;
@@ -86,9 +86,10 @@ pub struct NostrView {
 }
 
 impl NostrView {
-    /// Loads and checks the stored events of `data`, then computes the scores.
-    pub fn load(data: &Path) -> anyhow::Result<Self> {
-        let config = Config::load(data)?;
+    /// Loads and checks the stored events of `data`, then computes the scores from the seeds
+    /// `config` names.
+    pub fn load(data: &DataDir, config: &Config) -> anyhow::Result<Self> {
+        let config = config.clone();
         let state = NostrState::load(data);
         let origin = trust::origin_publishers(data).unwrap_or_else(|e| {
             tracing::warn!("the origin's publishers are not trust seeds: {e:#}");

@@ -23,7 +23,7 @@
 //! grants nothing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -104,19 +104,15 @@ pub enum Grant {
 }
 
 impl NodeConfig {
-    /// Reads `<data>/config.toml`; a missing file is the default configuration (nothing granted).
-    pub fn load(data_dir: &Path) -> Result<Self, Error> {
-        let path = Self::path(data_dir);
+    /// Reads the node's config file (`<data>/config.toml`); a missing file is the default
+    /// configuration (nothing granted).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let path = path.to_owned();
         match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|e| Error::Config { path, reason: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(Error::Io { path, source }),
         }
-    }
-
-    /// `<data>/config.toml`.
-    pub fn path(data_dir: &Path) -> PathBuf {
-        data_dir.join("config.toml")
     }
 
     /// The engine socket: the configured one, else `$DOCKER_HOST` when it is a `unix://` URL,

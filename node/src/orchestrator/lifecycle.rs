@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::facts::HostFacts;
 use super::reconcile::Desired;
+use super::source::SourceError;
 use super::state::{AppRecord, Phase, RunState, UpdateOutcome};
 use super::status::{AppStatus, app_status};
 use super::{Error, Orchestrator, VerifiedManifest, policy, test_pause};
@@ -75,9 +76,9 @@ impl Orchestrator {
     fn fetch_manifest(&self, app: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, Error> {
         app.parse::<catalog::manifest::AppId>()
             .map_err(|e| Error::BadAppId { id: app.to_owned(), reason: e.to_string() })?;
-        self.source.manifest(app, version).map_err(|e| match e.downcast_ref::<crate::nostr::policy::Refusal>() {
-            Some(refusal) => Error::NostrPolicy(refusal.to_string()),
-            None => Error::NotAvailable(format!("{e:#}")),
+        self.source.manifest(app, version).map_err(|e| match e {
+            SourceError::Refused(rule) => Error::NostrPolicy(rule),
+            other => Error::NotAvailable(other.to_string()),
         })
     }
 

@@ -1,6 +1,6 @@
 //! Where verified manifests and image archives come from.
 //!
-//! The node's synced catalog ([`CatalogSource`] over [`crate::catalog::NodeCatalog`]) is one
+//! The node's synced catalog ([`CatalogSource`] over [`NodeCatalog`]) is one
 //! [`AppSource`]; so are [`DirSource`] (a folder of signed
 //! envelopes and archives, for offline installs and development) and [`MemorySource`] (tests).
 
@@ -8,25 +8,55 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use catalog::envelope::{SignedEnvelope, VerifiedManifest};
 use catalog::manifest::Limits;
 
+use crate::catalog::NodeCatalog;
+use crate::data_dir::DataDir;
+
 /// A boxed future, for the object-safe async method of [`AppSource`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a source could not hand out a manifest or an archive. Callers decide on the variant: a
+/// refusal by policy is reported as such (the API answers 403), "not found" lets a caller try
+/// another source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The source has no such app, version or archive.
+    #[error("{0}")]
+    NotFound(String),
+    /// The source has it, but an install policy refuses it; the message names the rule.
+    #[error("{0}")]
+    Refused(String),
+    /// What the source holds does not verify (signature, hash, shape).
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading or fetching failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl SourceError {
+    /// Whether the source simply does not have it.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+}
 
 /// A provider of verified manifests and image archives.
 pub trait AppSource: Send + Sync {
     /// The versions of `id` it offers (any order).
-    fn versions(&self, id: &str) -> anyhow::Result<Vec<semver::Version>>;
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError>;
 
     /// The verified manifest of `id` at `version` (the newest when `None`).
-    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest>;
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError>;
 
     /// A local path to the image archive named `target` in a manifest (`<app>/<file>`), its bytes
     /// verified against signed metadata where the source has any.
-    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>>;
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>>;
 }
 
 /// Manifests and archives held in memory (tests, embedding).
@@ -53,28 +83,31 @@ impl MemorySource {
 }
 
 impl AppSource for MemorySource {
-    fn versions(&self, id: &str) -> anyhow::Result<Vec<semver::Version>> {
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError> {
         let inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(inner.manifests.get(id).map(|m| m.keys().cloned().collect()).unwrap_or_default())
     }
 
-    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
         let inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let versions = inner.manifests.get(id).ok_or_else(|| anyhow::anyhow!("no app `{id}` is available"))?;
+        let versions =
+            inner.manifests.get(id).ok_or_else(|| SourceError::NotFound(format!("no app `{id}` is available")))?;
         let found = match version {
             Some(v) => versions.get(v),
             None => versions.values().next_back(),
         };
         found.cloned().ok_or_else(|| match version {
-            Some(v) => anyhow::anyhow!("app `{id}` has no version {v}"),
-            None => anyhow::anyhow!("no app `{id}` is available"),
+            Some(v) => SourceError::NotFound(format!("app `{id}` has no version {v}")),
+            None => SourceError::NotFound(format!("no app `{id}` is available")),
         })
     }
 
-    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>> {
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
         let inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let found = inner.archives.get(target).cloned();
-        Box::pin(async move { found.ok_or_else(|| anyhow::anyhow!("no image archive `{target}` is available")) })
+        Box::pin(async move {
+            found.ok_or_else(|| SourceError::NotFound(format!("no image archive `{target}` is available")))
+        })
     }
 }
 
@@ -93,15 +126,16 @@ impl DirSource {
         Self { dir: dir.to_owned() }
     }
 
-    fn all(&self) -> anyhow::Result<Vec<VerifiedManifest>> {
+    fn all(&self) -> Result<Vec<VerifiedManifest>, SourceError> {
         let mut out = Vec::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| anyhow::anyhow!("{}: {e}", self.dir.display()))?;
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| SourceError::Io(format!("{}: {e}", self.dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path();
             if !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".archy.json")) {
                 continue;
             }
-            let bytes = std::fs::read(&path)?;
+            let bytes = std::fs::read(&path).map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))?;
             match SignedEnvelope::from_slice(&bytes).and_then(|e| e.verify(&Limits::default())) {
                 Ok(v) => out.push(v),
                 Err(e) => tracing::warn!(file = %path.display(), error = %e, "skipping envelope that does not verify"),
@@ -112,7 +146,7 @@ impl DirSource {
 }
 
 impl AppSource for DirSource {
-    fn versions(&self, id: &str) -> anyhow::Result<Vec<semver::Version>> {
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError> {
         Ok(self
             .all()?
             .into_iter()
@@ -121,7 +155,7 @@ impl AppSource for DirSource {
             .collect())
     }
 
-    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
         let mut matching: Vec<VerifiedManifest> = self
             .all()?
             .into_iter()
@@ -129,20 +163,24 @@ impl AppSource for DirSource {
             .collect();
         matching.sort_by(|a, b| a.manifest().version.cmp(&b.manifest().version));
         matching.pop().ok_or_else(|| match version {
-            Some(v) => anyhow::anyhow!("no verified manifest of `{id}` {v} in {}", self.dir.display()),
-            None => anyhow::anyhow!("no verified manifest of `{id}` in {}", self.dir.display()),
+            Some(v) => SourceError::NotFound(format!("no verified manifest of `{id}` {v} in {}", self.dir.display())),
+            None => SourceError::NotFound(format!("no verified manifest of `{id}` in {}", self.dir.display())),
         })
     }
 
-    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>> {
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
         Box::pin(async move {
             // Target paths are validated relative paths (no `..`), but check again before
             // joining: nothing outside the folder is read.
             if target.split('/').any(|p| p.is_empty() || p == "." || p == "..") || target.starts_with('/') {
-                anyhow::bail!("bad archive target `{target}`");
+                return Err(SourceError::Invalid(format!("bad archive target `{target}`")));
             }
             let path = self.dir.join(target);
-            if path.is_file() { Ok(path) } else { anyhow::bail!("image archive {} not found", path.display()) }
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(SourceError::NotFound(format!("image archive {} not found", path.display())))
+            }
         })
     }
 }
@@ -152,34 +190,49 @@ impl AppSource for DirSource {
 /// verified against their signed length and BLAKE3 before they are handed out.
 #[derive(Debug, Clone)]
 pub struct CatalogSource {
-    data: PathBuf,
+    data: DataDir,
 }
 
 impl CatalogSource {
     /// The catalog of the node whose data dir is `data`.
-    pub fn new(data: &Path) -> Self {
-        Self { data: data.to_owned() }
+    pub fn new(data: &DataDir) -> Self {
+        Self { data: data.clone() }
     }
 
-    fn open(&self) -> anyhow::Result<crate::catalog::NodeCatalog> {
-        crate::catalog::NodeCatalog::open(&self.data)
+    fn open(&self) -> Result<NodeCatalog, SourceError> {
+        // No catalog yet: it has nothing.
+        NodeCatalog::open(&self.data).map_err(|e| SourceError::NotFound(format!("{e:#}")))
     }
 }
 
 impl AppSource for CatalogSource {
-    fn versions(&self, id: &str) -> anyhow::Result<Vec<semver::Version>> {
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError> {
         Ok(self.open()?.apps().into_iter().filter(|a| a.id == id).map(|a| a.version).collect())
     }
 
-    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
-        self.open()?.manifest(id, version)
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
+        let catalog = self.open()?;
+        if !catalog.apps().iter().any(|a| a.id == id && version.is_none_or(|v| &a.version == v)) {
+            return Err(SourceError::NotFound(match version {
+                Some(v) => format!("{id} {v} is not in the verified catalog"),
+                None => format!("{id} is not in the verified catalog"),
+            }));
+        }
+        catalog.manifest(id, version).map_err(|e| SourceError::Invalid(format!("{e:#}")))
     }
 
-    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>> {
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
         Box::pin(async move {
             // A manifest names `<app>/<file>`; the catalog holds it as `images/<app>/<file>`.
             let catalog = self.open()?;
-            catalog.fetch_target(&catalog::repo::image_target_path(target)).await
+            let config = self.data.config().map_err(|e| SourceError::Io(format!("{e:#}")))?;
+            let path = catalog::repo::image_target_path(target);
+            if catalog.file(&path).is_none() {
+                return Err(SourceError::NotFound(format!("`{path}` is not in the catalog")));
+            }
+            crate::sync::fetch_target(&self.data, &config, &catalog, &path, Arc::new(crate::sync::NoProgress))
+                .await
+                .map_err(|e| SourceError::Io(format!("{e:#}")))
         })
     }
 }

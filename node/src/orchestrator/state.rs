@@ -94,9 +94,9 @@ fn checked(id: &str) -> Result<&str, Error> {
 }
 
 impl StateDir {
-    /// The folder `<data>/orchestrator` (created, 0700, if missing).
-    pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        let root = data_dir.join("orchestrator");
+    /// The folder `root` (`<data>/orchestrator`; created, 0700, if missing).
+    pub fn open(root: &Path) -> Result<Self, Error> {
+        let root = root.to_owned();
         create_private_dir(&root)?;
         Ok(Self { root })
     }

@@ -1,7 +1,6 @@
 //! The Nostr parts of `archy-node`'s commands: `apps --source`, `trust`, and the Nostr lines of
 //! `sync`. Text for people by default, `--json` for scripts.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use archy_nostr::event::bech32_npub;
@@ -9,15 +8,16 @@ use archy_nostr::nostr_sdk::PublicKey;
 use catalog::trust::Explanation;
 use serde::Serialize;
 
-use super::policy::format_score;
-use super::read::ReadReport;
-use super::source::Source;
-use super::trust::npub_of;
-use super::view::NostrView;
 use crate::catalog::NodeCatalog;
+use crate::data_dir::DataDir;
+use crate::nostr::policy::{self, format_score};
+use crate::nostr::read::ReadReport;
+use crate::nostr::trust::npub_of;
+use crate::nostr::view::NostrView;
+use crate::sources::Source;
 
 /// `archy-node apps [--source all|origin|nostr] [--json]`.
-pub fn apps(data: &Path, source: Source, json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn apps(data: &DataDir, source: Source, json: bool) -> anyhow::Result<ExitCode> {
     let origin = match source {
         Source::Nostr => None,
         // Only the origin asked for: no catalog is an error, as it always was.
@@ -26,7 +26,7 @@ pub fn apps(data: &Path, source: Source, json: bool) -> anyhow::Result<ExitCode>
     };
     let nostr = match source {
         Source::Origin => None,
-        Source::Nostr | Source::All => Some(NostrView::load(data)?.apps()),
+        Source::Nostr | Source::All => Some(NostrView::load(data, &data.config()?)?.apps()),
     };
     if json {
         let mut out: Vec<serde_json::Value> = Vec::new();
@@ -130,15 +130,15 @@ fn key_json(view: &NostrView, key: &PublicKey, max_paths: usize) -> KeyJson {
 }
 
 /// `archy-node trust <did|npub> [--paths N] [--json]`: the score and why.
-pub fn explain(data: &Path, subject: &str, max_paths: usize, json: bool) -> anyhow::Result<ExitCode> {
-    let view = NostrView::load(data)?;
+pub(super) fn explain(data: &DataDir, subject: &str, max_paths: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let view = NostrView::load(data, &data.config()?)?;
     let (did, keys) = view.subject_keys(subject)?;
     let keys_json: Vec<KeyJson> = keys.iter().map(|k| key_json(&view, k, max_paths)).collect();
     let score = keys_json.iter().map(|k| k.score).fold(0.0, f64::max);
     let policy = match &did {
         Some(did) => match view.check_policy(did) {
-            Ok(super::policy::Admitted::Allowed) => "installable: on nostr_policy.allow".to_owned(),
-            Ok(super::policy::Admitted::Score) => "installable: the score reaches nostr_policy.min_score".to_owned(),
+            Ok(policy::Admitted::Allowed) => "installable: on nostr_policy.allow".to_owned(),
+            Ok(policy::Admitted::Score) => "installable: the score reaches nostr_policy.min_score".to_owned(),
             Err(refusal) => refusal.to_string(),
         },
         None => match view.state().discovery().dids_of(&keys[0]).as_slice() {
@@ -223,8 +223,8 @@ fn render(t: &TrustJson) -> String {
 }
 
 /// `archy-node trust --publish`.
-pub async fn publish(data: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let report = super::publish::publish_assertions(data).await?;
+pub(super) async fn publish(data: &DataDir, json: bool) -> anyhow::Result<ExitCode> {
+    let report = crate::nostr::publish::publish_assertions(data, &data.config()?).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -241,7 +241,7 @@ pub async fn publish(data: &Path, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The Nostr lines of `archy-node sync`'s text output.
-pub fn sync_lines(report: &ReadReport) -> Vec<String> {
+pub(super) fn sync_lines(report: &ReadReport) -> Vec<String> {
     let mut out = Vec::new();
     let accepted: u64 = report.counts.accepted.values().sum();
     out.push(format!(

@@ -1,18 +1,18 @@
-//! Installing apps found on Nostr: [`NostrSource`], and [`NodeSource`], which asks the origin's
-//! catalog first.
+//! Where the node's installs come from: [`NostrSource`] (apps found on Nostr), and
+//! [`NodeSource`], which asks the origin's catalog first.
 //!
 //! Both hand the orchestrator [`VerifiedManifest`]s only: a Nostr app's manifest comes from an
-//! envelope that passed every check of [`super::state`] (re-run on the stored events each time
-//! the source is asked), and the install policy ([`super::policy`]) runs before it is handed
-//! out. A refusal is a [`super::policy::Refusal`] inside the error, so callers can tell it from
-//! "not found".
+//! envelope that passed every check of [`crate::nostr::state`] (re-run on the stored events each
+//! time the source is asked), and the install policy ([`crate::nostr::policy`]) runs before it is
+//! handed out. A refusal is [`SourceError::Refused`], so callers can tell it from "not found".
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use catalog::envelope::VerifiedManifest;
 
-use super::view::{NostrView, ResolveError};
-use crate::orchestrator::source::{AppSource, BoxFuture, CatalogSource};
+use crate::data_dir::DataDir;
+use crate::nostr::view::{NostrView, ResolveError};
+use crate::orchestrator::source::{AppSource, BoxFuture, CatalogSource, SourceError};
 
 /// Where `install`, `update` and `apps` look for apps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -30,41 +30,43 @@ pub enum Source {
 /// Verified apps found on Nostr, subject to the install policy.
 #[derive(Debug, Clone)]
 pub struct NostrSource {
-    data: PathBuf,
+    data: DataDir,
 }
 
 impl NostrSource {
     /// The Nostr apps of the node whose data dir is `data`.
-    pub fn new(data: &Path) -> Self {
-        Self { data: data.to_owned() }
+    pub fn new(data: &DataDir) -> Self {
+        Self { data: data.clone() }
     }
 
-    fn view(&self) -> anyhow::Result<NostrView> {
-        NostrView::load(&self.data)
+    /// The stored events checked again, with the scores of the seeds `config.toml` names now.
+    fn view(&self) -> Result<NostrView, SourceError> {
+        let config = self.data.config().map_err(|e| SourceError::Io(format!("{e:#}")))?;
+        NostrView::load(&self.data, &config).map_err(|e| SourceError::Io(format!("{e:#}")))
     }
 }
 
-fn no_archives(target: &str) -> anyhow::Error {
-    anyhow::anyhow!(
+fn no_archives(target: &str) -> SourceError {
+    SourceError::NotFound(format!(
         "image archive `{target}`: apps found on Nostr carry no signed metadata for archives, so their \
          images must be named by digest"
-    )
+    ))
 }
 
 impl AppSource for NostrSource {
-    fn versions(&self, id: &str) -> anyhow::Result<Vec<semver::Version>> {
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError> {
         Ok(self.view()?.versions(id))
     }
 
-    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
-        match self.view()?.resolve(id, version) {
-            Ok(m) => Ok(m),
-            Err(ResolveError::Refused(refusal)) => Err(anyhow::Error::new(refusal)),
-            Err(e) => Err(anyhow::Error::new(e)),
-        }
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
+        self.view()?.resolve(id, version).map_err(|e| match e {
+            ResolveError::Refused(refusal) => SourceError::Refused(refusal.to_string()),
+            e @ ResolveError::NotFound(_) => SourceError::NotFound(e.to_string()),
+            other => SourceError::Invalid(other.to_string()),
+        })
     }
 
-    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>> {
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
         Box::pin(async move { Err(no_archives(target)) })
     }
 }
@@ -80,7 +82,7 @@ pub struct NodeSource {
 
 impl NodeSource {
     /// The apps of the node whose data dir is `data`, from `source`.
-    pub fn new(data: &Path, source: Source) -> Self {
+    pub fn new(data: &DataDir, source: Source) -> Self {
         Self { origin: CatalogSource::new(data), nostr: NostrSource::new(data), source }
     }
 
@@ -99,28 +101,26 @@ impl NodeSource {
 }
 
 impl AppSource for NodeSource {
-    fn versions(&self, id: &str) -> anyhow::Result<Vec<semver::Version>> {
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError> {
         if self.use_origin(id) { self.origin.versions(id) } else { self.nostr.versions(id) }
     }
 
-    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> anyhow::Result<VerifiedManifest> {
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
         if self.use_origin(id) {
             return self.origin.manifest(id, version);
         }
-        let found = self.nostr.manifest(id, version);
-        match found {
-            Err(e)
-                if self.source == Source::All
-                    && e.downcast_ref::<ResolveError>().is_some_and(ResolveError::is_not_found) =>
-            {
+        match self.nostr.manifest(id, version) {
+            Err(e) if self.source == Source::All && e.is_not_found() => {
                 let what = version.map_or_else(|| id.to_owned(), |v| format!("{id} {v}"));
-                Err(anyhow::anyhow!("{what} is neither in the origin's verified catalog nor offered on Nostr"))
+                Err(SourceError::NotFound(format!(
+                    "{what} is neither in the origin's verified catalog nor offered on Nostr"
+                )))
             }
             other => other,
         }
     }
 
-    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, anyhow::Result<PathBuf>> {
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
         // Archives are named `<app>/<file>`: the app decides the source.
         let app = target.split('/').next().unwrap_or_default();
         if self.use_origin(app) { self.origin.fetch_archive(target) } else { self.nostr.fetch_archive(target) }

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 
-use super::{AppSource, DirSource, Error, Orchestrator};
+use crate::data_dir::DataDir;
+use crate::orchestrator::source::SourceError;
+use crate::orchestrator::{AppSource, DirSource, Error, Orchestrator};
+use crate::sources::{NodeSource, Source};
 
 /// Options every lifecycle command takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,7 +34,7 @@ pub struct Common {
     /// Where to look for the app: the origin's catalog first and Nostr for apps it does not
     /// have (`all`), or only one of them. Nostr apps pass `[nostr_policy]` first.
     #[arg(long, global = true, value_enum, default_value_t)]
-    pub source: crate::nostr::Source,
+    pub source: Source,
 }
 
 /// The lifecycle subcommands.
@@ -152,10 +155,10 @@ impl AppCommand {
 
 /// Where manifests come from: `--from DIR`, else the node's synced catalog and, for apps it
 /// does not have, verified Nostr announcements (`--source`).
-fn source(data: &Path, from: Option<&Path>, which: crate::nostr::Source) -> anyhow::Result<Arc<dyn AppSource>> {
+fn source(data: &DataDir, from: Option<&Path>, which: Source) -> Arc<dyn AppSource> {
     match from {
-        Some(dir) => Ok(Arc::new(DirSource::new(dir))),
-        None => Ok(Arc::new(crate::nostr::NodeSource::new(data, which))),
+        Some(dir) => Arc::new(DirSource::new(dir)),
+        None => Arc::new(NodeSource::new(data, which)),
     }
 }
 
@@ -170,25 +173,24 @@ fn unavailable(source: &dyn AppSource, command: &AppCommand) -> Option<Error> {
     };
     // A malformed id is left to the orchestrator, which names it as such.
     app.parse::<catalog::manifest::AppId>().ok()?;
-    let err = source.manifest(app, version).err()?;
-    match err.downcast_ref::<crate::nostr::policy::Refusal>() {
-        Some(refusal) => Some(Error::NostrPolicy(refusal.to_string())),
-        None if install => Some(Error::NotAvailable(format!("{err:#}"))),
-        None => None,
+    match source.manifest(app, version).err()? {
+        SourceError::Refused(rule) => Some(Error::NostrPolicy(rule)),
+        other if install => Some(Error::NotAvailable(other.to_string())),
+        _ => None,
     }
 }
 
 /// Runs a lifecycle command; exit code 0 on success, 1 for the user's errors (refused, not
 /// installed, failed health, rolled back…), 2 for unexpected ones.
 pub fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run_async(command))
+    super::init_logs("warn");
+    super::runtime()?.block_on(run_async(command))
 }
 
 async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
     let common = command.common().clone();
-    let data = common.data.clone().unwrap_or_else(crate::config::default_data_dir);
-    let source = source(&data, common.from.as_deref(), common.source)?;
+    let data = DataDir::from_arg_or_env(common.data.clone());
+    let source = source(&data, common.from.as_deref(), common.source);
     if let Some(refused) = unavailable(source.as_ref(), &command) {
         return Ok(fail(&refused));
     }
@@ -281,10 +283,8 @@ async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
             }
             AppCommand::Reconcile { watch, interval, .. } => {
                 if watch {
-                    let shutdown = async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    };
-                    super::run_reconciler(orch.clone(), Duration::from_secs(interval.max(1)), shutdown).await?;
+                    let every = Duration::from_secs(interval.max(1));
+                    crate::orchestrator::run_reconciler(orch.clone(), every, super::shutdown_signal()).await?;
                 } else {
                     let report = orch.reconcile_once(true).await?;
                     if json {
@@ -327,7 +327,9 @@ fn say(json: bool, text: &str) {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    if let Err(e) = super::print_json(value) {
+        eprintln!("error: {e:#}");
+    }
 }
 
 /// Asks on the terminal; without one, purging needs `--yes`.
