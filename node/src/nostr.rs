@@ -1,4 +1,4 @@
-//! The node on Nostr (GitHub issue 5, "Nostr marketplace"): apps announced by publishers on
+//! The node on Nostr (the Nostr marketplace): apps announced by publishers on
 //! Nostr relays, verified event by event, ranked by web-of-trust scores, installed under the
 //! node's Nostr install policy. `docs/nostr-node.md` describes it for operators.
 //!
