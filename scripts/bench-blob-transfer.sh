@@ -16,7 +16,7 @@ need_packages nginx:nginx openssl:openssl curl:curl
 WORK=$(mktemp -d /tmp/archy-bench-blob.XXXXXX)
 NGINX_PID=""
 cleanup() {
-  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+  if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }

@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run): package installs, release builds, ports.
 # Everything they start listens on 127.0.0.1 only.
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/archy-target}"
+# shellcheck disable=SC2034 # used by the scripts that source this file (bench-origin.sh, bench-nostr-publish.sh)
 RELEASE="$CARGO_TARGET_DIR/release"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -33,6 +35,21 @@ wait_http() {
     sleep 0.1
   done
   echo "error: $url did not answer" >&2
+  return 1
+}
+
+# wait_file FILE [LOG] — waits until FILE exists and is not empty (30 s at most); otherwise says
+# so, shows LOG (the log of the process that should have written FILE) and fails.
+wait_file() {
+  for _ in $(seq 300); do
+    [ -s "$1" ] && return 0
+    sleep 0.1
+  done
+  echo "error: $1 did not appear within 30 s" >&2
+  if [ -n "${2:-}" ] && [ -f "$2" ]; then
+    echo "--- $2:" >&2
+    tail -n 20 "$2" >&2
+  fi
   return 1
 }
 

@@ -39,9 +39,11 @@ step "origin registry with the embedded relay"
 "$BIN/archy-registry" serve --data "$WORK/origin" --http 127.0.0.1:0 --no-iroh --relay 127.0.0.1:0 \
   >"$WORK/registry.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 300); do [ -s "$WORK/origin/registry/endpoint.json" ] && break; sleep 0.1; done
-read -r HTTP RELAY < <(python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["http"], e["relay"])' \
+wait_file "$WORK/origin/registry/endpoint.json" "$WORK/registry.log"
+# Read in two steps: a failure inside `< <(…)` would go unnoticed (read would just see no input).
+endpoint=$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); print(e["http"], e["relay"])' \
   "$WORK/origin/registry/endpoint.json")
+read -r HTTP RELAY <<<"$endpoint"
 echo "registry $HTTP, relay $RELAY" >&2
 
 step "node subscribed to the relay (archy-node run)"

@@ -22,7 +22,7 @@ step "repository (archy repo init) and the two servers"
 "$RELEASE/archy" repo init "$WORK/origin" >/dev/null
 ARCHY_LOG=warn "$RELEASE/archy-registry" serve --data "$WORK/origin" --http 127.0.0.1:0 >"$WORK/registry.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 300); do [ -s "$WORK/origin/registry/endpoint.json" ] && break; sleep 0.1; done
+wait_file "$WORK/origin/registry/endpoint.json" "$WORK/registry.log"
 ARCHY_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$WORK/origin/registry/endpoint.json")
 
 NGINX_PORT=$(free_port)
@@ -43,7 +43,17 @@ curl -fs "$NGINX_URL$PATH_TS" >"$WORK/n.json"
 cmp -s "$WORK/a.json" "$WORK/n.json" || { echo "error: the two servers answer different bytes" >&2; exit 1; }
 echo "same file from both: $PATH_TS, $(wc -c <"$WORK/a.json") bytes" >&2
 
-rps() { wrk -t2 -c64 -d"$2" "$1" | awk '/^Requests\/sec:/ {print $2}'; }
+# rps URL DURATION — wrk's requests/s against URL; fails, saying why, when wrk does or prints none.
+rps() {
+  local out r
+  out=$(wrk -t2 -c64 -d"$2" "$1") || { echo "error: wrk against $1 failed" >&2; return 1; }
+  r=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  if [ -z "$r" ]; then
+    printf 'error: no Requests/sec in the output of wrk against %s:\n%s\n' "$1" "$out" >&2
+    return 1
+  fi
+  echo "$r"
+}
 step "warm-up (2 s each)"
 rps "$ARCHY_URL$PATH_TS" 2s >/dev/null
 rps "$NGINX_URL$PATH_TS" 2s >/dev/null

@@ -24,7 +24,12 @@ bash scripts/bench-origin.sh | tee "$OUT/3"
 printf '\n%-18s %s\n' "benchmark" "result"
 printf '%-18s %s\n' "------------------" "------------------------------------------------------------"
 for f in 1 2 3; do
-  name=$(case $f in 1) echo "incremental sync";; 2) echo "blob transfer";; 3) echo "origin";; esac)
+  case $f in 1) name="incremental sync" ;; 2) name="blob transfer" ;; *) name="origin" ;; esac
+  # grep finds nothing -> status 1, which under pipefail would end the script in the middle of the table.
+  if ! grep -q '^result: ' "$OUT/$f"; then
+    printf '%-18s %s\n' "$name" "(no result: line in its output)"
+    continue
+  fi
   grep '^result: ' "$OUT/$f" | sed 's/^result: //' | while IFS= read -r line; do
     printf '%-18s %s\n' "$name" "$line"
   done

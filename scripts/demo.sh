@@ -91,7 +91,8 @@ rm -rf "$WORK/apps"; mkdir -p "$WORK/apps"
 for id in "${APPS[@]}"; do cp -r "apps/$id" "$WORK/apps/$id"; done
 if [ ! -x /bin/busybox ]; then
   echo "installing Debian's busybox-static"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
 fi
 "$WORK/apps/hello-web/build.sh"
 
@@ -140,10 +141,15 @@ step "node 1 installs hello-web through Docker: archive fetched and verified, im
 "$BIN/archy-node" install hello-web --data "$WORK/node1"
 "$BIN/archy-node" ps --data "$WORK/node1"
 for _ in $(seq 50); do curl -sf http://127.0.0.1:8090/ >/dev/null && break; sleep 0.2; done
-echo "GET http://127.0.0.1:8090/ ->"; curl -sf http://127.0.0.1:8090/ | head -5
+if ! PAGE=$(curl -sf http://127.0.0.1:8090/); then
+  echo "error: hello-web does not answer on http://127.0.0.1:8090/ (see: $BIN/archy-node ps --data $WORK/node1)" >&2
+  exit 1
+fi
+echo "GET http://127.0.0.1:8090/ ->"; sed -n 1,5p <<<"$PAGE"
 
 step "node 1 runs as a mirror (iroh-blobs + metadata protocol)"
-sed -i "s|^api = .*|api = \"127.0.0.1:$(free_port)\"|" "$WORK/node1/config.toml"
+API_PORT=$(free_port)
+sed -i "s|^api = .*|api = \"127.0.0.1:$API_PORT\"|" "$WORK/node1/config.toml"
 keep "$BIN/archy-node" run --data "$WORK/node1" >"$WORK/node1.log" 2>&1
 wait_file "$WORK/node1/node.json"
 PEER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["iroh"])' "$WORK/node1/node.json")
@@ -161,6 +167,7 @@ step "the origin is back with a new release; its catalog wins"
 keep "$BIN/archy-registry" serve --data "$WORK/origin" --http "127.0.0.1:$HTTP_PORT" \
   --relay "127.0.0.1:$RELAY_PORT" >>"$WORK/registry.log" 2>&1
 for _ in $(seq 100); do curl -sf "$ORIGIN/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$ORIGIN/healthz" >/dev/null 2>&1 || { echo "error: the origin registry did not come back (see $WORK/registry.log)" >&2; exit 1; }
 sed -i 's|^version = "2.8.0"|version = "2.9.0"|' "$WORK/apps/wiki/archy.toml"
 "$ARCHY" publish "$WORK/apps/wiki" --registry "$ORIGIN"
 "$BIN/archy-node" sync --data "$WORK/node2"

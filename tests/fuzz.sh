@@ -23,7 +23,7 @@
 #   RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$HOME/.cache/archy-fuzz-target \
 #     cargo fuzz run <target> fuzz/artifacts/<target>/crash-...      (from fuzz/)
 set -uo pipefail
-cd "$(dirname "$0")/../fuzz"
+cd "$(dirname "$0")/../fuzz" || exit 1
 
 seconds="${1:-30}"
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || ((seconds < 1)); then
@@ -39,17 +39,29 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked || exit 1
 fi
 
-targets="${FUZZ_TARGETS:-$(cargo fuzz list)}"
+if [[ -n "${FUZZ_TARGETS:-}" ]]; then
+  list="$FUZZ_TARGETS"
+elif ! list="$(cargo fuzz list)"; then
+  echo "error: cargo fuzz list failed" >&2
+  exit 1
+fi
+# Names separated by spaces or newlines; with -d '' read takes them all (and returns 1 at the end
+# of its input, which is expected here).
+read -r -d '' -a targets <<<"$list" || true
+if ((${#targets[@]} == 0)); then
+  echo "error: no fuzz targets (FUZZ_TARGETS is empty and cargo fuzz list printed none)" >&2
+  exit 1
+fi
 
 echo "building fuzz targets"
 cargo fuzz build || exit 1
 
 failed=()
-for target in $targets; do
+for target in "${targets[@]}"; do
   mkdir -p "corpus/$target" "artifacts/$target"
   seeds=()
   [[ -d "seeds/$target" ]] && seeds=("seeds/$target")
-  log="$(mktemp)"
+  log="$(mktemp)" || exit 1
   echo "fuzzing $target for ${seconds}s"
   cargo fuzz run "$target" "corpus/$target" "${seeds[@]}" -- \
     -max_total_time="$seconds" -timeout=20 -print_final_stats=1 >"$log" 2>&1

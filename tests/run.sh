@@ -39,10 +39,12 @@ if [ ! -S "$docker_socket" ]; then
   fi
 fi
 
-ARCHY_INTEROP_PYTHON="$(bash tests/interop/setup-venv.sh)"
+ARCHY_INTEROP_PYTHON="$(bash tests/interop/setup-venv.sh)" ||
+  { echo "error: tests/interop/setup-venv.sh failed (see above)" >&2; exit 1; }
 export ARCHY_INTEROP_PYTHON
 # An independent relay implementation for the Nostr interop tests (built once, ~10 min).
-ARCHY_NOSTR_RS_RELAY="$(bash tests/interop/nostr-rs-relay.sh --print-path)"
+ARCHY_NOSTR_RS_RELAY="$(bash tests/interop/nostr-rs-relay.sh --print-path)" ||
+  { echo "error: tests/interop/nostr-rs-relay.sh failed (see above)" >&2; exit 1; }
 export ARCHY_NOSTR_RS_RELAY
 
 cargo test --workspace

@@ -26,7 +26,7 @@ if [ ! -x "$busybox" ]; then
   echo "error: $busybox not found; install it with: apt-get install -y busybox-static" >&2
   exit 1
 fi
-if ! "$busybox" httpd --help >/dev/null 2>&1 && ! "$busybox" --list 2>/dev/null | grep -qx httpd; then
+if ! "$busybox" httpd --help >/dev/null 2>&1 && ! "$busybox" --list 2>/dev/null | grep -x httpd >/dev/null; then
   echo "error: $busybox has no httpd applet" >&2
   exit 1
 fi

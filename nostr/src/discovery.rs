@@ -1,4 +1,4 @@
-//! What a node does with each archy event it receives, in a fixed order (BRIEF, trust model 4):
+//! What a node does with each archy event it receives, in a fixed order:
 //!
 //! 1. the Nostr signature (NIP-01 id, BIP-340 signature), size limits and shape ([`event::parse`]);
 //! 2. the DID↔npub binding: a release or revocation counts only when a verified binding event

@@ -57,6 +57,7 @@ fi
 case "${1:-}" in
 --print-path) echo "$bin" ;;
 --config)
+  [ $# -ge 3 ] || { echo "usage: $0 --config DIR PORT" >&2; exit 2; }
   dir="$(mkdir -p "$2/db" && cd "$2" && pwd)"
   # Defaults worth knowing: every kind is accepted; 30000-39999 are replaced per (pubkey, kind, d)
   # but a new one with the same created_at is dropped (OK true "duplicate:"); the whole

@@ -9,11 +9,22 @@ here="$(cd "$(dirname "$0")" && pwd)"
 py="$(bash "$here/setup-venv.sh")"
 relay="$(bash "$here/nostr-rs-relay.sh" --print-path)"
 tmp="$(mktemp -d)"
+pid=""
+# `|| true`: set -e applies in the trap too, and `wait` returns the killed relay's status (143),
+# which would end the trap before the rm and turn the script's exit status into 143.
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$relay" -c "$(bash "$here/nostr-rs-relay.sh" --config "$tmp" "$port")" >"$tmp/relay.log" 2>&1 &
+# The config path first: a failure inside the relay's arguments would go unnoticed.
+config="$(bash "$here/nostr-rs-relay.sh" --config "$tmp" "$port")"
+"$relay" -c "$config" >"$tmp/relay.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+for _ in $(seq 50); do up && break; sleep 0.1; done
+if ! up; then
+  echo "error: nostr-rs-relay does not listen on 127.0.0.1:$port; its log:" >&2
+  tail -n 20 "$tmp/relay.log" >&2
+  exit 1
+fi
 url="ws://127.0.0.1:$port"
 passed=0 failed=0
 ok() { echo "ok: $1"; passed=$((passed + 1)); }

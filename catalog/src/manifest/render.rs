@@ -1,6 +1,6 @@
 //! Rendering: the exact Docker objects a node creates for a manifest, computed without Docker.
 //!
-//! Naming (decided in the brief, relied on by the node's reconciler to adopt objects by name and
+//! Naming (stable, relied on by the node's reconciler to adopt objects by name and
 //! label after a restart):
 //! - network `archy-<app>`;
 //! - containers `archy-<app>-<container>`;

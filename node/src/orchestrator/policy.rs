@@ -1,6 +1,6 @@
 //! The policy gate: runs before anything is created for an app, and again on every apply.
 //!
-//! Rule (brief, "policy gate"): privileged containers, the host network, host-path mounts,
+//! Rule: privileged containers, the host network, host-path mounts,
 //! devices and the engine socket are refused unless the operator granted that permission to
 //! that app in `config.toml`. The gate looks at what the containers *use*, not only at what the
 //! manifest requests, so a manifest cannot use more than it asked for even if validation were

@@ -2,7 +2,7 @@
 //! 0600 in a 0700 folder under the node data dir, and reused across update, reinstall and node
 //! restart. Only `uninstall --purge` deletes them.
 //!
-//! Rule (brief, "Generated secrets"): a secret value never appears in a log, a plan, an error or
+//! Rule: a secret value never appears in a log, a plan, an error or
 //! a `Debug` print; [`SecretValue`] has no `Display` and a redacting `Debug`.
 
 use std::collections::BTreeMap;

@@ -10,8 +10,8 @@
 //!   secrets/<id>/<name>              generated secrets, 0600 in a 0700 folder
 //! ```
 //!
-//! Desired state is written before anything is applied (brief: "desired state is written
-//! atomically before it is applied"), so a process killed at any point leaves either the old or
+//! Desired state is written atomically before anything is applied, so a process killed at any
+//! point leaves either the old or
 //! the new record, never a torn one, and the reconciler converges Docker to it.
 
 use std::path::{Path, PathBuf};
