@@ -36,6 +36,8 @@ pub mod metadata;
 pub mod minisign;
 pub mod pattern;
 pub mod repo;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod trust;
 
 pub use did::DidKey;
