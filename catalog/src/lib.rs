@@ -8,6 +8,9 @@
 //! `Verified*` values only through a `verify` function; `Verified*` types have private fields and no
 //! other constructor, so code that holds one knows every check ran.
 //!
+//! Tests, here and in the crates built on this one, make their keys, manifests and envelopes with
+//! `catalog::testing`, compiled with the `testing` feature (`[dev-dependencies]` enable it).
+//!
 //! ```
 //! use catalog::envelope::SignedEnvelope;
 //! use catalog::keys::SigningKey;
@@ -36,6 +39,8 @@ pub mod metadata;
 pub mod minisign;
 pub mod pattern;
 pub mod repo;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod trust;
 
 pub use did::DidKey;

@@ -1,16 +1,16 @@
 //! The TUF update workflow against repositories written by archy's repository code.
 
-mod common;
-
 use catalog::client::UpdateError;
 use catalog::metadata::MetadataError;
+use catalog::testing::{TestApp, TestKeys, t0};
 use chrono::TimeDelta;
-use common::*;
+
+use crate::util::{bootstrap, repo_with_target, updater};
 
 #[test]
 fn fresh_client_finds_and_downloads_a_delegated_target() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     repo_with_target(dir.path(), &keys, b"envelope bytes");
     let mut client = updater(dir.path(), bootstrap(dir.path()), t0());
     client.refresh().expect("refresh");
@@ -27,7 +27,7 @@ fn fresh_client_finds_and_downloads_a_delegated_target() {
 #[test]
 fn second_refresh_reuses_local_snapshot_and_targets() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     repo_with_target(dir.path(), &keys, b"x");
     let mut first = updater(dir.path(), bootstrap(dir.path()), t0());
     first.refresh().expect("refresh");
@@ -40,7 +40,7 @@ fn second_refresh_reuses_local_snapshot_and_targets() {
 #[test]
 fn tampered_target_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     let repo = repo_with_target(dir.path(), &keys, b"good bytes");
     let sha = repo.delegated("alice").expect("alice").targets["apps/hello-web/1.0.0.json"].hashes["sha256"]
         .as_str()
@@ -55,7 +55,7 @@ fn tampered_target_is_refused() {
 #[test]
 fn expired_timestamp_is_refused_at_the_fixed_start_time() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     repo_with_target(dir.path(), &keys, b"x");
     let later = t0() + TimeDelta::days(2);
     let mut client = updater(dir.path(), bootstrap(dir.path()), later);
@@ -65,7 +65,7 @@ fn expired_timestamp_is_refused_at_the_fixed_start_time() {
 #[test]
 fn root_rotation_chain_is_followed_and_timestamp_key_rotation_recovers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     let mut repo = repo_with_target(dir.path(), &keys, b"x");
     let mut client = updater(dir.path(), bootstrap(dir.path()), t0());
     client.refresh().expect("refresh v1");
@@ -87,7 +87,7 @@ fn root_rotation_chain_is_followed_and_timestamp_key_rotation_recovers() {
 #[test]
 fn root_signed_only_by_new_keys_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     let mut repo = repo_with_target(dir.path(), &keys, b"x");
     let attacker = catalog::keys::SigningKey::from_seed([66; 32]);
     // `rotate` itself refuses to produce a root the old keys did not sign.
@@ -96,13 +96,6 @@ fn root_signed_only_by_new_keys_is_refused() {
         err,
         catalog::repo::RepoError::Metadata(MetadataError::ThresholdNotMet { ref role, .. }) if role == "root"
     ));
-}
-
-fn envelope_for(id: &str, key: &catalog::keys::SigningKey) -> Vec<u8> {
-    use catalog::manifest::{Limits, Manifest};
-    let manifest = Manifest::from_toml_str(&catalog::manifest::example_toml(id, &key.did()), &Limits::default())
-        .expect("manifest");
-    catalog::envelope::SignedEnvelope::sign(&manifest, key).expect("sign").to_bytes()
 }
 
 fn verify_entry(dir: &std::path::Path, path: &str) -> Result<(), catalog::envelope::EnvelopeError> {
@@ -117,7 +110,7 @@ fn verify_entry(dir: &std::path::Path, path: &str) -> Result<(), catalog::envelo
 #[test]
 fn envelope_must_match_its_catalog_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     let mut repo = keys.create(t0());
     repo.add_publisher("alice", &keys.publisher.did(), &["hello-web", "second"], &keys.targets, t0())
         .expect("publisher");
@@ -126,7 +119,7 @@ fn envelope_must_match_its_catalog_entry() {
     repo.add_publisher_target(
         "alice",
         "apps/hello-web/0.1.0.json",
-        envelope_for("hello-web", &keys.publisher),
+        TestApp::new("hello-web").envelope(&keys.publisher),
         "manifest",
         &keys.publisher,
         t0(),
@@ -136,7 +129,7 @@ fn envelope_must_match_its_catalog_entry() {
     repo.add_publisher_target(
         "alice",
         "apps/hello-web/9.9.9.json",
-        envelope_for("not-hello", &keys.publisher),
+        TestApp::new("not-hello").envelope(&keys.publisher),
         "manifest",
         &keys.publisher,
         t0(),
@@ -146,7 +139,7 @@ fn envelope_must_match_its_catalog_entry() {
     repo.add_publisher_target(
         "alice",
         "apps/second/0.1.0.json",
-        envelope_for("second", &other),
+        TestApp::new("second").envelope(&other),
         "manifest",
         &keys.publisher,
         t0(),
@@ -164,7 +157,7 @@ fn envelope_must_match_its_catalog_entry() {
 
 #[test]
 fn an_app_id_belongs_to_one_publisher() {
-    let keys = TestKeys::new();
+    let keys = TestKeys::fixed();
     let mut repo = keys.create(t0());
     repo.add_publisher("alice", &keys.publisher.did(), &["hello-web"], &keys.targets, t0()).expect("alice");
     let bob = catalog::keys::SigningKey::from_seed([22; 32]);

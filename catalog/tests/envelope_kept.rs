@@ -3,14 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use catalog::envelope::SignedEnvelope;
-use catalog::keys::SigningKey;
-use catalog::manifest::{Limits, Manifest, example_toml};
+use catalog::manifest::Limits;
+use catalog::testing::{TestApp, key};
 
 #[test]
 fn stored_envelope_verifies_again_to_the_same_manifest() {
-    let key = SigningKey::from_seed([3; 32]);
-    let manifest = Manifest::from_toml_str(&example_toml("notes", &key.did()), &Limits::default()).unwrap();
-    let bytes = SignedEnvelope::sign(&manifest, &key).unwrap().to_bytes();
+    let bytes = TestApp::new("notes").envelope(&key(3));
     let verified = SignedEnvelope::from_slice(&bytes).unwrap().verify(&Limits::default()).unwrap();
     assert_eq!(verified.envelope().to_bytes(), bytes);
     let again =

@@ -7,13 +7,14 @@
 
 use catalog::envelope::SignedEnvelope;
 use catalog::keys::SigningKey;
-use catalog::manifest::{Limits, Manifest};
+use catalog::manifest::Limits;
 use catalog::metadata::{MetaFile, SignedMetadata, Timestamp};
+use catalog::testing::{TestApp, key};
 use chrono::TimeZone as _;
 use proptest::prelude::*;
 
 fn timestamp_file() -> (Vec<u8>, SigningKey) {
-    let key = SigningKey::from_seed([42; 32]);
+    let key = key(42);
     let meta = MetaFile { version: 7, length: Some(1234), hashes: None, unknown: Default::default() };
     let ts = Timestamp {
         kind: "timestamp".into(),
@@ -27,10 +28,7 @@ fn timestamp_file() -> (Vec<u8>, SigningKey) {
 }
 
 fn envelope_file() -> Vec<u8> {
-    let key = SigningKey::from_seed([43; 32]);
-    let toml = catalog::manifest::example_toml("prop-app", &key.did());
-    let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
-    SignedEnvelope::sign(&manifest, &key).expect("sign").to_bytes()
+    TestApp::new("prop-app").envelope(&key(43))
 }
 
 proptest! {

@@ -6,7 +6,7 @@ use std::path::Path;
 use archy_nostr::discovery::{Checked, Discovery, PendingRelease};
 use archy_nostr::event::{self, Location, Rejected};
 use archy_nostr::nostr_sdk::{EventBuilder, JsonUtil, Keys, Kind, Tag};
-use catalog::envelope::{SignedEnvelope, VerifiedManifest};
+use catalog::envelope::VerifiedManifest;
 use catalog::keys::SigningKey;
 use catalog::manifest::{Limits, Manifest};
 
@@ -25,7 +25,7 @@ impl Publisher {
         let mut manifest = Manifest::from_dir(&dir, &Limits::default()).expect("sample manifest");
         manifest.publisher = self.did.did();
         manifest.version = version.parse().expect("version");
-        SignedEnvelope::sign(&manifest, &self.did).expect("sign").verify(&Limits::default()).expect("verify")
+        catalog::testing::verified(&manifest, &self.did)
     }
 
     fn release(&self, version: &str) -> (archy_nostr::nostr_sdk::Event, Vec<u8>) {

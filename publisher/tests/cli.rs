@@ -1,9 +1,11 @@
 //! Drives the real `archy` binary and re-reads what it wrote through the library.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+use crate::util::copy_app;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -33,29 +35,7 @@ impl Env {
     }
     /// Copies an app from `apps/` and makes this environment's key its publisher.
     fn app(&self, id: &str, did: &str) -> PathBuf {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps").join(id);
-        let dst = self.path(id);
-        copy_dir(&src, &dst);
-        let toml = std::fs::read_to_string(dst.join("archy.toml")).expect("archy.toml");
-        let toml: String = toml
-            .lines()
-            .map(|l| if l.starts_with("publisher = ") { format!("publisher = \"{did}\"") } else { l.to_owned() })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(dst.join("archy.toml"), toml).expect("write");
-        dst
-    }
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).expect("mkdir");
-    for entry in std::fs::read_dir(src).expect("read dir").flatten() {
-        let to = dst.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), to).expect("copy");
-        }
+        copy_app(self.dir.path(), id, did)
     }
 }
 

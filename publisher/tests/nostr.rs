@@ -4,8 +4,6 @@
 //! (`archy_nostr::discovery::Discovery`), with the envelope fetched from where the event says.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -19,25 +17,7 @@ use archy_nostr::nostr_sdk::{Event, Filter, Keys, Kind, PublicKey};
 use catalog::manifest::Limits;
 use serde_json::Value;
 
-fn bin(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_BIN_EXE_archy")).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p archy-registry -p archy-nostr` first (tests/run.sh builds the workspace)",
-        path.display()
-    );
-    path
-}
-
-/// A child process killed when the test ends, whatever happens.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::util::{Running, bin, free_port, write_app};
 
 /// Reads the child's stdout on a thread; lines arrive on the channel.
 fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
@@ -110,7 +90,7 @@ impl Env {
 
     /// An app folder for `id` at `version` published by `did`.
     fn app(&self, id: &str, version: &str, did: &str) -> PathBuf {
-        common::write_app(self.dir.path(), id, version, did)
+        write_app(self.dir.path(), id, version, did)
     }
 
     /// A standalone `archy-relay` with its event log under `name/`.
@@ -457,7 +437,7 @@ async fn refusing_relay() -> Refusing {
         }
     }
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let builder = RelayBuilder::default().addr([127, 0, 0, 1].into()).port(port).write_policy(RefuseAll);
     let relay = nostr_relay_builder::LocalRelay::new(builder);
     relay.run().await.unwrap();
@@ -470,7 +450,7 @@ async fn refusing_relay() -> Refusing {
 fn independent_relay(env: &Env) -> (Running, String) {
     let relay = std::env::var("ARCHY_NOSTR_RS_RELAY")
         .expect("ARCHY_NOSTR_RS_RELAY is not set: run the tests with `bash tests/run.sh`, which builds nostr-rs-relay");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let dir = env.path("nostr-rs-relay");
     let config = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/nostr-rs-relay.sh"))

@@ -2,29 +2,16 @@
 //! `archy-node` reading the result.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn bin(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_BIN_EXE_archy")).with_file_name(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` (tests/run.sh does)", path.display());
-    path
-}
+use crate::util::{Running, bin, write_app};
 
 struct Registry {
-    child: Child,
+    _running: Running,
     url: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Env {
@@ -79,14 +66,14 @@ impl Env {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn registry");
-        let mut registry = Registry { child, url: String::new() };
+        let running = Running(child);
         let info = self.path("origin/registry/endpoint.json");
         for _ in 0..200 {
             if let Ok(bytes) = std::fs::read(&info)
                 && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
             {
-                registry.url = v["http"].as_str().unwrap().to_owned();
-                return registry;
+                let url = v["http"].as_str().unwrap().to_owned();
+                return Registry { _running: running, url };
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -94,7 +81,7 @@ impl Env {
     }
     /// An app folder for `id` published by `did`.
     fn app(&self, id: &str, version: &str, did: &str) -> PathBuf {
-        common::write_app(self.dir.path(), id, version, did)
+        write_app(self.dir.path(), id, version, did)
     }
 }
 

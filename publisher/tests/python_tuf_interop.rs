@@ -5,10 +5,12 @@
 //! `~/.cache/archy-interop-venv` (`tests/run.sh` runs it); `ARCHY_INTEROP_PYTHON` overrides.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use sha2::Digest as _;
+
+use crate::util::{Running, copy_app, free_port};
 
 fn interop_python() -> PathBuf {
     let python = std::env::var_os("ARCHY_INTEROP_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
@@ -38,17 +40,8 @@ fn archy(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(python: &Path, dir: &Path) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+fn serve(python: &Path, dir: &Path) -> (Running, String) {
+    let port = free_port();
     let child = Command::new(python)
         .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
         .arg(dir)
@@ -63,24 +56,7 @@ fn serve(python: &Path, dir: &Path) -> (Server, String) {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    (Server(child), base)
-}
-
-fn publish_app(dir: &Path, id: &str, did: &str) -> PathBuf {
-    let app = dir.join(id);
-    std::fs::create_dir_all(&app).expect("mkdir");
-    for entry in std::fs::read_dir(repo_root().join("apps").join(id)).expect("app").flatten() {
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), app.join(entry.file_name())).expect("copy");
-        }
-    }
-    let toml = std::fs::read_to_string(app.join("archy.toml")).expect("toml");
-    let toml: Vec<String> = toml
-        .lines()
-        .map(|l| if l.starts_with("publisher = ") { format!("publisher = \"{did}\"") } else { l.to_owned() })
-        .collect();
-    std::fs::write(app.join("archy.toml"), toml.join("\n")).expect("write");
-    app
+    (Running(child), base)
 }
 
 #[test]
@@ -98,7 +74,7 @@ fn python_tuf_reads_an_archy_repository_with_delegations_and_rotations() {
     );
 
     // hello-web ships its image as an archive target next to the manifest.
-    let hello = publish_app(dir, "hello-web", &did);
+    let hello = copy_app(dir, "hello-web", &did);
     let toml = std::fs::read_to_string(hello.join("archy.toml")).expect("toml");
     let archive = toml
         .lines()
@@ -111,7 +87,7 @@ fn python_tuf_reads_an_archy_repository_with_delegations_and_rotations() {
         dir,
         &["repo", "add", origin_s, hello.to_str().expect("utf8"), "--file", archive_file.to_str().expect("utf8")],
     );
-    let wiki = publish_app(dir, "wiki", &did);
+    let wiki = copy_app(dir, "wiki", &did);
     archy(dir, &["repo", "add", origin_s, wiki.to_str().expect("utf8")]);
     // A root rotation and a timestamp key rotation the client must follow from root v1.
     archy(dir, &["repo", "rotate", origin_s, "--role", "root"]);

@@ -7,42 +7,22 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use catalog::envelope::{MAX_ENVELOPE_BYTES, SignedEnvelope};
+use catalog::envelope::MAX_ENVELOPE_BYTES;
 use catalog::keys::SigningKey;
-use catalog::manifest::{Limits, Manifest};
-use catalog::repo::{Expiry, InitKeys, Repository};
+use catalog::testing::{TestApp, TestKeys};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// A repository folder as `archy repo init` makes it, opened as a registry (no iroh).
 fn registry(dir: &Path) -> Arc<registry::server::Registry> {
-    let keys: Vec<SigningKey> = (0..4).map(|_| SigningKey::generate()).collect();
-    for (name, key) in ["root-1", "targets", "snapshot", "timestamp"].iter().zip(&keys) {
-        catalog::keyfile::write_new(&dir.join(format!("keys/{name}.key")), key).unwrap();
-    }
-    let init = InitKeys {
-        root: vec![&keys[0]],
-        root_threshold: 1,
-        targets: &keys[1],
-        snapshot: &keys[2],
-        timestamp: &keys[3],
-    };
-    let mut repo = Repository::create(&init, chrono::Utc::now(), Expiry::default()).unwrap();
-    repo.write_dir(&dir.join("repository")).unwrap();
+    TestKeys::generate().init_folder(dir, chrono::Utc::now());
     let mut config = registry::server::Config::new(dir.to_owned());
     config.iroh = None;
     Arc::new(registry::server::Registry::open(config).unwrap())
 }
 
 fn envelope(version: &str) -> Vec<u8> {
-    let key = SigningKey::generate();
-    let toml = catalog::manifest::example_toml("notes", &key.did()).replacen(
-        "version = \"0.1.0\"",
-        &format!("version = \"{version}\""),
-        1,
-    );
-    let manifest = Manifest::from_toml_str(&toml, &Limits::default()).unwrap();
-    SignedEnvelope::sign(&manifest, &key).unwrap().to_bytes()
+    TestApp::new("notes").version(version).envelope(&SigningKey::generate())
 }
 
 async fn call(registry: &Arc<registry::server::Registry>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
