@@ -251,7 +251,7 @@ async fn bench() {
     };
 
     // A node that trusts the origin's root and syncs the catalog over iroh only.
-    let node = work.join("node");
+    let node = node::DataDir::new(work.join("node"));
     node::init::init(&node::init::InitArgs {
         data: &node,
         root: &origin.join("repository/metadata/1.root.json"),
@@ -264,14 +264,14 @@ async fn bench() {
         nostr: Default::default(),
     })
     .unwrap();
-    let config = node::config::Config::load(&node).unwrap();
-    let endpoint = node::sync::client_endpoint(&config).await.unwrap();
-    let report = node::sync::sync_once(&node, Some(&endpoint)).await.unwrap();
+    let config = node.config().unwrap();
+    let endpoint = node::config::client_endpoint(&config).await.unwrap();
+    let report = node::sync::sync_once(&node, &config, Some(&endpoint)).await.unwrap();
     assert!(report.ok(), "sync: {:?}", report.errors);
     let file =
         node::catalog::NodeCatalog::open(&node).unwrap().file(IMAGE_PATH).cloned().expect("image in the catalog");
     assert_eq!(file.length, len);
-    let dest = node::catalog::files_dir(&node).join(&file.blake3);
+    let dest = node.files().path(&file.blake3);
 
     let bare_secret = iroh::SecretKey::from_bytes(&[8u8; 32]);
     let bare_endpoint = archy_net::bind_endpoint(bare_secret, "127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -279,7 +279,7 @@ async fn bench() {
 
     let nginx = std::env::var("ARCHY_BENCH_NGINX_URL").ok();
     let cacert = std::env::var("ARCHY_BENCH_CACERT").unwrap_or_default();
-    let curl_out = node::catalog::files_dir(&node).join("curl.out");
+    let curl_out = node.files().dir().join("curl.out");
 
     println!("blob transfer: {:.1} MB file, {ROUNDS} rounds, loopback, release build", len as f64 / 1e6);
     let mut rounds: Vec<Round> = Vec::new();
@@ -288,7 +288,8 @@ async fn bench() {
     for round in 0..=ROUNDS {
         let _ = std::fs::remove_file(&dest);
         let t = Instant::now();
-        node::sync::fetch_file(&node, &file, Some(&endpoint)).await.unwrap();
+        let progress = std::sync::Arc::new(node::sync::NoProgress);
+        node::sync::fetch_file(&node, &config, &file, Some(&endpoint), progress).await.unwrap();
         let archy = t.elapsed().as_secs_f64();
         assert_eq!(std::fs::metadata(&dest).unwrap().len(), len);
 

@@ -196,7 +196,7 @@ struct Figures {
 
 async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     let origin = work.join("origin");
-    let node = work.join("node");
+    let node = node::DataDir::new(work.join("node"));
     let t = Instant::now();
     let (full_metadata, full_envelopes) = build_origin(&origin, publishers, apps);
     let full_expected = full_metadata + full_envelopes;
@@ -228,7 +228,8 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     .expect("init");
 
     let t = Instant::now();
-    let first = node::sync::sync_once(&node, None).await.expect("full sync");
+    let config = node.config().expect("config");
+    let first = node::sync::sync_once(&node, &config, None).await.expect("full sync");
     let full_secs = t.elapsed().as_secs_f64();
     assert!(first.ok() && first.changed, "full sync failed: {:?}", first.errors);
     assert_eq!(first.apps, publishers * apps, "apps after the full sync");
@@ -241,7 +242,7 @@ async fn run_shape(work: &Path, publishers: usize, apps: usize) -> Figures {
     tokio::task::spawn_blocking(move || reg.resign_if_due(Utc::now())).await.unwrap().expect("reload");
 
     let t = Instant::now();
-    let second = node::sync::sync_once(&node, None).await.expect("incremental sync");
+    let second = node::sync::sync_once(&node, &config, None).await.expect("incremental sync");
     let incremental_secs = t.elapsed().as_secs_f64();
     assert!(second.ok() && second.changed, "incremental sync failed: {:?}", second.errors);
     assert_eq!(second.apps, publishers * apps + 1, "apps after the incremental sync");
