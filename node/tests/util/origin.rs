@@ -1,10 +1,10 @@
-//! Shared pieces of the sync tests: an origin repository built with archy's repository code, a
-//! real HTTP server on loopback that can be told to misbehave, node processes driven through the
-//! `archy-node` binary, and iroh peers (honest, slow or malicious) in the test process.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+//! The catalog side of the harness: an origin repository built with archy's repository code, a
+//! real HTTP server on loopback that can be told to misbehave, nodes driven through the
+//! `archy-node` binary, the `archy-registry` process, and iroh peers (honest, slow or
+//! malicious) in the test process.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,7 +36,6 @@ pub struct Origin {
     pub dir: tempfile::TempDir,
     pub repo: Repository,
     pub root_key: SigningKey,
-    pub targets_key: SigningKey,
     pub snapshot_key: SigningKey,
     pub timestamp_key: SigningKey,
     pub publisher: SigningKey,
@@ -79,7 +78,7 @@ impl Origin {
         )
         .expect("create");
         repo.add_publisher("acme", &publisher.did(), &["app-a", "app-b"], &targets_key, now).expect("publisher");
-        let mut origin = Self { dir, repo, root_key, targets_key, snapshot_key, timestamp_key, publisher };
+        let mut origin = Self { dir, repo, root_key, snapshot_key, timestamp_key, publisher };
         origin.publish("app-a", "1.0.0");
         origin
     }
@@ -229,10 +228,7 @@ fn respond(stream: &mut TcpStream, code: u16, body: &[u8]) {
 
 /// A free TCP port on 127.0.0.1 (nothing listens there afterwards: an unreachable origin).
 pub fn dead_url() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    drop(l);
-    format!("http://{addr}")
+    format!("http://127.0.0.1:{}", super::docker::free_port())
 }
 
 /// A node driven through the `archy-node` binary.
@@ -566,16 +562,4 @@ impl TestPeer {
             }
         }
     }
-}
-
-/// Reads a whole file into a vector (for tampering).
-pub fn read(path: &Path) -> Vec<u8> {
-    let mut v = Vec::new();
-    std::fs::File::open(path).expect("open").read_to_end(&mut v).expect("read");
-    v
-}
-
-/// Runs a blocking closure (a node command) off the async runtime.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("join")
 }
