@@ -227,7 +227,7 @@ fn install_refusals_name_the_nostr_policy_rule() {
 fn init_writes_the_nostr_settings_and_trust_publish_posts_signed_assertions() {
     let (world, operator, alice) = World::with_followed_publisher();
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(origin::node_bin())
+    let out = Command::new(crate::util::node_bin())
         .args(["init", "--data"])
         .arg(data.path())
         .arg("--root")
@@ -242,7 +242,7 @@ fn init_writes_the_nostr_settings_and_trust_publish_posts_signed_assertions() {
     assert!(config.contains("[nostr]") && config.contains(&world.relay.url()), "{config}");
     assert!(config.contains(&bech32_npub(&operator.public_key())) && config.contains("min_score = 5.0"), "{config}");
     // A bad key is refused before anything is written.
-    let bad = Command::new(origin::node_bin())
+    let bad = Command::new(crate::util::node_bin())
         .args(["init", "--data"])
         .arg(data.path())
         .arg("--root")

@@ -10,8 +10,6 @@ use std::process::{Command, Stdio};
 use crate::util::docker::*;
 use catalog::envelope::VerifiedManifest;
 
-const BIN: &str = env!("CARGO_BIN_EXE_archy-node");
-
 /// A folder of signed envelopes and the archive, for `--from`.
 fn envelope_dir(dir: &Path, manifests: &[&VerifiedManifest], archive: &Path) {
     for m in manifests {
@@ -30,7 +28,7 @@ fn envelope_dir(dir: &Path, manifests: &[&VerifiedManifest], archive: &Path) {
 }
 
 fn node(data: &Path, from: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(crate::util::node_bin());
     cmd.args(args).arg("--data").arg(data).arg("--from").arg(from);
     cmd
 }

@@ -2,6 +2,7 @@
 //! processes on loopback: origin up; origin down and a peer serves; origin back and it wins.
 
 use crate::util::origin::*;
+use crate::util::registry_bin;
 
 #[test]
 fn origin_up_origin_down_peer_serves_origin_back_wins() {

@@ -20,7 +20,8 @@ use catalog::trust::Label;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::origin::{self, HttpServer, Node, node_bin};
+use super::node_bin;
+use super::origin::{self, HttpServer, Node};
 
 /// A tokio runtime kept alive for the test's relays.
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -20,16 +20,7 @@ use catalog::manifest::{Limits, Manifest};
 use catalog::repo::{Expiry, InitKeys, Repository};
 use chrono::Utc;
 
-pub fn node_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_archy-node"))
-}
-
-/// The origin's binary, built beside `archy-node` by `cargo test --workspace`.
-pub fn registry_bin() -> PathBuf {
-    let path = node_bin().with_file_name("archy-registry");
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` (tests/run.sh does)", path.display());
-    path
-}
+use super::{node_bin, registry_bin};
 
 /// An origin repository on disk with one publisher (`acme`, apps `app-a`, `app-b`).
 pub struct Origin {
