@@ -380,19 +380,24 @@ impl Node {
             .spawn()
             .expect("spawn archy-node run");
         let mut daemon = Daemon { child, iroh: None, api: String::new() };
-        let info = self.path().join("node.json");
-        for _ in 0..200 {
-            if let Ok(bytes) = std::fs::read(&info)
-                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            {
-                daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
-                daemon.api = v["api"].as_str().unwrap().to_owned();
-                return daemon;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("archy-node run did not start");
+        let Some(v) = wait_for_json(&self.path().join("node.json")) else { panic!("archy-node run did not start") };
+        daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
+        daemon.api = v["api"].as_str().unwrap().to_owned();
+        daemon
     }
+}
+
+/// The JSON a starting process writes to `path` once it listens (`None` after 10 s).
+fn wait_for_json(path: &Path) -> Option<serde_json::Value> {
+    for _ in 0..200 {
+        if let Ok(bytes) = std::fs::read(path)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// A running `archy-node run`.
@@ -437,18 +442,12 @@ impl RegistryProcess {
             .spawn()
             .expect("spawn archy-registry");
         let mut registry = Self { child, http: String::new(), iroh: None };
-        let info = folder.join("registry/endpoint.json");
-        for _ in 0..200 {
-            if let Ok(bytes) = std::fs::read(&info)
-                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            {
-                registry.http = v["http"].as_str().unwrap().to_owned();
-                registry.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("iroh addr"));
-                return registry;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("archy-registry did not start");
+        let Some(v) = wait_for_json(&folder.join("registry/endpoint.json")) else {
+            panic!("archy-registry did not start")
+        };
+        registry.http = v["http"].as_str().unwrap().to_owned();
+        registry.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("iroh addr"));
+        registry
     }
 
     pub fn iroh(&self) -> PeerAddr {
