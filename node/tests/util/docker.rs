@@ -36,8 +36,8 @@ pub fn socket() -> String {
 /// lists, and two networks created at once could pick the same one.
 ///
 /// A blocking lock on purpose: every test runs on its own thread with its own runtime, so
-/// waiting for the engine blocks only the test that waits, and the one sync test (a node run
-/// as a process) can take it too.
+/// waiting for the engine blocks only the test that waits, and plain `#[test]`s (which start
+/// their runtime themselves) take it the same way.
 static ENGINE: RwLock<()> = RwLock::new(());
 
 /// A share of the engine, held for the whole test.
@@ -72,7 +72,8 @@ fn engine_present() -> bool {
 
 /// A share of the engine, or `None` when this machine opted out of Docker tests.
 pub fn docker_or_skip() -> Option<EngineShare> {
-    // A test that panicked holding the engine alone left it as it found it (its cleanup ran).
+    // A test that panicked holding the engine alone poisoned the lock, not the engine: the
+    // others go on (and fail on their own if the engine is unusable).
     engine_present().then(|| EngineShare { _guard: ENGINE.read().unwrap_or_else(PoisonError::into_inner) })
 }
 
