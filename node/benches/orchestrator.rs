@@ -12,15 +12,17 @@
 //! networks, fewer than 50 (docs/orchestrator.md, "Limits").
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/docker_common/mod.rs"]
-mod docker_common;
+// The Docker side of the integration tests' harness, of which the benchmarks use a part.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/util/docker.rs"]
+mod docker;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
-use docker_common::*;
+use docker::*;
 use node::orchestrator::secrets::SecretValue;
 use node::orchestrator::spec::{ApplyContext, container_body};
 
@@ -159,9 +161,9 @@ async fn reconcile_fifty(rounds: usize) {
 }
 
 fn main() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_alone_or_skip() else {
         return;
-    }
+    };
     let rounds = std::env::var("ARCHY_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(15);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {

@@ -3,16 +3,11 @@
 //! its reason named in the log and in `archy-node status`, without a crash and without anything
 //! being stored.
 
-// Tests may unwrap: a panic is the failure report.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-mod nostr_common;
-
 use std::time::{Duration, Instant};
 
+use crate::util::nostr::*;
+use crate::util::origin;
 use archy_nostr::nostr_sdk::{EventBuilder, JsonUtil as _, Keys, Kind};
-use nostr_common::*;
 
 #[test]
 fn a_bound_publishers_app_is_listed_with_did_npub_version_and_score() {
@@ -328,7 +323,7 @@ fn an_envelope_is_fetched_over_iroh_when_its_url_fails() {
     let bytes = manifest.envelope().to_bytes();
     // An iroh peer in this process serves the envelope; the URL named first is dead.
     let peer = world.relay.rt.block_on(async {
-        let peer = common::TestPeer::start(common::FakeMeta::from_dir(&world.origin.served())).await;
+        let peer = origin::TestPeer::start(origin::FakeMeta::from_dir(&world.origin.served())).await;
         peer.store.blobs().add_bytes(bytes.clone()).with_tag().await.unwrap();
         peer
     });
@@ -338,7 +333,7 @@ fn an_envelope_is_fetched_over_iroh_when_its_url_fails() {
         iroh_blobs::BlobFormat::Raw,
     );
     let locations = [
-        archy_nostr::event::Location::Url(format!("{}/envelope", common::dead_url())),
+        archy_nostr::event::Location::Url(format!("{}/envelope", origin::dead_url())),
         archy_nostr::event::Location::Iroh(ticket.to_string()),
     ];
     let release = archy_nostr::event::release_event(&manifest, &locations, &alice.did, &alice.nostr).unwrap();

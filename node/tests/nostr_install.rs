@@ -4,22 +4,16 @@
 //! served by a real container registry on 127.0.0.1 (Debian's `docker-registry`, the CNCF
 //! Distribution registry), since Nostr apps name their images by digest.
 
-// Tests may unwrap: a panic is the failure report.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-mod docker_common;
-mod nostr_common;
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::util::docker;
+use crate::util::nostr::*;
 use archy_nostr::event::{self, Location};
 use archy_nostr::nostr_sdk::Keys;
 use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::TryStreamExt as _;
-use nostr_common::*;
 
 /// A CNCF Distribution registry process on 127.0.0.1, storing into a temporary folder.
 struct ContainerRegistry {
@@ -37,7 +31,7 @@ impl ContainerRegistry {
             binary.display()
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = docker_common::free_port();
+        let port = docker::free_port();
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
@@ -75,8 +69,8 @@ impl Drop for ContainerRegistry {
 
 /// Pushes the shared test image to `registry` and returns its digest-pinned reference.
 async fn push_test_image(registry: &ContainerRegistry, repo: &str) -> String {
-    let docker = docker_common::docker().await;
-    docker_common::test_image().await;
+    let docker = docker::docker().await;
+    docker::test_image().await;
     let name = format!("127.0.0.1:{}/{repo}", registry.port);
     docker
         .tag_image("archy-test/busybox:1", Some(TagImageOptionsBuilder::new().repo(&name).tag("1").build()))
@@ -97,25 +91,25 @@ async fn push_test_image(registry: &ContainerRegistry, repo: &str) -> String {
 
 #[test]
 fn a_nostr_app_installs_through_docker_like_an_origin_app() {
-    if !docker_common::docker_or_skip() {
+    let Some(_engine) = docker::docker_or_skip() else {
         return;
-    }
+    };
     let rt = runtime();
     let registry = ContainerRegistry::start();
     let reference = rt.block_on(push_test_image(&registry, "third-party/guestbook"));
 
     // The third party signs a manifest whose image is pinned by digest.
-    let id = docker_common::app_id("nostr");
-    let port = docker_common::free_port();
-    let image = rt.block_on(docker_common::test_image()).image_id.clone();
-    let toml = docker_common::head(&id, "1.0.0")
-        + &docker_common::web_container("web", &image, "unused", Some(port), "").replace(
+    let id = docker::app_id("nostr");
+    let port = docker::free_port();
+    let image = rt.block_on(docker::test_image()).image_id.clone();
+    let toml = docker::head(&id, "1.0.0")
+        + &docker::web_container("web", &image, "unused", Some(port), "").replace(
             &format!("image = {{ target = \"unused\", image_id = \"{image}\" }}"),
             &format!("image = \"{reference}\""),
         );
     assert!(toml.contains(&format!("image = \"{reference}\"")), "{toml}");
-    let manifest = docker_common::verified(&toml);
-    let third_party = Publisher::with_did(docker_common::publisher());
+    let manifest = docker::verified(&toml);
+    let third_party = Publisher::with_did(docker::publisher());
 
     let world = World::new();
     let url = world.envelopes.put(&manifest.envelope().to_bytes());
@@ -144,12 +138,12 @@ fn a_nostr_app_installs_through_docker_like_an_origin_app() {
     }
     let page = (0..100).find_map(|_| {
         std::thread::sleep(Duration::from_millis(100));
-        docker_common::http_get(port, "/")
+        docker::http_get(port, "/")
     });
     let ps = text(&archy(&node, &["ps"]).stdout);
     cleanup();
     assert_eq!(page.as_deref(), Some("hello from archy\n"), "the Nostr app serves its page");
     assert!(ps.contains(&id), "`archy-node ps` lists the Nostr app: {ps}");
-    let left = rt.block_on(async { docker_common::containers_of(&docker_common::docker().await, &id).await });
+    let left = rt.block_on(async { docker::containers_of(&docker::docker().await, &id).await });
     assert!(left.is_empty(), "uninstall --purge removed its containers");
 }

@@ -3,20 +3,15 @@
 //! nothing until a trusted key follows into it, `install` refuses by the rule that refused, and
 //! `trust --publish` posts signed NIP-85 assertions.
 
-// Tests may unwrap: a panic is the failure report.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-mod nostr_common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
+use crate::util::nostr::*;
+use crate::util::origin;
 use archy_nostr::event::bech32_npub;
 use archy_nostr::nostr_sdk::Keys;
-use nostr_common::*;
 
-fn score_of(node: &common::Node, id: &str) -> f64 {
+fn score_of(node: &origin::Node, id: &str) -> f64 {
     nostr_apps(node).iter().find(|a| a["id"] == id).and_then(|a| a["score"].as_f64()).expect("listed")
 }
 
@@ -232,7 +227,7 @@ fn install_refusals_name_the_nostr_policy_rule() {
 fn init_writes_the_nostr_settings_and_trust_publish_posts_signed_assertions() {
     let (world, operator, alice) = World::with_followed_publisher();
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(common::node_bin())
+    let out = Command::new(crate::util::node_bin())
         .args(["init", "--data"])
         .arg(data.path())
         .arg("--root")
@@ -247,7 +242,7 @@ fn init_writes_the_nostr_settings_and_trust_publish_posts_signed_assertions() {
     assert!(config.contains("[nostr]") && config.contains(&world.relay.url()), "{config}");
     assert!(config.contains(&bech32_npub(&operator.public_key())) && config.contains("min_score = 5.0"), "{config}");
     // A bad key is refused before anything is written.
-    let bad = Command::new(common::node_bin())
+    let bad = Command::new(crate::util::node_bin())
         .args(["init", "--data"])
         .arg(data.path())
         .arg("--root")
@@ -259,7 +254,7 @@ fn init_writes_the_nostr_settings_and_trust_publish_posts_signed_assertions() {
     assert!(text(&bad.stderr).contains("--trust"), "{}", text(&bad.stderr));
     assert_eq!(std::fs::read_to_string(data.path().join("config.toml")).unwrap(), config);
 
-    let node = common::Node { data };
+    let node = origin::Node { data };
     sync(&node);
     let out = archy(&node, &["trust", "--publish"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -1,14 +1,11 @@
 //! The local lifecycle API (`orchestrator::api::router`), driven with in-process requests
 //! against the real Docker engine.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod docker_common;
 
 use std::sync::Arc;
 
+use crate::util::docker::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use docker_common::*;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
@@ -27,9 +24,9 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: &str) -> (Statu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_over_the_local_api() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let id = app_id("api");

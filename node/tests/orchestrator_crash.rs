@@ -2,18 +2,13 @@
 //! next run, with no duplicate container and no lost data. The real binary runs with
 //! `ARCHY_TEST_PAUSE_AT=<step>`, which makes it stop at that step (and say so on stderr) so the
 //! test kills it exactly there.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod docker_common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::util::docker::*;
 use catalog::envelope::VerifiedManifest;
-use docker_common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_archy-node");
 
 /// A folder of signed envelopes and the archive, for `--from`.
 fn envelope_dir(dir: &Path, manifests: &[&VerifiedManifest], archive: &Path) {
@@ -33,7 +28,7 @@ fn envelope_dir(dir: &Path, manifests: &[&VerifiedManifest], archive: &Path) {
 }
 
 fn node(data: &Path, from: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(crate::util::node_bin());
     cmd.args(args).arg("--data").arg(data).arg("--from").arg(from);
     cmd
 }
@@ -78,9 +73,9 @@ fn ps(data: &Path, from: &Path) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_install_and_mid_update_converges_without_duplicates_or_data_loss() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let id = app_id("crash");

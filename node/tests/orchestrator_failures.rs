@@ -1,23 +1,20 @@
 //! What goes wrong, and what the operator sees: a failed update rolls back, the policy gate
 //! refuses, secrets are reused, dependencies are installed first, and a container deleted
 //! behind archy's back comes back.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod docker_common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use docker_common::*;
+use crate::util::docker::*;
 use node::orchestrator::{AppState, Error, run_reconciler};
 
 const WGET_CHECK: &str = r#""/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/""#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_update_rolls_back_to_the_previous_version_and_says_why() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let id = app_id("rollback");
@@ -53,9 +50,9 @@ async fn failed_update_rolls_back_to_the_previous_version_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_refuses_ungranted_permissions_before_creating_anything() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let id = app_id("policy");
@@ -108,9 +105,9 @@ async fn policy_refuses_ungranted_permissions_before_creating_anything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_secret_is_private_and_reused_across_update_reinstall_and_node_restart() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let id = app_id("secret");
@@ -166,9 +163,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dependencies_are_installed_first_at_a_matching_version() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let base = app_id("base");
@@ -201,9 +198,9 @@ async fn dependencies_are_installed_first_at_a_matching_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_deleted_behind_archys_back_is_recreated_by_the_reconciler() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let id = app_id("recreate");
@@ -243,9 +240,9 @@ async fn a_container_deleted_behind_archys_back_is_recreated_by_the_reconciler()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_never_switches_an_installed_app_to_another_publisher() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let image = test_image().await;
     let id = app_id("publisher");
     let _cleanup = Cleanup(vec![id.clone()]);

@@ -2,18 +2,15 @@
 //! → update → reinstall (data written before is still there) → node restart (adopted, not
 //! duplicated) → uninstall (volume kept) → purge (gone). 20 rounds by default
 //! (`ARCHY_GATE_ROUNDS` changes it); CI runs the 20.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod docker_common;
-
-use docker_common::*;
+use crate::util::docker::*;
 use node::orchestrator::AppState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_gate_twenty_rounds() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let rounds: usize = std::env::var("ARCHY_GATE_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20);
     let docker = docker().await;
     let image = test_image().await;

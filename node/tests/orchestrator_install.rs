@@ -1,18 +1,15 @@
 //! Installing apps through the real Docker engine, offline: images arrive as archives.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod docker_common;
 
 use std::sync::Arc;
 
-use docker_common::*;
+use crate::util::docker::*;
 use node::orchestrator::{AppState, Error, MemorySource};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_container_app_installs_from_its_archive_and_answers_from_the_host() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let id = app_id("single");
     let _cleanup = Cleanup(vec![id.clone()]);
@@ -67,9 +64,9 @@ async fn single_container_app_installs_from_its_archive_and_answers_from_the_hos
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_container_app_starts_in_dependency_order_and_its_containers_talk() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     let image = test_image().await;
     let id = app_id("multi");
@@ -105,9 +102,9 @@ async fn multi_container_app_starts_in_dependency_order_and_its_containers_talk(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_holding_another_image_creates_nothing() {
-    if !docker_or_skip() {
+    let Some(_engine) = docker_or_skip() else {
         return;
-    }
+    };
     let docker = docker().await;
     test_image().await;
     let id = app_id("mismatch");

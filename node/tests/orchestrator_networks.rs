@@ -1,10 +1,9 @@
 //! More app networks than the engine's default address pools hold (Docker's defaults give about
 //! 30 bridge networks): archy falls back to its own subnets, so every app still gets a network.
 
-mod docker_common;
-
 use std::collections::HashMap;
 
+use crate::util::docker;
 use node::orchestrator::docker::{Engine, FALLBACK_POOL};
 
 const LABEL: &str = "archy.test.networks";
@@ -17,10 +16,10 @@ async fn cleanup(engine: &Engine, run: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forty_app_networks_beyond_the_engines_default_pools() {
-    if !docker_common::docker_or_skip() {
+    let Some(_engine) = docker::docker_alone_or_skip() else {
         return;
-    }
-    let engine = Engine::connect(&docker_common::socket()).await.expect("engine");
+    };
+    let engine = Engine::connect(&docker::socket()).await.expect("engine");
     let run = format!("{}", std::process::id());
     cleanup(&engine, &run).await;
     let mut created = Vec::new();

@@ -2,15 +2,13 @@
 //! with origins on real HTTP and peers on real iroh endpoints, all on loopback. Each asserts
 //! that the node refuses, says why, and that what it stored is unchanged.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::util::origin::*;
 use catalog::keys::SigningKey;
 use catalog::metadata::{Root, SignedMetadata, Targets, Timestamp};
 use chrono::{TimeDelta, Utc};
-use common::*;
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
 

@@ -1,9 +1,8 @@
 //! The happy paths of catalog sync with the real `archy-registry` and `archy-node run`
 //! processes on loopback: origin up; origin down and a peer serves; origin back and it wins.
 
-mod common;
-
-use common::*;
+use crate::util::origin::*;
+use crate::util::registry_bin;
 
 #[test]
 fn origin_up_origin_down_peer_serves_origin_back_wins() {

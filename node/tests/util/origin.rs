@@ -1,10 +1,10 @@
-//! Shared pieces of the sync tests: an origin repository built with archy's repository code, a
-//! real HTTP server on loopback that can be told to misbehave, node processes driven through the
-//! `archy-node` binary, and iroh peers (honest, slow or malicious) in the test process.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+//! The catalog side of the harness: an origin repository built with archy's repository code, a
+//! real HTTP server on loopback that can be told to misbehave, nodes driven through the
+//! `archy-node` binary, the `archy-registry` process, and iroh peers (honest, slow or
+//! malicious) in the test process.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,23 +20,13 @@ use catalog::manifest::{Limits, Manifest};
 use catalog::repo::{Expiry, InitKeys, Repository};
 use chrono::Utc;
 
-pub fn node_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_archy-node"))
-}
-
-/// The origin's binary, built beside `archy-node` by `cargo test --workspace`.
-pub fn registry_bin() -> PathBuf {
-    let path = node_bin().with_file_name("archy-registry");
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` (tests/run.sh does)", path.display());
-    path
-}
+use super::{node_bin, registry_bin};
 
 /// An origin repository on disk with one publisher (`acme`, apps `app-a`, `app-b`).
 pub struct Origin {
     pub dir: tempfile::TempDir,
     pub repo: Repository,
     pub root_key: SigningKey,
-    pub targets_key: SigningKey,
     pub snapshot_key: SigningKey,
     pub timestamp_key: SigningKey,
     pub publisher: SigningKey,
@@ -79,7 +69,7 @@ impl Origin {
         )
         .expect("create");
         repo.add_publisher("acme", &publisher.did(), &["app-a", "app-b"], &targets_key, now).expect("publisher");
-        let mut origin = Self { dir, repo, root_key, targets_key, snapshot_key, timestamp_key, publisher };
+        let mut origin = Self { dir, repo, root_key, snapshot_key, timestamp_key, publisher };
         origin.publish("app-a", "1.0.0");
         origin
     }
@@ -229,10 +219,7 @@ fn respond(stream: &mut TcpStream, code: u16, body: &[u8]) {
 
 /// A free TCP port on 127.0.0.1 (nothing listens there afterwards: an unreachable origin).
 pub fn dead_url() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    drop(l);
-    format!("http://{addr}")
+    format!("http://127.0.0.1:{}", super::docker::free_port())
 }
 
 /// A node driven through the `archy-node` binary.
@@ -393,19 +380,24 @@ impl Node {
             .spawn()
             .expect("spawn archy-node run");
         let mut daemon = Daemon { child, iroh: None, api: String::new() };
-        let info = self.path().join("node.json");
-        for _ in 0..200 {
-            if let Ok(bytes) = std::fs::read(&info)
-                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            {
-                daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
-                daemon.api = v["api"].as_str().unwrap().to_owned();
-                return daemon;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("archy-node run did not start");
+        let Some(v) = wait_for_json(&self.path().join("node.json")) else { panic!("archy-node run did not start") };
+        daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
+        daemon.api = v["api"].as_str().unwrap().to_owned();
+        daemon
     }
+}
+
+/// The JSON a starting process writes to `path` once it listens (`None` after 10 s).
+fn wait_for_json(path: &Path) -> Option<serde_json::Value> {
+    for _ in 0..200 {
+        if let Ok(bytes) = std::fs::read(path)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
 }
 
 /// A running `archy-node run`.
@@ -450,18 +442,12 @@ impl RegistryProcess {
             .spawn()
             .expect("spawn archy-registry");
         let mut registry = Self { child, http: String::new(), iroh: None };
-        let info = folder.join("registry/endpoint.json");
-        for _ in 0..200 {
-            if let Ok(bytes) = std::fs::read(&info)
-                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-            {
-                registry.http = v["http"].as_str().unwrap().to_owned();
-                registry.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("iroh addr"));
-                return registry;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("archy-registry did not start");
+        let Some(v) = wait_for_json(&folder.join("registry/endpoint.json")) else {
+            panic!("archy-registry did not start")
+        };
+        registry.http = v["http"].as_str().unwrap().to_owned();
+        registry.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("iroh addr"));
+        registry
     }
 
     pub fn iroh(&self) -> PeerAddr {
@@ -566,16 +552,4 @@ impl TestPeer {
             }
         }
     }
-}
-
-/// Reads a whole file into a vector (for tampering).
-pub fn read(path: &Path) -> Vec<u8> {
-    let mut v = Vec::new();
-    std::fs::File::open(path).expect("open").read_to_end(&mut v).expect("read");
-    v
-}
-
-/// Runs a blocking closure (a node command) off the async runtime.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.expect("join")
 }

@@ -1,12 +1,15 @@
-//! Shared setup of the orchestrator tests: the Docker engine (a test that needs it and cannot
-//! reach it fails, unless `ARCHY_NO_DOCKER=1` says this machine has none), a test image built
-//! from Debian's busybox-static (`FROM scratch`) and shipped as an image archive, signed test
-//! manifests, free host ports, and a guard that removes what a test created even when it fails.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+//! The Docker side of the harness: the engine (a test that needs it and cannot reach it fails,
+//! unless `ARCHY_NO_DOCKER=1` says this machine has none), shared between the tests or taken
+//! alone, a test image built from Debian's busybox-static (`FROM scratch`) and shipped as an
+//! image archive, signed test manifests, free host ports, and a guard that removes what a test
+//! created even when it fails.
+//!
+//! The orchestrator benchmark includes this file too (`node/benches/orchestrator.rs`), so it uses
+//! nothing of the rest of the harness.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -27,9 +30,31 @@ pub fn socket() -> String {
     NodeConfig::default().socket()
 }
 
-/// Whether this machine opted out of Docker tests (`ARCHY_NO_DOCKER=1`; CI must not set it).
-/// Without the opt-out, a missing engine fails the test loudly.
-pub fn docker_or_skip() -> bool {
+/// The engine as the tests share it. Tests that create app networks hold it shared
+/// ([`docker_or_skip`]); a test that uses up the engine's address pools holds it alone
+/// ([`docker_alone_or_skip`]), since archy's fallback subnets are picked from what the engine
+/// lists, and two networks created at once could pick the same one.
+///
+/// A blocking lock on purpose: every test runs on its own thread with its own runtime, so
+/// waiting for the engine blocks only the test that waits, and plain `#[test]`s (which start
+/// their runtime themselves) take it the same way.
+static ENGINE: RwLock<()> = RwLock::new(());
+
+/// A share of the engine, held for the whole test.
+#[must_use = "the engine is shared only while this is held"]
+pub struct EngineShare {
+    _guard: RwLockReadGuard<'static, ()>,
+}
+
+/// The engine alone, held for the whole test.
+#[must_use = "the engine is held alone only while this is held"]
+pub struct EngineAlone {
+    _guard: RwLockWriteGuard<'static, ()>,
+}
+
+/// Whether the engine's socket is there. Without the opt-out (`ARCHY_NO_DOCKER=1`; CI must not
+/// set it), a missing engine fails the test loudly.
+fn engine_present() -> bool {
     let present = Path::new(&socket()).exists();
     if present {
         return true;
@@ -43,6 +68,19 @@ pub fn docker_or_skip() -> bool {
          (set ARCHY_NO_DOCKER=1 only on a machine without Docker)",
         socket()
     );
+}
+
+/// A share of the engine, or `None` when this machine opted out of Docker tests.
+pub fn docker_or_skip() -> Option<EngineShare> {
+    // A test that panicked holding the engine alone poisoned the lock, not the engine: the
+    // others go on (and fail on their own if the engine is unusable).
+    engine_present().then(|| EngineShare { _guard: ENGINE.read().unwrap_or_else(PoisonError::into_inner) })
+}
+
+/// The engine alone (no other test creates networks meanwhile), or `None` when this machine
+/// opted out of Docker tests.
+pub fn docker_alone_or_skip() -> Option<EngineAlone> {
+    engine_present().then(|| EngineAlone { _guard: ENGINE.write().unwrap_or_else(PoisonError::into_inner) })
 }
 
 /// A client for the test's own checks.
@@ -108,7 +146,8 @@ pub async fn save_image(docker: &Docker, reference: &str, path: &Path) {
 }
 
 /// The shared test image: its archive (a `docker save` file) and image id. Built once per test
-/// process (and once per machine: an existing `archy-test/busybox:1` is reused).
+/// process, whichever test asks first (and once per machine: an existing `archy-test/busybox:1`
+/// is reused).
 pub struct TestImage {
     pub archive: PathBuf,
     pub image_id: String,

@@ -1,11 +1,10 @@
-//! Shared pieces of the Nostr tests: an origin with a synced catalog, real relays (the embedded
+//! The Nostr side of the harness: an origin with a synced catalog, real relays (the embedded
 //! archy relay, in this process, on 127.0.0.1), a hostile relay that answers with raw frames, an
 //! HTTP server for envelopes, publishers that build events with `archy_nostr::event`, and the
 //! `archy-node` binary driven as a user would.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +20,8 @@ use catalog::trust::Label;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{self, HttpServer, Node, node_bin};
+use super::node_bin;
+use super::origin::{self, HttpServer, Node};
 
 /// A tokio runtime kept alive for the test's relays.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -82,9 +82,9 @@ impl Drop for Relay {
 /// raw event texts (inserted verbatim into `["EVENT", sub, <raw>]` frames, so broken JSON stays
 /// broken), and every other query with `EOSE` only.
 pub struct HostileRelay {
-    pub rt: tokio::runtime::Runtime,
+    /// Runs the server; dropping it stops the server.
+    _rt: tokio::runtime::Runtime,
     pub addr: SocketAddr,
-    pub frames: Arc<Mutex<Vec<String>>>,
 }
 
 impl HostileRelay {
@@ -92,8 +92,7 @@ impl HostileRelay {
         let rt = runtime();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
-        let frames = Arc::new(Mutex::new(raw_events));
-        let f = frames.clone();
+        let f = Arc::new(Mutex::new(raw_events));
         rt.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let f = f.clone();
@@ -127,7 +126,7 @@ impl HostileRelay {
                 });
             }
         });
-        Self { rt, addr, frames }
+        Self { _rt: rt, addr }
     }
 
     pub fn url(&self) -> String {
@@ -147,7 +146,7 @@ impl HostileRelay {
                 });
             }
         });
-        Self { rt, addr, frames: Arc::default() }
+        Self { _rt: rt, addr }
     }
 }
 
@@ -179,7 +178,7 @@ impl Publisher {
     }
 
     pub fn manifest(&self, id: &str, version: &str) -> VerifiedManifest {
-        let manifest = common::manifest(id, version, &self.did);
+        let manifest = origin::manifest(id, version, &self.did);
         SignedEnvelope::sign(&manifest, &self.did).expect("sign").verify(&Limits::default()).expect("verify")
     }
 
@@ -238,7 +237,7 @@ impl Envelopes {
 
 /// An origin with its catalog served over HTTP, a relay, an envelope server.
 pub struct World {
-    pub origin: common::Origin,
+    pub origin: origin::Origin,
     pub http: HttpServer,
     pub relay: Relay,
     pub envelopes: Envelopes,
@@ -246,7 +245,7 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
-        let origin = common::Origin::new();
+        let origin = origin::Origin::new();
         let http = HttpServer::start(origin.served());
         Self { origin, http, relay: Relay::start(), envelopes: Envelopes::start() }
     }
@@ -363,8 +362,4 @@ pub fn stored_anything_of(node: &Node, key: &PublicKey, did: &str) -> bool {
 /// The files in the node's content-addressed store.
 pub fn stored_files(node: &Node) -> Vec<PathBuf> {
     std::fs::read_dir(node.path().join("files")).into_iter().flatten().flatten().map(|e| e.path()).collect()
-}
-
-pub fn file_named(dir: &Path, hash: &str) -> PathBuf {
-    dir.join(hash)
 }

@@ -1,0 +1,28 @@
+//! The harness of the node's integration tests: the binaries under test ([`node_bin`],
+//! [`registry_bin`]) and
+//!
+//! - [`origin`]: an origin repository built with archy's repository code, a real HTTP server on
+//!   loopback that can be told to misbehave, nodes driven through the `archy-node` binary, the
+//!   `archy-registry` process, and iroh peers (honest, slow or malicious) in the test process;
+//! - [`docker`]: the Docker engine, the shared test image, signed test manifests, free host
+//!   ports, and guards that remove what a test created;
+//! - [`nostr`]: relays (the embedded archy relay and a hostile one), publishers and the Nostr
+//!   side of `archy-node`.
+
+pub mod docker;
+pub mod nostr;
+pub mod origin;
+
+use std::path::PathBuf;
+
+/// The `archy-node` binary of this build.
+pub fn node_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_archy-node"))
+}
+
+/// The origin's binary, built beside `archy-node` by `cargo test --workspace`.
+pub fn registry_bin() -> PathBuf {
+    let path = node_bin().with_file_name("archy-registry");
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` (tests/run.sh does)", path.display());
+    path
+}
