@@ -271,7 +271,7 @@ pub fn data_dir(extra: &str) -> tempfile::TempDir {
 
 /// An orchestrator over `data` whose source holds `manifests`, each with the test archive.
 pub async fn orchestrator(data: &Path, source: Arc<MemorySource>) -> Orchestrator {
-    Orchestrator::open(data, source).await.expect("orchestrator opens")
+    Orchestrator::open(&node::DataDir::new(data), source).await.expect("orchestrator opens")
 }
 
 /// Adds manifests (and the shared archive under their target) to a source.

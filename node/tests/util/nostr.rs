@@ -304,11 +304,11 @@ pub fn text(out: &[u8]) -> String {
 }
 
 /// `archy-node sync --json`: the report and the log on stderr; the node must not crash.
-pub fn sync(node: &Node) -> (node::sync::SyncReport, String) {
+pub fn sync(node: &Node) -> (node::round::RoundReport, String) {
     let out = archy(node, &["sync", "--json"]);
     let stderr = text(&out.stderr);
     assert!(!stderr.contains("panicked"), "archy-node crashed: {stderr}");
-    let report: node::sync::SyncReport = serde_json::from_slice(&out.stdout)
+    let report: node::round::RoundReport = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("sync printed no report ({e}): {} {stderr}", text(&out.stdout)));
     assert!(out.status.success(), "sync failed: {stderr}");
     assert!(report.nostr.is_some(), "sync did not read the relays");

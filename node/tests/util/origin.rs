@@ -228,7 +228,7 @@ pub struct Node {
 }
 
 /// The report `archy-node sync --json` prints.
-pub use node::sync::SyncReport as Report;
+pub use node::round::RoundReport as Report;
 
 impl Node {
     /// `archy-node init` trusting `root`, with an origin URL and peers.
