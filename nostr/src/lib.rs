@@ -14,8 +14,10 @@
 //! - [`social`]: trust inputs (kind 3 follows, NIP-32 `archy` labels) and NIP-85 assertions.
 //! - [`interop`]: the NIP-89 handler and the NIP-82 app-store mirror.
 //! - [`client`]: posting to and querying one relay at a time, each answer naming its relay.
-//! - [`relay`]: the embedded relay (nostr-relay-builder) with a persistent event log.
+//! - [`relay`]: the embedded relay (nostr-relay-builder) with a persistent event log; [`cli`]
+//!   runs it as `archy-relay`.
 
+pub mod cli;
 pub mod client;
 pub mod discovery;
 pub mod event;
