@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 use crate::catalog::{GenerationMeta, NodeCatalog};
 use crate::data_dir::DataDir;
 use crate::node_info::NodeInfo;
+use crate::orchestrator::api::ApiError;
 use crate::round::RoundReport;
 use crate::sources::{NodeSource, Source};
 use crate::sync::sync_once;
@@ -64,15 +65,10 @@ impl Daemon {
     }
 }
 
-fn json_error(status: axum::http::StatusCode, e: impl std::fmt::Display) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": e.to_string() }))).into_response()
-}
-
-async fn api_sync(State(d): State<Arc<Daemon>>) -> Response {
-    match d.sync().await {
-        Ok(report) => axum::Json(report).into_response(),
-        Err(e) => json_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
-    }
+async fn api_sync(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
+    // A round that verified nothing is still an answer (its report says why); an error here is
+    // the node's own failure.
+    Ok(axum::Json(d.sync().await.map_err(ApiError::Internal)?).into_response())
 }
 
 async fn api_status(State(d): State<Arc<Daemon>>) -> Response {
@@ -87,17 +83,12 @@ struct AppsQuery {
 }
 
 /// The origin's apps, Nostr's, or both in one list (each entry's `source` says which).
-async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> Response {
+async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> Result<Response, ApiError> {
     let source = match q.source.as_deref() {
         None | Some("all") => Source::All,
         Some("origin") => Source::Origin,
         Some("nostr") => Source::Nostr,
-        Some(other) => {
-            return json_error(
-                axum::http::StatusCode::BAD_REQUEST,
-                format!("source `{other}`: expected all, origin or nostr"),
-            );
-        }
+        Some(other) => return Err(ApiError::BadRequest(format!("source `{other}`: expected all, origin or nostr"))),
     };
     let data = d.data.clone();
     let listed = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<serde_json::Value>> {
@@ -117,9 +108,10 @@ async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> R
     })
     .await;
     match listed {
-        Ok(Ok(apps)) => axum::Json(apps).into_response(),
-        Ok(Err(e)) => json_error(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
-        Err(e) => json_error(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Ok(apps)) => Ok(axum::Json(apps).into_response()),
+        // No catalog yet, or Nostr state that can't be read: the message says which.
+        Ok(Err(e)) => Err(ApiError::Unavailable(format!("{e:#}"))),
+        Err(e) => Err(ApiError::Internal(e.into())),
     }
 }
 

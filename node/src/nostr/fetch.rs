@@ -13,7 +13,7 @@ use archy_nostr::event::{Location, Rejected, Release};
 use tokio::sync::OnceCell;
 
 use crate::config::{Config, client_endpoint};
-use crate::files::FileStore;
+use crate::files::{FileError, FileStore};
 
 /// Fetches envelopes into one node's file store.
 pub struct Fetcher {
@@ -29,10 +29,10 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
-/// The envelope of `hash` in the node's file store, if it is there intact (re-hashed; a damaged
-/// file is removed so it is fetched again).
-pub fn local_envelope(files: &FileStore, hash: &blake3::Hash, size: u64) -> Option<Vec<u8>> {
-    files.get(hash.to_hex().as_str(), size).ok()
+/// The envelope of `hash` in the node's file store, re-hashed: [`FileError::Damaged`] when the
+/// stored bytes changed (the file is removed, so the next read fetches it again).
+pub fn local_envelope(files: &FileStore, hash: &blake3::Hash, size: u64) -> Result<Vec<u8>, FileError> {
+    files.get(hash.to_hex().as_str(), size)
 }
 
 impl Fetcher {
@@ -52,7 +52,7 @@ impl Fetcher {
 
     /// The envelope bytes of `release`: from the file store, else from its locations in order.
     pub async fn fetch(&self, release: &Release) -> Result<Vec<u8>, Rejected> {
-        if let Some(bytes) = local_envelope(&self.files, &release.hash, release.size) {
+        if let Ok(bytes) = local_envelope(&self.files, &release.hash, release.size) {
             return Ok(bytes);
         }
         let mut errors = Vec::new();

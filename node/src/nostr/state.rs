@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::fetch::local_envelope;
 use super::store::EventStore;
 use crate::data_dir::DataDir;
-use crate::files::FileStore;
+use crate::files::{FileError, FileStore};
 
 /// Most archy labels held (each is one small event).
 pub const MAX_LABELS: usize = 100_000;
@@ -191,12 +191,14 @@ impl NostrState {
         events.sort_by_cached_key(rank);
         for e in events {
             for pending in state.check(Origin::Store, e) {
+                let hash = pending.release.hash.to_hex().to_string();
                 let local =
-                    local_envelope(&data.files(), &pending.release.hash, pending.release.size).ok_or_else(|| {
-                        Rejected::FetchFailed {
-                            hash: pending.release.hash.to_hex().to_string(),
+                    local_envelope(&data.files(), &pending.release.hash, pending.release.size).map_err(|e| match e {
+                        FileError::Damaged { .. } => Rejected::BadEnvelope { hash, reason: e.to_string() },
+                        _ => Rejected::FetchFailed {
+                            hash,
                             reason: "the envelope is not in the node's file store".into(),
-                        }
+                        },
                     });
                 state.accept(Origin::Store, pending, local);
             }
@@ -445,7 +447,7 @@ pub fn printable(text: &str, max: usize) -> String {
 /// holds them (a damaged store repairs itself on the next read).
 fn store_envelope(files: &FileStore, hash: &blake3::Hash, bytes: &[u8]) -> anyhow::Result<()> {
     // Reading re-hashes and removes a damaged file, so `put` writes the bytes afresh.
-    if local_envelope(files, hash, bytes.len() as u64).is_none() {
+    if local_envelope(files, hash, bytes.len() as u64).is_err() {
         files.put(hash.to_hex().as_str(), bytes)?;
     }
     Ok(())

@@ -15,7 +15,8 @@
 //! policy: the message names the `nostr_policy` rule), 404 (unknown app or
 //! version), 409 (conflict: dependency, port, name, downgrade, rolled-back update), 422 (image
 //! or health failure), 503 (engine unreachable) or 500, whose body hides the details (they are
-//! logged). The API has no authentication of its own: serve it on a Unix socket or loopback
+//! logged; [`ApiError`], shared with the daemon's routes). The API has no authentication of its
+//! own: serve it on a Unix socket or loopback
 //! only. Request bodies are limited to 16 KiB.
 
 use std::sync::Arc;
@@ -46,13 +47,20 @@ pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
         .with_state(orchestrator)
 }
 
-/// An error as the API answers it.
+/// An error as the node's local API answers it (the lifecycle routes here and the daemon's
+/// `/v1/sync`, `/v1/status`, `/v1/apps`): `{"error": "…"}` with a status by kind. A 500 never
+/// shows its cause to the client; the cause is logged.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ApiError {
     /// An operation failed.
     Op(Error),
-    /// The request itself is malformed.
+    /// The request itself is malformed (400).
     BadRequest(String),
+    /// What was asked for is not there yet, e.g. no verified catalog (503, the message says why).
+    Unavailable(String),
+    /// Something nobody asked for failed (500; logged, not shown).
+    Internal(anyhow::Error),
 }
 
 impl From<Error> for ApiError {
@@ -65,8 +73,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = match self {
             Self::Op(e) => e,
-            Self::BadRequest(message) => {
-                return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": message }))).into_response();
+            Self::BadRequest(message) => return answer(StatusCode::BAD_REQUEST, message),
+            Self::Unavailable(message) => return answer(StatusCode::SERVICE_UNAVAILABLE, message),
+            Self::Internal(cause) => {
+                tracing::error!("local API request failed: {cause:#}");
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL.to_owned());
             }
         };
         let status = match &error {
@@ -89,12 +100,19 @@ impl IntoResponse for ApiError {
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(%error, "lifecycle API request failed");
-            "internal error; see the node's log".to_owned()
+            INTERNAL.to_owned()
         } else {
             error.to_string()
         };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+        answer(status, message)
     }
+}
+
+/// The body of every 500.
+const INTERNAL: &str = "internal error; see the node's log";
+
+fn answer(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
