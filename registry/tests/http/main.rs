@@ -1,0 +1,7 @@
+//! The origin's HTTP API, driven through the real router (`tower::ServiceExt::oneshot`) over a
+//! repository folder as `archy repo init` makes it.
+#![allow(clippy::unwrap_used)]
+
+mod blobs;
+mod submissions;
+mod util;
