@@ -9,6 +9,8 @@ use super::UserError;
 use crate::server::Config;
 
 /// Serve a repository folder made by `archy repo init` over HTTP and iroh.
+// The field docs are the `--help` text, written for a terminal (`<data>`, bare URLs).
+#[allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The repository folder (holds repository/ and keys/ with timestamp.key and snapshot.key).
