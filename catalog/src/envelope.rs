@@ -55,17 +55,30 @@ pub enum EnvelopeError {
     /// The Ed25519 signature does not verify.
     #[error("envelope signature by {0} does not verify over the manifest hash")]
     BadSignature(String),
-    /// The envelope is not the app, version or publisher its catalog entry says.
-    #[error("catalog entry `{path}` (role `{role}`) holds {found}: {reason}")]
-    TargetMismatch {
+    /// The envelope sits at a target path other than `apps/<id>/<version>.json` for its own
+    /// manifest's id and version.
+    #[error("catalog entry `{path}` (role `{role}`) holds {found}: the path for this manifest is `{expected}`")]
+    WrongPath {
         /// The target path.
         path: String,
         /// The role that lists it.
         role: String,
         /// What the envelope holds (`<id> <version> by <did>`).
         found: String,
-        /// Which binding failed.
-        reason: String,
+        /// The path this manifest belongs at.
+        expected: String,
+    },
+    /// The role that lists the envelope is not delegated to the manifest's publisher key.
+    #[error(
+        "catalog entry `{path}` (role `{role}`) holds {found}: the listing role is not signed by the manifest's publisher key"
+    )]
+    WrongRoleKey {
+        /// The target path.
+        path: String,
+        /// The role that lists it.
+        role: String,
+        /// What the envelope holds (`<id> <version> by <did>`).
+        found: String,
     },
     /// The manifest itself is invalid.
     #[error("manifest in envelope is invalid:\n{0}")]
@@ -250,25 +263,41 @@ pub struct VerifiedManifest {
 }
 
 impl VerifiedManifest {
-    /// Checks that this manifest is what its catalog entry claims: the target path is
-    /// `apps/<id>/<version>.json` for this manifest's id and version, and the role that lists it
-    /// was signed by this manifest's publisher key (a publisher's delegation is its did:key).
-    /// Without this check a publisher delegated `apps/a/*` could place app `b` at `apps/a/…`.
+    /// Checks that this manifest is what its catalog entry claims: the placement rule of
+    /// [`check_placement`](Self::check_placement) for the entry's path, role and the keys that
+    /// role's metadata was verified with.
     pub fn check_catalog_entry(&self, target: &crate::client::VerifiedTarget) -> Result<(), EnvelopeError> {
+        self.check_placement(target.path(), target.role(), target.role_keyids())
+    }
+
+    /// The placement rule of an envelope in the catalog: it may sit only at
+    /// `apps/<id>/<version>.json` for this manifest's id and version
+    /// ([`envelope_target_path`](crate::repo::envelope_target_path)), in the targets of a role
+    /// delegated to this manifest's publisher key (a publisher's delegation is its did:key;
+    /// `role_keyids` are that delegation's key ids). Without it a publisher delegated `apps/a/*`
+    /// could place app `b` at `apps/a/…`. Nodes check it for every entry they sync
+    /// ([`check_catalog_entry`](Self::check_catalog_entry)); the origin checks it before it
+    /// accepts a submission.
+    pub fn check_placement(
+        &self,
+        path: &str,
+        role: &str,
+        role_keyids: &[crate::keys::KeyId],
+    ) -> Result<(), EnvelopeError> {
         let m = &self.manifest;
-        let mismatch = |reason: String| EnvelopeError::TargetMismatch {
-            path: target.path().to_owned(),
-            role: target.role().to_owned(),
-            found: format!("{} {} by {}", m.id, m.version, m.publisher),
-            reason,
-        };
+        let found = || format!("{} {} by {}", m.id, m.version, m.publisher);
         let expected = crate::repo::envelope_target_path(m.id.as_str(), &m.version);
-        if target.path() != expected {
-            return Err(mismatch(format!("the path for this manifest is `{expected}`")));
+        if path != expected {
+            return Err(EnvelopeError::WrongPath {
+                path: path.to_owned(),
+                role: role.to_owned(),
+                found: found(),
+                expected,
+            });
         }
         let keyid = crate::keys::PublicKey::ed25519(&m.publisher.verifying_key()).key_id();
-        if !target.role_keyids().contains(&keyid) {
-            return Err(mismatch("the listing role is not signed by the manifest's publisher key".into()));
+        if !role_keyids.contains(&keyid) {
+            return Err(EnvelopeError::WrongRoleKey { path: path.to_owned(), role: role.to_owned(), found: found() });
         }
         Ok(())
     }

@@ -150,8 +150,13 @@ fn envelope_must_match_its_catalog_entry() {
 
     verify_entry(dir.path(), "apps/hello-web/0.1.0.json").expect("bound correctly");
     let err = verify_entry(dir.path(), "apps/hello-web/9.9.9.json").expect_err("wrong app");
+    assert!(
+        matches!(&err, catalog::envelope::EnvelopeError::WrongPath { expected, .. } if expected == "apps/not-hello/0.1.0.json"),
+        "{err}"
+    );
     assert!(err.to_string().contains("the path for this manifest is `apps/not-hello/0.1.0.json`"), "{err}");
     let err = verify_entry(dir.path(), "apps/second/0.1.0.json").expect_err("wrong publisher");
+    assert!(matches!(&err, catalog::envelope::EnvelopeError::WrongRoleKey { role, .. } if role == "alice"), "{err}");
     assert!(err.to_string().contains("not signed by the manifest's publisher key"), "{err}");
 }
 

@@ -1,35 +1,19 @@
 //! `POST /v1/blobs`: the origin hosts signed envelopes for Nostr announcements, and refuses
 //! anything else with a reason. Requests go through the real router (`tower::ServiceExt::oneshot`).
-#![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use catalog::envelope::MAX_ENVELOPE_BYTES;
 use catalog::keys::SigningKey;
-use catalog::testing::{TestApp, TestKeys};
 use serde_json::Value;
-use tower::ServiceExt as _;
 
-/// A repository folder as `archy repo init` makes it, opened as a registry (no iroh).
-fn registry(dir: &Path) -> Arc<registry::server::Registry> {
-    TestKeys::generate().init_folder(dir, chrono::Utc::now());
-    let mut config = registry::server::Config::new(dir.to_owned());
-    config.iroh = None;
-    Arc::new(registry::server::Registry::open(config).unwrap())
-}
+use crate::util::{call, envelope, registry};
 
-fn envelope(version: &str) -> Vec<u8> {
-    TestApp::new("notes").version(version).envelope(&SigningKey::generate())
-}
-
-async fn call(registry: &Arc<registry::server::Registry>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let response = registry::server::router(registry.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), 4 * MAX_ENVELOPE_BYTES).await.unwrap();
-    (status, body.to_vec())
+/// An envelope of app `notes` at `version`, signed by a new publisher key.
+fn envelope_by_anyone(version: &str) -> Vec<u8> {
+    envelope(&SigningKey::generate(), "notes", version)
 }
 
 async fn post(registry: &Arc<registry::server::Registry>, body: Vec<u8>) -> (StatusCode, Value) {
@@ -50,7 +34,7 @@ async fn get(registry: &Arc<registry::server::Registry>, path: &str) -> (StatusC
 async fn a_verified_envelope_is_hosted_by_its_blake3() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
-    let bytes = envelope("1.0.0");
+    let bytes = envelope_by_anyone("1.0.0");
     let hex = blake3::hash(&bytes).to_hex().to_string();
 
     let (status, answer) = post(&registry, bytes.clone()).await;
@@ -89,7 +73,7 @@ async fn bytes_that_are_not_an_envelope_are_refused() {
 async fn an_envelope_whose_signature_does_not_verify_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path());
-    let mut tampered: Value = serde_json::from_slice(&envelope("1.0.0")).unwrap();
+    let mut tampered: Value = serde_json::from_slice(&envelope_by_anyone("1.0.0")).unwrap();
     tampered["manifest"]["title"] = "Not what was signed".into();
     let (status, body) = post(&registry, serde_json::to_vec(&tampered).unwrap()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -97,8 +81,8 @@ async fn an_envelope_whose_signature_does_not_verify_is_refused() {
     assert!(body["reason"].as_str().unwrap().contains("does not verify over the manifest hash"), "{body}");
 
     // Signed by someone other than the manifest's publisher.
-    let mut resigned: Value = serde_json::from_slice(&envelope("1.0.0")).unwrap();
-    resigned["signature"] = serde_json::from_slice::<Value>(&envelope("1.0.0")).unwrap()["signature"].clone();
+    let mut resigned: Value = serde_json::from_slice(&envelope_by_anyone("1.0.0")).unwrap();
+    resigned["signature"] = serde_json::from_slice::<Value>(&envelope_by_anyone("1.0.0")).unwrap()["signature"].clone();
     let (status, body) = post(&registry, serde_json::to_vec(&resigned).unwrap()).await;
     assert_eq!((status, &body["error"]), (StatusCode::BAD_REQUEST, &Value::from("bad_envelope")), "{body}");
     assert!(body["reason"].as_str().unwrap().contains("does not verify"), "{body}");

@@ -1,3 +1,8 @@
-//! The registry's integration tests, one binary with one module per area.
+//! The registry's integration tests, one binary with one module per area: the origin's HTTP API,
+//! driven through the real router (`tower::ServiceExt::oneshot`) over a repository folder as
+//! `archy repo init` makes it.
+#![allow(clippy::unwrap_used)]
 
 mod blobs;
+mod submissions;
+mod util;

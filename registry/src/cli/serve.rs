@@ -1,0 +1,71 @@
+//! `archy-registry serve`: runs the origin ([`crate::server::serve`]) until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::UserError;
+use crate::server::Config;
+
+/// Serve a repository folder made by `archy repo init` over HTTP and iroh.
+// The field docs are the `--help` text, written for a terminal (`<data>`, bare URLs).
+#[allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The repository folder (holds repository/ and keys/ with timestamp.key and snapshot.key).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:8480")]
+    pub http: SocketAddr,
+    /// iroh listen address (direct connections only; relays are never used).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub iroh: SocketAddr,
+    /// Do not start the iroh endpoint.
+    #[arg(long)]
+    pub no_iroh: bool,
+    /// Lifetime of each signed timestamp, in seconds (re-signed when half of it is left).
+    #[arg(long, default_value_t = 86_400)]
+    pub timestamp_lifetime: i64,
+    /// How often to check whether the timestamp needs re-signing, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub resign_check: u64,
+    /// Largest accepted submission, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub max_submission_mib: u64,
+    /// Also run the embedded Nostr relay on this address (e.g. 127.0.0.1:7447; port 0 picks
+    /// one), persisted under <data>/relay/; its ws:// URL is printed and written to
+    /// <data>/registry/endpoint.json.
+    #[arg(long, value_name = "ADDR")]
+    pub relay: Option<SocketAddr>,
+    /// Base URL that hosted envelopes are announced under (default: http:// and the Host
+    /// the publisher used), e.g. https://origin.example.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+impl Args {
+    /// The origin's configuration these flags describe.
+    pub fn config(self) -> Result<Config, UserError> {
+        if self.timestamp_lifetime < 2 {
+            return Err(UserError("--timestamp-lifetime must be at least 2 seconds".into()));
+        }
+        Ok(Config {
+            data: self.data,
+            http: self.http,
+            iroh: (!self.no_iroh).then_some(self.iroh),
+            timestamp_lifetime: chrono::TimeDelta::seconds(self.timestamp_lifetime),
+            resign_check: Duration::from_secs(self.resign_check.max(1)),
+            max_submission: self.max_submission_mib.saturating_mul(1 << 20),
+            relay: self.relay,
+            public_url: self.public_url,
+        })
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes what is in flight and returns.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::server::serve(args.config()?, super::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,70 @@
+//! The repository in the TUF layout: `GET /metadata/<name>` from the in-memory cache and
+//! `GET /targets/<path>` streamed from disk. Both answer a bare 404 for what they don't hold, as a
+//! static file server would: TUF clients need nothing more.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Registry;
+use super::metrics::count;
+
+/// `GET /metadata/<name>`.
+pub(crate) async fn metadata(State(registry): State<Arc<Registry>>, UrlPath(name): UrlPath<String>) -> Response {
+    count(&registry.metrics.metadata_requests);
+    match registry.cached(&name) {
+        Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        None => {
+            count(&registry.metrics.not_found);
+            StatusCode::NOT_FOUND.into_response()
+        }
+    }
+}
+
+/// `GET /targets/<path>`.
+pub(crate) async fn target(State(registry): State<Arc<Registry>>, UrlPath(path): UrlPath<String>) -> Response {
+    count(&registry.metrics.target_requests);
+    let Some(rel) = safe_relative(&path) else { return StatusCode::NOT_FOUND.into_response() };
+    let full = registry.repo_dir.join("targets").join(rel);
+    match tokio::fs::File::open(&full).await {
+        Ok(file) => {
+            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024));
+            ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CONTENT_LENGTH, &len.to_string())], body)
+                .into_response()
+        }
+        Err(_) => {
+            count(&registry.metrics.not_found);
+            StatusCode::NOT_FOUND.into_response()
+        }
+    }
+}
+
+/// A target path is served only if every part is a plain name (no `..`, nothing hidden).
+fn safe_relative(path: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for part in path.split('/') {
+        if part.is_empty() || part.starts_with('.') || part.contains('\\') {
+            return None;
+        }
+        out.push(part);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_relative;
+
+    #[test]
+    fn only_plain_names_are_served() {
+        assert_eq!(safe_relative("apps/notes/1.0.0.json"), Some("apps/notes/1.0.0.json".into()));
+        for path in ["../keys/timestamp.key", "apps/.hidden", "apps//x", "a\\b", ""] {
+            assert_eq!(safe_relative(path), None, "{path}");
+        }
+    }
+}

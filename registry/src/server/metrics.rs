@@ -1,0 +1,96 @@
+//! `/healthz` and `/metrics` (Prometheus text format), and the counters behind them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde_json::json;
+
+use super::Registry;
+
+/// Counters of what the origin served and accepted.
+#[derive(Default, Debug)]
+pub(crate) struct Metrics {
+    pub(crate) metadata_requests: AtomicU64,
+    pub(crate) target_requests: AtomicU64,
+    pub(crate) not_found: AtomicU64,
+    pub(crate) submissions_accepted: AtomicU64,
+    pub(crate) submissions_refused: AtomicU64,
+    pub(crate) blobs_accepted: AtomicU64,
+    pub(crate) blobs_refused: AtomicU64,
+    pub(crate) timestamp_resigns: AtomicU64,
+}
+
+/// Adds one to a counter.
+pub(crate) fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `GET /healthz`: 200 while the served timestamp is unexpired, 503 otherwise.
+pub(crate) async fn health(State(registry): State<Arc<Registry>>) -> Response {
+    let (version, expires) =
+        registry.cache.0.read().map(|c| (c.timestamp_version, c.timestamp_expires)).unwrap_or_default();
+    let fresh = expires.is_some_and(|e| e > Utc::now());
+    let status = if fresh { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        axum::Json(
+            json!({ "ok": fresh, "timestamp_version": version, "timestamp_expires": expires.map(|e| e.to_rfc3339()) }),
+        ),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics_text(&registry)).into_response()
+}
+
+fn metrics_text(registry: &Registry) -> String {
+    let m = &registry.metrics;
+    let (ts, snap, expires) = registry
+        .cache
+        .0
+        .read()
+        .map(|c| (c.timestamp_version, c.snapshot_version, c.timestamp_expires.map_or(0, |e| e.timestamp())))
+        .unwrap_or_default();
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    format!(
+        "# HELP archy_registry_requests_total HTTP requests served, by kind.\n\
+         # TYPE archy_registry_requests_total counter\n\
+         archy_registry_requests_total{{kind=\"metadata\"}} {}\n\
+         archy_registry_requests_total{{kind=\"target\"}} {}\n\
+         archy_registry_requests_total{{kind=\"not_found\"}} {}\n\
+         # HELP archy_registry_submissions_total Publisher submissions, by outcome.\n\
+         # TYPE archy_registry_submissions_total counter\n\
+         archy_registry_submissions_total{{outcome=\"accepted\"}} {}\n\
+         archy_registry_submissions_total{{outcome=\"refused\"}} {}\n\
+         # HELP archy_registry_blobs_total Envelopes posted to /v1/blobs, by outcome.\n\
+         # TYPE archy_registry_blobs_total counter\n\
+         archy_registry_blobs_total{{outcome=\"accepted\"}} {}\n\
+         archy_registry_blobs_total{{outcome=\"refused\"}} {}\n\
+         # HELP archy_registry_timestamp_resigns_total Timestamps re-signed on schedule.\n\
+         # TYPE archy_registry_timestamp_resigns_total counter\n\
+         archy_registry_timestamp_resigns_total {}\n\
+         # HELP archy_registry_timestamp_version Version of the served timestamp.\n\
+         # TYPE archy_registry_timestamp_version gauge\n\
+         archy_registry_timestamp_version {ts}\n\
+         # HELP archy_registry_snapshot_version Version of the served snapshot.\n\
+         # TYPE archy_registry_snapshot_version gauge\n\
+         archy_registry_snapshot_version {snap}\n\
+         # HELP archy_registry_timestamp_expires_seconds Unix time the served timestamp expires.\n\
+         # TYPE archy_registry_timestamp_expires_seconds gauge\n\
+         archy_registry_timestamp_expires_seconds {expires}\n",
+        load(&m.metadata_requests),
+        load(&m.target_requests),
+        load(&m.not_found),
+        load(&m.submissions_accepted),
+        load(&m.submissions_refused),
+        load(&m.blobs_accepted),
+        load(&m.blobs_refused),
+        load(&m.timestamp_resigns),
+    )
+}

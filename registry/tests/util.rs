@@ -1,0 +1,47 @@
+//! The origin under test and requests to it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use catalog::did::DidKey;
+use catalog::envelope::MAX_ENVELOPE_BYTES;
+use catalog::keys::SigningKey;
+use catalog::testing::{TestApp, TestKeys};
+use registry::server::Registry;
+use tower::ServiceExt as _;
+
+/// A repository folder as `archy repo init` makes it, opened as a registry (no iroh).
+pub(crate) fn registry(dir: &Path) -> Arc<Registry> {
+    origin(dir, &[])
+}
+
+/// [`registry`] with publishers delegated: `(role, did, app ids)`, as `archy repo add-publisher`
+/// does.
+pub(crate) fn origin(dir: &Path, publishers: &[(&str, &DidKey, &[&str])]) -> Arc<Registry> {
+    let keys = TestKeys::generate();
+    let now = chrono::Utc::now();
+    let mut repo = keys.init_folder(dir, now);
+    for (role, did, apps) in publishers {
+        repo.add_publisher(role, did, apps, &keys.targets, now).unwrap();
+    }
+    repo.snapshot_and_timestamp(&keys.snapshot, &keys.timestamp, now).unwrap();
+    repo.write_dir(&dir.join("repository")).unwrap();
+    let mut config = registry::server::Config::new(dir.to_owned());
+    config.iroh = None;
+    Arc::new(Registry::open(config).unwrap())
+}
+
+/// The envelope of app `id` at `version`, signed by `key` (its manifest's publisher).
+pub(crate) fn envelope(key: &SigningKey, id: &str, version: &str) -> Vec<u8> {
+    TestApp::new(id).version(version).envelope(key)
+}
+
+/// Sends `request` through the registry's router: `(status, body)`.
+pub(crate) async fn call(registry: &Arc<Registry>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let response = registry::server::router(registry.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 4 * MAX_ENVELOPE_BYTES).await.unwrap();
+    (status, body.to_vec())
+}
