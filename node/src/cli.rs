@@ -13,7 +13,7 @@ use crate::data_dir::DataDir;
 mod apps;
 mod fetch;
 mod init;
-pub mod lifecycle;
+mod lifecycle;
 mod nostr;
 mod run;
 mod status;

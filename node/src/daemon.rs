@@ -125,7 +125,7 @@ fn router(d: Arc<Daemon>) -> axum::Router {
 }
 
 /// Runs the node until `shutdown` resolves.
-pub async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let data = DataDir::new(std::path::absolute(data.root())?);
     let config = data.config()?;
     let store = iroh_blobs::store::fs::FsStore::load(data.iroh_blobs())

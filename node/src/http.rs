@@ -6,7 +6,7 @@ use std::time::Duration;
 use catalog::client::{FetchError, Remote};
 
 /// A [`Remote`] that reads `<metadata base>/<name>` and `<target base>/<path>` over HTTP.
-pub struct HttpRemote {
+pub(crate) struct HttpRemote {
     agent: ureq::Agent,
     metadata_base: String,
     target_base: Option<String>,
@@ -18,7 +18,7 @@ fn with_slash(base: &str) -> String {
 
 impl HttpRemote {
     /// A remote for a repository's metadata URL and, optionally, its targets URL.
-    pub fn new(metadata_base: &str, target_base: Option<&str>) -> Self {
+    pub(crate) fn new(metadata_base: &str, target_base: Option<&str>) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(Duration::from_secs(30))

@@ -6,33 +6,33 @@
 //! - **bottom, local state**: [`data_dir`] (the data folder as a typed value, chosen once at
 //!   the top), [`config`] (`config.toml`), [`files`] (`files/<blake3>`, the one content-addressed
 //!   store of verified files), [`catalog`] (the verified catalog as atomic generations on disk),
-//!   [`node_info`] (where a running node listens), [`store`] and [`http`] (the TUF client's
+//!   `node_info` (where a running node listens), `store` and `http` (the TUF client's
 //!   metadata folder and HTTP remote).
 //! - **middle, the node's jobs**: [`sync`] (one round of catalog sync, origin first, peers
 //!   when the origin is unreachable), [`nostr`] (apps announced on Nostr, checked event by
 //!   event, ranked by trust scores), [`orchestrator`] (verified apps through the Docker Engine
 //!   API: lifecycle, reconciler, the lifecycle API). Each uses only the bottom.
-//! - **top, what people run**: [`sources`] (the origin's catalog and Nostr as one source of
-//!   installs), [`round`] (a sync round and the Nostr read after it), [`daemon`]
-//!   (`archy-node run`), [`status`], [`init`], [`tuf_client`] (the conformance-suite protocol)
+//! - **top, what people run**: `sources` (the origin's catalog and Nostr as one source of
+//!   installs), [`round`] (a sync round and the Nostr read after it), `daemon`
+//!   (`archy-node run`), `status`, [`init`], `tuf_client` (the conformance-suite protocol)
 //!   and [`cli`] (`archy-node`'s commands, progress drawing, output and exit codes).
 
 pub mod catalog;
 pub mod cli;
 pub mod config;
-pub mod daemon;
+pub(crate) mod daemon;
 pub mod data_dir;
 pub mod files;
-pub mod http;
+pub(crate) mod http;
 pub mod init;
-pub mod node_info;
+pub(crate) mod node_info;
 pub mod nostr;
 pub mod orchestrator;
 pub mod round;
-pub mod sources;
-pub mod status;
-pub mod store;
+pub(crate) mod sources;
+pub(crate) mod status;
+pub(crate) mod store;
 pub mod sync;
-pub mod tuf_client;
+pub(crate) mod tuf_client;
 
 pub use data_dir::DataDir;

@@ -8,7 +8,7 @@ use crate::data_dir::DataDir;
 
 /// Where a running node listens (`<data>/node.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct NodeInfo {
+pub(crate) struct NodeInfo {
     /// Local API base URL.
     pub api: String,
     /// iroh address other nodes use as a peer.
@@ -21,6 +21,6 @@ pub struct NodeInfo {
 }
 
 /// Reads `<data>/node.json` of a running (or last run) node.
-pub fn read_node_info(data: &DataDir) -> Option<NodeInfo> {
+pub(crate) fn read_node_info(data: &DataDir) -> Option<NodeInfo> {
     serde_json::from_slice(&std::fs::read(data.node_info()).ok()?).ok()
 }

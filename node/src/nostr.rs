@@ -7,23 +7,23 @@
 //!   subscription of `archy-node run`.
 //! - [`state`]: every event through [`archy_nostr::discovery::Discovery`]'s ordered checks or
 //!   [`archy_nostr::social::TrustInputs`]; dropped events logged and counted by reason.
-//! - [`store`]: the verified events on disk, checked again whenever they are read back.
-//! - [`fetch`]: envelopes by hash from a release's URL or iroh locations.
-//! - [`trust`]: the seeds (operator keys and the origin's publishers) and the scores.
+//! - `store`: the verified events on disk, checked again whenever they are read back.
+//! - `fetch`: envelopes by hash from a release's URL or iroh locations.
+//! - `trust`: the seeds (operator keys and the origin's publishers) and the scores.
 //! - [`policy`]: `deny`, then `allow`, then `min_score`.
-//! - [`view`]: what `apps`, `trust` and `install` see (`crate::sources` hands it to the
+//! - `view`: what `apps`, `trust` and `install` see (`crate::sources` hands it to the
 //!   orchestrator).
-//! - [`keys`] and [`publish`]: the node's own Nostr key and its NIP-85 assertions.
+//! - `keys` and `publish`: the node's own Nostr key and its NIP-85 assertions.
 
-pub mod fetch;
-pub mod keys;
+pub(crate) mod fetch;
+pub(crate) mod keys;
 pub mod policy;
-pub mod publish;
+pub(crate) mod publish;
 pub mod read;
 pub mod relay;
 pub mod state;
-pub mod store;
-pub mod trust;
-pub mod view;
+pub(crate) mod store;
+pub(crate) mod trust;
+pub(crate) mod view;
 
-pub use view::{NostrApp, NostrView};
+pub(crate) use view::NostrView;

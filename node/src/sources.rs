@@ -17,7 +17,7 @@ use crate::orchestrator::source::{AppSource, BoxFuture, CatalogSource, SourceErr
 /// Where `install`, `update` and `apps` look for apps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Source {
+pub(crate) enum Source {
     /// The origin's catalog first; Nostr for apps the catalog does not have.
     #[default]
     All,
@@ -29,13 +29,13 @@ pub enum Source {
 
 /// Verified apps found on Nostr, subject to the install policy.
 #[derive(Debug, Clone)]
-pub struct NostrSource {
+pub(crate) struct NostrSource {
     data: DataDir,
 }
 
 impl NostrSource {
     /// The Nostr apps of the node whose data dir is `data`.
-    pub fn new(data: &DataDir) -> Self {
+    pub(crate) fn new(data: &DataDir) -> Self {
         Self { data: data.clone() }
     }
 
@@ -74,7 +74,7 @@ impl AppSource for NostrSource {
 /// The node's apps: the origin's verified catalog first, Nostr for apps it does not have (or
 /// only one of them, by [`Source`]).
 #[derive(Debug, Clone)]
-pub struct NodeSource {
+pub(crate) struct NodeSource {
     origin: CatalogSource,
     nostr: NostrSource,
     source: Source,
@@ -82,7 +82,7 @@ pub struct NodeSource {
 
 impl NodeSource {
     /// The apps of the node whose data dir is `data`, from `source`.
-    pub fn new(data: &DataDir, source: Source) -> Self {
+    pub(crate) fn new(data: &DataDir, source: Source) -> Self {
         Self { origin: CatalogSource::new(data), nostr: NostrSource::new(data), source }
     }
 

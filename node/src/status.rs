@@ -11,7 +11,7 @@ use crate::sync::{SyncReport, last_report};
 
 /// The trusted catalog, as of the current generation.
 #[derive(Debug, Serialize)]
-pub struct CatalogStatus {
+pub(crate) struct CatalogStatus {
     /// Generation number on disk.
     pub generation: u64,
     /// `origin` or `peer <id>`.
@@ -34,7 +34,7 @@ pub struct CatalogStatus {
 
 /// Everything `status` shows.
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     /// The data dir.
     pub data: PathBuf,
     /// The verified catalog, if any.
@@ -57,7 +57,7 @@ pub struct Status {
 
 /// The Nostr part of `status`.
 #[derive(Debug, Serialize)]
-pub struct NostrStatus {
+pub(crate) struct NostrStatus {
     /// Configured relays.
     pub relays: Vec<String>,
     /// Configured trust seeds.
@@ -72,7 +72,7 @@ pub struct NostrStatus {
 
 impl Status {
     /// Reads the status from the data dir.
-    pub fn gather(data: &DataDir) -> Self {
+    pub(crate) fn gather(data: &DataDir) -> Self {
         let config = data.config().unwrap_or_default();
         let now = chrono::Utc::now();
         let catalog = NodeCatalog::open(data).ok().map(|c| {
@@ -112,7 +112,7 @@ impl Status {
     }
 
     /// Human-readable form.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let mut line = |s: String| {
             out.push_str(&s);
@@ -194,7 +194,7 @@ fn counts_line(counts: &crate::nostr::state::Counts) -> Vec<String> {
 
 impl NostrStatus {
     /// Human-readable lines.
-    pub fn render(&self) -> Vec<String> {
+    pub(crate) fn render(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.relays.is_empty() {
             out.push("nostr: no relays configured (`archy-node init --relay ws://…`)".to_owned());

@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use catalog::client::{LocalStore, encode_role_name};
 
 /// A [`LocalStore`] over a directory.
-pub struct MetadataDir {
+pub(crate) struct MetadataDir {
     dir: PathBuf,
 }
 
 impl MetadataDir {
     /// The store in `dir` (created if missing).
-    pub fn open(dir: &Path) -> std::io::Result<Self> {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         Ok(Self { dir: dir.to_owned() })
     }
 
     /// The file that holds `role`.
-    pub fn path_of(&self, role: &str) -> PathBuf {
+    pub(crate) fn path_of(&self, role: &str) -> PathBuf {
         self.dir.join(format!("{}.json", encode_role_name(role)))
     }
 }

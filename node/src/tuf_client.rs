@@ -19,7 +19,7 @@ use catalog::repo::write_atomic;
 use crate::store::MetadataDir;
 
 /// Copies the bootstrap root into the metadata directory.
-pub fn init(metadata_dir: &Path, trusted_root: &Path) -> anyhow::Result<()> {
+pub(crate) fn init(metadata_dir: &Path, trusted_root: &Path) -> anyhow::Result<()> {
     let bytes = std::fs::read(trusted_root).with_context(|| format!("reading {}", trusted_root.display()))?;
     let mut store = MetadataDir::open(metadata_dir).with_context(|| format!("creating {}", metadata_dir.display()))?;
     catalog::client::LocalStore::persist(&mut store, "root", &bytes).map_err(anyhow::Error::msg)?;
@@ -38,14 +38,14 @@ fn updater(
 }
 
 /// Runs the update workflow for the top-level roles.
-pub fn refresh(metadata_dir: &Path, metadata_url: &str) -> anyhow::Result<()> {
+pub(crate) fn refresh(metadata_dir: &Path, metadata_url: &str) -> anyhow::Result<()> {
     let mut updater = updater(metadata_dir, metadata_url, None)?;
     updater.refresh()?;
     Ok(())
 }
 
 /// Updates, then fetches each target into `target_dir` (cached by matching length and hashes).
-pub fn download(
+pub(crate) fn download(
     metadata_dir: &Path,
     metadata_url: &str,
     target_names: &[String],

@@ -20,7 +20,7 @@ use crate::sources::{NodeSource, Source};
 
 /// Options every lifecycle command takes.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Common {
+pub(super) struct Common {
     /// The node's data dir [default: $ARCHY_NODE_DATA, else $XDG_DATA_HOME/archy-node, else ~/.local/share/archy-node].
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
@@ -39,7 +39,7 @@ pub struct Common {
 
 /// The lifecycle subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
-pub enum AppCommand {
+pub(super) enum AppCommand {
     /// Install an app (and the apps it depends on).
     Install {
         /// App id.
@@ -182,7 +182,7 @@ fn unavailable(source: &dyn AppSource, command: &AppCommand) -> Option<Error> {
 
 /// Runs a lifecycle command; exit code 0 on success, 1 for the user's errors (refused, not
 /// installed, failed health, rolled back…), 2 for unexpected ones.
-pub fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
     super::init_logs("warn");
     super::runtime()?.block_on(run_async(command))
 }

@@ -16,7 +16,7 @@ use crate::config::{Config, client_endpoint};
 use crate::files::{FileError, FileStore};
 
 /// Fetches envelopes into one node's file store.
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     files: FileStore,
     config: Config,
     timeout: Duration,
@@ -31,14 +31,14 @@ impl std::fmt::Debug for Fetcher {
 
 /// The envelope of `hash` in the node's file store, re-hashed: [`FileError::Damaged`] when the
 /// stored bytes changed (the file is removed, so the next read fetches it again).
-pub fn local_envelope(files: &FileStore, hash: &blake3::Hash, size: u64) -> Result<Vec<u8>, FileError> {
+pub(crate) fn local_envelope(files: &FileStore, hash: &blake3::Hash, size: u64) -> Result<Vec<u8>, FileError> {
     files.get(hash.to_hex().as_str(), size)
 }
 
 impl Fetcher {
     /// A fetcher into `files` giving each location `timeout` of silence (its iroh endpoint, opened
     /// when first needed, is bound as `config` says).
-    pub fn new(files: FileStore, config: &Config, timeout: Duration) -> Self {
+    pub(crate) fn new(files: FileStore, config: &Config, timeout: Duration) -> Self {
         Self { files, config: config.clone(), timeout, endpoint: OnceCell::new() }
     }
 
@@ -46,12 +46,12 @@ impl Fetcher {
     /// ([`super::relay::QUERY_DEADLINE_FACTOR`] times the timeout, at least
     /// [`super::relay::MIN_QUERY_SECS`]), so a location that drips bytes slowly cannot keep a
     /// read busy for long.
-    pub fn phase_limit(&self) -> Duration {
+    pub(crate) fn phase_limit(&self) -> Duration {
         (self.timeout * super::relay::QUERY_DEADLINE_FACTOR).max(Duration::from_secs(super::relay::MIN_QUERY_SECS))
     }
 
     /// The envelope bytes of `release`: from the file store, else from its locations in order.
-    pub async fn fetch(&self, release: &Release) -> Result<Vec<u8>, Rejected> {
+    pub(crate) async fn fetch(&self, release: &Release) -> Result<Vec<u8>, Rejected> {
         if let Ok(bytes) = local_envelope(&self.files, &release.hash, release.size) {
             return Ok(bytes);
         }
@@ -110,7 +110,7 @@ impl Fetcher {
     }
 
     /// Closes the iroh endpoint if one was opened.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         if let Some(Ok(endpoint)) = self.endpoint.get() {
             endpoint.close().await;
         }

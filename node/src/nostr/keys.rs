@@ -11,7 +11,7 @@ use archy_nostr::nostr_sdk::{Keys, SecretKey};
 
 /// The node's Nostr keys in the key file at `path` (`<data>/nostr.key`), created (0600, written
 /// atomically) if the file does not exist.
-pub fn load_or_create(path: &Path) -> anyhow::Result<Keys> {
+pub(crate) fn load_or_create(path: &Path) -> anyhow::Result<Keys> {
     let dir = path.parent().unwrap_or(Path::new("."));
     if !path.exists() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -15,7 +15,7 @@ use crate::config::Config;
 
 /// What `trust --publish` did.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct PublishReport {
+pub(crate) struct PublishReport {
     /// The node's public key (`npub1…`) that signed the assertions.
     pub signer: String,
     /// Assertions built.
@@ -26,7 +26,7 @@ pub struct PublishReport {
 
 /// Signs an assertion for every Nostr key bound to a publisher with an app on Nostr, and posts
 /// them to the configured relays.
-pub async fn publish_assertions(data: &DataDir, config: &Config) -> anyhow::Result<PublishReport> {
+pub(crate) async fn publish_assertions(data: &DataDir, config: &Config) -> anyhow::Result<PublishReport> {
     let urls = relay_urls(config)?;
     anyhow::ensure!(!urls.is_empty(), "no relay configured: add one with `archy-node init --relay ws://…`");
     let (d, c) = (data.clone(), config.clone());

@@ -6,7 +6,7 @@
 //! Nothing here is trusted when it is read back: [`super::state::NostrState::load`] runs every
 //! stored event through the same checks again.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use archy_nostr::nostr_sdk::{Event, JsonUtil as _};
 
@@ -17,13 +17,13 @@ const MAX_FILE_BYTES: u64 = archy_nostr::event::MAX_FOLLOW_LIST_BYTES as u64 + 1
 
 /// The verified events of one data dir.
 #[derive(Debug, Clone)]
-pub struct EventStore {
+pub(crate) struct EventStore {
     dir: PathBuf,
 }
 
 /// A stored file as read back: its name and contents, not yet checked.
 #[derive(Debug, Clone)]
-pub struct StoredFile {
+pub(crate) struct StoredFile {
     /// File name.
     pub name: String,
     /// Its text, or why it could not be read.
@@ -32,13 +32,8 @@ pub struct StoredFile {
 
 impl EventStore {
     /// The store of `data` (nothing is created until the first write).
-    pub fn new(data: &DataDir) -> Self {
+    pub(crate) fn new(data: &DataDir) -> Self {
         Self { dir: data.nostr_dir().join("events") }
-    }
-
-    /// The folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn name(event: &Event) -> String {
@@ -46,7 +41,7 @@ impl EventStore {
     }
 
     /// Writes a verified event.
-    pub fn put(&self, event: &Event) -> anyhow::Result<()> {
+    pub(crate) fn put(&self, event: &Event) -> anyhow::Result<()> {
         let path = self.dir.join(Self::name(event));
         if !path.exists() {
             catalog::repo::write_atomic(&path, event.as_json().as_bytes())?;
@@ -55,13 +50,13 @@ impl EventStore {
     }
 
     /// Removes an event (a follow list replaced by a newer one).
-    pub fn remove(&self, event: &Event) {
+    pub(crate) fn remove(&self, event: &Event) {
         let _ = std::fs::remove_file(self.dir.join(Self::name(event)));
     }
 
     /// Every stored file, in name order. Files larger than any accepted event are returned as
     /// unreadable rather than read.
-    pub fn read_all(&self) -> Vec<StoredFile> {
+    pub(crate) fn read_all(&self) -> Vec<StoredFile> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut out: Vec<StoredFile> = entries
             .flatten()

@@ -27,7 +27,7 @@ use crate::config::Config;
 /// Why a key is a seed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum SeedReason {
+pub(crate) enum SeedReason {
     /// Listed in `[trust] seeds`.
     Operator,
     /// Bound to a publisher the origin's catalog delegates to.
@@ -48,7 +48,7 @@ impl std::fmt::Display for SeedReason {
 
 /// A seed key and why it is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seed {
+pub(crate) struct Seed {
     /// The key.
     pub key: PublicKey,
     /// Why.
@@ -56,7 +56,7 @@ pub struct Seed {
 }
 
 /// Parses a Nostr public key: `npub1…` or 64 hex digits.
-pub fn parse_npub(text: &str) -> anyhow::Result<PublicKey> {
+pub(crate) fn parse_npub(text: &str) -> anyhow::Result<PublicKey> {
     let text = text.trim();
     if !(text.starts_with("npub1") || (text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()))) {
         anyhow::bail!("`{text}` is not an npub1… key or 64 hex digits");
@@ -67,7 +67,7 @@ pub fn parse_npub(text: &str) -> anyhow::Result<PublicKey> {
 /// The DIDs the origin's verified catalog delegates to: the Ed25519 keys of the publisher
 /// roles in the current generation's `targets.json`, whose signature is checked again against
 /// the generation's `root.json`. Empty when the node has no catalog yet.
-pub fn origin_publishers(data: &DataDir) -> anyhow::Result<Vec<DidKey>> {
+pub(crate) fn origin_publishers(data: &DataDir) -> anyhow::Result<Vec<DidKey>> {
     let Some(dir) = crate::catalog::current_generation(data) else { return Ok(Vec::new()) };
     let read = |name: &str| {
         let path = dir.join(name);
@@ -93,7 +93,7 @@ pub fn origin_publishers(data: &DataDir) -> anyhow::Result<Vec<DidKey>> {
 }
 
 /// The seeds: the operator's keys, then the keys bound to the origin's publishers.
-pub fn seeds(config: &Config, state: &NostrState, origin_dids: &[DidKey]) -> anyhow::Result<Vec<Seed>> {
+pub(crate) fn seeds(config: &Config, state: &NostrState, origin_dids: &[DidKey]) -> anyhow::Result<Vec<Seed>> {
     let mut out: Vec<Seed> = Vec::new();
     for (i, text) in config.trust.seeds.iter().enumerate() {
         let key = parse_npub(text).with_context(|| format!("config.toml: trust.seeds[{i}]"))?;
@@ -113,7 +113,7 @@ pub fn seeds(config: &Config, state: &NostrState, origin_dids: &[DidKey]) -> any
 
 /// Scores of every key the node knows, from one set of seeds.
 #[derive(Debug)]
-pub struct TrustScores {
+pub(crate) struct TrustScores {
     graph: Option<Graph>,
     scores: HashMap<PublicKey, f64>,
     seeds: Vec<Seed>,
@@ -123,7 +123,7 @@ pub struct TrustScores {
 impl TrustScores {
     /// Builds the graph from `state`'s follows and labels and computes every score. Without
     /// seeds every score is 0.
-    pub fn compute(state: &NostrState, seeds: Vec<Seed>) -> Self {
+    pub(crate) fn compute(state: &NostrState, seeds: Vec<Seed>) -> Self {
         let params = Params::default();
         let mut builder = GraphBuilder::new();
         for seed in &seeds {
@@ -139,22 +139,22 @@ impl TrustScores {
     }
 
     /// A key's score, `0..=100`.
-    pub fn score_of(&self, key: &PublicKey) -> f64 {
+    pub(crate) fn score_of(&self, key: &PublicKey) -> f64 {
         self.scores.get(key).copied().unwrap_or(0.0)
     }
 
     /// The seeds used.
-    pub fn seeds(&self) -> &[Seed] {
+    pub(crate) fn seeds(&self) -> &[Seed] {
         &self.seeds
     }
 
     /// Why `key` is a seed, if it is one.
-    pub fn seed_reason(&self, key: &PublicKey) -> Option<&SeedReason> {
+    pub(crate) fn seed_reason(&self, key: &PublicKey) -> Option<&SeedReason> {
         self.seeds.iter().find(|s| s.key == *key).map(|s| &s.reason)
     }
 
     /// A publisher's score: the highest of the keys bound to `did`, with that key.
-    pub fn publisher_score(&self, state: &NostrState, did: &DidKey) -> (f64, Option<PublicKey>) {
+    pub(crate) fn publisher_score(&self, state: &NostrState, did: &DidKey) -> (f64, Option<PublicKey>) {
         state
             .discovery()
             .npubs_of(did)
@@ -164,20 +164,13 @@ impl TrustScores {
     }
 
     /// The strongest paths to `key`, its endorsers and reporters.
-    pub fn explain(&self, key: &PublicKey, max_paths: usize) -> Option<Explanation> {
+    pub(crate) fn explain(&self, key: &PublicKey, max_paths: usize) -> Option<Explanation> {
         let graph = self.graph.as_ref()?;
         graph.compute(&self.params).explain(&graph_key(key), max_paths)
-    }
-
-    /// Every key with a score above 0, highest first.
-    pub fn ranked(&self) -> Vec<(PublicKey, f64)> {
-        let mut out: Vec<_> = self.scores.iter().map(|(k, s)| (*k, *s)).collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out
     }
 }
 
 /// `npub1…` of a graph key.
-pub fn npub_of(key: &catalog::trust::PublicKey) -> String {
+pub(crate) fn npub_of(key: &catalog::trust::PublicKey) -> String {
     nostr_key(key).map_or_else(|| key.to_string(), |k| bech32_npub(&k))
 }

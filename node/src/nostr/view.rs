@@ -16,7 +16,7 @@ use crate::config::Config;
 
 /// An app version found on Nostr, as `archy-node apps` lists it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct NostrApp {
+pub(crate) struct NostrApp {
     /// App id.
     pub id: String,
     /// Version.
@@ -39,21 +39,10 @@ pub struct NostrApp {
     pub event: String,
 }
 
-/// A publisher's standing.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PublisherTrust {
-    /// Its DID.
-    pub did: String,
-    /// The Nostr keys bound to it.
-    pub npubs: Vec<String>,
-    /// Its score.
-    pub score: f64,
-}
-
 /// Why a Nostr app cannot be installed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     /// Nothing on Nostr offers it.
     #[error("{0}")]
     NotFound(String),
@@ -70,16 +59,9 @@ pub enum ResolveError {
     },
 }
 
-impl ResolveError {
-    /// Whether nothing on Nostr offers the app.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::NotFound(_))
-    }
-}
-
 /// The stored Nostr events, checked again, with scores.
 #[derive(Debug)]
-pub struct NostrView {
+pub(crate) struct NostrView {
     state: NostrState,
     trust: TrustScores,
     config: Config,
@@ -88,7 +70,7 @@ pub struct NostrView {
 impl NostrView {
     /// Loads and checks the stored events of `data`, then computes the scores from the seeds
     /// `config` names.
-    pub fn load(data: &DataDir, config: &Config) -> anyhow::Result<Self> {
+    pub(crate) fn load(data: &DataDir, config: &Config) -> anyhow::Result<Self> {
         let config = config.clone();
         let state = NostrState::load(data);
         let origin = trust::origin_publishers(data).unwrap_or_else(|e| {
@@ -101,20 +83,13 @@ impl NostrView {
     }
 
     /// The checked state.
-    pub fn state(&self) -> &NostrState {
+    pub(crate) fn state(&self) -> &NostrState {
         &self.state
     }
 
     /// The scores.
-    pub fn trust(&self) -> &TrustScores {
+    pub(crate) fn trust(&self) -> &TrustScores {
         &self.trust
-    }
-
-    /// A publisher's bound keys and score.
-    pub fn publisher(&self, did: &DidKey) -> PublisherTrust {
-        let npubs = self.state.discovery().npubs_of(did);
-        let (score, _) = self.trust.publisher_score(&self.state, did);
-        PublisherTrust { did: did.to_string(), npubs: npubs.iter().map(bech32_npub).collect(), score }
     }
 
     fn listing(&self, r: &NostrRelease) -> NostrApp {
@@ -134,21 +109,21 @@ impl NostrView {
     }
 
     /// Every unrevoked app version, by id, then newest first, then highest score.
-    pub fn apps(&self) -> Vec<NostrApp> {
+    pub(crate) fn apps(&self) -> Vec<NostrApp> {
         let mut apps: Vec<NostrApp> = self.state.releases().map(|r| self.listing(r)).collect();
         apps.sort_by(|a, b| a.id.cmp(&b.id).then(b.version.cmp(&a.version)).then(b.score.total_cmp(&a.score)));
         apps
     }
 
     /// The install policy's verdict on a publisher.
-    pub fn check_policy(&self, did: &DidKey) -> Result<Admitted, Refusal> {
+    pub(crate) fn check_policy(&self, did: &DidKey) -> Result<Admitted, Refusal> {
         let npubs = self.state.discovery().npubs_of(did);
         let (score, _) = self.trust.publisher_score(&self.state, did);
         policy::check(&self.config.nostr_policy, did, &npubs, score)
     }
 
     /// The versions of `id` on Nostr (any publisher).
-    pub fn versions(&self, id: &str) -> Vec<semver::Version> {
+    pub(crate) fn versions(&self, id: &str) -> Vec<semver::Version> {
         let mut v: Vec<_> = self
             .state
             .releases()
@@ -162,7 +137,11 @@ impl NostrView {
 
     /// The manifest to install for `id` (at `version`, else the newest): among the publishers
     /// that offer it, those the policy admits, the highest-scoring one.
-    pub fn resolve(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, ResolveError> {
+    pub(crate) fn resolve(
+        &self,
+        id: &str,
+        version: Option<&semver::Version>,
+    ) -> Result<VerifiedManifest, ResolveError> {
         let offers: Vec<&NostrRelease> = self
             .state
             .releases()
@@ -208,7 +187,7 @@ impl NostrView {
     }
 
     /// The stored key of `text`: an npub or a DID's best-scoring bound key.
-    pub fn subject_keys(&self, text: &str) -> anyhow::Result<(Option<DidKey>, Vec<PublicKey>)> {
+    pub(crate) fn subject_keys(&self, text: &str) -> anyhow::Result<(Option<DidKey>, Vec<PublicKey>)> {
         if text.starts_with("did:") {
             let did: DidKey = text.parse().map_err(|e| anyhow::anyhow!("`{text}` is not a did:key: {e}"))?;
             let keys = self.state.discovery().npubs_of(&did);
