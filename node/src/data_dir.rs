@@ -11,7 +11,7 @@
 //! <data>/node.json          what a running `archy-node run` listens on
 //! <data>/iroh.key           the node's iroh endpoint key (0600)
 //! <data>/iroh-blobs/        the iroh-blobs store serving `files/` to other nodes
-//! <data>/nostr/             Nostr events, status and lock (crate::nostr)
+//! <data>/nostr/             Nostr events, status and lock (the `nostr` module)
 //! <data>/nostr.key          the node's Nostr key (0600)
 //! <data>/relay/             events of the embedded relay, when `run` serves one
 //! <data>/orchestrator/      desired state, secrets and node id of installed apps

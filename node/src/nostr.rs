@@ -11,7 +11,7 @@
 //! - `fetch`: envelopes by hash from a release's URL or iroh locations.
 //! - `trust`: the seeds (operator keys and the origin's publishers) and the scores.
 //! - [`policy`]: `deny`, then `allow`, then `min_score`.
-//! - `view`: what `apps`, `trust` and `install` see (`crate::sources` hands it to the
+//! - `view`: what `apps`, `trust` and `install` see (the `sources` module hands it to the
 //!   orchestrator).
 //! - `keys` and `publish`: the node's own Nostr key and its NIP-85 assertions.
 

@@ -1,5 +1,6 @@
-//! Where the node's installs come from: [`NostrSource`] (apps found on Nostr), and
-//! [`NodeSource`], which asks the origin's catalog first.
+//! Where the node's installs come from: [`CatalogSource`] (the origin's verified catalog),
+//! [`NostrSource`] (apps found on Nostr), and [`NodeSource`], which asks the origin's catalog
+//! first.
 //!
 //! Both hand the orchestrator [`VerifiedManifest`]s only: a Nostr app's manifest comes from an
 //! envelope that passed every check of [`crate::nostr::state`] (re-run on the stored events each
@@ -7,12 +8,15 @@
 //! handed out. A refusal is [`SourceError::Refused`], so callers can tell it from "not found".
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use catalog::envelope::VerifiedManifest;
 
+use crate::catalog::NodeCatalog;
 use crate::data_dir::DataDir;
 use crate::nostr::view::{NostrView, ResolveError};
-use crate::orchestrator::source::{AppSource, BoxFuture, CatalogSource, SourceError};
+use crate::orchestrator::source::{AppSource, BoxFuture, SourceError};
+use crate::sync::{NoProgress, fetch_target};
 
 /// Where `install`, `update` and `apps` look for apps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -124,5 +128,57 @@ impl AppSource for NodeSource {
         // Archives are named `<app>/<file>`: the app decides the source.
         let app = target.split('/').next().unwrap_or_default();
         if self.use_origin(app) { self.origin.fetch_archive(target) } else { self.nostr.fetch_archive(target) }
+    }
+}
+
+/// The node's synced, verified catalog ([`NodeCatalog`]), opened afresh on each
+/// call so a sync that lands meanwhile is seen. Archives are fetched through the node's sync and
+/// verified against their signed length and BLAKE3 before they are handed out.
+#[derive(Debug, Clone)]
+pub(crate) struct CatalogSource {
+    data: DataDir,
+}
+
+impl CatalogSource {
+    /// The catalog of the node whose data dir is `data`.
+    pub(crate) fn new(data: &DataDir) -> Self {
+        Self { data: data.clone() }
+    }
+
+    fn open(&self) -> Result<NodeCatalog, SourceError> {
+        // No catalog yet: it has nothing.
+        NodeCatalog::open(&self.data).map_err(|e| SourceError::NotFound(format!("{e:#}")))
+    }
+}
+
+impl AppSource for CatalogSource {
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError> {
+        Ok(self.open()?.apps().into_iter().filter(|a| a.id == id).map(|a| a.version).collect())
+    }
+
+    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
+        let catalog = self.open()?;
+        if !catalog.apps().iter().any(|a| a.id == id && version.is_none_or(|v| &a.version == v)) {
+            return Err(SourceError::NotFound(match version {
+                Some(v) => format!("{id} {v} is not in the verified catalog"),
+                None => format!("{id} is not in the verified catalog"),
+            }));
+        }
+        catalog.manifest(id, version).map_err(|e| SourceError::Invalid(format!("{e:#}")))
+    }
+
+    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
+        Box::pin(async move {
+            // A manifest names `<app>/<file>`; the catalog holds it as `images/<app>/<file>`.
+            let catalog = self.open()?;
+            let config = self.data.config().map_err(|e| SourceError::Io(format!("{e:#}")))?;
+            let path = catalog::repo::image_target_path(target);
+            if catalog.file(&path).is_none() {
+                return Err(SourceError::NotFound(format!("`{path}` is not in the catalog")));
+            }
+            fetch_target(&self.data, &config, &catalog, &path, Arc::new(NoProgress))
+                .await
+                .map_err(|e| SourceError::Io(format!("{e:#}")))
+        })
     }
 }

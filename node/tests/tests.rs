@@ -15,6 +15,7 @@
 
 mod util;
 
+mod layers;
 mod nostr_discovery;
 mod nostr_install;
 mod nostr_trust;

@@ -1,20 +1,18 @@
 //! Where verified manifests and image archives come from.
 //!
-//! The node's synced catalog ([`CatalogSource`] over [`NodeCatalog`]) is one
-//! [`AppSource`]; so are [`DirSource`] (a folder of signed
-//! envelopes and archives, for offline installs and development) and [`MemorySource`] (tests).
+//! [`AppSource`] is what the orchestrator installs from. [`DirSource`] (a folder of signed
+//! envelopes and archives, for offline installs and development) and [`MemorySource`] (tests) are
+//! here; the node's synced catalog and its Nostr apps are sources too (`sources`, above
+//! this layer, since they need the sync and Nostr code).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use catalog::envelope::{SignedEnvelope, VerifiedManifest};
 use catalog::manifest::Limits;
-
-use crate::catalog::NodeCatalog;
-use crate::data_dir::DataDir;
 
 /// A boxed future, for the object-safe async method of [`AppSource`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -181,58 +179,6 @@ impl AppSource for DirSource {
             } else {
                 Err(SourceError::NotFound(format!("image archive {} not found", path.display())))
             }
-        })
-    }
-}
-
-/// The node's synced, verified catalog ([`crate::catalog::NodeCatalog`]), opened afresh on each
-/// call so a sync that lands meanwhile is seen. Archives are fetched through the node's sync and
-/// verified against their signed length and BLAKE3 before they are handed out.
-#[derive(Debug, Clone)]
-pub struct CatalogSource {
-    data: DataDir,
-}
-
-impl CatalogSource {
-    /// The catalog of the node whose data dir is `data`.
-    pub fn new(data: &DataDir) -> Self {
-        Self { data: data.clone() }
-    }
-
-    fn open(&self) -> Result<NodeCatalog, SourceError> {
-        // No catalog yet: it has nothing.
-        NodeCatalog::open(&self.data).map_err(|e| SourceError::NotFound(format!("{e:#}")))
-    }
-}
-
-impl AppSource for CatalogSource {
-    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, SourceError> {
-        Ok(self.open()?.apps().into_iter().filter(|a| a.id == id).map(|a| a.version).collect())
-    }
-
-    fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
-        let catalog = self.open()?;
-        if !catalog.apps().iter().any(|a| a.id == id && version.is_none_or(|v| &a.version == v)) {
-            return Err(SourceError::NotFound(match version {
-                Some(v) => format!("{id} {v} is not in the verified catalog"),
-                None => format!("{id} is not in the verified catalog"),
-            }));
-        }
-        catalog.manifest(id, version).map_err(|e| SourceError::Invalid(format!("{e:#}")))
-    }
-
-    fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
-        Box::pin(async move {
-            // A manifest names `<app>/<file>`; the catalog holds it as `images/<app>/<file>`.
-            let catalog = self.open()?;
-            let config = self.data.config().map_err(|e| SourceError::Io(format!("{e:#}")))?;
-            let path = catalog::repo::image_target_path(target);
-            if catalog.file(&path).is_none() {
-                return Err(SourceError::NotFound(format!("`{path}` is not in the catalog")));
-            }
-            crate::sync::fetch_target(&self.data, &config, &catalog, &path, Arc::new(crate::sync::NoProgress))
-                .await
-                .map_err(|e| SourceError::Io(format!("{e:#}")))
         })
     }
 }
