@@ -21,7 +21,7 @@
 //!
 //! let source = MemorySource::default();
 //! source.add(manifest, [("hello-web/hello-web-0.1.0.tar".to_owned(), archive)]);
-//! let orch = Orchestrator::open("/var/lib/archy-node".as_ref(), Arc::new(source)).await?;
+//! let orch = Orchestrator::open(&node::DataDir::new("/var/lib/archy-node"), Arc::new(source)).await?;
 //! orch.install("hello-web", None).await?;
 //! for app in orch.status().await? {
 //!     println!("{} {} {}", app.app, app.version, app.state);
