@@ -36,10 +36,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use archy_net::PeerAddr;
-use catalog::envelope::SignedEnvelope;
-use catalog::keys::SigningKey;
-use catalog::manifest::{Limits, Manifest};
-use catalog::repo::{Expiry, InitKeys, Repository};
+use catalog::testing::{self, TestApp, TestKeys};
 use chrono::Utc;
 
 #[global_allocator]
@@ -51,26 +48,17 @@ const IMAGE_PATH: &str = "images/app-0/app-0.tar";
 /// Set in a child process started by this bench: which provider to run.
 const CHILD_ENV: &str = "ARCHY_BENCH_BLOB_CHILD";
 
-fn key(n: u8) -> SigningKey {
-    SigningKey::from_seed([n; 32])
-}
-
 /// The origin folder: one publisher with one app whose image archive is the file.
 fn build_origin(dir: &Path, blob: &[u8]) {
     let now = Utc::now();
-    let (root, targets, snapshot, timestamp, publisher) = (key(1), key(2), key(3), key(4), key(9));
-    let init = InitKeys {
-        root: vec![&root],
-        root_threshold: 1,
-        targets: &targets,
-        snapshot: &snapshot,
-        timestamp: &timestamp,
-    };
-    let mut repo = Repository::create(&init, now, Expiry::default()).expect("create");
+    // Deterministic keys, so runs are comparable.
+    let keys = TestKeys { publisher: testing::key(9), ..TestKeys::fixed() };
+    let mut repo = keys.create(now);
+    let TestKeys { targets, snapshot, timestamp, publisher, .. } = keys;
     repo.add_publisher("publisher-0", &publisher.did(), &["app-0"], &targets, now).expect("add publisher");
-    let toml = catalog::manifest::example_toml("app-0", &publisher.did());
-    let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
-    let envelope = SignedEnvelope::sign(&manifest, &publisher).expect("sign").to_bytes();
+    let app = TestApp::new("app-0");
+    let manifest = app.manifest(&publisher);
+    let envelope = app.envelope(&publisher);
     let files = vec![
         (catalog::repo::envelope_target_path("app-0", &manifest.version), envelope, "manifest".to_owned()),
         (IMAGE_PATH.to_owned(), blob.to_vec(), "image".to_owned()),

@@ -28,10 +28,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use catalog::envelope::SignedEnvelope;
 use catalog::keys::SigningKey;
-use catalog::manifest::{Limits, Manifest};
 use catalog::repo::{Expiry, InitKeys, Repository};
+use catalog::testing::TestApp;
 use chrono::Utc;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -51,14 +50,8 @@ fn key(n: u8, i: usize) -> SigningKey {
 }
 
 fn envelope(id: &str, publisher: &SigningKey, version: &str) -> (String, Vec<u8>) {
-    let toml = catalog::manifest::example_toml(id, &publisher.did()).replacen(
-        "version = \"0.1.0\"",
-        &format!("version = \"{version}\""),
-        1,
-    );
-    let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
-    let bytes = SignedEnvelope::sign(&manifest, publisher).expect("sign").to_bytes();
-    (catalog::repo::envelope_target_path(id, &manifest.version), bytes)
+    let app = TestApp::new(id).version(version);
+    (catalog::repo::envelope_target_path(id, &version.parse().expect("semver")), app.envelope(publisher))
 }
 
 /// Builds the origin folder (`repository/`, `keys/`) with `publishers` × `apps` envelopes.

@@ -17,7 +17,7 @@ use bollard::query_parameters::{
     BuildImageOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
     RemoveContainerOptionsBuilder,
 };
-use catalog::envelope::{SignedEnvelope, VerifiedManifest};
+use catalog::envelope::VerifiedManifest;
 use catalog::keys::SigningKey;
 use catalog::manifest::{Limits, Manifest};
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -178,7 +178,7 @@ pub async fn test_image() -> Arc<TestImage> {
 
 /// The publisher key of the test manifests.
 pub fn publisher() -> SigningKey {
-    SigningKey::from_seed([7; 32])
+    catalog::testing::key(7)
 }
 
 /// A unique app id for one test (`t-<name>-<random>`).
@@ -196,7 +196,7 @@ pub fn free_port() -> u16 {
 /// Signs and verifies `toml` with the test publisher, the legitimate way to a verified manifest.
 pub fn verified(toml: &str) -> VerifiedManifest {
     let manifest = Manifest::from_toml_str(toml, &Limits::default()).unwrap_or_else(|e| panic!("{e}\n{toml}"));
-    SignedEnvelope::sign(&manifest, &publisher()).expect("sign").verify(&Limits::default()).expect("verify")
+    catalog::testing::verified(&manifest, &publisher())
 }
 
 /// The head of a test manifest (no containers).

@@ -13,9 +13,9 @@ use archy_nostr::event::{self, Location, bech32_npub};
 use archy_nostr::nostr_sdk::{Event, EventBuilder, JsonUtil as _, Keys, Kind, PublicKey, Tag};
 use archy_nostr::relay::EmbeddedRelay;
 use archy_nostr::social::{follow_list_event, label_event};
-use catalog::envelope::{SignedEnvelope, VerifiedManifest};
+use catalog::envelope::VerifiedManifest;
 use catalog::keys::SigningKey;
-use catalog::manifest::Limits;
+use catalog::testing::TestApp;
 use catalog::trust::Label;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
@@ -178,8 +178,7 @@ impl Publisher {
     }
 
     pub fn manifest(&self, id: &str, version: &str) -> VerifiedManifest {
-        let manifest = origin::manifest(id, version, &self.did);
-        SignedEnvelope::sign(&manifest, &self.did).expect("sign").verify(&Limits::default()).expect("verify")
+        TestApp::new(id).version(version).verified(&self.did)
     }
 
     pub fn binding(&self) -> Event {

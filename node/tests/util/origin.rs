@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use archy_net::{MetaServer, MetaSource, PeerAddr};
 use bytes::Bytes;
-use catalog::envelope::SignedEnvelope;
 use catalog::keys::SigningKey;
-use catalog::manifest::{Limits, Manifest};
-use catalog::repo::{Expiry, InitKeys, Repository};
+use catalog::repo::Repository;
+use catalog::testing::{TestApp, TestKeys};
 use chrono::Utc;
 
 use super::{node_bin, registry_bin};
@@ -32,43 +31,19 @@ pub struct Origin {
     pub publisher: SigningKey,
 }
 
-pub fn manifest(id: &str, version: &str, publisher: &SigningKey) -> Manifest {
-    let text = catalog::manifest::example_toml(id, &publisher.did()).replacen(
-        "version = \"0.1.0\"",
-        &format!("version = \"{version}\""),
-        1,
-    );
-    Manifest::from_toml_str(&text, &Limits::default()).expect("example manifest")
-}
-
+/// The envelope of the example app `id` at `version`, signed by `publisher`.
 pub fn envelope(id: &str, version: &str, publisher: &SigningKey) -> Vec<u8> {
-    SignedEnvelope::sign(&manifest(id, version, publisher), publisher).expect("sign").to_bytes()
+    TestApp::new(id).version(version).envelope(publisher)
 }
 
 impl Origin {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (root_key, targets_key, snapshot_key, timestamp_key, publisher) = (
-            SigningKey::generate(),
-            SigningKey::generate(),
-            SigningKey::generate(),
-            SigningKey::generate(),
-            SigningKey::generate(),
-        );
+        let keys = TestKeys::generate();
         let now = Utc::now();
-        let mut repo = Repository::create(
-            &InitKeys {
-                root: vec![&root_key],
-                root_threshold: 1,
-                targets: &targets_key,
-                snapshot: &snapshot_key,
-                timestamp: &timestamp_key,
-            },
-            now,
-            Expiry::default(),
-        )
-        .expect("create");
-        repo.add_publisher("acme", &publisher.did(), &["app-a", "app-b"], &targets_key, now).expect("publisher");
+        let mut repo = keys.create(now);
+        repo.add_publisher("acme", &keys.publisher.did(), &["app-a", "app-b"], &keys.targets, now).expect("publisher");
+        let TestKeys { root: root_key, snapshot: snapshot_key, timestamp: timestamp_key, publisher, .. } = keys;
         let mut origin = Self { dir, repo, root_key, snapshot_key, timestamp_key, publisher };
         origin.publish("app-a", "1.0.0");
         origin
