@@ -60,7 +60,7 @@ impl Daemon {
 
     /// Makes every verified file servable over iroh-blobs (referenced in place, not copied).
     async fn import_files(&self) -> anyhow::Result<()> {
-        self.imported.lock().await.import_new(&self.store, self.data.files().dir()).await?;
+        self.data.files().serve_into(&self.store, &mut *self.imported.lock().await).await?;
         Ok(())
     }
 }

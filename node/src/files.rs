@@ -5,7 +5,8 @@
 //! [`FileStore::part_path`] is moved in by [`FileStore::commit_part`] only after the fetcher
 //! verified it. Every way out checks them again where it matters: [`FileStore::get`] re-hashes and
 //! removes a file that no longer matches its name (a damaged disk, a hand edit), so the next sync
-//! fetches it afresh instead of every reader deciding on its own.
+//! fetches it afresh instead of every reader deciding on its own. [`FileStore::serve_into`]
+//! hands the files to the iroh-blobs store that serves them to other nodes.
 
 use std::path::{Path, PathBuf};
 
@@ -121,6 +122,17 @@ impl FileStore {
         std::fs::rename(part, &path).map_err(io)?;
         std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)?;
         Ok(path)
+    }
+
+    /// Makes every stored file servable to other nodes from the iroh-blobs `store` (by
+    /// reference, not copied); `served` remembers what was added before, so each call adds only
+    /// the new files. Returns how many were added.
+    pub async fn serve_into(
+        &self,
+        store: &iroh_blobs::api::Store,
+        served: &mut archy_net::FolderBlobs,
+    ) -> anyhow::Result<usize> {
+        served.import_new(store, &self.dir).await
     }
 
     fn create_dir(&self) -> Result<(), FileError> {
