@@ -65,6 +65,88 @@ pub struct SyncReport {
     /// Providers dropped while fetching file bytes this round, each with the file and why.
     #[serde(default)]
     pub provider_failures: Vec<ProviderFailure>,
+    /// What was refused this round, each with the rule that refused it.
+    #[serde(default)]
+    pub refusals: Vec<Refusal>,
+}
+
+/// Something a round refused (or could not reach), with the rule: a candidate's metadata, a
+/// target's bytes, an envelope, or the round's files as a whole.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Refusal {
+    /// `origin` or `peer <endpoint id>`.
+    pub source: String,
+    /// The rule.
+    pub kind: RefusalKind,
+    /// The role (`timestamp`, `acme`, `acme.json`…) or target path the rule is about; empty when
+    /// it is about the whole candidate.
+    pub subject: String,
+    /// The refusal, for people.
+    pub detail: String,
+}
+
+/// The rule behind a [`Refusal`] (the TUF sections are those of `catalog::client::UpdateError`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefusalKind {
+    /// Nothing answered (connection refused, no answer in time).
+    Unreachable,
+    /// Too few valid signatures from the role's keys, or one key signing twice (§5.3.4, §5.4.2,
+    /// §5.5.3, §5.6.3).
+    Signatures,
+    /// The metadata is past its expiry (§5.3.10, §5.4.5, §5.5.6, §5.6.6): a freeze attack.
+    Expired,
+    /// A version older than the trusted one (§5.4.3, §5.4.4, §5.5.5): a rollback attack.
+    Rollback,
+    /// A version other than the one the referencing metadata names (§5.3.5, §5.5.4, §5.6.4).
+    VersionMismatch,
+    /// A role the trusted snapshot does not list, or one the new snapshot drops (§5.5.5,
+    /// §5.6.1): mix-and-match.
+    NotInSnapshot,
+    /// Bytes whose length or hashes differ from the signed ones (§5.7).
+    Hash,
+    /// More bytes than the limit or the signed length (endless data).
+    TooLarge,
+    /// Malformed metadata, the wrong `_type`, or a role nobody delegates.
+    Malformed,
+    /// A fetch failed after the candidate had answered.
+    Fetch,
+    /// An envelope that does not verify, or is not the manifest of its path signed by its role's
+    /// key: left out of the catalog.
+    Envelope,
+    /// Manifests no provider delivered: the catalog was not updated.
+    FilesUnavailable,
+    /// Anything else (the local store, the root rotation cap).
+    Other,
+}
+
+impl Refusal {
+    fn new(source: &str, kind: RefusalKind, subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { source: source.to_owned(), kind, subject: subject.into(), detail: detail.into() }
+    }
+
+    /// The refusal of a TUF update error from `source`.
+    fn of_update(source: &str, e: &catalog::client::UpdateError) -> Self {
+        use catalog::client::UpdateError as U;
+        use catalog::metadata::MetadataError as M;
+        let (kind, subject) = match e {
+            U::Metadata(M::ThresholdNotMet { role, .. } | M::DuplicateSignatures { role, .. }) => {
+                (RefusalKind::Signatures, role.clone())
+            }
+            U::Metadata(M::Malformed { role, .. } | M::NotDelegated { role }) => (RefusalKind::Malformed, role.clone()),
+            U::Metadata(M::WrongType { expected, .. }) => (RefusalKind::Malformed, expected.clone()),
+            U::Fetch { file, source: FetchError::TooLarge { .. } } => (RefusalKind::TooLarge, file.clone()),
+            U::Fetch { file, .. } => (RefusalKind::Fetch, file.clone()),
+            U::Expired { role, .. } => (RefusalKind::Expired, role.clone()),
+            U::Rollback { role, .. } => (RefusalKind::Rollback, role.clone()),
+            U::VersionMismatch { role, .. } => (RefusalKind::VersionMismatch, role.clone()),
+            U::SnapshotDropsRole(role) | U::NotInSnapshot(role) => (RefusalKind::NotInSnapshot, role.clone()),
+            U::Hash { file, .. } => (RefusalKind::Hash, file.clone()),
+            _ => (RefusalKind::Other, String::new()),
+        };
+        Self::new(source, kind, subject, format!("{source}: {e}"))
+    }
 }
 
 /// A provider of file bytes that was dropped for one file (the next provider was tried).
@@ -221,7 +303,7 @@ enum AttemptError {
     /// Nothing answered: try the next candidate.
     Unreachable(String),
     /// Something answered and was refused.
-    Refused(String),
+    Refused(Refusal),
 }
 
 fn target_record(target: &catalog::client::VerifiedTarget) -> Option<CatalogFile> {
@@ -245,8 +327,11 @@ fn attempt<R: Remote>(
 ) -> Result<Attempt, AttemptError> {
     let now = Utc::now();
     let counting = Counting { inner: remote, bytes: 0, answered: false, timestamp: None };
-    let mut updater = Updater::new(counting, start.clone(), now, TufConfig::default())
-        .map_err(|e| AttemptError::Refused(format!("trusted root: {e}")))?;
+    let mut updater = Updater::new(counting, start.clone(), now, TufConfig::default()).map_err(|e| {
+        let mut refusal = Refusal::of_update(source, &e);
+        refusal.detail = format!("trusted root: {e}");
+        AttemptError::Refused(refusal)
+    })?;
     let refreshed = updater.refresh();
     check_equivocation(data, start, &updater, report);
     if let Err(e) = refreshed {
@@ -254,7 +339,7 @@ fn attempt<R: Remote>(
         report.bytes_downloaded += updater.remote_mut().bytes;
         let answered = updater.remote_mut().answered;
         return Err(if answered {
-            AttemptError::Refused(format!("{source}: {e}"))
+            AttemptError::Refused(Refusal::of_update(source, &e))
         } else {
             AttemptError::Unreachable(format!("{source}: {e}"))
         });
@@ -263,7 +348,7 @@ fn attempt<R: Remote>(
         Ok(targets) => targets,
         Err(e) => {
             report.bytes_downloaded += updater.remote_mut().bytes;
-            return Err(AttemptError::Refused(format!("{source}: {e}")));
+            return Err(AttemptError::Refused(Refusal::of_update(source, &e)));
         }
     };
     let mut files = Vec::new();
@@ -283,12 +368,17 @@ fn attempt<R: Remote>(
                 // The origin over HTTP serves targets too: fetch and verify now (§5.7).
                 match updater.download_target(target) {
                     Ok(bytes) => {
-                        files
-                            .put(&record.blake3, &bytes)
-                            .map_err(|e| AttemptError::Refused(format!("storing {}: {e}", target.path())))?;
+                        files.put(&record.blake3, &bytes).map_err(|e| {
+                            let detail = format!("storing {}: {e}", target.path());
+                            AttemptError::Refused(Refusal::new(source, RefusalKind::Other, target.path(), detail))
+                        })?;
                     }
                     Err(e) => {
                         report.errors.push(format!("{source}: {}: {e}", target.path()));
+                        // Named by its target path, not the consistent-snapshot file name.
+                        report
+                            .refusals
+                            .push(Refusal { subject: target.path().to_owned(), ..Refusal::of_update(source, &e) });
                         missing.push(record.clone());
                     }
                 }
@@ -400,7 +490,12 @@ fn index_apps(files: &FileStore, attempt: &mut Attempt, report: &mut SyncReport)
                     length: record.length,
                 });
             }
-            Err(e) => report.errors.push(format!("{}: refused: {e:#}", target.path())),
+            Err(e) => {
+                let detail = format!("{}: refused: {e:#}", target.path());
+                report.errors.push(detail.clone());
+                let refusal = Refusal::new(&attempt.state.source, RefusalKind::Envelope, target.path(), detail);
+                report.refusals.push(refusal);
+            }
         }
     }
     attempt.state.apps = apps;
@@ -607,9 +702,10 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
                 chosen = Some((a, via));
                 break;
             }
-            Err(AttemptError::Refused(e)) => {
-                tracing::warn!("{e}");
-                report.errors.push(e);
+            Err(AttemptError::Refused(refusal)) => {
+                tracing::warn!("{}", refusal.detail);
+                report.errors.push(refusal.detail.clone());
+                report.refusals.push(refusal);
                 if is_origin {
                     report.origin_reachable = true;
                 }
@@ -617,6 +713,7 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
             Err(AttemptError::Unreachable(e)) => {
                 tracing::info!("unreachable: {e}");
                 report.errors.push(format!("unreachable: {e}"));
+                report.refusals.push(Refusal::new(&source, RefusalKind::Unreachable, "", e));
             }
         }
     }
@@ -636,7 +733,9 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
             }
         }
         if fetch_failed {
-            report.errors.push("some manifests could not be fetched; the catalog was not updated".into());
+            let detail = "some manifests could not be fetched; the catalog was not updated";
+            report.errors.push(detail.into());
+            report.refusals.push(Refusal::new(&attempt.state.source, RefusalKind::FilesUnavailable, "", detail));
         } else {
             index_apps(&data.files(), &mut attempt, &mut report);
             let changed = attempt.store.roles != start.roles || crate::catalog::current_generation(&data).is_none();

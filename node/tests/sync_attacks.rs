@@ -11,7 +11,7 @@ use catalog::metadata::{Root, SignedMetadata, Targets, Timestamp};
 use chrono::{TimeDelta, Utc};
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
-use node::sync::ProviderFailureKind;
+use node::sync::{ProviderFailureKind, RefusalKind};
 
 /// An origin with `app-a 1.0.0` served over HTTP and a node that has synced it.
 fn synced() -> (Origin, HttpServer, Node) {
@@ -51,10 +51,20 @@ fn dropped(report: &Report, provider: &archy_net::PeerAddr, kind: ProviderFailur
     report.provider_failures.iter().any(|f| f.provider == provider.to_string() && f.kind == kind)
 }
 
-fn assert_refused(node: &Node, before: &std::collections::BTreeMap<String, Vec<u8>>, needle: &str) -> Report {
+/// Whether the round refused `subject` (a role or a target path) by the rule `kind`.
+fn refused_by(report: &Report, kind: RefusalKind, subject: &str) -> bool {
+    report.refusals.iter().any(|r| r.kind == kind && r.subject == subject)
+}
+
+fn assert_refused(
+    node: &Node,
+    before: &std::collections::BTreeMap<String, Vec<u8>>,
+    kind: RefusalKind,
+    subject: &str,
+) -> Report {
     let (ok, report) = node.sync();
     assert!(!ok, "the node accepted it: {report:?}");
-    assert!(report.errors_mention(needle), "no error mentions `{needle}`: {:?}", report.errors);
+    assert!(refused_by(&report, kind, subject), "not refused as {kind:?} of `{subject}`: {:#?}", report.refusals);
     assert!(node.stored() == *before, "stored state changed");
     report
 }
@@ -70,7 +80,7 @@ fn arbitrary_software_metadata_signed_by_an_unknown_key_is_refused() {
     let name = format!("{}.acme.json", origin.repo.delegated("acme").expect("acme").version);
     let role = SignedMetadata::<Targets>::from_slice(&origin.metadata(&name), "acme").expect("role").signed;
     server.answer(&format!("/metadata/{name}"), Answer::Bytes(sign(role, &[&SigningKey::generate()])));
-    assert_refused(&node, &before, "valid signature");
+    assert_refused(&node, &before, RefusalKind::Signatures, "acme");
     assert!(!node.apps().iter().any(|a| a.0 == "app-b"));
 }
 
@@ -84,7 +94,7 @@ fn arbitrary_software_manifest_bytes_other_than_signed_are_refused() {
     // Validly signed by the publisher, but not the bytes the metadata names.
     let other = envelope("app-b", "1.0.0", &origin.publisher).into_iter().chain(*b" ").collect();
     server.answer(&format!("/targets/apps/app-b/{sha}.1.0.0.json"), Answer::Bytes(other));
-    assert_refused(&node, &before, "apps/app-b/1.0.0.json");
+    assert_refused(&node, &before, RefusalKind::TooLarge, "apps/app-b/1.0.0.json");
 }
 
 #[test]
@@ -107,7 +117,7 @@ fn arbitrary_software_envelope_signed_by_another_publisher_is_not_offered() {
     origin.write();
     let (ok, report) = node.sync();
     assert!(ok, "{report:?}");
-    assert!(report.errors_mention("apps/app-b/1.0.0.json: refused"), "{:?}", report.errors);
+    assert!(refused_by(&report, RefusalKind::Envelope, "apps/app-b/1.0.0.json"), "{:#?}", report.refusals);
     let apps = node.apps();
     assert!(apps.iter().any(|a| a.0 == "app-a"));
     assert!(!apps.iter().any(|a| a.0 == "app-b"), "a manifest signed by another key is offered: {apps:?}");
@@ -123,7 +133,7 @@ fn rollback_to_an_older_timestamp_is_refused() {
     assert!(node.sync().0);
     let before = node.stored();
     server.answer("/metadata/timestamp.json", Answer::Bytes(old));
-    assert_refused(&node, &before, "rollback: timestamp");
+    assert_refused(&node, &before, RefusalKind::Rollback, "timestamp");
 }
 
 #[test]
@@ -138,7 +148,7 @@ fn rollback_to_an_older_snapshot_is_refused() {
     let ts = timestamp_of(&origin);
     let forged = timestamp_for(&ts, ts.version + 1, old_snapshot_version, &old_snapshot);
     server.answer("/metadata/timestamp.json", Answer::Bytes(sign(forged, &[&origin.timestamp_key])));
-    assert_refused(&node, &before, "rollback: snapshot");
+    assert_refused(&node, &before, RefusalKind::Rollback, "snapshot");
 }
 
 #[test]
@@ -156,7 +166,7 @@ fn rollback_to_older_targets_is_refused() {
     let forged = timestamp_for(&ts, ts.version + 1, snap.version, &snap_bytes);
     server.answer(&format!("/metadata/{}.snapshot.json", snap.version), Answer::Bytes(snap_bytes));
     server.answer("/metadata/timestamp.json", Answer::Bytes(sign(forged, &[&origin.timestamp_key])));
-    assert_refused(&node, &before, "rollback: acme.json");
+    assert_refused(&node, &before, RefusalKind::Rollback, "acme.json");
 }
 
 // --- indefinite freeze --------------------------------------------------------------------
@@ -169,7 +179,7 @@ fn freeze_expired_timestamp_is_refused() {
     ts.version += 1;
     ts.expires = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now") - TimeDelta::hours(1);
     server.answer("/metadata/timestamp.json", Answer::Bytes(sign(ts, &[&origin.timestamp_key])));
-    assert_refused(&node, &before, "timestamp metadata expired");
+    assert_refused(&node, &before, RefusalKind::Expired, "timestamp");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,7 +194,7 @@ async fn freeze_peer_replaying_an_old_unexpired_timestamp_while_the_origin_is_do
     node.set_origin(&dead_url());
     node.add_peer(&peer.addr);
     let before = node.stored();
-    let report = assert_refused(&node, &before, "rollback: timestamp");
+    let report = assert_refused(&node, &before, RefusalKind::Rollback, "timestamp");
     assert!(!report.origin_reachable);
 }
 
@@ -195,7 +205,7 @@ fn endless_metadata_is_cut_at_its_limit() {
     let (_origin, server, node) = synced();
     let before = node.stored();
     server.answer("/metadata/timestamp.json", Answer::Endless);
-    assert_refused(&node, &before, "more than 16384 bytes");
+    assert_refused(&node, &before, RefusalKind::TooLarge, "timestamp.json");
 }
 
 #[test]
@@ -206,7 +216,7 @@ fn endless_file_is_cut_at_its_signed_length() {
     let file = &origin.repo.delegated("acme").expect("acme").targets["apps/app-b/1.0.0.json"];
     let sha = file.hashes["sha256"].as_str().expect("sha").to_owned();
     server.answer(&format!("/targets/apps/app-b/{sha}.1.0.0.json"), Answer::Endless);
-    assert_refused(&node, &before, "apps/app-b/1.0.0.json");
+    assert_refused(&node, &before, RefusalKind::TooLarge, "apps/app-b/1.0.0.json");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -218,7 +228,7 @@ async fn endless_metadata_from_a_peer_is_refused_before_it_is_read() {
     node.set_origin(&dead_url());
     node.add_peer(&peer.addr);
     let before = node.stored();
-    assert_refused(&node, &before, "more than 16384 bytes");
+    assert_refused(&node, &before, RefusalKind::TooLarge, "timestamp.json");
 }
 
 // --- mix-and-match ------------------------------------------------------------------------
@@ -235,7 +245,7 @@ fn mix_and_match_role_version_not_in_the_signed_snapshot_is_refused() {
     other.version += 5;
     let name = format!("{}.acme.json", current.version);
     server.answer(&format!("/metadata/{name}"), Answer::Bytes(sign(other, &[&origin.publisher])));
-    assert_refused(&node, &before, "acme has version");
+    assert_refused(&node, &before, RefusalKind::VersionMismatch, "acme");
 }
 
 // --- malicious peers ----------------------------------------------------------------------
@@ -333,7 +343,7 @@ async fn malicious_peer_sending_another_file_for_the_hash_is_dropped() {
     // Only the evil provider: nothing may be stored.
     node.add_peer(&evil.addr);
     let before = node.stored();
-    let report = assert_refused(&node, &before, "the catalog was not updated");
+    let report = assert_refused(&node, &before, RefusalKind::FilesUnavailable, "");
     assert!(dropped(&report, &evil.addr, ProviderFailureKind::BadData), "{:?}", report.provider_failures);
 }
 
@@ -368,7 +378,7 @@ fn unknown_key_signing_the_timestamp_is_refused() {
     let mut ts = timestamp_of(&origin);
     ts.version += 1;
     server.answer("/metadata/timestamp.json", Answer::Bytes(sign(ts, &[&SigningKey::generate()])));
-    assert_refused(&node, &before, "0 valid signature(s)");
+    assert_refused(&node, &before, RefusalKind::Signatures, "timestamp");
 }
 
 #[test]
@@ -386,7 +396,7 @@ fn revoked_timestamp_key_is_refused_after_rotation() {
     let mut ts = timestamp_of(&origin);
     ts.version += 1;
     server.answer("/metadata/timestamp.json", Answer::Bytes(sign(ts, &[&old_key])));
-    assert_refused(&node, &before, "0 valid signature(s)");
+    assert_refused(&node, &before, RefusalKind::Signatures, "timestamp");
 }
 
 #[test]
@@ -399,7 +409,7 @@ fn threshold_not_met_is_refused() {
     // Signed by one of the two required timestamp keys.
     origin.repo.snapshot_and_timestamp(&origin.snapshot_key, &k1, now).expect("publish");
     origin.write();
-    assert_refused(&node, &before, "1 valid signature(s) from its keys; threshold is 2");
+    assert_refused(&node, &before, RefusalKind::Signatures, "timestamp");
 }
 
 // --- root rotation ------------------------------------------------------------------------
@@ -432,7 +442,7 @@ fn root_rotation_broken_chain_is_refused() {
     // Version 2 signed by the new key only: the old root never approved it (§5.3.4).
     let v2 = SignedMetadata::<Root>::from_slice(&origin.metadata("2.root.json"), "root").expect("v2").signed;
     server.answer("/metadata/2.root.json", Answer::Bytes(sign(v2, &[&next])));
-    assert_refused(&node, &before, "root metadata has 0 valid signature(s)");
+    assert_refused(&node, &before, RefusalKind::Signatures, "root");
 }
 
 // --- slow peers ---------------------------------------------------------------------------
@@ -451,7 +461,9 @@ async fn slow_peer_times_out_and_the_next_peer_serves() {
     let (ok, report) = node.sync();
     assert!(ok, "{report:?}");
     assert_eq!(report.source.as_deref(), Some(format!("peer {}", good.addr.id).as_str()));
-    assert!(report.errors_mention("no answer within"), "{:?}", report.errors);
+    let slow_source = format!("peer {}", slow.addr.id);
+    let unreachable = report.refusals.iter().any(|r| r.kind == RefusalKind::Unreachable && r.source == slow_source);
+    assert!(unreachable, "{:#?}", report.refusals);
     assert!(node.apps().iter().any(|a| a.0 == "app-b"));
 }
 
