@@ -209,11 +209,6 @@ impl SyncReport {
     pub fn ok(&self) -> bool {
         self.source.is_some()
     }
-
-    /// Whether any error line of the round contains `needle`.
-    pub fn errors_mention(&self, needle: &str) -> bool {
-        self.errors.iter().any(|e| e.contains(needle))
-    }
 }
 
 /// A remote that counts bytes, remembers whether anything answered and keeps the timestamp bytes
