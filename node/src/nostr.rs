@@ -1,6 +1,6 @@
 //! The node on Nostr: apps announced by publishers on
 //! Nostr relays, verified event by event, ranked by web-of-trust scores, installed under the
-//! node's Nostr install policy. `docs/nostr-node.md` describes it for operators.
+//! node's Nostr install policy. `docs/nostr.md` ("The node on Nostr") describes it for operators.
 //!
 //! - [`relay`]: a small NIP-01 client (query until `EOSE`, live subscriptions, publishing).
 //! - [`read`]: a full read of the configured relays (`archy-node sync`) and the live
