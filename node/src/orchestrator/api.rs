@@ -16,8 +16,7 @@
 //! version), 409 (conflict: dependency, port, name, downgrade, rolled-back update), 422 (image
 //! or health failure), 503 (engine unreachable) or 500, whose body hides the details (they are
 //! logged; [`ApiError`], shared with the daemon's routes). The API has no authentication of its
-//! own: serve it on a Unix socket or loopback
-//! only. Request bodies are limited to 16 KiB.
+//! own: keep `serve.api` on loopback. Request bodies are limited to 16 KiB.
 
 use std::sync::Arc;
 
