@@ -7,7 +7,6 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use iroh_blobs::api::blobs::{AddPathOptions, ImportMode};
 
 use super::Registry;
 use archy_net::MetaServer;
@@ -55,32 +54,8 @@ impl Registry {
             store.blobs().add_bytes(bytes).with_tag().await.map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
             done.insert(name);
         }
-        let targets = self.repo_dir.join("targets");
-        let mut stack = vec![targets];
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if !entry.file_name().to_string_lossy().starts_with('.')
-                    && !done.contains(&path.to_string_lossy().into_owned())
-                {
-                    let key = path.to_string_lossy().into_owned();
-                    store
-                        .blobs()
-                        .add_path_with_opts(AddPathOptions {
-                            path,
-                            format: iroh_blobs::BlobFormat::Raw,
-                            mode: ImportMode::TryReference,
-                        })
-                        .with_tag()
-                        .await
-                        .map_err(|e| anyhow::anyhow!("blob store: {e}"))?;
-                    done.insert(key);
-                }
-            }
-        }
+        // Target files are served in place (by reference, not copied).
+        self.targets_in_blobs.lock().await.import_new(store, &self.repo_dir.join("targets")).await?;
         Ok(())
     }
 }

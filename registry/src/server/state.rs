@@ -91,8 +91,10 @@ pub struct Registry {
     pub(crate) cache: Arc<Cache>,
     pub(crate) metrics: Metrics,
     pub(crate) blobs: Option<iroh_blobs::store::fs::FsStore>,
-    /// Files already in the blob store (metadata by name, targets by path).
+    /// Metadata files already in the blob store, by name.
     pub(crate) in_blobs: tokio::sync::Mutex<HashSet<String>>,
+    /// The target files already in the blob store.
+    pub(crate) targets_in_blobs: tokio::sync::Mutex<archy_net::FolderBlobs>,
     /// The iroh address of this origin, once its endpoint is bound (for blob tickets).
     pub(crate) iroh_addr: Option<PeerAddr>,
 }
@@ -122,6 +124,7 @@ impl Registry {
             metrics: Metrics::default(),
             blobs: None,
             in_blobs: Default::default(),
+            targets_in_blobs: Default::default(),
             iroh_addr: None,
             config,
         };
