@@ -51,9 +51,11 @@ API_PORT=$(free_port)
 "$BIN/archy-node" init --data "$WORK/node" --root "$WORK/origin/repository/metadata/1.root.json" \
   --origin "$HTTP" --relay "$RELAY" --min-score 0 >/dev/null
 sed -i "s|^api = .*|api = \"127.0.0.1:$API_PORT\"|" "$WORK/node/config.toml"
+# The local API's token, made before the node starts (which then uses it).
+TOKEN=$("$BIN/archy-node" api-token --data "$WORK/node")
 "$BIN/archy-node" run --data "$WORK/node" >"$WORK/node.log" 2>&1 &
 PIDS+=($!)
-wait_http "http://127.0.0.1:$API_PORT/v1/status"
+wait_http "http://127.0.0.1:$API_PORT/v1/status" -H "Authorization: Bearer $TOKEN"
 
 step "publisher: key and binding"
 "$BIN/archy" key new >/dev/null
@@ -62,15 +64,16 @@ DID=$("$BIN/archy" --json key show | python3 -c 'import json,sys; print(json.loa
 "$BIN/archy" app new bench-notes --dir "$WORK" >/dev/null
 
 step "$N publishes, each timed from \`archy publish\` returning to the node listing it"
-python3 - "$BIN/archy" "$WORK" "$RELAY" "$HTTP" "http://127.0.0.1:$API_PORT" "$DID" "$N" <<'PY'
+python3 - "$BIN/archy" "$WORK" "$RELAY" "$HTTP" "http://127.0.0.1:$API_PORT" "$DID" "$N" "$TOKEN" <<'PY'
 import json, subprocess, sys, time, urllib.request
 
-archy, work, relay, http, api, did, n = sys.argv[1:8]
+archy, work, relay, http, api, did, n, token = sys.argv[1:9]
 n = int(n)
 toml = open(f"{work}/bench-notes/archy.toml").read()
 
 def listed(version):
-    with urllib.request.urlopen(f"{api}/v1/apps?source=nostr", timeout=5) as r:
+    request = urllib.request.Request(f"{api}/v1/apps?source=nostr", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as r:
         apps = json.load(r)
     apps = apps.get("apps", apps) if isinstance(apps, dict) else apps
     return any(a.get("id") == "bench-notes" and a.get("version") == version for a in apps)

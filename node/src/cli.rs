@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::data_dir::DataDir;
 
+mod api;
 mod apps;
 mod fetch;
 mod init;
@@ -61,6 +62,10 @@ enum Command {
     Fetch(fetch::Args),
     /// TUF client following the tuf-conformance client protocol (init, refresh, download).
     TufClient(tuf_client::Args),
+    /// Print the local API's bearer token (<data>/api.token, created 0600 if missing).
+    ApiToken(api::TokenArgs),
+    /// One request to the running node's local API (the token or the socket used for you).
+    Api(api::Args),
     /// App lifecycle: install, start, stop, restart, update, uninstall, ps, logs, reconcile.
     #[command(flatten)]
     Lifecycle(lifecycle::AppCommand),
@@ -87,6 +92,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::TufClient(args) => tuf_client::run(args),
+        Command::ApiToken(args) => api::token(args),
+        Command::Api(args) => api::run(args),
         Command::Lifecycle(command) => lifecycle::run(command),
     }
 }

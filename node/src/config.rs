@@ -14,7 +14,8 @@
 //!
 //! [serve]
 //! iroh = "127.0.0.1:0"   # where `run` serves its verified files to other nodes
-//! api = "127.0.0.1:7780" # the local HTTP API of `run`
+//! api = "127.0.0.1:7780" # the local HTTP API of `run` (bearer token in <data>/api.token),
+//!                        # or "unix:/run/archy-node/api.sock" (a 0600 socket: no token)
 //!
 //! [nostr]
 //! relays = ["wss://relay.example.org"]   # read by `sync`, subscribed to by `run`
@@ -80,12 +81,58 @@ pub struct Serve {
     /// iroh endpoint for other nodes (blobs and metadata).
     pub iroh: SocketAddr,
     /// Local HTTP API.
-    pub api: SocketAddr,
+    pub api: ApiAddr,
 }
 
 impl Default for Serve {
     fn default() -> Self {
-        Self { iroh: SocketAddr::from(([127, 0, 0, 1], 0)), api: SocketAddr::from(([127, 0, 0, 1], 7780)) }
+        Self {
+            iroh: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api: ApiAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 7780))),
+        }
+    }
+}
+
+/// Where the local API listens: a TCP address (callers send the token of `<data>/api.token`) or
+/// `unix:<path>`, a Unix socket whose 0600 permissions are the authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiAddr {
+    /// `ip:port`.
+    Tcp(SocketAddr),
+    /// `unix:<path>`.
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for ApiAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(addr) => addr.fmt(f),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl std::str::FromStr for ApiAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix("unix:") {
+            Some("") => Err("`unix:` needs a socket path, e.g. unix:/run/archy-node/api.sock".into()),
+            Some(path) => Ok(Self::Unix(path.into())),
+            None => s.parse().map(Self::Tcp).map_err(|e| format!("`{s}` is neither ip:port nor unix:<path>: {e}")),
+        }
+    }
+}
+
+impl Serialize for ApiAddr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -5,8 +5,10 @@
 //!   over the metadata protocol ([`archy_net::META_ALPN`]), so every node is a mirror.
 //! - With Nostr relays configured: reads them fully on each sync, and keeps a live
 //!   subscription to each in between ([`crate::nostr::read::NostrDaemon`]).
-//! - Local HTTP API on `serve.api` (loopback by default): `GET /v1/status`,
-//!   `GET /v1/apps?source=all|origin|nostr`, `POST /v1/sync`.
+//! - Local HTTP API on `serve.api` (loopback by default, or a 0600 Unix socket), every request
+//!   checked by [`crate::local_api`] first (Host, cross-site, the bearer token of
+//!   `<data>/api.token`, JSON bodies): `GET /v1/status`, `GET /v1/apps?source=all|origin|nostr`,
+//!   `POST /v1/sync`.
 //! - Runs the orchestrator's reconciler and serves its lifecycle API (`/v1/installed…`,
 //!   [`crate::orchestrator::api`]) when a container engine answers.
 //! - Writes `<data>/node.json` with its API URL and iroh address.
@@ -22,7 +24,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::catalog::{GenerationMeta, NodeCatalog};
+use crate::config::ApiAddr;
 use crate::data_dir::DataDir;
+use crate::local_api::{ApiToken, Guard};
 use crate::node_info::NodeInfo;
 use crate::orchestrator::api::ApiError;
 use crate::round::RoundReport;
@@ -124,6 +128,56 @@ fn router(d: Arc<Daemon>) -> axum::Router {
         .with_state(d)
 }
 
+/// The local API's listener.
+enum ApiListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener, std::path::PathBuf),
+}
+
+impl ApiListener {
+    /// Binds `addr` and makes the guard that goes with it: the token of `<data>/api.token` on
+    /// TCP; on a Unix socket, the socket itself, created 0600 (made in a private folder beside
+    /// it and renamed into place, so it is never reachable with looser permissions).
+    async fn bind(addr: &ApiAddr, data: &DataDir) -> anyhow::Result<(Self, Guard)> {
+        match addr {
+            ApiAddr::Tcp(addr) => {
+                let token = ApiToken::load_or_create(&data.api_token())?;
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the local API on {addr}"))?;
+                let guard = Guard::tcp(listener.local_addr()?, token);
+                Ok((Self::Tcp(listener), guard))
+            }
+            ApiAddr::Unix(path) => {
+                use std::os::unix::fs::PermissionsExt as _;
+                let dir = path.parent().unwrap_or(std::path::Path::new("."));
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                let private = dir.join(format!(".archy-api-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&private);
+                std::fs::create_dir(&private).with_context(|| format!("creating {}", private.display()))?;
+                std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700))?;
+                let staged = private.join("api.sock");
+                let listener = tokio::net::UnixListener::bind(&staged)
+                    .with_context(|| format!("binding the local API on {}", staged.display()))?;
+                std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+                // A socket left by a node that did not stop cleanly is replaced.
+                let _ = std::fs::remove_file(path);
+                std::fs::rename(&staged, path).with_context(|| format!("placing the socket at {}", path.display()))?;
+                let _ = std::fs::remove_dir(&private);
+                Ok((Self::Unix(listener, path.clone()), Guard::unix()))
+            }
+        }
+    }
+
+    /// How clients reach it (`<data>/node.json`): `http://ip:port` or `unix:<path>`.
+    fn url(&self) -> anyhow::Result<String> {
+        Ok(match self {
+            Self::Tcp(l) => format!("http://{}", l.local_addr()?),
+            Self::Unix(_, path) => format!("unix:{}", path.display()),
+        })
+    }
+}
+
 /// Runs the node until `shutdown` resolves.
 pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let data = DataDir::new(std::path::absolute(data.root())?);
@@ -162,11 +216,9 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     });
     daemon.import_files().await?;
 
-    let listener = tokio::net::TcpListener::bind(config.serve.api)
-        .await
-        .with_context(|| format!("binding the local API on {}", config.serve.api))?;
+    let (listener, guard) = ApiListener::bind(&config.serve.api, &data).await?;
     let info = NodeInfo {
-        api: format!("http://{}", listener.local_addr()?),
+        api: listener.url()?,
         iroh: iroh_addr,
         pid: std::process::id(),
         relay: relay.as_ref().map(|r| r.url().to_owned()),
@@ -216,7 +268,15 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
             (router(daemon.clone()), None)
         }
     };
-    axum::serve(listener, api).with_graceful_shutdown(shutdown).await?;
+    // Every route behind the guard: Host, cross-site, credentials, JSON bodies.
+    let api = api.layer(axum::middleware::from_fn_with_state(Arc::new(guard), crate::local_api::guard));
+    match listener {
+        ApiListener::Tcp(l) => axum::serve(l, api).with_graceful_shutdown(shutdown).await?,
+        ApiListener::Unix(l, path) => {
+            axum::serve(l, api).with_graceful_shutdown(shutdown).await?;
+            let _ = std::fs::remove_file(path);
+        }
+    }
     if let Some(r) = reconciler {
         r.abort();
     }

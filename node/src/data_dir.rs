@@ -9,6 +9,7 @@
 //! <data>/status.json        the last sync round's report
 //! <data>/sync.lock          held during a sync round
 //! <data>/node.json          what a running `archy-node run` listens on
+//! <data>/api.token          the local API's bearer token (0600)
 //! <data>/iroh.key           the node's iroh endpoint key (0600)
 //! <data>/iroh-blobs/        the iroh-blobs store serving `files/` to other nodes
 //! <data>/nostr/             Nostr events, status and lock (the `nostr` module)
@@ -96,6 +97,11 @@ impl DataDir {
     /// `node.json`, what a running node listens on.
     pub fn node_info(&self) -> PathBuf {
         self.root.join("node.json")
+    }
+
+    /// `api.token`, the local API's bearer token.
+    pub fn api_token(&self) -> PathBuf {
+        self.root.join("api.token")
     }
 
     /// `iroh.key`, the node's endpoint key.

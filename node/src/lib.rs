@@ -15,7 +15,8 @@
 //! - **top, what people run**: `sources` (the origin's catalog and Nostr as one source of
 //!   installs), [`round`] (a sync round and the Nostr read after it), `daemon`
 //!   (`archy-node run`), `status`, [`init`], `tuf_client` (the conformance-suite protocol)
-//!   and [`cli`] (`archy-node`'s commands, progress drawing, output and exit codes).
+//!   and [`cli`] (`archy-node`'s commands, progress drawing, output and exit codes);
+//!   [`local_api`] checks every request to the local API (Host, cross-site, token, JSON).
 
 pub mod catalog;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod data_dir;
 pub mod files;
 pub(crate) mod http;
 pub mod init;
+pub mod local_api;
 pub(crate) mod node_info;
 pub mod nostr;
 pub mod orchestrator;

@@ -242,10 +242,10 @@ fn a_flood_of_events_leaves_the_node_responsive_and_lists_only_the_genuine_app()
         c.insert("sync".into(), toml::toml! { interval_secs = 3600 timeout_secs = 10 }.into());
     });
     let daemon = node.run();
-    let api = daemon.api.clone();
+    let (api, auth) = (daemon.api.clone(), daemon.auth());
     let get = |path: &str| -> Option<serde_json::Value> {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
-        agent.get(&format!("{api}{path}")).call().ok()?.into_json().ok()
+        agent.get(&format!("{api}{path}")).set("Authorization", &auth).call().ok()?.into_json().ok()
     };
     // The daemon's live subscription is up once its status says so.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -392,8 +392,13 @@ fn a_node_can_run_the_embedded_relay_and_read_it() {
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let apps: serde_json::Value =
-            agent.get(&format!("{}/v1/apps?source=nostr", daemon.api)).call().unwrap().into_json().unwrap();
+        let apps: serde_json::Value = agent
+            .get(&format!("{}/v1/apps?source=nostr", daemon.api))
+            .set("Authorization", &daemon.auth())
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
         let text = apps.to_string();
         if text.contains("hello-nostr") {
             break;

@@ -307,7 +307,7 @@ fn the_local_api_refuses_a_nostr_install_with_403_naming_the_rule() {
     let url = format!("{}/v1/installed/stranger-app", daemon.api);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let (status, body) = loop {
-        match agent.post(&url).send_string("") {
+        match agent.post(&url).set("Authorization", &daemon.auth()).send_string("") {
             Err(ureq::Error::Status(code, response)) if code != 404 => {
                 break (code, response.into_string().unwrap());
             }

@@ -46,8 +46,12 @@ fn origin_up_origin_down_peer_serves_origin_back_wins() {
     assert!(b.apps().iter().all(|a| a.2 == "origin"), "origin's metadata is authoritative once it answers");
 
     // A catches up through its own daemon (on-demand sync over the local API).
-    let answer: serde_json::Value =
-        ureq::post(&format!("{}/v1/sync", daemon.api)).call().expect("sync call").into_json().expect("json");
+    let answer: serde_json::Value = ureq::post(&format!("{}/v1/sync", daemon.api))
+        .set("Authorization", &daemon.auth())
+        .call()
+        .expect("sync call")
+        .into_json()
+        .expect("json");
     assert_eq!(answer["source"], serde_json::json!("origin"), "{answer}");
     assert_eq!(a.apps().len(), 2);
     drop(registry);

@@ -16,6 +16,7 @@
 mod util;
 
 mod layers;
+mod local_api;
 mod nostr_discovery;
 mod nostr_install;
 mod nostr_trust;

@@ -354,10 +354,12 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn archy-node run");
-        let mut daemon = Daemon { child, iroh: None, api: String::new() };
+        let mut daemon = Daemon { child, iroh: None, api: String::new(), token: String::new() };
         let Some(v) = wait_for_json(&self.path().join("node.json")) else { panic!("archy-node run did not start") };
         daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
         daemon.api = v["api"].as_str().unwrap().to_owned();
+        // On TCP the token exists before node.json is written (a Unix socket needs none).
+        daemon.token = std::fs::read_to_string(self.path().join("api.token")).unwrap_or_default().trim().to_owned();
         daemon
     }
 }
@@ -380,9 +382,16 @@ pub struct Daemon {
     child: Child,
     iroh: Option<PeerAddr>,
     pub api: String,
+    /// The local API's bearer token (`<data>/api.token`).
+    pub token: String,
 }
 
 impl Daemon {
+    /// The `Authorization` header value of the local API.
+    pub fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
     /// Its iroh address.
     pub fn iroh(&self) -> PeerAddr {
         self.iroh.clone().expect("started")

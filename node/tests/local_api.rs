@@ -1,0 +1,145 @@
+//! The node's local API against the real `archy-node run`, over real HTTP: without the token, from
+//! a rebinding host name, from another site or with a body browsers send without a preflight,
+//! nothing runs and no app state changes (on disk and in the engine); with the token it answers;
+//! on a Unix socket the socket's permissions are the authentication.
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+use crate::util::docker::docker_or_skip;
+use crate::util::node_bin;
+use crate::util::origin::*;
+
+/// One HTTP/1.1 request written by hand (so `Host` and every other header are exactly these);
+/// returns the status code and the body.
+fn raw(api: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let addr = api.strip_prefix("http://").expect("a TCP API");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+/// What the node holds for `app`: its desired state on disk and its objects in the engine.
+fn app_state(node: &Node, app: &str) -> (bool, String) {
+    let on_disk = node.path().join("orchestrator/apps").join(app).exists();
+    let node_id = std::fs::read_to_string(node.path().join("orchestrator/node-id")).expect("node id");
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=archy.app={app}"), "--filter"])
+        .arg(format!("label=archy.node={}", node_id.trim()))
+        .output()
+        .expect("docker ps");
+    (on_disk, String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[test]
+fn requests_without_the_token_or_from_a_browser_change_nothing() {
+    let Some(_engine) = docker_or_skip() else { return };
+    let origin = Origin::new();
+    let server = HttpServer::start(origin.served());
+    let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    let daemon = node.run();
+    let host = daemon.api.strip_prefix("http://").expect("tcp").to_owned();
+    let auth = daemon.auth();
+    let install = "/v1/installed/app-a";
+
+    let mode = std::fs::metadata(node.path().join("api.token")).expect("token").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the token file is private");
+
+    let refused = [
+        ("no token", 401, vec![("Host", host.as_str())], ""),
+        ("a wrong token", 401, vec![("Host", host.as_str()), ("Authorization", "Bearer 00ff")], ""),
+        ("a rebinding host name", 421, vec![("Host", "rebind.example:7780"), ("Authorization", auth.as_str())], ""),
+        (
+            "a text/plain body",
+            415,
+            vec![("Host", host.as_str()), ("Authorization", auth.as_str()), ("Content-Type", "text/plain")],
+            "{}",
+        ),
+        (
+            "a form body",
+            415,
+            vec![
+                ("Host", host.as_str()),
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            "a=b",
+        ),
+        (
+            "a cross-site origin",
+            403,
+            vec![("Host", host.as_str()), ("Authorization", auth.as_str()), ("Origin", "http://evil.example")],
+            "",
+        ),
+        (
+            "a cross-site fetch",
+            403,
+            vec![("Host", host.as_str()), ("Authorization", auth.as_str()), ("Sec-Fetch-Site", "cross-site")],
+            "",
+        ),
+    ];
+    for (what, expected, headers, body) in &refused {
+        let (status, answer) = raw(&daemon.api, "POST", install, headers, body);
+        assert_eq!(status, *expected, "{what}: {answer}");
+        assert_eq!(app_state(&node, "app-a"), (false, String::new()), "{what}: app state changed");
+    }
+    let (status, _) =
+        raw(&daemon.api, "DELETE", "/v1/installed/app-a?purge=true&confirm=app-a", &[("Host", &host)], "");
+    assert_eq!(status, 401, "a purge without the token");
+    let (status, _) = raw(&daemon.api, "GET", "/v1/installed", &[("Host", &host)], "");
+    assert_eq!(status, 401, "reading without the token");
+
+    // With the token, the same API answers: the guard is what refused the requests above.
+    let (status, body) = raw(&daemon.api, "GET", "/v1/installed", &[("Host", &host), ("Authorization", &auth)], "");
+    assert_eq!((status, body.trim()), (200, "[]"));
+    let (status, body) = raw(&daemon.api, "POST", "/v1/sync", &[("Host", &host), ("Authorization", &auth)], "");
+    assert_eq!(status, 200, "{body}");
+
+    // `archy-node api` uses the token without being told.
+    let out = Command::new(node_bin())
+        .args(["api", "GET", "/v1/installed", "--data"])
+        .arg(node.path())
+        .output()
+        .expect("archy-node api");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let token = Command::new(node_bin()).args(["api-token", "--data"]).arg(node.path()).output().expect("api-token");
+    assert_eq!(format!("Bearer {}", String::from_utf8_lossy(&token.stdout).trim()), auth);
+}
+
+#[test]
+fn on_a_unix_socket_its_permissions_are_the_authentication() {
+    let Some(_engine) = docker_or_skip() else { return };
+    let origin = Origin::new();
+    let server = HttpServer::start(origin.served());
+    let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
+    let socket = node.path().join("run/api.sock");
+    node.edit_config(|c| {
+        c["serve"].as_table_mut().expect("serve").insert("api".into(), format!("unix:{}", socket.display()).into());
+    });
+    let daemon = node.run();
+    assert_eq!(daemon.api, format!("unix:{}", socket.display()));
+    let mode = std::fs::metadata(&socket).expect("socket").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is the owner's only");
+    let api = |args: &[&str]| {
+        Command::new(node_bin()).arg("api").args(args).arg("--data").arg(node.path()).output().expect("archy-node api")
+    };
+    let out = api(&["GET", "/v1/installed"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    // Bodies are still JSON only.
+    let out = api(&["POST", "/v1/sync", "{}"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
