@@ -99,6 +99,9 @@ pub enum Error {
     /// The source has no such app or version.
     #[error("{0}")]
     NotAvailable(String),
+    /// The verified catalog's timestamp has expired; the message names the expiry.
+    #[error("{0}")]
+    CatalogExpired(String),
     /// The Nostr install policy (`[nostr_policy]`) refused the app's publisher; the message
     /// names the rule.
     #[error("{0}")]

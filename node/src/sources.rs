@@ -149,6 +149,21 @@ impl CatalogSource {
         // No catalog yet: it has nothing.
         NodeCatalog::open(&self.data).map_err(|e| SourceError::NotFound(format!("{e:#}")))
     }
+
+    /// The catalog, refused once its timestamp has expired: TUF §5.4.5 makes an update stop at
+    /// expired metadata, and the same holds for what is installed from it, or a freeze (an
+    /// attacker or a dead origin keeping the node on an old catalog) would never end.
+    fn fresh(&self) -> Result<NodeCatalog, SourceError> {
+        let catalog = self.open()?;
+        match catalog.state().expires {
+            Some(expires) if expires <= chrono::Utc::now() => Err(SourceError::Expired(format!(
+                "the verified catalog expired at {} (timestamp v{}); run `archy-node sync` to get a fresh one",
+                expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                catalog.state().timestamp_version
+            ))),
+            _ => Ok(catalog),
+        }
+    }
 }
 
 impl AppSource for CatalogSource {
@@ -157,7 +172,7 @@ impl AppSource for CatalogSource {
     }
 
     fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
-        let catalog = self.open()?;
+        let catalog = self.fresh()?;
         if !catalog.apps().iter().any(|a| a.id == id && version.is_none_or(|v| &a.version == v)) {
             return Err(SourceError::NotFound(match version {
                 Some(v) => format!("{id} {v} is not in the verified catalog"),
@@ -170,7 +185,7 @@ impl AppSource for CatalogSource {
     fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
         Box::pin(async move {
             // A manifest names `<app>/<file>`; the catalog holds it as `images/<app>/<file>`.
-            let catalog = self.open()?;
+            let catalog = self.fresh()?;
             let config = self.data.config().map_err(|e| SourceError::Io(format!("{e:#}")))?;
             let path = catalog::repo::image_target_path(target);
             if catalog.file(&path).is_none() {

@@ -182,6 +182,33 @@ fn freeze_expired_timestamp_is_refused() {
     assert_refused(&node, &before, RefusalKind::Expired, "timestamp");
 }
 
+#[test]
+fn freeze_nothing_is_installed_from_a_catalog_that_has_expired() {
+    let (origin, server, node) = synced();
+    // A valid timestamp that expires in a few seconds, taken while it is fresh…
+    let mut ts = timestamp_of(&origin);
+    ts.version += 1;
+    let expires = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 3, 0).expect("soon");
+    ts.expires = expires;
+    server.answer("/metadata/timestamp.json", Answer::Bytes(sign(ts, &[&origin.timestamp_key])));
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    // …then the origin goes quiet (a freeze) and the catalog expires on the node.
+    while Utc::now() <= expires + TimeDelta::seconds(1) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = std::process::Command::new(crate::util::node_bin())
+        .args(["install", "app-a", "--source", "origin", "--data"])
+        .arg(node.path())
+        .output()
+        .expect("archy-node install");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let when = expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(stderr.contains(&format!("expired at {when}")) && stderr.contains("archy-node sync"), "{stderr}");
+    assert!(!node.path().join("orchestrator/apps/app-a").exists(), "desired state was written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn freeze_peer_replaying_an_old_unexpired_timestamp_while_the_origin_is_down_is_refused() {
     let (mut origin, _server, node) = synced();

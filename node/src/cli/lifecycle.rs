@@ -175,6 +175,7 @@ fn unavailable(source: &dyn AppSource, command: &AppCommand) -> Option<Error> {
     app.parse::<catalog::manifest::AppId>().ok()?;
     match source.manifest(app, version).err()? {
         SourceError::Refused(rule) => Some(Error::NostrPolicy(rule)),
+        SourceError::Expired(why) => Some(Error::CatalogExpired(why)),
         other if install => Some(Error::NotAvailable(other.to_string())),
         _ => None,
     }

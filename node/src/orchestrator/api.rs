@@ -90,7 +90,8 @@ impl IntoResponse for ApiError {
             | Error::NotNewer { .. }
             | Error::OtherPublisher { .. }
             | Error::NodeTooOld { .. }
-            | Error::RolledBack { .. } => StatusCode::CONFLICT,
+            | Error::RolledBack { .. }
+            | Error::CatalogExpired(_) => StatusCode::CONFLICT,
             Error::ImageMismatch { .. } | Error::ImageUnavailable { .. } | Error::Unhealthy { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

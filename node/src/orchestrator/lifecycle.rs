@@ -78,6 +78,7 @@ impl Orchestrator {
             .map_err(|e| Error::BadAppId { id: app.to_owned(), reason: e.to_string() })?;
         self.source.manifest(app, version).map_err(|e| match e {
             SourceError::Refused(rule) => Error::NostrPolicy(rule),
+            SourceError::Expired(why) => Error::CatalogExpired(why),
             other => Error::NotAvailable(other.to_string()),
         })
     }

@@ -32,6 +32,10 @@ pub enum SourceError {
     /// What the source holds does not verify (signature, hash, shape).
     #[error("{0}")]
     Invalid(String),
+    /// The source's signed metadata has expired: nothing is installed from it until it is
+    /// fresh again (a freeze attack never ends otherwise; TUF §5.4.5).
+    #[error("{0}")]
+    Expired(String),
     /// Reading or fetching failed.
     #[error("{0}")]
     Io(String),
