@@ -10,7 +10,9 @@
 //!   `<data>/api.token`, JSON bodies): `GET /v1/status`, `GET /v1/apps?source=all|origin|nostr`,
 //!   `POST /v1/sync`.
 //! - Runs the orchestrator's reconciler and serves its lifecycle API (`/v1/installed…`,
-//!   [`crate::orchestrator::api`]) when a container engine answers.
+//!   [`crate::orchestrator::api`]) once a container engine answers: an engine that is not up
+//!   when the node starts (normal at boot) is tried again every 1 s, doubling to 60 s; until
+//!   then those routes answer 503 saying why, and `GET /v1/status` reports `lifecycle`.
 //! - Writes `<data>/node.json` with its API URL and iroh address.
 
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use anyhow::Context as _;
 use archy_net::MetaServer;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -40,6 +42,15 @@ struct Daemon {
     store: iroh_blobs::store::fs::FsStore,
     imported: Mutex<archy_net::FolderBlobs>,
     round: Mutex<()>,
+    lifecycle: std::sync::RwLock<Lifecycle>,
+}
+
+/// The app lifecycle side of the local API: its routes once the container engine answers.
+enum Lifecycle {
+    /// The engine did not answer yet (normal at boot); why, as last seen.
+    Waiting(String),
+    /// The orchestrator's routes.
+    Ready(axum::Router),
 }
 
 impl Daemon {
@@ -75,8 +86,37 @@ async fn api_sync(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
     Ok(axum::Json(d.sync().await.map_err(ApiError::Internal)?).into_response())
 }
 
-async fn api_status(State(d): State<Arc<Daemon>>) -> Response {
-    axum::Json(crate::status::Status::gather(&d.data)).into_response()
+async fn api_status(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
+    let mut status =
+        serde_json::to_value(crate::status::Status::gather(&d.data)).map_err(|e| ApiError::Internal(e.into()))?;
+    status["lifecycle"] = match &*d.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        Lifecycle::Ready(_) => "ready".into(),
+        Lifecycle::Waiting(why) => format!("waiting for the container engine: {why}").into(),
+    };
+    Ok(axum::Json(status).into_response())
+}
+
+/// `/v1/installed…` and `/v1/reconcile`: the orchestrator's routes, or 503 (saying why) while
+/// the container engine does not answer.
+async fn api_lifecycle(State(d): State<Arc<Daemon>>, request: axum::extract::Request) -> Result<Response, ApiError> {
+    use tower::ServiceExt as _;
+    let routes = match &*d.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        Lifecycle::Ready(routes) => routes.clone(),
+        Lifecycle::Waiting(why) => {
+            return Err(ApiError::Unavailable(format!(
+                "app lifecycle is not available yet: the container engine does not answer ({why}); retrying"
+            )));
+        }
+    };
+    // A fresh request: the extensions of this route's match (its path parameters) would
+    // confuse the orchestrator's own routes.
+    let (parts, body) = request.into_parts();
+    let mut fresh = axum::extract::Request::new(body);
+    *fresh.method_mut() = parts.method;
+    *fresh.uri_mut() = parts.uri;
+    *fresh.version_mut() = parts.version;
+    *fresh.headers_mut() = parts.headers;
+    Ok(routes.oneshot(fresh).await.into_response())
 }
 
 /// Query of `GET /v1/apps`.
@@ -125,7 +165,51 @@ fn router(d: Arc<Daemon>) -> axum::Router {
         .route("/v1/sync", post(api_sync))
         .route("/v1/status", get(api_status))
         .route("/v1/apps", get(api_apps))
+        .route("/v1/installed", any(api_lifecycle))
+        .route("/v1/installed/{*rest}", any(api_lifecycle))
+        .route("/v1/reconcile", any(api_lifecycle))
         .with_state(d)
+}
+
+/// Makes the app lifecycle available once the orchestrator opens (retrying every 1 s, doubling to
+/// 60 s, while the engine does not answer), then runs its reconciler. The outcome of the first
+/// try is in place before the API serves (no request sees "not tried yet").
+fn lifecycle(
+    daemon: Arc<Daemon>,
+    first: Result<crate::orchestrator::Orchestrator, crate::orchestrator::Error>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let set = |daemon: &Daemon, state: Lifecycle| {
+        *daemon.lifecycle.write().unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+    };
+    let mut attempt = first.map(Arc::new);
+    match &attempt {
+        Ok(o) => set(&daemon, Lifecycle::Ready(crate::orchestrator::api::router(o.clone()))),
+        Err(e) => set(&daemon, Lifecycle::Waiting(e.to_string())),
+    }
+    async move {
+        let mut pause = std::time::Duration::from_secs(1);
+        let orchestrator = loop {
+            match attempt {
+                Ok(o) => break o,
+                Err(e) => {
+                    tracing::warn!("app lifecycle waits for the container engine: {e} (next try in {pause:?})");
+                    set(&daemon, Lifecycle::Waiting(e.to_string()));
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(60));
+                    let source = Arc::new(NodeSource::new(&daemon.data, Source::All));
+                    attempt = crate::orchestrator::Orchestrator::open(&daemon.data, source).await.map(Arc::new);
+                    if let Ok(o) = &attempt {
+                        tracing::info!("app lifecycle ready");
+                        set(&daemon, Lifecycle::Ready(crate::orchestrator::api::router(o.clone())));
+                    }
+                }
+            }
+        };
+        let every = std::time::Duration::from_secs(30);
+        if let Err(e) = crate::orchestrator::run_reconciler(orchestrator, every, std::future::pending()).await {
+            tracing::error!("the reconciler stopped: {e}");
+        }
+    }
 }
 
 /// The local API's listener.
@@ -213,6 +297,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
         store,
         imported: Mutex::new(archy_net::FolderBlobs::default()),
         round: Mutex::new(()),
+        lifecycle: std::sync::RwLock::new(Lifecycle::Waiting("not tried yet".into())),
     });
     daemon.import_files().await?;
 
@@ -253,21 +338,11 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
         })
     };
 
-    // The orchestrator's lifecycle API and reconciler, when a container engine answers.
-    let source = Arc::new(NodeSource::new(&data, Source::All));
-    let (api, reconciler) = match crate::orchestrator::Orchestrator::open(&data, source).await {
-        Ok(o) => {
-            let o = Arc::new(o);
-            let every = std::time::Duration::from_secs(30);
-            let reconciler =
-                tokio::spawn(crate::orchestrator::run_reconciler(o.clone(), every, std::future::pending()));
-            (router(daemon.clone()).merge(crate::orchestrator::api::router(o)), Some(reconciler))
-        }
-        Err(e) => {
-            tracing::warn!("app lifecycle disabled: {e}");
-            (router(daemon.clone()), None)
-        }
-    };
+    // The orchestrator's lifecycle API and reconciler once the container engine answers: tried
+    // now, then again with a growing pause (an engine that starts after the node at boot).
+    let first = crate::orchestrator::Orchestrator::open(&data, Arc::new(NodeSource::new(&data, Source::All))).await;
+    let reconciler = tokio::spawn(lifecycle(daemon.clone(), first));
+    let api = router(daemon.clone());
     // Every route behind the guard: Host, cross-site, credentials, JSON bodies.
     let api = api.layer(axum::middleware::from_fn_with_state(Arc::new(guard), crate::local_api::guard));
     match listener {
@@ -277,9 +352,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
             let _ = std::fs::remove_file(path);
         }
     }
-    if let Some(r) = reconciler {
-        r.abort();
-    }
+    reconciler.abort();
     syncer.abort();
     live.abort();
     if let Some(relay) = relay {

@@ -143,3 +143,47 @@ fn on_a_unix_socket_its_permissions_are_the_authentication() {
     let out = api(&["POST", "/v1/sync", "{}"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn app_lifecycle_waits_for_an_engine_that_answers_after_the_node_started() {
+    let Some(_engine) = docker_or_skip() else { return };
+    let origin = Origin::new();
+    let server = HttpServer::start(origin.served());
+    let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
+    // The engine's socket is not there yet (as at boot, before the engine has started).
+    let socket = node.path().join("engine/docker.sock");
+    node.edit_config(|c| {
+        c.insert("docker_socket".into(), socket.display().to_string().into());
+    });
+    let daemon = node.run();
+    let host = daemon.api.strip_prefix("http://").expect("tcp").to_owned();
+    let auth = daemon.auth();
+    let get = |path: &str| raw(&daemon.api, "GET", path, &[("Host", &host), ("Authorization", &auth)], "");
+    let (status, body) = get("/v1/installed");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("container engine does not answer"), "{body}");
+    let (status, body) = get("/v1/status");
+    assert_eq!(status, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).expect("status json");
+    assert!(
+        status["lifecycle"].as_str().unwrap_or_default().starts_with("waiting for the container engine"),
+        "{status}"
+    );
+
+    // The engine comes up: the node notices by itself and the lifecycle API answers.
+    std::fs::create_dir_all(socket.parent().expect("dir")).expect("mkdir");
+    std::os::unix::fs::symlink(crate::util::docker::socket(), &socket).expect("engine socket");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (status, body) = get("/v1/installed");
+        if status == 200 {
+            assert_eq!(body.trim(), "[]");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lifecycle API never came up: {status} {body}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let (_, body) = get("/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&body).expect("status json");
+    assert_eq!(status["lifecycle"], "ready");
+}
