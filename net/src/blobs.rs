@@ -68,9 +68,30 @@ pub enum BlobError {
     /// The provider did not finish in time.
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
+    /// The provider kept sending, but slower than [`MIN_RATE`] allows for the whole file.
+    #[error("{received} of {length} bytes after {elapsed:?}: slower than the {} KiB/s a provider must keep up", MIN_RATE / 1024)]
+    TooSlow {
+        /// Bytes received.
+        received: u64,
+        /// The signed length.
+        length: u64,
+        /// How long it ran.
+        elapsed: Duration,
+    },
     /// Writing the local file failed.
     #[error("local write: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The slowest average rate a provider may keep up, in bytes per second: a transfer may take
+/// [`deadline`] at most, so a provider that sends a chunk just before each stall timeout cannot
+/// hold a fetch (and whatever waits for it) for days.
+pub const MIN_RATE: u64 = 64 * 1024;
+
+/// How long a transfer of `length` bytes may take in all: three stall periods to get going, plus
+/// the file at [`MIN_RATE`].
+pub fn deadline(length: u64, stall: Duration) -> Duration {
+    stall * 3 + Duration::from_secs_f64(length as f64 / MIN_RATE as f64)
 }
 
 /// Verified chunks are handed to the writer thread in batches of about this many bytes (one
@@ -86,7 +107,8 @@ const SYNC_EVERY: u64 = 8 << 20;
 /// temporary file the caller renames once it is complete). Every chunk is verified against
 /// `hash` by iroh-blobs' BLAKE3 verified streaming before it is written, and no more than
 /// `length` bytes are accepted (endless data). A provider that sends nothing for `stall`
-/// (while connecting or between chunks) is given up on: a slow peer can't hold the node.
+/// (while connecting or between chunks) is given up on, and so is one that has not delivered the
+/// whole file by its [`deadline`]: a slow peer can't hold the node.
 /// `progress` is called with the bytes received so far.
 ///
 /// Verified chunks go to a writer thread (blocking file I/O, large writes, writeback started
@@ -135,15 +157,21 @@ async fn receive_blob(
     let mut items = iroh_blobs::get::request::get_blob(connection.clone(), iroh_blobs::Hash::from(hash));
     let mut written = 0u64;
     let (mut batch, mut batched) = (Vec::new(), 0usize);
-    // One timer, re-armed per item (not one per chunk).
-    let deadline = tokio::time::sleep(stall);
-    tokio::pin!(deadline);
+    let started = tokio::time::Instant::now();
+    let overall = tokio::time::sleep(deadline(length, stall));
+    tokio::pin!(overall);
+    // One stall timer, re-armed per item (not one per chunk).
+    let stalled = tokio::time::sleep(stall);
+    tokio::pin!(stalled);
     loop {
-        deadline.as_mut().reset(tokio::time::Instant::now() + stall);
+        stalled.as_mut().reset(tokio::time::Instant::now() + stall);
         let item = tokio::select! {
             biased;
             item = items.next() => item,
-            () = &mut deadline => return Err(BlobError::Timeout(stall)),
+            () = &mut stalled => return Err(BlobError::Timeout(stall)),
+            () = &mut overall => {
+                return Err(BlobError::TooSlow { received: written, length, elapsed: started.elapsed() });
+            }
         };
         match item {
             Some(GetBlobItem::Item(bao_tree::io::BaoContentItem::Leaf(leaf))) => {

@@ -27,7 +27,7 @@ pub mod endpoint;
 pub mod meta;
 pub mod peer;
 
-pub use blobs::{BlobError, FolderBlobs, fetch_blob};
+pub use blobs::{BlobError, FolderBlobs, MIN_RATE, deadline, fetch_blob};
 pub use endpoint::{bind_endpoint, load_or_create_secret, local_peer_addr};
 pub use meta::{META_ALPN, MetaServer, MetaSource, fetch_meta, valid_meta_name};
 pub use peer::PeerAddr;

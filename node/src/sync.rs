@@ -168,7 +168,8 @@ pub struct ProviderFailure {
 pub enum ProviderFailureKind {
     /// It could not be reached (or refused the connection or request).
     Unreachable,
-    /// It went silent for longer than the provider timeout.
+    /// It went silent for longer than the provider timeout, or did not deliver the whole file by
+    /// its deadline (`archy_net::deadline`: slower than `archy_net::MIN_RATE`).
     Timeout,
     /// Its bytes did not verify against the signed BLAKE3 hash or length.
     BadData,
@@ -180,7 +181,7 @@ impl ProviderFailureKind {
     fn of_blob(e: &archy_net::BlobError) -> Self {
         match e {
             archy_net::BlobError::Connect(_) => Self::Unreachable,
-            archy_net::BlobError::Timeout(_) => Self::Timeout,
+            archy_net::BlobError::Timeout(_) | archy_net::BlobError::TooSlow { .. } => Self::Timeout,
             archy_net::BlobError::Transfer(_) | archy_net::BlobError::Size { .. } => Self::BadData,
             archy_net::BlobError::Io(_) => Self::LocalIo,
         }
@@ -593,7 +594,13 @@ fn http_fetch(
     progress: &dyn FetchProgress,
 ) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let agent = ureq::AgentBuilder::new().timeout_connect(timeout).timeout_read(timeout).redirects(0).build();
+    // The same overall deadline as over iroh: a server trickling bytes can't hold the fetch.
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeout)
+        .timeout_read(timeout)
+        .timeout(archy_net::deadline(file.length, timeout))
+        .redirects(0)
+        .build();
     let response = agent.get(url).call().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let mut reader = response.into_reader().take(file.length + 1);
     let mut out = std::fs::File::create(tmp)?;

@@ -284,8 +284,11 @@ struct Tamper {
     client: iroh::Endpoint,
     /// Flip a byte of the answer (corrupt chunk) …
     flip: bool,
-    /// … or ask upstream for another hash (wrong file for the hash).
+    /// … or ask upstream for another hash (wrong file for the hash) …
     swap: Option<([u8; 32], [u8; 32])>,
+    /// … or send the answer 32 KiB at a time with this pause between (always within the stall
+    /// timeout, far below the minimum rate).
+    trickle: Option<std::time::Duration>,
 }
 
 impl ProtocolHandler for Tamper {
@@ -310,7 +313,15 @@ impl ProtocolHandler for Tamper {
                 let at = answer.len() - 7;
                 answer[at] ^= 0x55;
             }
-            send.write_all(&answer).await.map_err(AcceptError::from_err)?;
+            match self.trickle {
+                Some(pause) => {
+                    for piece in answer.chunks(32 << 10) {
+                        send.write_all(piece).await.map_err(AcceptError::from_err)?;
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                None => send.write_all(&answer).await.map_err(AcceptError::from_err)?,
+            }
             send.finish().map_err(AcceptError::from_err)?;
         }
         Ok(())
@@ -339,7 +350,13 @@ async fn malicious_peer_corrupt_chunk_is_dropped_and_the_next_provider_serves() 
     honest.add_targets(&origin.served()).await;
     let evil = TestPeer::start_with(
         meta,
-        Some(Tamper { upstream: honest.addr.clone(), client: client_endpoint().await, flip: true, swap: None }),
+        Some(Tamper {
+            upstream: honest.addr.clone(),
+            client: client_endpoint().await,
+            flip: true,
+            swap: None,
+            trickle: None,
+        }),
     )
     .await;
     node.add_peer(&evil.addr);
@@ -364,6 +381,7 @@ async fn malicious_peer_sending_another_file_for_the_hash_is_dropped() {
             client: client_endpoint().await,
             flip: false,
             swap: Some((wanted, other)),
+            trickle: None,
         }),
     )
     .await;
@@ -504,6 +522,51 @@ impl ProtocolHandler for Silent {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         Ok(())
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_loris_provider_is_cut_at_the_overall_deadline() {
+    // A 1 MiB image archive in the catalog, fetched with the origin down from one peer that
+    // sends a piece just before every stall timeout.
+    let (mut origin, _server, node) = synced();
+    let image: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(31) % 251) as u8).collect();
+    let hash = blake3::hash(&image).to_hex().to_string();
+    let now = Utc::now();
+    let targets = vec![("images/app-a/big.tar".to_owned(), image, "image".to_owned())];
+    origin.repo.add_publisher_targets("acme", targets, &origin.publisher, now).expect("add image");
+    origin.repo.snapshot_and_timestamp(&origin.snapshot_key, &origin.timestamp_key, now).expect("publish");
+    origin.write();
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    node.set_origin(&dead_url());
+    node.set_timeout(2);
+    let meta = FakeMeta::from_dir(&origin.served());
+    let honest = TestPeer::start(meta.clone()).await;
+    honest.add_targets(&origin.served()).await;
+    let pause = std::time::Duration::from_millis(1500);
+    let tamper = Tamper {
+        upstream: honest.addr.clone(),
+        client: client_endpoint().await,
+        flip: false,
+        swap: None,
+        trickle: Some(pause),
+    };
+    let slow = TestPeer::start_with(meta, Some(tamper)).await;
+    node.add_peer(&slow.addr);
+    let data = node.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::util::node_bin())
+            .args(["fetch", "images/app-a/big.tar", "--data"])
+            .arg(&data)
+            .output()
+            .expect("archy-node fetch")
+    })
+    .await
+    .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&slow.addr.to_string()) && stderr.contains("slower than the 64 KiB/s"), "{stderr}");
+    assert!(!node.path().join("files").join(&hash).exists(), "a partial file was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
