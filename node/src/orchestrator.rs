@@ -241,6 +241,22 @@ pub enum Error {
         /// Where it should be.
         path: PathBuf,
     },
+    /// A secret generated for the app before is gone; a new value would not open the data made
+    /// with the old one, so the app is not started.
+    #[error(
+        "refusing to start: the generated secret `{name}` ({}) is gone, and a new value would not match the data \
+         made with it. Restore the file (mode 0600) from a backup, or delete the app's data for good with \
+         `archy-node uninstall {app} --purge --yes` and install it again",
+        .path.display()
+    )]
+    SecretLost {
+        /// The app.
+        app: String,
+        /// The secret's name.
+        name: String,
+        /// Where it was.
+        path: PathBuf,
+    },
     /// `config.toml` is invalid.
     #[error("{}: {reason}", .path.display())]
     Config {

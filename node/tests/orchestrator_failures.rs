@@ -152,6 +152,37 @@ async fn generated_secret_is_private_and_reused_across_update_reinstall_and_node
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_generated_secret_is_not_replaced_and_the_app_is_not_started() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let image = test_image().await;
+    let id = app_id("lostsecret");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let v1 = verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), free_port()));
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source_with(vec![v1]).await).await;
+    orch.install(&id, None).await.unwrap();
+    let file = data.path().join(format!("orchestrator/secrets/{id}/admin-password"));
+    std::fs::remove_file(&file).unwrap();
+
+    // Reinstalling (or anything that applies the app) refuses instead of making a new value.
+    orch.uninstall(&id, false).await.unwrap();
+    let err = orch.install(&id, None).await.expect_err("a lost secret is refused");
+    assert!(
+        matches!(&err, node::orchestrator::Error::SecretLost { app, name, .. } if *app == id && name == "admin-password"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("archy-node uninstall {id} --purge --yes")), "{err}");
+    assert!(!file.exists(), "a new value was generated");
+
+    // Purging the app's data for good lets it start afresh, with a new secret.
+    orch.uninstall(&id, true).await.unwrap();
+    orch.install(&id, None).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap().len(), 24);
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

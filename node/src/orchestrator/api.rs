@@ -91,7 +91,8 @@ impl IntoResponse for ApiError {
             | Error::OtherPublisher { .. }
             | Error::NodeTooOld { .. }
             | Error::RolledBack { .. }
-            | Error::CatalogExpired(_) => StatusCode::CONFLICT,
+            | Error::CatalogExpired(_)
+            | Error::SecretLost { .. } => StatusCode::CONFLICT,
             Error::ImageMismatch { .. } | Error::ImageUnavailable { .. } | Error::Unhealthy { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

@@ -195,7 +195,8 @@ impl Orchestrator {
         };
         let data_dir = self.ensure_volumes(plan, observed).await?;
         let data_dir = data_dir.unwrap_or(self.state.app_dir(app)?);
-        let secrets = SecretStore::new(self.state.secrets_dir(app)?).ensure(&m.secrets)?;
+        let ledger = self.state.app_dir(app)?.join("secrets.generated");
+        let secrets = SecretStore::with_ledger(self.state.secrets_dir(app)?, ledger).ensure(&m.secrets)?;
         let cx = ApplyContext {
             node_id: &self.node_id,
             network_id: &network_id,

@@ -36,12 +36,45 @@ impl std::fmt::Debug for SecretValue {
 #[derive(Debug, Clone)]
 pub struct SecretStore {
     dir: PathBuf,
+    /// The names generated so far, kept apart from the secrets (`<data>/orchestrator/apps/<app>/
+    /// secrets.generated`), so a secret whose file is gone is noticed instead of replaced.
+    ledger: Option<PathBuf>,
 }
 
 impl SecretStore {
-    /// The store in `dir` (created on first write).
+    /// The store in `dir` (created on first write), with no ledger.
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self { dir, ledger: None }
+    }
+
+    /// The store in `dir` whose generated names are listed in `ledger`: a secret the ledger
+    /// names but `dir` no longer holds is [`Error::SecretLost`], never generated again (the
+    /// app's data was made with the lost value).
+    pub fn with_ledger(dir: PathBuf, ledger: PathBuf) -> Self {
+        Self { dir, ledger: Some(ledger) }
+    }
+
+    fn generated(&self) -> Result<Vec<String>, Error> {
+        let Some(ledger) = &self.ledger else { return Ok(Vec::new()) };
+        match std::fs::read_to_string(ledger) {
+            Ok(text) => Ok(text.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(source) => Err(Error::Io { path: ledger.clone(), source }),
+        }
+    }
+
+    fn remember(&self, name: &str) -> Result<(), Error> {
+        let Some(ledger) = &self.ledger else { return Ok(()) };
+        let mut names = self.generated()?;
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+            if let Some(dir) = ledger.parent() {
+                create_private_dir(dir)?;
+            }
+            catalog::repo::write_atomic(ledger, format!("{}\n", names.join("\n")).as_bytes())
+                .map_err(|e| Error::Io { path: ledger.clone(), source: std::io::Error::other(e) })?;
+        }
+        Ok(())
     }
 
     /// The value of every secret in `secrets`, generating (and storing) those that do not
@@ -49,12 +82,20 @@ impl SecretStore {
     /// length or charset: the app's data was made with it.
     pub fn ensure(&self, secrets: &[Secret]) -> Result<BTreeMap<String, SecretValue>, Error> {
         let mut values = BTreeMap::new();
+        let generated = self.generated()?;
         for secret in secrets {
             let name = secret.name.as_str();
             let value = match self.read(name)? {
                 Some(v) => v,
+                None if generated.iter().any(|g| g == name) => {
+                    let app = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    return Err(Error::SecretLost { app, name: name.to_owned(), path: self.dir.join(name) });
+                }
                 None => {
                     let v = generate(secret)?;
+                    // Listed first: a crash between the two leaves a name without a value,
+                    // which says "lost" (true: nothing used it yet, but nothing is guessed).
+                    self.remember(name)?;
                     self.write(name, &v)?;
                     tracing::info!(secret = name, dir = %self.dir.display(), "generated secret");
                     v
