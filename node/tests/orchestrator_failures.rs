@@ -183,6 +183,53 @@ async fn a_lost_generated_secret_is_not_replaced_and_the_app_is_not_started() {
     assert_eq!(std::fs::read_to_string(&file).unwrap().len(), 24);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_damaged_desired_state_stops_nothing_else() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let (damaged, healthy) = (app_id("damaged"), app_id("healthy"));
+    let _cleanup = Cleanup(vec![damaged.clone(), healthy.clone()]);
+    let (port_d, port_h) = (free_port(), free_port());
+    let data = data_dir("");
+    let source = source_with(vec![
+        verified(&web_app(&damaged, "1.0.0", &image.image_id, &target(&damaged), port_d)),
+        verified(&web_app(&healthy, "1.0.0", &image.image_id, &target(&healthy), port_h)),
+    ])
+    .await;
+    let orch = orchestrator(data.path(), source).await;
+    orch.install(&damaged, None).await.unwrap();
+    orch.install(&healthy, None).await.unwrap();
+    let state = data.path().join(format!("orchestrator/apps/{damaged}/state.json"));
+    std::fs::write(&state, b"{ not json").unwrap();
+    let damaged_containers = containers_of(&docker, &damaged).await;
+    assert_eq!(damaged_containers.len(), 1);
+
+    // `ps` reports the damaged app and still shows the other.
+    let status = orch.status().await.expect("status despite a damaged app");
+    let of = |id: &str| status.iter().find(|s| s.app == id).unwrap_or_else(|| panic!("{id} not listed"));
+    assert_eq!(of(&damaged).state, node::orchestrator::AppState::Failed);
+    assert!(of(&damaged).reason.as_deref().unwrap_or_default().contains("state.json"), "{:?}", of(&damaged).reason);
+    assert_ne!(of(&healthy).state, node::orchestrator::AppState::Failed);
+
+    // The reconciler keeps managing the healthy app, and leaves the damaged one's containers.
+    for c in containers_of(&docker, &healthy).await {
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+        docker.remove_container(c.id.as_deref().unwrap(), Some(options)).await.unwrap();
+    }
+    let report = orch.reconcile_once(true).await.expect("reconcile despite a damaged app");
+    assert!(report.failed.iter().any(|(app, why)| *app == damaged && why.contains("state.json")), "{report:?}");
+    assert_eq!(containers_of(&docker, &healthy).await.len(), 1, "the healthy app was converged");
+    let left: Vec<_> = containers_of(&docker, &damaged).await.into_iter().map(|c| c.id).collect();
+    assert_eq!(left, damaged_containers.into_iter().map(|c| c.id).collect::<Vec<_>>(), "left as it was");
+
+    // Uninstalling is the way out.
+    orch.uninstall(&damaged, false).await.expect("uninstall a damaged app");
+    assert!(containers_of(&docker, &damaged).await.is_empty());
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

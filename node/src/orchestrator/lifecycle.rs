@@ -370,8 +370,9 @@ impl Orchestrator {
         let _guard = self.lock().await?;
         app.parse::<catalog::manifest::AppId>()
             .map_err(|e| Error::BadAppId { id: app.to_owned(), reason: e.to_string() })?;
-        let records = self.state.load_all()?;
-        let installed = records.iter().any(|r| r.app == app);
+        let (records, damaged) = self.state.load_each()?;
+        // An app whose desired state is damaged is still installed: uninstalling it is the way out.
+        let installed = records.iter().any(|r| r.app == app) || damaged.iter().any(|(d, _)| d == app);
         if !installed && !purge {
             return Err(Error::NotInstalled(app.to_owned()));
         }
@@ -423,9 +424,20 @@ impl Orchestrator {
 
     /// The state of every installed app.
     pub async fn status(&self) -> Result<Vec<AppStatus>, Error> {
-        let records = self.state.load_all()?;
+        let (records, damaged) = self.state.load_each()?;
         let observed = self.observe(None).await?;
         let mut out = Vec::new();
+        for (app, e) in damaged {
+            out.push(AppStatus {
+                app,
+                version: "?".into(),
+                state: super::AppState::Failed,
+                reason: Some(format!("{e}; fix or remove the file, or `archy-node uninstall` the app")),
+                pending: None,
+                last_update: None,
+                containers: Vec::new(),
+            });
+        }
         for record in records {
             let app = record.app.clone();
             match self.desired(record.clone()) {

@@ -113,11 +113,18 @@ impl Orchestrator {
     }
 
     pub(crate) async fn reconcile_locked(&self) -> Result<ReconcileReport, Error> {
-        let records = self.state.load_all()?;
+        let (records, damaged) = self.state.load_each()?;
         let observed = self.observe(None).await?;
         let facts = HostFacts::detect(&self.config.host);
-        let mut report = ReconcileReport { apps: records.len(), ..Default::default() };
-        let wanted: HashSet<&str> = records.iter().map(|r| r.app.as_str()).collect();
+        let mut report = ReconcileReport { apps: records.len() + damaged.len(), ..Default::default() };
+        // An app whose desired state can't be read is left as it is (its containers are not
+        // orphans) and reported; the others are converged.
+        let mut wanted: HashSet<&str> = records.iter().map(|r| r.app.as_str()).collect();
+        for (app, e) in &damaged {
+            tracing::warn!(app = %app, "not converged: {e}");
+            wanted.insert(app.as_str());
+            report.failed.push((app.clone(), e.to_string()));
+        }
 
         // Orphans first, so a removed app's ports are free for the others.
         for c in &observed.containers {

@@ -93,6 +93,9 @@ fn checked(id: &str) -> Result<&str, Error> {
     Ok(id)
 }
 
+/// An installed app whose desired state can't be read, with why.
+pub type Damaged = (String, Error);
+
 impl StateDir {
     /// The folder `root` (`<data>/orchestrator`; created, 0700, if missing).
     pub fn open(root: &Path) -> Result<Self, Error> {
@@ -150,25 +153,39 @@ impl StateDir {
         }
     }
 
-    /// Every installed app's desired state, sorted by id.
-    pub fn load_all(&self) -> Result<Vec<AppRecord>, Error> {
+    /// Every installed app's desired state, sorted by id, and apart the apps whose desired
+    /// state can't be read (each with why): one damaged `state.json` stops nothing else.
+    pub fn load_each(&self) -> Result<(Vec<AppRecord>, Vec<Damaged>), Error> {
         let dir = self.root.join("apps");
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
             Err(source) => return Err(Error::Io { path: dir, source }),
         };
-        let mut records = Vec::new();
+        let (mut records, mut damaged) = (Vec::new(), Vec::new());
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.parse::<catalog::manifest::AppId>().is_err() {
                 continue;
             }
-            if let Some(record) = self.load(&name)? {
-                records.push(record);
+            match self.load(&name) {
+                Ok(Some(record)) => records.push(record),
+                Ok(None) => {}
+                Err(e) => damaged.push((name, e)),
             }
         }
         records.sort_by(|a, b| a.app.cmp(&b.app));
+        damaged.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((records, damaged))
+    }
+
+    /// Every installed app's desired state that can be read, sorted by id (the damaged ones are
+    /// logged and left out; see [`StateDir::load_each`]).
+    pub fn load_all(&self) -> Result<Vec<AppRecord>, Error> {
+        let (records, damaged) = self.load_each()?;
+        for (app, e) in &damaged {
+            tracing::warn!(app = %app, "left alone: {e}");
+        }
         Ok(records)
     }
 
