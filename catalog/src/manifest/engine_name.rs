@@ -168,11 +168,16 @@ mod tests {
             let (a, b) = (format!("{x}-{y}").parse().unwrap(), x.parse().unwrap());
             let (n, m) = (z.parse().unwrap(), format!("{y}-{z}").parse().unwrap());
             match kind {
-                0 => (EngineObject::Container { app: a, container: n }, EngineObject::Container { app: b, container: m }),
+                0 => {
+                    (EngineObject::Container { app: a, container: n }, EngineObject::Container { app: b, container: m })
+                }
                 1 => (EngineObject::Volume { app: a, volume: n }, EngineObject::Volume { app: b, volume: m }),
                 _ => (
                     EngineObject::SharedVolume { share: format!("{x}-{y}").parse().unwrap() },
-                    EngineObject::Volume { app: "shared".parse().unwrap(), volume: format!("{x}-{y}").parse().unwrap() },
+                    EngineObject::Volume {
+                        app: "shared".parse().unwrap(),
+                        volume: format!("{x}-{y}").parse().unwrap(),
+                    },
                 ),
             }
         })
@@ -214,7 +219,10 @@ mod tests {
         let app: AppId = "notes".parse().unwrap();
         let name: Name = "db".parse().unwrap();
         assert_eq!(EngineObject::Network { app: app.clone() }.engine_name(), "archy_notes");
-        assert_eq!(EngineObject::Container { app: app.clone(), container: name.clone() }.engine_name(), "archy_notes_db");
+        assert_eq!(
+            EngineObject::Container { app: app.clone(), container: name.clone() }.engine_name(),
+            "archy_notes_db"
+        );
         assert_eq!(EngineObject::Volume { app, volume: name.clone() }.engine_name(), "archy_notes_db");
         assert_eq!(EngineObject::SharedVolume { share: name }.engine_name(), "archy_shared.db");
         // Old names are not names of this scheme.
