@@ -283,3 +283,74 @@ async fn a_name_held_by_another_apps_or_nodes_object_is_refused_and_left_as_it_i
     assert_eq!(report.failed.len(), 3, "{report:?}");
     assert_eq!(report.created, 0, "{report:?}");
 }
+
+/// An app mounting the shared volume `share` at `/www`.
+fn sharing_app(id: &str, share: &str, image_id: &str, port: u16) -> String {
+    let mut t = head(id, "1.0.0");
+    t.push_str(&format!(
+        "permissions = [{{ kind = \"shared_volume\", name = \"{share}\" }}]\n\n[[volumes]]\nname = \"lib\"\nshared = \"{share}\"\n"
+    ));
+    t.push_str(&web_container(
+        "web",
+        image_id,
+        &target(id),
+        Some(port),
+        "volumes = [{ volume = \"lib\", target = \"/www\" }]\ndata_uid = 65534\n",
+    ));
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_volume_is_found_by_its_share_and_one_of_another_node_is_refused() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let (a, b, c, owner) = (app_id("share-a"), app_id("share-b"), app_id("share-c"), app_id("owner"));
+    let (share, held_share) = (app_id("lib"), app_id("held"));
+    let _cleanup = Cleanup(vec![a.clone(), b.clone(), c.clone(), owner.clone()]);
+    let (port_a, port_b) = (free_port(), free_port());
+    let source = source_with(vec![
+        verified(&sharing_app(&a, &share, &image.image_id, port_a)),
+        verified(&sharing_app(&b, &share, &image.image_id, port_b)),
+        verified(&sharing_app(&c, &held_share, &image.image_id, free_port())),
+    ])
+    .await;
+    let grant = |app: &str, share: &str| {
+        format!("[apps.{app}]\npermissions = [{{ kind = \"shared_volume\", name = \"{share}\" }}]\n")
+    };
+    let data = data_dir(&[grant(&a, &share), grant(&b, &share), grant(&c, &held_share)].concat());
+    let orch = orchestrator(data.path(), source).await;
+
+    // Created by `a` (and labelled with it), found by `b` through its share label.
+    orch.install(&a, None).await.expect("install a");
+    exec(&docker, &format!("archy_{a}_web"), "echo shared by a > /www/data.txt").await;
+    orch.install(&b, None).await.expect("install b");
+    assert_eq!(http_get(port_b, "/data.txt").as_deref(), Some("shared by a\n"));
+    assert_eq!(volumes_of(&docker, &a).await, vec![format!("archy_shared.{share}")]);
+    assert!(volumes_of(&docker, &b).await.is_empty(), "no second volume");
+
+    // The name of `c`'s share is held by another node's volume of that share.
+    let held = format!("archy_shared.{held_share}");
+    let foreign = labels(&[
+        ("archy.managed", "true"),
+        ("archy.app", &owner),
+        ("archy.role", "lib"),
+        ("archy.shared", &held_share),
+        ("archy.node", OTHER_NODE),
+    ]);
+    let request = VolumeCreateRequest { name: Some(held.clone()), labels: Some(foreign.clone()), ..Default::default() };
+    docker.create_volume(request).await.unwrap();
+    let err = orch.install(&c, None).await.expect_err("refused");
+    match &err {
+        Error::OwnedElsewhere { kind: "volume", name, owner: o, claimant } => {
+            assert_eq!(name, &held);
+            assert_eq!((o.share.as_deref(), o.node.as_deref()), (Some(held_share.as_str()), Some(OTHER_NODE)));
+            assert_eq!((claimant.app.as_deref(), claimant.node.as_deref()), (Some(c.as_str()), Some(orch.node_id())));
+        }
+        other => panic!("expected OwnedElsewhere for the shared volume, got {other}"),
+    }
+    assert_eq!(docker.inspect_volume(&held).await.unwrap().labels, foreign, "left as it is");
+    assert!(containers_of(&docker, &c).await.is_empty(), "nothing created");
+}
