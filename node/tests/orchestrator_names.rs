@@ -309,7 +309,8 @@ async fn a_shared_volume_is_found_by_its_share_and_one_of_another_node_is_refuse
     let image = test_image().await;
     let (a, b, c, owner) = (app_id("share-a"), app_id("share-b"), app_id("share-c"), app_id("owner"));
     let (share, held_share) = (app_id("lib"), app_id("held"));
-    let _cleanup = Cleanup(vec![a.clone(), b.clone(), c.clone(), owner.clone()]);
+    // `b` first: the shared volume (labelled with `a`) goes once no container mounts it.
+    let _cleanup = Cleanup(vec![b.clone(), a.clone(), c.clone(), owner.clone()]);
     let (port_a, port_b) = (free_port(), free_port());
     let source = source_with(vec![
         verified(&sharing_app(&a, &share, &image.image_id, port_a)),
