@@ -20,10 +20,11 @@
 //! let again = Manifest::from_json_value(manifest.to_json_value(), &Limits::default()).expect("valid");
 //! assert_eq!(manifest, again);
 //! let plan = render(&manifest);
-//! assert_eq!(plan.network.name, "archy-hello-web");
-//! assert_eq!(plan.containers[0].name, "archy-hello-web-web");
+//! assert_eq!(plan.network.name, "archy_hello-web");
+//! assert_eq!(plan.containers[0].name, "archy_hello-web_web");
 //! ```
 
+mod engine_name;
 mod error;
 mod example;
 mod image;
@@ -46,6 +47,7 @@ use serde::{Serialize, Serializer};
 
 use crate::did::DidKey;
 
+pub use engine_name::{EngineObject, Namespace};
 pub use error::{ManifestErrors, ManifestProblem};
 pub use example::example_toml;
 pub use image::{Image, ImageError, PinnedImage, Sha256Digest};

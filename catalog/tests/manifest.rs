@@ -125,9 +125,9 @@ fn every_app_manifest_validates() {
             .unwrap_or_else(|e| panic!("apps/{name} JSON form does not validate:\n{e}"));
         assert_eq!(again, manifest, "apps/{name} round trip");
         let plan = render(&manifest);
-        assert_eq!(plan.network.name, format!("archy-{name}"));
+        assert_eq!(plan.network.name, format!("archy_{name}"));
         for c in &plan.containers {
-            assert!(c.name.starts_with(&format!("archy-{name}-")), "{}", c.name);
+            assert!(c.name.starts_with(&format!("archy_{name}_")), "{}", c.name);
             assert_eq!(c.labels.get("archy.app"), Some(name));
         }
     }
@@ -166,7 +166,7 @@ fn hello_web_manifest_ships_an_archive_image() {
     assert!(command.contains("trap 'exit 0' TERM") && command.contains("httpd -f -p 8080 -h /www"), "{command}");
     let plan = render(&m);
     assert!(matches!(&plan.containers[0].mounts[0], Mount::Volume { source, target, .. }
-        if source == "archy-hello-web-www" && target == "/www"));
+        if source == "archy_hello-web_www" && target == "/www"));
 }
 
 #[cfg(unix)]

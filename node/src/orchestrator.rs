@@ -223,6 +223,22 @@ pub enum Error {
         /// Who owns it.
         owner: String,
     },
+    /// An engine object under a name this node wants for an app is labelled as another app's
+    /// or another node's: it is neither adopted nor changed, and nothing else is created.
+    #[error(
+        "{kind} {name} belongs to {owner}, not to {claimant}: refused, nothing was changed (remove the {kind} \
+         if it is stale)"
+    )]
+    OwnedElsewhere {
+        /// `container`, `network`, `volume`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// Who its labels say owns it.
+        owner: Box<Owner>,
+        /// The app (and node) that wanted the name.
+        claimant: Box<Owner>,
+    },
     /// An update failed and the previous version runs again.
     #[error("update of `{app}` to {to} failed ({reason}); rolled back to {from}")]
     RolledBack {
@@ -287,6 +303,31 @@ pub enum Error {
     /// Something that should not happen.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Who an engine object belongs to, as its `archy.app`, `archy.shared` and `archy.node` labels say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The app (`archy.app`), if labelled.
+    pub app: Option<String>,
+    /// The share (`archy.shared`) of a shared volume.
+    pub share: Option<String>,
+    /// The node (`archy.node`), if labelled.
+    pub node: Option<String>,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.share, &self.app) {
+            (Some(share), _) => write!(f, "share `{share}`")?,
+            (None, Some(app)) => write!(f, "app `{app}`")?,
+            (None, None) => f.write_str("no app")?,
+        }
+        match &self.node {
+            Some(node) => write!(f, " of archy node {node}"),
+            None => f.write_str(" of no archy node"),
+        }
+    }
 }
 
 fn policy_message(app: &str, refusals: &[policy::Refusal]) -> String {

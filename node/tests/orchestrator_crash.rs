@@ -87,7 +87,7 @@ async fn sigkill_mid_install_and_mid_update_converges_without_duplicates_or_data
     envelope_dir(from.path(), &[&v1], &image.archive);
     let data = data_dir("");
     let (d, f) = (data.path(), from.path());
-    let container = format!("archy-{id}-web");
+    let container = format!("archy_{id}_web");
 
     // 1. Killed right after the desired state was written, before any container exists.
     run_and_kill_at(d, f, &["install", &id], "after-desired-state");

@@ -29,7 +29,7 @@ async fn failed_update_rolls_back_to_the_previous_version_and_says_why() {
     let data = data_dir("");
     let orch = orchestrator(data.path(), source.clone()).await;
     orch.install(&id, None).await.unwrap();
-    exec(&docker, &format!("archy-{id}-web"), "echo precious > /www/data.txt").await;
+    exec(&docker, &format!("archy_{id}_web"), "echo precious > /www/data.txt").await;
 
     source.add(v2, [(target(&id), image.archive.clone())]);
     let err = orch.update(&id, None).await.expect_err("the update fails");
@@ -117,7 +117,7 @@ async fn generated_secret_is_private_and_reused_across_update_reinstall_and_node
     let v2 = verified(&web_app(&id, "1.0.1", &image.image_id, &target(&id), port));
     let data = data_dir("");
     let source = source_with(vec![v1]).await;
-    let container = format!("archy-{id}-web");
+    let container = format!("archy_{id}_web");
     let injected = || async {
         let env = docker.inspect_container(&container, None).await.unwrap().config.unwrap().env.unwrap();
         env.into_iter().find_map(|e| e.strip_prefix("ADMIN_PASSWORD=").map(str::to_owned)).expect("injected")
@@ -288,7 +288,7 @@ async fn a_container_deleted_behind_archys_back_is_recreated_by_the_reconciler()
     let source = source_with(vec![verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), port))]).await;
     let orch = Arc::new(orchestrator(data.path(), source).await);
     orch.install(&id, None).await.unwrap();
-    let container = format!("archy-{id}-web");
+    let container = format!("archy_{id}_web");
     let old = docker.inspect_container(&container, None).await.unwrap().id.unwrap();
 
     // The interval is an hour: only the engine's events can bring the container back.

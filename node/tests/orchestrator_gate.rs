@@ -20,8 +20,8 @@ async fn production_gate_twenty_rounds() {
     let v1 = verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), port));
     let v2 = verified(&web_app(&id, "1.1.0", &image.image_id, &target(&id), port));
     let data = data_dir("");
-    let container = format!("archy-{id}-web");
-    let volume = format!("archy-{id}-www");
+    let container = format!("archy_{id}_web");
+    let volume = format!("archy_{id}_www");
 
     for round in 0..rounds {
         let context = format!("round {round}");

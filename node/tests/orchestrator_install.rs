@@ -35,7 +35,7 @@ async fn single_container_app_installs_from_its_archive_and_answers_from_the_hos
     assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
 
     // Labels, name, limits, user, tmpfs and restart policy as the manifest says.
-    let c = docker.inspect_container(&format!("archy-{id}-web"), None).await.unwrap();
+    let c = docker.inspect_container(&format!("archy_{id}_web"), None).await.unwrap();
     let labels = c.config.as_ref().unwrap().labels.clone().unwrap();
     assert_eq!(labels["archy.managed"], "true");
     assert_eq!(labels["archy.app"], id);
@@ -48,12 +48,12 @@ async fn single_container_app_installs_from_its_archive_and_answers_from_the_hos
     assert_eq!(c.config.as_ref().unwrap().user.as_deref(), Some("65534:65534"));
     let env = c.config.as_ref().unwrap().env.clone().unwrap();
     assert!(env.contains(&"APP_VERSION=1.0.0".to_owned()), "{env:?}");
-    assert!(exec(&docker, &format!("archy-{id}-web"), "cat /proc/mounts").await.contains("/tmp"));
-    assert_eq!(volumes_of(&docker, &id).await, vec![format!("archy-{id}-www")]);
-    assert_eq!(networks_of(&docker, &id).await, vec![format!("archy-{id}")]);
+    assert!(exec(&docker, &format!("archy_{id}_web"), "cat /proc/mounts").await.contains("/tmp"));
+    assert_eq!(volumes_of(&docker, &id).await, vec![format!("archy_{id}_www")]);
+    assert_eq!(networks_of(&docker, &id).await, vec![format!("archy_{id}")]);
 
     // data_uid: the container user owns its volume's root and can write there.
-    let wrote = exec(&docker, &format!("archy-{id}-web"), "echo kept > /www/data.txt && echo ok").await;
+    let wrote = exec(&docker, &format!("archy_{id}_web"), "echo kept > /www/data.txt && echo ok").await;
     assert_eq!(wrote.trim(), "ok");
     assert_eq!(http_get(port, "/data.txt").as_deref(), Some("kept\n"));
 
@@ -90,8 +90,8 @@ async fn multi_container_app_starts_in_dependency_order_and_its_containers_talk(
     // The web container reaches db by its name on the app's own network.
     let page = http_get(port, "/cgi-bin/upstream").expect("web answers");
     assert_eq!(page, "version=2.1.0\nhello from archy\n");
-    let db = docker.inspect_container(&format!("archy-{id}-db"), None).await.unwrap();
-    let web = docker.inspect_container(&format!("archy-{id}-web"), None).await.unwrap();
+    let db = docker.inspect_container(&format!("archy_{id}_db"), None).await.unwrap();
+    let web = docker.inspect_container(&format!("archy_{id}_web"), None).await.unwrap();
     let started = |c: &bollard::models::ContainerInspectResponse| c.state.as_ref().unwrap().started_at.clone().unwrap();
     assert!(started(&db) < started(&web), "db started before web");
     let status = orch.status().await.unwrap();

@@ -26,6 +26,7 @@ mod orchestrator_e2e;
 mod orchestrator_failures;
 mod orchestrator_gate;
 mod orchestrator_install;
+mod orchestrator_names;
 mod orchestrator_networks;
 mod sync_attacks;
 mod sync_paths;

@@ -79,7 +79,7 @@ fn render_lists_what_a_node_would_create() {
     let env = Env::new();
     let plan = env.ok(&["app", "render", concat!(env!("CARGO_MANIFEST_DIR"), "/../apps/photos")]);
     let text = plan.to_string();
-    for name in ["archy-photos", "archy-photos-server", "archy-photos-database", "archy.managed"] {
+    for name in ["archy_photos", "archy_photos_server", "archy_photos_database", "archy.managed"] {
         assert!(text.contains(name), "render output names {name}");
     }
     assert!(!text.contains("password\":\""), "secret values never appear");

@@ -1,8 +1,9 @@
 //! Validated names: app ids and the names of containers, volumes, secrets and shares.
 //!
 //! Both follow one rule, because they end up inside Docker object names
-//! (`archy-<app>-<container>`): 1 to 63 characters of `[a-z0-9-]`, starting with a letter or
-//! digit, with no trailing hyphen and no `--`.
+//! (`archy_<app>_<container>`, see [`super::EngineObject`], which relies on them never holding
+//! `_` or `.`): 1 to 63 characters of `[a-z0-9-]`, starting with a letter or digit, with no
+//! trailing hyphen and no `--`.
 
 use std::fmt;
 use std::str::FromStr;

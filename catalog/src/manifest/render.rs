@@ -1,10 +1,11 @@
 //! Rendering: the exact Docker objects a node creates for a manifest, computed without Docker.
 //!
 //! Naming (stable, relied on by the node's reconciler to adopt objects by name and
-//! label after a restart):
-//! - network `archy-<app>`;
-//! - containers `archy-<app>-<container>`;
-//! - volumes `archy-<app>-<volume>`, or `archy-shared-<share>` for a volume shared by opt-in;
+//! label after a restart; the scheme and why it never gives two objects one name are in
+//! [`EngineObject`]):
+//! - network `archy_<app>`;
+//! - containers `archy_<app>_<container>`;
+//! - volumes `archy_<app>_<volume>`, or `archy_shared.<share>` for a volume shared by opt-in;
 //! - labels on every object: `archy.managed=true`, `archy.app=<id>`, `archy.version=<version>`,
 //!   and `archy.role=<container name>` on containers / `<volume name>` on volumes (plus
 //!   `archy.shared=<share>` on shared volumes).
@@ -16,7 +17,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{AppId, HostFact, Image, Manifest, Name, Permission, Port, RestartPolicy, Secret, User};
+use super::{AppId, EngineObject, HostFact, Image, Manifest, Name, Permission, Port, RestartPolicy, Secret, User};
 
 /// Label marking an object as managed by archy (`true`).
 pub const LABEL_MANAGED: &str = "archy.managed";
@@ -51,7 +52,7 @@ pub struct RenderPlan {
 /// The app's Docker network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkPlan {
-    /// Docker network name, `archy-<app>`.
+    /// Docker network name, `archy_<app>`.
     pub name: String,
     /// Labels on the network.
     pub labels: BTreeMap<String, String>,
@@ -60,7 +61,7 @@ pub struct NetworkPlan {
 /// One Docker volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VolumePlan {
-    /// Docker volume name: `archy-<app>-<volume>`, or `archy-shared-<share>`.
+    /// Docker volume name: `archy_<app>_<volume>`, or `archy_shared.<share>`.
     pub name: String,
     /// The volume's name in the manifest.
     pub volume: Name,
@@ -140,7 +141,7 @@ pub struct HealthcheckPlan {
 /// One Docker container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerPlan {
-    /// Docker container name, `archy-<app>-<container>`.
+    /// Docker container name, `archy_<app>_<container>`.
     pub name: String,
     /// The container's name in the manifest; also its DNS alias on the app network.
     pub role: Name,
@@ -197,10 +198,11 @@ pub fn render(manifest: &Manifest) -> RenderPlan {
         }
         l
     };
-    let network = NetworkPlan { name: format!("archy-{app}"), labels: labels(None) };
+    let network =
+        NetworkPlan { name: EngineObject::Network { app: manifest.id.clone() }.engine_name(), labels: labels(None) };
     let volume_name = |v: &Name| match manifest.volumes.iter().find(|d| d.name == *v).and_then(|d| d.shared.as_ref()) {
-        Some(share) => format!("archy-shared-{share}"),
-        None => format!("archy-{app}-{v}"),
+        Some(share) => EngineObject::SharedVolume { share: share.clone() }.engine_name(),
+        None => EngineObject::Volume { app: manifest.id.clone(), volume: v.clone() }.engine_name(),
     };
     let volumes = manifest
         .volumes
@@ -245,7 +247,7 @@ pub fn render(manifest: &Manifest) -> RenderPlan {
                 size_bytes: t.size_mib.map(|m| m.saturating_mul(1024 * 1024)),
             }));
             ContainerPlan {
-                name: format!("archy-{app}-{}", c.name),
+                name: EngineObject::Container { app: manifest.id.clone(), container: c.name.clone() }.engine_name(),
                 role: c.name.clone(),
                 image: c.image.clone(),
                 command: c.command.clone(),

@@ -260,9 +260,9 @@ fn shared_volume_needs_permission() {
     let granted =
         text.replace("[[volumes]]", "permissions = [{ kind = \"shared_volume\", name = \"media\" }]\n[[volumes]]");
     let plan = render(&ok(&granted));
-    assert_eq!(plan.volumes[0].name, "archy-shared-media");
+    assert_eq!(plan.volumes[0].name, "archy_shared.media");
     assert_eq!(plan.volumes[0].labels.get(LABEL_SHARED).map(String::as_str), Some("media"));
-    assert!(matches!(&plan.containers[0].mounts[0], Mount::Volume { source, .. } if source == "archy-shared-media"));
+    assert!(matches!(&plan.containers[0].mounts[0], Mount::Volume { source, .. } if source == "archy_shared.media"));
 }
 
 #[test]
@@ -377,22 +377,22 @@ command = ["pg_isready"]
 "#
     ));
     let plan = render(&ok(&text));
-    assert_eq!(plan.network.name, "archy-app");
+    assert_eq!(plan.network.name, "archy_app");
     let names: Vec<&str> = plan.containers.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["archy-app-database", "archy-app-server"]);
+    assert_eq!(names, ["archy_app_database", "archy_app_server"]);
     let db = &plan.containers[0];
     assert_eq!(db.labels.get(LABEL_ROLE).map(String::as_str), Some("database"));
     assert_eq!(db.labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
     assert_eq!(db.labels.get(LABEL_VERSION).map(String::as_str), Some("1.0.0"));
     assert_eq!(db.healthcheck.as_ref().map(|h| h.test.clone()), Some(vec!["CMD".to_owned(), "pg_isready".to_owned()]));
     assert_eq!(db.healthcheck.as_ref().map(|h| (h.interval_secs, h.timeout_secs, h.retries)), Some((30, 10, 3)));
-    assert_eq!(plan.volumes[0].name, "archy-app-db");
+    assert_eq!(plan.volumes[0].name, "archy_app_db");
     assert_eq!(plan.volumes[0].owner_uid, Some(999));
     assert_eq!(plan.volumes[0].labels.get(LABEL_ROLE).map(String::as_str), Some("db"));
     let server = &plan.containers[1];
     assert_eq!(server.memory_bytes, Some(512 * 1024 * 1024));
     assert_eq!(server.nano_cpus, Some(1_500_000_000));
-    assert_eq!(server.network, "archy-app");
+    assert_eq!(server.network, "archy_app");
     assert_eq!(server.ports[0].to_string(), "8080:80/tcp");
     let shown = plan.to_string();
     assert!(shown.contains("env DB_PASSWORD=<secret db-pass>"), "{shown}");

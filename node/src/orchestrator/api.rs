@@ -13,8 +13,8 @@
 //!
 //! Errors are `{"error": "..."}` with 400 (bad input), 403 (policy gate, or the Nostr install
 //! policy: the message names the `nostr_policy` rule), 404 (unknown app or
-//! version), 409 (conflict: dependency, port, name, downgrade, rolled-back update), 422 (image
-//! or health failure), 503 (engine unreachable) or 500, whose body hides the details (they are
+//! version), 409 (conflict: dependency, port, a name held by another app or node, downgrade,
+//! rolled-back update), 422 (image or health failure), 503 (engine unreachable) or 500, whose body hides the details (they are
 //! logged; [`ApiError`], shared with the daemon's routes). The API has no authentication of its
 //! own: keep `serve.api` on loopback. Request bodies are limited to 16 KiB.
 
@@ -87,6 +87,7 @@ impl IntoResponse for ApiError {
             | Error::NeededBy { .. }
             | Error::PortTaken { .. }
             | Error::NameConflict { .. }
+            | Error::OwnedElsewhere { .. }
             | Error::NotNewer { .. }
             | Error::OtherPublisher { .. }
             | Error::NodeTooOld { .. }
@@ -234,5 +235,24 @@ mod tests {
         let refusal = "refused by nostr_policy.min_score: publisher did:key:z6Mk… scores 0.3 < 1.0";
         let response = ApiError::Op(Error::NostrPolicy(refusal.into())).into_response();
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn a_name_held_by_another_app_is_a_conflict_and_the_cli_exits_1() {
+        let owner =
+            |app: &str, node: &str| super::super::Owner { app: Some(app.into()), share: None, node: Some(node.into()) };
+        let error = Error::OwnedElsewhere {
+            kind: "volume",
+            name: "archy_b_data".into(),
+            owner: Box::new(owner("a", "n1")),
+            claimant: Box::new(owner("b", "n2")),
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("app `a` of archy node n1") && message.contains("app `b` of archy node n2"),
+            "{message}"
+        );
+        assert!(error.is_user_error(), "exit code 1");
+        assert_eq!(ApiError::Op(error).into_response().status(), StatusCode::CONFLICT);
     }
 }

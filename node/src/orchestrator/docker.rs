@@ -13,13 +13,13 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ImportImageOptionsBuilder,
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, RenameContainerOptionsBuilder,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 
 use super::Error;
-use catalog::manifest::{LABEL_APP, LABEL_MANAGED};
+use catalog::manifest::{LABEL_APP, LABEL_MANAGED, Namespace};
 
 /// A container as the engine lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +182,36 @@ impl Engine {
             // "removal already in progress"
             Err(e) if is_conflict(&e) => Ok(()),
             r => r.map_err(docker_err(format!("removing container {name}"))),
+        }
+    }
+
+    /// Renames a container (its id, mounts and state stay as they are).
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), Error> {
+        let options = RenameContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .rename_container(id, options)
+            .await
+            .map_err(docker_err(format!("renaming container {id} to {name}")))
+    }
+
+    /// The labels of the object named exactly `name` in namespace `ns`; `None` if there is none.
+    pub async fn labels_of(&self, ns: Namespace, name: &str) -> Result<Option<HashMap<String, String>>, Error> {
+        let found = match ns {
+            Namespace::Containers => self.docker.inspect_container(name, None).await.map(|c| {
+                let named = c.name.as_deref().map(|n| n.trim_start_matches('/')) == Some(name);
+                named.then(|| c.config.and_then(|c| c.labels).unwrap_or_default())
+            }),
+            Namespace::Networks => self
+                .docker
+                .inspect_network(name, None)
+                .await
+                .map(|n| (n.name.as_deref() == Some(name)).then(|| n.labels.unwrap_or_default())),
+            Namespace::Volumes => self.docker.inspect_volume(name).await.map(|v| (v.name == name).then_some(v.labels)),
+        };
+        match found {
+            Ok(labels) => Ok(labels),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(docker_err(format!("looking up {name}"))(e)),
         }
     }
 

@@ -11,7 +11,7 @@ use super::facts::HostFacts;
 use super::reconcile::Desired;
 use super::source::SourceError;
 use super::state::{AppRecord, Phase, RunState, UpdateOutcome};
-use super::status::{AppStatus, app_status};
+use super::status::{AppStatus, app_status, container_for};
 use super::{Error, Orchestrator, VerifiedManifest, policy, test_pause};
 
 /// What `install` did.
@@ -469,14 +469,17 @@ impl Orchestrator {
         follow: bool,
     ) -> Result<impl Stream<Item = Result<String, Error>> + use<>, Error> {
         let desired = self.installed(app)?;
+        let observed = self.observe(Some(app)).await?;
         let mut streams = Vec::new();
         for c in &desired.plan.containers {
             if container.is_some_and(|n| n != c.role.as_str()) {
                 continue;
             }
+            // The container playing the role, also under an older node's name.
+            let name = container_for(observed.containers.iter(), c).map_or(c.name.as_str(), |o| o.id.as_str());
             let role = c.role.to_string();
             streams.push(
-                self.engine.logs(&c.name, tail, follow).map(move |r| r.map(|line| format!("{role} | {line}"))).boxed(),
+                self.engine.logs(name, tail, follow).map(move |r| r.map(|line| format!("{role} | {line}"))).boxed(),
             );
         }
         if streams.is_empty() {

@@ -2,9 +2,14 @@
 //! app, on start, on engine events and on an interval.
 //!
 //! Rules (docs/orchestrator.md, "Reconciler"):
-//! - objects are found by label (`archy.managed`, `archy.node`, `archy.app`) and by their
-//!   render-plan name; an existing container whose `archy.spec` matches is adopted as it is, so
-//!   a restarted node never creates a duplicate (names are unique on the engine, too);
+//! - objects are found by label (`archy.managed`, `archy.node`, `archy.app`, `archy.role`,
+//!   `archy.shared`), whatever their name, so objects an older node named differently are
+//!   adopted: containers are renamed to their render-plan name, volumes and networks keep
+//!   theirs; an existing container whose `archy.spec` matches is adopted as it is, so a
+//!   restarted node never creates a duplicate (names are unique on the engine, too);
+//! - before anything is created, the render-plan names of the objects still missing are
+//!   claimed: one taken by an object labelled as another app's or another node's is refused
+//!   ([`Error::OwnedElsewhere`]) and nothing is changed;
 //! - a desired container that is missing is created; one whose spec differs is recreated on the
 //!   same volumes; a container archy created that is no longer desired is removed;
 //! - volumes are never removed here (only `uninstall --purge` removes data);
@@ -17,7 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum, Network, Volume};
-use catalog::manifest::{ContainerPlan, Image, LABEL_APP, LABEL_MANAGED, Manifest, Mount, RenderPlan, RestartPolicy};
+use catalog::manifest::{
+    ContainerPlan, Image, LABEL_APP, LABEL_MANAGED, LABEL_ROLE, LABEL_SHARED, Manifest, Mount, Namespace, RenderPlan,
+    RestartPolicy, VolumePlan,
+};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
@@ -26,9 +34,10 @@ use super::facts::HostFacts;
 use super::secrets::SecretStore;
 use super::spec::{ApplyContext, container_body};
 use super::state::{AppRecord, Phase, RunState};
-use super::{Error, LABEL_NODE, LABEL_SPEC, Orchestrator, VerifiedManifest, policy, tar, test_pause};
+use super::status::container_for;
+use super::{Error, LABEL_NODE, LABEL_SPEC, Orchestrator, Owner, VerifiedManifest, policy, tar, test_pause};
 
-/// What the engine holds of this node's objects.
+/// What the engine holds of this node's objects (each carries `archy.node=<this node>`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Observed {
     pub(crate) containers: Vec<ObservedContainer>,
@@ -76,17 +85,19 @@ pub(crate) struct Changes {
 }
 
 impl Orchestrator {
-    /// Lists this node's containers and networks (of `app` only, when given) and archy's volumes.
+    /// Lists this node's containers and networks (of `app` only, when given) and its volumes
+    /// (of every app: a shared volume is labelled with the app that created it).
     pub(crate) async fn observe(&self, app: Option<&str>) -> Result<Observed, Error> {
         let node = self.node_id.as_str();
         let mut labels = vec![(LABEL_MANAGED, "true"), (LABEL_NODE, node)];
         if let Some(app) = app {
             labels.push((LABEL_APP, app));
         }
+        let volume_labels = [(LABEL_MANAGED, "true"), (LABEL_NODE, node)];
         let (containers, networks, volumes) = tokio::try_join!(
             self.engine.containers(&labels),
             self.engine.networks(&labels),
-            self.engine.volumes(&[(LABEL_MANAGED, "true")]),
+            self.engine.volumes(&volume_labels),
         )?;
         Ok(Observed { containers, networks, volumes })
     }
@@ -193,14 +204,35 @@ impl Orchestrator {
             return Err(Error::PolicyRefused { app: app.to_owned(), refusals });
         }
 
-        // No network for an app whose containers all use the host's (engines allot few
-        // bridge networks from their default address pools).
-        let network_id = if plan.containers.iter().any(|c| c.network != "host") {
-            self.ensure_network(app, plan, observed).await?
-        } else {
-            String::new()
-        };
-        let data_dir = self.ensure_volumes(plan, observed).await?;
+        // The app's objects on this node, found by label whatever their name (an older node
+        // joined ids with `-`), matched to the plan. No network for an app whose containers all
+        // use the host's (engines allot few bridge networks from their default address pools).
+        let uses_network = plan.containers.iter().any(|c| c.network != "host");
+        let networks = if uses_network { app_networks(app, &plan.network.name, observed) } else { Vec::new() };
+        let volumes: Vec<Option<&Volume>> = plan.volumes.iter().map(|v| app_volume(app, v, observed)).collect();
+        let matched: Vec<Option<&ObservedContainer>> =
+            plan.containers.iter().map(|c| container_for(mine.iter().copied(), c)).collect();
+
+        // Rule (engine names are claimed, never taken over): every name still to be created or
+        // renamed to must be free or already this app's on this node, checked before anything
+        // is changed, so another app's or node's object is never adopted, chowned or mounted.
+        if uses_network && networks.is_empty() {
+            self.claim(Namespace::Networks, &plan.network.name, app, None).await?;
+        }
+        for (v, found) in plan.volumes.iter().zip(&volumes) {
+            if found.is_none() {
+                self.claim(Namespace::Volumes, &v.name, app, v.shared.as_ref().map(|s| s.as_str())).await?;
+            }
+        }
+        for (c, found) in plan.containers.iter().zip(&matched) {
+            if found.is_none_or(|o| o.name != c.name) {
+                self.claim(Namespace::Containers, &c.name, app, None).await?;
+            }
+        }
+
+        let network_id = if uses_network { self.ensure_network(plan, &networks).await? } else { String::new() };
+        let (resolved, data_dir) = self.ensure_volumes(plan, &volumes).await?;
+        let plan = &resolved;
         let data_dir = data_dir.unwrap_or(self.state.app_dir(app)?);
         let ledger = self.state.app_dir(app)?.join("secrets.generated");
         let secrets = SecretStore::with_ledger(self.state.secrets_dir(app)?, ledger).ensure(&m.secrets)?;
@@ -223,26 +255,30 @@ impl Orchestrator {
 
         // Containers no longer in the plan (a role a new version dropped) go first.
         for o in &mine {
-            if !plan.containers.iter().any(|c| c.name == o.name) {
+            if !matched.iter().flatten().any(|m| m.id == o.id) {
                 self.engine.remove(&o.id).await?;
                 changes.removed += 1;
             }
         }
 
-        let stale = |c: &ContainerPlan, hash: &str| match mine.iter().find(|o| o.name == c.name) {
+        let stale = |found: &Option<&ObservedContainer>, hash: &str| match found {
             None => true,
             Some(o) => o.labels.get(LABEL_SPEC).map(String::as_str) != Some(hash),
         };
-        if bodies.iter().any(|(c, _, hash)| stale(c, hash)) {
+        if bodies.iter().zip(&matched).any(|((_, _, hash), found)| stale(found, hash)) {
             // Every image of the version first: nothing is removed or recreated until all of
             // them are on the engine (an update whose image is missing changes nothing).
             self.ensure_images(m).await?;
         }
 
-        for (c, body, hash) in bodies {
-            let existing = mine.iter().find(|o| o.name == c.name);
+        for ((c, body, hash), existing) in bodies.into_iter().zip(&matched) {
             let start = match existing {
                 Some(o) if o.labels.get(LABEL_SPEC) == Some(&hash) => {
+                    if o.name != c.name {
+                        // Made by an older node under its old name: same container, new name.
+                        tracing::info!(from = %o.name, to = %c.name, "renaming container");
+                        self.engine.rename(&o.id, &c.name).await?;
+                    }
                     run == RunState::Running && should_start(o, c.restart)
                 }
                 other => {
@@ -268,8 +304,8 @@ impl Orchestrator {
         }
 
         if run == RunState::Stopped {
-            for c in plan.containers.iter().rev() {
-                if let Some(o) = mine.iter().find(|o| o.name == c.name)
+            for (c, found) in plan.containers.iter().zip(&matched).rev() {
+                if let Some(o) = found
                     && o.state == bollard::models::ContainerSummaryStateEnum::RUNNING
                 {
                     self.engine.stop(&c.name, 30).await?;
@@ -290,14 +326,10 @@ impl Orchestrator {
         plan: &RenderPlan,
     ) -> Result<(), Error> {
         if let Err(e) = self.engine.create(&c.name, body).await {
-            // A name already taken by something this node does not manage.
-            if let Some(other) = self.engine.inspect(&c.name).await? {
-                let labels = other.config.and_then(|c| c.labels).unwrap_or_default();
-                let owner = match labels.get(LABEL_NODE) {
-                    Some(n) => format!("another archy node, {n}"),
-                    None => "not created by archy".to_owned(),
-                };
-                return Err(Error::NameConflict { kind: "container", name: c.name.clone(), owner });
+            // A name taken since it was claimed, by something that is not this app's.
+            let app = plan.app.as_str();
+            if let Some(labels) = self.engine.labels_of(Namespace::Containers, &c.name).await? {
+                return Err(self.refusal("container", &c.name, &labels, app, None));
             }
             return Err(e);
         }
@@ -323,18 +355,64 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// The app network's id, creating it if missing (and removing extra copies an old engine
-    /// may have allowed under the same name).
-    async fn ensure_network(&self, app: &str, plan: &RenderPlan, observed: &Observed) -> Result<String, Error> {
-        let mut found: Vec<&Network> = observed
-            .networks
-            .iter()
-            .filter(|n| n.name.as_deref() == Some(plan.network.name.as_str()))
-            .filter(|n| n.labels.as_ref().and_then(|l| l.get(LABEL_APP)).is_some_and(|a| a == app))
-            .collect();
-        found.sort_by_key(|n| n.created.as_ref().map(|c| format!("{c:?}")));
+    /// Refuses `name` in `ns` if an object of that name exists and is not app `app`'s on this
+    /// node (for a shared volume: not share `share`'s on this node).
+    async fn claim(&self, ns: Namespace, name: &str, app: &str, share: Option<&str>) -> Result<(), Error> {
+        let Some(labels) = self.engine.labels_of(ns, name).await? else { return Ok(()) };
+        if self.owns(&labels, app, share) {
+            return Ok(());
+        }
+        let kind = match ns {
+            Namespace::Networks => "network",
+            Namespace::Containers => "container",
+            Namespace::Volumes => "volume",
+        };
+        Err(self.refusal(kind, name, &labels, app, share))
+    }
+
+    /// Whether `labels` say the object is app `app`'s (or share `share`'s) on this node.
+    fn owns(&self, labels: &std::collections::HashMap<String, String>, app: &str, share: Option<&str>) -> bool {
+        let label = |k: &str| labels.get(k).map(String::as_str);
+        label(LABEL_MANAGED) == Some("true")
+            && label(LABEL_NODE) == Some(self.node_id.as_str())
+            && match share {
+                Some(share) => label(LABEL_SHARED) == Some(share),
+                None => label(LABEL_APP) == Some(app) && label(LABEL_SHARED).is_none(),
+            }
+    }
+
+    /// The error for an object named `name`, labelled `labels`, that app `app` wanted.
+    fn refusal(
+        &self,
+        kind: &'static str,
+        name: &str,
+        labels: &std::collections::HashMap<String, String>,
+        app: &str,
+        share: Option<&str>,
+    ) -> Error {
+        if labels.get(LABEL_MANAGED).is_none_or(|m| m != "true") {
+            return Error::NameConflict { kind, name: name.to_owned(), owner: "not created by archy".to_owned() };
+        }
+        let owner = Box::new(Owner {
+            app: labels.get(LABEL_APP).cloned(),
+            share: labels.get(LABEL_SHARED).cloned(),
+            node: labels.get(LABEL_NODE).cloned(),
+        });
+        let claimant = Box::new(Owner {
+            app: Some(app.to_owned()),
+            share: share.map(str::to_owned),
+            node: Some(self.node_id.clone()),
+        });
+        Error::OwnedElsewhere { kind, name: name.to_owned(), owner, claimant }
+    }
+
+    /// The app network's id: the first of `found` (the app's networks on this node, see
+    /// [`app_networks`]), removing the others (extra copies an old engine may have allowed under
+    /// one name); created under the plan's name if there is none.
+    async fn ensure_network(&self, plan: &RenderPlan, found: &[&Network]) -> Result<String, Error> {
         if let Some((keep, extra)) = found.split_first() {
             for n in extra {
+                // Best effort: one still in use goes on a later pass.
                 let _ = self.engine.remove_network(n.id.as_deref().unwrap_or_default()).await;
             }
             return Ok(keep.id.clone().unwrap_or_default());
@@ -345,22 +423,49 @@ impl Orchestrator {
         self.engine.create_network(&plan.network.name, labels).await
     }
 
-    /// Creates the volumes that do not exist; returns the host folder of the first one.
-    async fn ensure_volumes(&self, plan: &RenderPlan, observed: &Observed) -> Result<Option<PathBuf>, Error> {
+    /// Creates the volumes `found` lacks (`found[i]` is the existing volume of `plan.volumes[i]`,
+    /// see [`app_volume`]). Returns the plan with every volume and mount under the name of the
+    /// volume actually used (an older node's volume keeps its name: the engine cannot rename
+    /// volumes) and the host folder of the first volume.
+    async fn ensure_volumes(
+        &self,
+        plan: &RenderPlan,
+        found: &[Option<&Volume>],
+    ) -> Result<(RenderPlan, Option<PathBuf>), Error> {
+        let mut resolved = plan.clone();
         let mut first = None;
-        for v in &plan.volumes {
-            let mountpoint = match observed.volumes.iter().find(|o| o.name == v.name) {
-                Some(o) => o.mountpoint.clone(),
+        for (v, existing) in resolved.volumes.iter_mut().zip(found) {
+            let (name, mountpoint) = match existing {
+                Some(o) => (o.name.clone(), o.mountpoint.clone()),
                 None => {
                     let mut labels: std::collections::HashMap<String, String> =
                         v.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                     labels.insert(LABEL_NODE.into(), self.node_id.clone());
-                    self.engine.create_volume(&v.name, labels).await?.mountpoint
+                    // The engine's create returns an existing volume of that name as it is: one
+                    // made by someone else since the name was claimed is refused, unused.
+                    let created = self.engine.create_volume(&v.name, labels).await?;
+                    let (app, share) = (plan.app.as_str(), v.shared.as_ref().map(|s| s.as_str()));
+                    if !self.owns(&created.labels, app, share) {
+                        return Err(self.refusal("volume", &v.name, &created.labels, app, share));
+                    }
+                    (v.name.clone(), created.mountpoint)
                 }
             };
             first.get_or_insert(PathBuf::from(mountpoint));
+            if name != v.name {
+                for c in &mut resolved.containers {
+                    for m in &mut c.mounts {
+                        if let Mount::Volume { source, .. } = m
+                            && *source == v.name
+                        {
+                            source.clone_from(&name);
+                        }
+                    }
+                }
+                v.name = name;
+            }
         }
-        Ok(first)
+        Ok((resolved, first))
     }
 
     /// Makes sure every image of `m` is on the engine: a pinned reference is pulled if missing;
@@ -457,6 +562,37 @@ impl Orchestrator {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// The networks of `app` on this node (`observed` holds only this node's), whatever their name:
+/// the one named `planned` first, then the oldest.
+fn app_networks<'a>(app: &str, planned: &str, observed: &'a Observed) -> Vec<&'a Network> {
+    let mut found: Vec<&Network> = observed
+        .networks
+        .iter()
+        .filter(|n| n.labels.as_ref().and_then(|l| l.get(LABEL_APP)).is_some_and(|a| a == app))
+        .collect();
+    found.sort_by_key(|n| (n.name.as_deref() != Some(planned), n.created.as_ref().map(|c| format!("{c:?}"))));
+    found
+}
+
+/// The existing volume of plan volume `v` on this node, whatever its name: for a shared volume
+/// the one labelled with its share, else the one labelled with `app` and the volume's name (and
+/// no share). Should there be several, the oldest, which holds the data.
+fn app_volume<'a>(app: &str, v: &VolumePlan, observed: &'a Observed) -> Option<&'a Volume> {
+    let label = |o: &'a Volume, k: &str| o.labels.get(k).map(String::as_str);
+    observed
+        .volumes
+        .iter()
+        .filter(|o| match &v.shared {
+            Some(share) => label(o, LABEL_SHARED) == Some(share.as_str()),
+            None => {
+                label(o, LABEL_APP) == Some(app)
+                    && label(o, LABEL_ROLE) == Some(v.volume.as_str())
+                    && label(o, LABEL_SHARED).is_none()
+            }
+        })
+        .min_by_key(|o| (o.created_at.as_ref().map(|c| format!("{c:?}")), o.name.clone()))
 }
 
 /// Whether the reconciler starts a container that should run: one never started (created),

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use bollard::models::ContainerSummaryStateEnum as S;
-use catalog::manifest::RenderPlan;
+use catalog::manifest::{ContainerPlan, LABEL_ROLE, RenderPlan};
 use serde::Serialize;
 
 use super::docker::ObservedContainer;
@@ -40,7 +40,7 @@ impl fmt::Display for AppState {
 /// One container of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContainerStatus {
-    /// Engine name (`archy-<app>-<role>`).
+    /// Engine name (`archy_<app>_<role>`).
     pub name: String,
     /// Name in the manifest.
     pub role: String,
@@ -71,6 +71,18 @@ pub struct AppStatus {
     pub containers: Vec<ContainerStatus>,
 }
 
+/// The container of `observed` (one app's, on this node) that plays plan container `c`: the one
+/// under its plan name, else the one labelled with its role (an older node named it otherwise).
+pub(crate) fn container_for<'a>(
+    observed: impl Iterator<Item = &'a ObservedContainer> + Clone,
+    c: &ContainerPlan,
+) -> Option<&'a ObservedContainer> {
+    observed.clone().find(|o| o.name == c.name).or_else(|| {
+        let mut by_role = observed.filter(|o| o.labels.get(LABEL_ROLE).is_some_and(|r| r == c.role.as_str()));
+        by_role.next()
+    })
+}
+
 /// The status of `record`, whose plan is `plan`, given the engine's containers of the app.
 pub fn app_status(record: &AppRecord, plan: &RenderPlan, observed: &[ObservedContainer]) -> AppStatus {
     let mut containers = Vec::new();
@@ -79,7 +91,7 @@ pub fn app_status(record: &AppRecord, plan: &RenderPlan, observed: &[ObservedCon
     let mut stopped: Option<String> = None;
     let (mut with_check, mut healthy) = (0, 0);
     for c in &plan.containers {
-        let Some(o) = observed.iter().find(|o| o.name == c.name) else {
+        let Some(o) = container_for(observed.iter(), c) else {
             failure.get_or_insert_with(|| format!("container {} is missing (the reconciler recreates it)", c.name));
             containers.push(ContainerStatus {
                 name: c.name.clone(),
