@@ -230,6 +230,56 @@ async fn one_damaged_desired_state_stops_nothing_else() {
     assert!(containers_of(&docker, &damaged).await.is_empty());
 }
 
+/// The host addresses `app`'s container publishes its ports on.
+async fn published_on(docker: &bollard::Docker, app: &str) -> Vec<String> {
+    let mut ips = Vec::new();
+    for c in containers_of(docker, app).await {
+        let inspected = docker.inspect_container(c.id.as_deref().unwrap(), None).await.unwrap();
+        for bindings in inspected.host_config.unwrap().port_bindings.unwrap_or_default().into_values().flatten() {
+            ips.extend(bindings.into_iter().map(|b| b.host_ip.unwrap_or_default()));
+        }
+    }
+    ips
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ports_are_published_on_loopback_unless_granted_and_low_ports_need_a_grant() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let (local, lan, low) = (app_id("local"), app_id("lan"), app_id("low"));
+    let _cleanup = Cleanup(vec![local.clone(), lan.clone(), low.clone()]);
+    let manifests = vec![
+        verified(&web_app(&local, "1.0.0", &image.image_id, &target(&local), free_port())),
+        verified(&web_app(&lan, "1.0.0", &image.image_id, &target(&lan), free_port())),
+        verified(&web_app(&low, "1.0.0", &image.image_id, &target(&low), 80)),
+    ];
+    // No `publish_ip` in the config: the default.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("config.toml"),
+        format!("[apps.{lan}]\npermissions = [{{ kind = \"lan_ports\" }}]\n"),
+    )
+    .unwrap();
+    let orch = orchestrator(data.path(), source_with(manifests).await).await;
+
+    orch.install(&local, None).await.unwrap();
+    assert_eq!(published_on(&docker, &local).await, vec!["127.0.0.1".to_owned()], "this host only");
+    orch.install(&lan, None).await.unwrap();
+    let lan_ips = published_on(&docker, &lan).await;
+    assert!(
+        !lan_ips.is_empty() && lan_ips.iter().all(|ip| ip.is_empty() || ip == "0.0.0.0" || ip == "::"),
+        "{lan_ips:?}"
+    );
+
+    let err = orch.install(&low, None).await.expect_err("port 80 needs a grant");
+    assert!(err.to_string().contains("low_ports (host port 80/tcp)"), "{err}");
+    assert!(err.to_string().contains(r#"{ kind = "low_ports" }"#), "{err}");
+    assert!(containers_of(&docker, &low).await.is_empty(), "nothing created");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

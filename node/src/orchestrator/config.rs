@@ -3,7 +3,8 @@
 //!
 //! ```toml
 //! docker_socket = "/run/user/1000/podman/podman.sock"   # default /var/run/docker.sock (or $DOCKER_HOST)
-//! publish_ip = "127.0.0.1"        # host address ports are published on; default all addresses
+//! publish_ip = "127.0.0.1"        # host address ports are published on (the default: loopback
+//!                                 # only; an app granted `lan_ports` is published on all addresses)
 //!
 //! [host]                          # optional overrides of detected host facts
 //! ip = "192.168.1.20"
@@ -14,6 +15,8 @@
 //! permissions = [
 //!   { kind = "host_path", host = "/srv/media", target = "/media", read_only = true },
 //!   { kind = "device", path = "/dev/dri" },
+//!   { kind = "lan_ports" },                    # reachable from the LAN, not only this host
+//!   { kind = "low_ports" },                    # may publish host ports below 1024
 //! ]
 //! ```
 //!
@@ -29,6 +32,9 @@ use serde::Deserialize;
 
 use super::Error;
 
+/// Where ports are published when `publish_ip` is not set: this host only.
+pub const LOOPBACK: &str = "127.0.0.1";
+
 /// Default path of the Docker engine socket.
 pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
@@ -38,7 +44,8 @@ pub struct NodeConfig {
     /// Path (or `unix://` URL) of the Docker-compatible engine socket.
     #[serde(default)]
     pub docker_socket: Option<String>,
-    /// Host address published ports bind to; all addresses when absent.
+    /// Host address published ports bind to; [`LOOPBACK`] when absent. Apps granted
+    /// [`Grant::LanPorts`] are published on every address instead.
     #[serde(default)]
     pub publish_ip: Option<String>,
     /// Overrides of detected host facts.
@@ -91,6 +98,11 @@ pub enum Grant {
         #[serde(default)]
         read_only: bool,
     },
+    /// The app's ports are published on every host address (reachable from the LAN), not only
+    /// on `publish_ip`.
+    LanPorts,
+    /// The app may publish host ports below 1024.
+    LowPorts,
     /// Devices at `path` or under it.
     Device {
         /// Device path under `/dev/`.
@@ -123,6 +135,16 @@ impl NodeConfig {
             .clone()
             .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| h.starts_with("unix://")));
         raw.map(|s| s.trim_start_matches("unix://").to_owned()).unwrap_or_else(|| DEFAULT_DOCKER_SOCKET.to_owned())
+    }
+
+    /// The host address `app`'s ports are published on: every address (`None`) when the app
+    /// is granted [`Grant::LanPorts`], else `publish_ip` or [`LOOPBACK`].
+    pub fn publish_ip_for(&self, app: &str) -> Option<&str> {
+        if self.grants(app).contains(&Grant::LanPorts) {
+            None
+        } else {
+            Some(self.publish_ip.as_deref().unwrap_or(LOOPBACK))
+        }
     }
 
     /// The permissions granted to `app`.

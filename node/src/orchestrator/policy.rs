@@ -1,8 +1,9 @@
 //! The policy gate: runs before anything is created for an app, and again on every apply.
 //!
-//! Rule: privileged containers, the host network, host-path mounts,
-//! devices and the engine socket are refused unless the operator granted that permission to
-//! that app in `config.toml`. The gate looks at what the containers *use*, not only at what the
+//! Rule: privileged containers, the host network, host-path mounts, devices, the engine socket
+//! and host ports below 1024 are refused unless the operator granted that permission to that app
+//! in `config.toml` (ports are published on loopback only unless the app is granted
+//! `lan_ports`, see `NodeConfig::publish_ip_for`). The gate looks at what the containers *use*, not only at what the
 //! manifest requests, so a manifest cannot use more than it asked for even if validation were
 //! bypassed. A bind of the configured engine socket (e.g. Podman's), of `/var/run/docker.sock`,
 //! `/run/docker.sock`, or of a folder holding one, needs `docker_socket` — a `host_path` grant
@@ -64,6 +65,15 @@ pub fn refusals(manifest: &Manifest, grants: &[Grant], engine_socket: &str) -> V
                         r#"{{ kind = "host_path", host = "{}", target = "{}", read_only = {} }}"#,
                         b.host, b.target, b.read_only
                     ),
+                );
+            }
+        }
+        for p in c.ports.iter().filter(|p| p.host < 1024) {
+            if !has(&Grant::LowPorts) {
+                refuse(
+                    subject.clone(),
+                    format!("low_ports (host port {}/{})", p.host, p.protocol),
+                    r#"{ kind = "low_ports" }"#.into(),
                 );
             }
         }

@@ -239,7 +239,7 @@ impl Orchestrator {
         let cx = ApplyContext {
             node_id: &self.node_id,
             network_id: &network_id,
-            publish_ip: self.config.publish_ip.as_deref(),
+            publish_ip: self.config.publish_ip_for(app),
             secrets: &secrets,
         };
         let bodies: Vec<_> = plan
