@@ -30,6 +30,7 @@
 //! ```
 
 pub mod api;
+pub mod archive;
 pub mod config;
 pub mod docker;
 pub mod facts;

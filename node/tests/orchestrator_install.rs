@@ -122,3 +122,40 @@ async fn an_archive_holding_another_image_creates_nothing() {
     assert!(networks_of(&docker, &id).await.is_empty());
     assert!(orch.status().await.unwrap().is_empty(), "nothing is recorded as installed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_cannot_retag_an_image_the_operator_uses() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let operators = test_image().await;
+    let id = app_id("retag");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    // The app's own image, saved under a name the operator uses for another image, then gone
+    // from the engine so that installing loads it from the archive.
+    let victim = format!("{id}-victim:latest");
+    let app_image = build_image(&docker, &victim, &id).await;
+    let archive = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{id}.tar"));
+    save_image(&docker, &victim, &archive).await;
+    let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build();
+    docker.remove_image(&victim, Some(options), None).await.expect("remove the app image");
+    let (repo, tag) = victim.split_once(':').expect("repo:tag");
+    let tag_options = bollard::query_parameters::TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
+    docker.tag_image(&operators.image_id, Some(tag_options)).await.expect("the operator's tag");
+
+    let source = Arc::new(MemorySource::default());
+    source
+        .add(verified(&web_app(&id, "1.0.0", &app_image, &target(&id), free_port())), [(target(&id), archive.clone())]);
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source).await;
+    let installed = orch.install(&id, None).await;
+    let victim_now = docker.inspect_image(&victim).await.expect("the operator's tag is still there").id;
+    let app_loaded = docker.inspect_image(&app_image).await.is_ok();
+    // Leave the engine as it was before asserting.
+    let _ = docker.remove_image(&victim, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    let _ = std::fs::remove_file(&archive);
+    installed.expect("installs from the archive");
+    assert_eq!(victim_now.as_deref(), Some(operators.image_id.as_str()), "the archive retagged the operator's image");
+    assert!(app_loaded, "the app's image was loaded by id");
+}

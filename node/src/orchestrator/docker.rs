@@ -309,6 +309,14 @@ impl Engine {
         }
     }
 
+    /// Removes an image (by id); one that is gone already is fine.
+    pub async fn remove_image(&self, id: &str) -> Result<(), Error> {
+        match self.docker.remove_image(id, None::<bollard::query_parameters::RemoveImageOptions>, None).await {
+            Err(e) if is_not_found(&e) => Ok(()),
+            r => r.map(|_| ()).map_err(docker_err(format!("removing image {id}"))),
+        }
+    }
+
     /// Pulls a digest-pinned reference.
     pub async fn pull(&self, reference: &str) -> Result<(), Error> {
         let options = CreateImageOptionsBuilder::new().from_image(reference).build();

@@ -495,8 +495,29 @@ impl Orchestrator {
                         continue;
                     }
                     let path = self.source.fetch_archive(target).await.map_err(Error::Source)?;
-                    let loaded = self.engine.load(&path).await?;
+                    // Checked against the signed image id and stripped of its tags first, so
+                    // loading it can't retag an image the operator uses elsewhere.
+                    let staged = self.state.tmp_dir()?.join(format!("{app}.archive.tar"));
+                    let prepared = super::archive::prepare(&path, &staged, &id, app, target);
+                    let loaded = match prepared {
+                        Ok(p) => {
+                            if !p.tags_dropped.is_empty() {
+                                tracing::info!(%app, %target, tags = ?p.tags_dropped, "tags inside the archive not applied");
+                            }
+                            let loaded = self.engine.load(&staged).await;
+                            let _ = std::fs::remove_file(&staged);
+                            loaded?
+                        }
+                        Err(e) => {
+                            let _ = std::fs::remove_file(&staged);
+                            return Err(e);
+                        }
+                    };
                     if !self.engine.has_image(&id).await? {
+                        // Whatever the archive loaded instead is not kept.
+                        for other in loaded.iter().filter_map(|l| l.strip_prefix("Loaded image ID: ")) {
+                            self.engine.remove_image(other.trim()).await?;
+                        }
                         return Err(Error::ImageMismatch {
                             app: app.to_owned(),
                             target: target.clone(),

@@ -119,6 +119,13 @@ impl StateDir {
         Ok(self.root.join("apps").join(checked(id)?))
     }
 
+    /// A private folder for files being prepared (`<data>/orchestrator/tmp`, created 0700).
+    pub fn tmp_dir(&self) -> Result<PathBuf, Error> {
+        let dir = self.root.join("tmp");
+        create_private_dir(&dir)?;
+        Ok(dir)
+    }
+
     /// The folder of app `id`'s generated secrets.
     pub fn secrets_dir(&self, id: &str) -> Result<PathBuf, Error> {
         Ok(self.root.join("secrets").join(checked(id)?))
