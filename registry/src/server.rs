@@ -28,6 +28,7 @@
 //! - `files`: the TUF layout, `/metadata/` and `/targets/`;
 //! - `submissions`: `POST /v1/submissions` and `GET /v1/publishers/<did>`;
 //! - `blobs`: hosted envelopes, `/v1/blobs`;
+//! - `hosted`: the envelopes kept and their quota ([`BlobQuota`]);
 //! - `metrics`: `/healthz` and `/metrics`;
 //! - `error`: the one error type of every handler.
 
@@ -35,6 +36,7 @@ mod blobs;
 mod endpoint;
 mod error;
 mod files;
+mod hosted;
 mod metrics;
 mod service;
 mod state;
@@ -42,6 +44,7 @@ mod submissions;
 
 pub use self::service::{Listening, read_listening, router, serve, serve_http};
 pub(crate) use self::state::WrongOnlineKey;
+pub use self::hosted::BlobQuota;
 pub use self::state::{Config, Registry};
 
 /// A random suffix for temporary names (uploads, envelopes being written).
