@@ -42,9 +42,9 @@ mod service;
 mod state;
 mod submissions;
 
+pub use self::hosted::BlobQuota;
 pub use self::service::{Listening, read_listening, router, serve, serve_http};
 pub(crate) use self::state::WrongOnlineKey;
-pub use self::hosted::BlobQuota;
 pub use self::state::{Config, Registry};
 
 /// A random suffix for temporary names (uploads, envelopes being written).

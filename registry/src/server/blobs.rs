@@ -103,7 +103,12 @@ async fn host(
             for old in &stored.removed {
                 store.tags().delete(envelope_tag(old)).await.map_err(ApiError::internal)?;
             }
-            store.blobs().add_bytes(body.clone()).with_named_tag(envelope_tag(&hex)).await.map_err(ApiError::internal)?;
+            store
+                .blobs()
+                .add_bytes(body.clone())
+                .with_named_tag(envelope_tag(&hex))
+                .await
+                .map_err(ApiError::internal)?;
             let ticket = iroh_blobs::ticket::BlobTicket::new(
                 addr.endpoint_addr(),
                 iroh_blobs::Hash::from(hash),

@@ -122,7 +122,7 @@ impl HostedIndex {
                 }
             }
         }
-        found.sort_by(|a, b| a.1.posted.cmp(&b.1.posted));
+        found.sort_by_key(|(_, entry)| entry.posted);
         for (did, entry) in found {
             index.insert(did, entry);
         }

@@ -18,12 +18,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use anyhow::Context as _;
+use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{Multipart, Path as UrlPath, State};
+use axum::extract::{FromRequest as _, Multipart, Path as UrlPath, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use catalog::envelope::{EnvelopeError, SignedEnvelope};
@@ -31,6 +34,7 @@ use catalog::manifest::Limits;
 use catalog::metadata::{SignedMetadata, TargetFile, Targets};
 use catalog::repo::consistent_target_path;
 use chrono::{DateTime, Utc};
+use n0_future::Stream;
 use serde_json::json;
 use sha2::Digest as _;
 use tokio::io::AsyncWriteExt as _;
@@ -111,7 +115,7 @@ const MAX_METADATA_PART: u64 = catalog::client::TARGETS_MAX_LENGTH;
 ///
 /// At most [`Config::max_concurrent_submissions`](super::Config::max_concurrent_submissions) are
 /// read at once; one more is answered 429 `busy` before any of its body is read.
-pub(crate) async fn submit(State(registry): State<Arc<Registry>>, multipart: Multipart) -> Response {
+pub(crate) async fn submit(State(registry): State<Arc<Registry>>, request: Request) -> Response {
     let result = async {
         let _slot = registry.submission_slots.clone().try_acquire_owned().map_err(|_| {
             ApiError::refused(
@@ -123,6 +127,13 @@ pub(crate) async fn submit(State(registry): State<Arc<Registry>>, multipart: Mul
                     registry.config.max_concurrent_submissions
                 ),
             )
+        })?;
+        // The multipart parser buffers whatever the body stream has ready; handing it one chunk
+        // per poll keeps what it holds to about one chunk past what the reader took.
+        let request =
+            request.map(|body| Body::from_stream(OneChunkPerPoll { inner: body.into_data_stream(), yielded: false }));
+        let multipart = Multipart::from_request(request, &()).await.map_err(|e| {
+            ApiError::bad("bad_request", format!("not a multipart/form-data submission: {}", e.body_text()))
         })?;
         let sub = read_submission(&registry, multipart).await?;
         let reg = registry.clone();
@@ -146,6 +157,28 @@ pub(crate) async fn submit(State(registry): State<Arc<Registry>>, multipart: Mul
             tracing::info!(code = error.code(), reason = %error.reason(), "submission refused");
             error.into_response()
         }
+    }
+}
+
+/// A body stream that answers `Pending` (and wakes at once) after each chunk it yields, so a
+/// consumer that reads "everything ready" takes one chunk at a time.
+struct OneChunkPerPoll<S> {
+    inner: S,
+    yielded: bool,
+}
+
+impl<S: Stream + Unpin> Stream for OneChunkPerPoll<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if self.yielded {
+            self.yielded = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
+        self.yielded = item.is_some();
+        Poll::Ready(item)
     }
 }
 
@@ -290,13 +323,8 @@ async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Resul
 fn check_signed(registry: &Registry, role: &str, metadata: &[u8]) -> Result<SignedMetadata<Targets>, ApiError> {
     let md = SignedMetadata::<Targets>::from_slice(metadata, role)
         .map_err(|e| ApiError::bad("bad_metadata", e.to_string()))?;
-    let roles = registry
-        .cache
-        .0
-        .read()
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("cache lock poisoned")))?
-        .roles
-        .clone();
+    let roles =
+        registry.cache.0.read().map_err(|_| ApiError::internal(anyhow::anyhow!("cache lock poisoned")))?.roles.clone();
     let unknown = || ApiError::from(catalog::repo::RepoError::UnknownPublisher(role.to_owned()));
     let delegations = roles.delegations.as_ref().ok_or_else(unknown)?;
     let delegation = delegations.roles.iter().flatten().find(|r| r.name == role).ok_or_else(unknown)?;
