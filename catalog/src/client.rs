@@ -35,6 +35,11 @@ use crate::metadata::{
     DelegationIndex, MetaFile, MetadataError, Role, Root, SignedMetadata, Snapshot, TargetFile, Targets, Timestamp,
 };
 
+/// The bound on a targets role's metadata file when the snapshot signs no length (5 MB, the value
+/// python-tuf uses): [`Config::targets_max_length`] by default, and the largest `metadata` part an
+/// origin takes in a submission, so it never accepts a role nodes would refuse to fetch.
+pub const TARGETS_MAX_LENGTH: u64 = 5_000_000;
+
 /// Limits and knobs of the update workflow. The defaults are the values python-tuf uses.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -62,7 +67,7 @@ impl Default for Config {
             root_max_length: 512_000,
             timestamp_max_length: 16_384,
             snapshot_max_length: 2_000_000,
-            targets_max_length: 5_000_000,
+            targets_max_length: TARGETS_MAX_LENGTH,
             prefix_targets_with_hash: true,
         }
     }

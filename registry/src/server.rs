@@ -28,6 +28,7 @@
 //! - `files`: the TUF layout, `/metadata/` and `/targets/`;
 //! - `submissions`: `POST /v1/submissions` and `GET /v1/publishers/<did>`;
 //! - `blobs`: hosted envelopes, `/v1/blobs`;
+//! - `hosted`: the envelopes kept and their quota ([`BlobQuota`]);
 //! - `metrics`: `/healthz` and `/metrics`;
 //! - `error`: the one error type of every handler.
 
@@ -35,11 +36,13 @@ mod blobs;
 mod endpoint;
 mod error;
 mod files;
+mod hosted;
 mod metrics;
 mod service;
 mod state;
 mod submissions;
 
+pub use self::hosted::BlobQuota;
 pub use self::service::{Listening, read_listening, router, serve, serve_http};
 pub(crate) use self::state::WrongOnlineKey;
 pub use self::state::{Config, Registry};

@@ -2,14 +2,16 @@
 //! anything else with a reason. Requests go through the real router (`tower::ServiceExt::oneshot`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use catalog::envelope::MAX_ENVELOPE_BYTES;
 use catalog::keys::SigningKey;
+use registry::server::{BlobQuota, Config};
 use serde_json::Value;
 
-use crate::util::{call, envelope, registry};
+use crate::util::{call, envelope, folder_size, open, origin_with, registry};
 
 /// An envelope of app `notes` at `version`, signed by a new publisher key.
 fn envelope_by_anyone(version: &str) -> Vec<u8> {
@@ -109,4 +111,84 @@ async fn unknown_and_malformed_blob_names_are_answered_as_such() {
     let (status, body) = get(&registry, "/v1/blobs/..%2F..%2Fkeys%2Ftimestamp.key").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["error"], "bad_request");
+}
+
+/// The envelopes stored under `registry/envelopes/`.
+fn stored(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("registry/envelopes")) else { return Vec::new() };
+    entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+#[tokio::test]
+async fn blob_posts_from_fresh_dids_stop_at_the_total_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = envelope_by_anyone("1.0.0").len() as u64;
+    // Room for five envelopes of this size (they differ by a few bytes at most).
+    let max_bytes = 5 * size + size / 2;
+    let quota = |c: &mut Config| c.blobs = BlobQuota { max_bytes, ..BlobQuota::default() };
+    let registry = origin_with(dir.path(), &[], quota);
+
+    let mut accepted = 0;
+    let refusal = loop {
+        let (status, body) = post(&registry, envelope_by_anyone("1.0.0")).await;
+        match status {
+            StatusCode::OK => accepted += 1,
+            _ => break (status, body),
+        }
+        assert!(accepted <= 5, "more than the quota was stored");
+    };
+    assert_eq!(accepted, 5);
+    let (status, body) = refusal;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["error"], "blobs_full", "{body}");
+    assert!(body["reason"].as_str().unwrap().contains(&format!("at most {max_bytes} bytes")), "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("--blobs-max-mib"), "{body}");
+    assert_eq!(stored(dir.path()).len(), 5);
+    assert!(folder_size(&dir.path().join("registry/envelopes")) <= max_bytes);
+
+    // The origin restarted on the same folder counts what it holds.
+    drop(registry);
+    let registry = open(dir.path(), quota);
+    let (status, body) = post(&registry, envelope_by_anyone("1.0.0")).await;
+    assert_eq!((status, &body["error"]), (StatusCode::INSUFFICIENT_STORAGE, &Value::from("blobs_full")), "{body}");
+    assert_eq!(stored(dir.path()).len(), 5);
+}
+
+#[tokio::test]
+async fn a_did_over_its_quota_loses_its_own_oldest_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = origin_with(dir.path(), &[], |c| c.blobs = BlobQuota { per_did: 2, ..BlobQuota::default() });
+    let (publisher, other) = (SigningKey::generate(), SigningKey::generate());
+    let theirs = envelope(&other, "other", "1.0.0");
+    let mut hashes = Vec::new();
+    for bytes in
+        [theirs.clone()].into_iter().chain(["1.0.0", "1.1.0", "1.2.0"].map(|v| envelope(&publisher, "notes", v)))
+    {
+        let (status, body) = post(&registry, bytes).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        hashes.push(body["blake3"].as_str().unwrap().to_owned());
+    }
+    let mut kept = stored(dir.path());
+    kept.sort();
+    let mut expected = vec![hashes[0].clone(), hashes[2].clone(), hashes[3].clone()];
+    expected.sort();
+    assert_eq!(kept, expected, "the publisher's 1.0.0 made room for its 1.2.0; the other DID's stays");
+    let (status, _) = get(&registry, &format!("/v1/blobs/{}", hashes[1])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, served) = get(&registry, &format!("/v1/blobs/{}", hashes[0])).await;
+    assert_eq!((status, served), (StatusCode::OK, theirs));
+}
+
+#[tokio::test]
+async fn an_envelope_not_posted_again_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let expire_now = |c: &mut Config| c.blobs = BlobQuota { expire_after: Duration::ZERO, ..BlobQuota::default() };
+    let registry = origin_with(dir.path(), &[], expire_now);
+    let (status, first) = post(&registry, envelope_by_anyone("1.0.0")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, second) = post(&registry, envelope_by_anyone("1.0.0")).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(stored(dir.path()), vec![second["blake3"].as_str().unwrap().to_owned()], "the first expired");
+    let (status, _) = get(&registry, &format!("/v1/blobs/{}", first["blake3"].as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

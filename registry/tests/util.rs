@@ -9,7 +9,7 @@ use catalog::did::DidKey;
 use catalog::envelope::MAX_ENVELOPE_BYTES;
 use catalog::keys::SigningKey;
 use catalog::testing::{TestApp, TestKeys};
-use registry::server::Registry;
+use registry::server::{Config, Registry};
 use tower::ServiceExt as _;
 
 /// A repository folder as `archy repo init` makes it, opened as a registry (no iroh).
@@ -20,6 +20,29 @@ pub(crate) fn registry(dir: &Path) -> Arc<Registry> {
 /// [`registry`] with publishers delegated: `(role, did, app ids)`, as `archy repo add-publisher`
 /// does.
 pub(crate) fn origin(dir: &Path, publishers: &[(&str, &DidKey, &[&str])]) -> Arc<Registry> {
+    origin_with(dir, publishers, |_| {})
+}
+
+/// [`origin`] with its configuration changed by `configure` (limits set small for a test).
+pub(crate) fn origin_with(
+    dir: &Path,
+    publishers: &[(&str, &DidKey, &[&str])],
+    configure: impl FnOnce(&mut Config),
+) -> Arc<Registry> {
+    init_folder(dir, publishers);
+    open(dir, configure)
+}
+
+/// Opens the repository folder `dir` (no iroh), with `configure` applied to the defaults.
+pub(crate) fn open(dir: &Path, configure: impl FnOnce(&mut Config)) -> Arc<Registry> {
+    let mut config = Config::new(dir.to_owned());
+    config.iroh = None;
+    configure(&mut config);
+    Arc::new(Registry::open(config).unwrap())
+}
+
+/// Writes a repository folder as `archy repo init` and `archy repo add-publisher` make it.
+pub(crate) fn init_folder(dir: &Path, publishers: &[(&str, &DidKey, &[&str])]) {
     let keys = TestKeys::generate();
     let now = chrono::Utc::now();
     let mut repo = keys.init_folder(dir, now);
@@ -28,9 +51,15 @@ pub(crate) fn origin(dir: &Path, publishers: &[(&str, &DidKey, &[&str])]) -> Arc
     }
     repo.snapshot_and_timestamp(&keys.snapshot, &keys.timestamp, now).unwrap();
     repo.write_dir(&dir.join("repository")).unwrap();
-    let mut config = registry::server::Config::new(dir.to_owned());
-    config.iroh = None;
-    Arc::new(Registry::open(config).unwrap())
+}
+
+/// The bytes of every file under `dir` (0 when it does not exist).
+pub(crate) fn folder_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .map(|e| e.unwrap())
+        .map(|e| if e.file_type().unwrap().is_dir() { folder_size(&e.path()) } else { e.metadata().unwrap().len() })
+        .sum()
 }
 
 /// The envelope of app `id` at `version`, signed by `key` (its manifest's publisher).

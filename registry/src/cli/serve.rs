@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::UserError;
-use crate::server::Config;
+use crate::server::{BlobQuota, Config};
 
 /// Serve a repository folder made by `archy repo init` over HTTP and iroh.
 // The field docs are the `--help` text, written for a terminal (`<data>`, bare URLs).
@@ -34,6 +34,22 @@ pub struct Args {
     /// Largest accepted submission, in MiB.
     #[arg(long, default_value_t = 1024)]
     pub max_submission_mib: u64,
+    /// Most submissions read at once; one more is answered 429.
+    #[arg(long, default_value_t = 4)]
+    pub max_concurrent_submissions: usize,
+    /// Most MiB the files of submissions in progress may take under <data>/registry/incoming/
+    /// (reserved at each file's signed length once its metadata verified); beyond, 507.
+    #[arg(long, default_value_t = 2048)]
+    pub max_incoming_mib: u64,
+    /// Most envelopes /v1/blobs keeps per publisher DID; one more evicts that DID's oldest.
+    #[arg(long, default_value_t = 32)]
+    pub blobs_per_did: usize,
+    /// Most MiB of envelopes /v1/blobs keeps in all; a post beyond is refused with 507.
+    #[arg(long, default_value_t = 256)]
+    pub blobs_max_mib: u64,
+    /// Days a hosted envelope is kept after it was last posted.
+    #[arg(long, default_value_t = 90)]
+    pub blobs_expire_days: u64,
     /// Also run the embedded Nostr relay on this address (e.g. 127.0.0.1:7447; port 0 picks
     /// one), persisted under <data>/relay/; its ws:// URL is printed and written to
     /// <data>/registry/endpoint.json.
@@ -51,6 +67,9 @@ impl Args {
         if self.timestamp_lifetime < 2 {
             return Err(UserError("--timestamp-lifetime must be at least 2 seconds".into()));
         }
+        if self.max_concurrent_submissions == 0 || self.blobs_per_did == 0 {
+            return Err(UserError("--max-concurrent-submissions and --blobs-per-did must be at least 1".into()));
+        }
         Ok(Config {
             data: self.data,
             http: self.http,
@@ -58,6 +77,13 @@ impl Args {
             timestamp_lifetime: chrono::TimeDelta::seconds(self.timestamp_lifetime),
             resign_check: Duration::from_secs(self.resign_check.max(1)),
             max_submission: self.max_submission_mib.saturating_mul(1 << 20),
+            max_concurrent_submissions: self.max_concurrent_submissions,
+            max_incoming: self.max_incoming_mib.saturating_mul(1 << 20),
+            blobs: BlobQuota {
+                per_did: self.blobs_per_did,
+                max_bytes: self.blobs_max_mib.saturating_mul(1 << 20),
+                expire_after: Duration::from_secs(self.blobs_expire_days.saturating_mul(86_400)),
+            },
             relay: self.relay,
             public_url: self.public_url,
         })

@@ -1,7 +1,8 @@
 //! Hosted envelopes: `POST /v1/blobs` and `GET /v1/blobs/<blake3>`, for publishers who announce
-//! their apps on Nostr (the release event's `url` and `iroh` locations).
+//! their apps on Nostr (the release event's `url` and `iroh` locations). What is kept, and for how
+//! long, is the quota of [`super::hosted`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
@@ -15,11 +16,17 @@ use serde_json::json;
 
 use super::Registry;
 use super::error::ApiError;
+use super::hosted::HostError;
 use super::metrics::count;
 
 /// Where hosted envelopes live: `<data>/registry/envelopes/<blake3 hex>`.
-fn envelope_dir(registry: &Registry) -> PathBuf {
-    registry.config.data.join("registry/envelopes")
+pub(crate) fn envelope_dir(data: &Path) -> PathBuf {
+    data.join("registry/envelopes")
+}
+
+/// The iroh-blobs tag that keeps a hosted envelope in the blob store (deleted on eviction).
+fn envelope_tag(hex: &str) -> String {
+    format!("envelope/{hex}")
 }
 
 /// `POST /v1/blobs`: hosts a signed envelope.
@@ -27,9 +34,11 @@ fn envelope_dir(registry: &Registry) -> PathBuf {
 /// The body is at most [`MAX_ENVELOPE_BYTES`] and must verify on its own
 /// ([`SignedEnvelope::verify`]: signed by the manifest's publisher, a valid manifest), so the
 /// origin hosts envelopes and nothing else. It is kept content-addressed by BLAKE3 (the same
-/// bytes twice are stored once) and, when the origin runs iroh, added to its blob store. The
-/// answer is `{"blake3", "size", "url", "iroh"}` (`iroh`: a blob ticket, or null); a refusal is
-/// `{"error", "reason"}`: `too_large` (413), `not_an_envelope` or `bad_envelope` (400).
+/// bytes twice are stored once) under the quota of [`super::hosted`] (per DID, in total, in
+/// time) and, when the origin runs iroh, added to its blob store. The answer is `{"blake3",
+/// "size", "url", "iroh"}` (`iroh`: a blob ticket, or null); a refusal is `{"error", "reason"}`:
+/// `too_large` (413), `not_an_envelope` or `bad_envelope` (400), `blobs_full` (507, the total
+/// quota; the reason names it).
 pub(crate) async fn put_blob(
     State(registry): State<Arc<Registry>>,
     headers: HeaderMap,
@@ -51,7 +60,7 @@ pub(crate) async fn put_blob(
 /// Verifies, stores and (with iroh) adds to the blob store one envelope; the answer of
 /// [`put_blob`].
 async fn host(
-    registry: &Registry,
+    registry: &Arc<Registry>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<serde_json::Value, ApiError> {
@@ -76,26 +85,30 @@ async fn host(
     .map_err(ApiError::internal)??;
     let hash = blake3::hash(&body);
     let hex = hash.to_hex().to_string();
-    let dir = envelope_dir(registry);
-    let (file_bytes, name) = (body.clone(), hex.clone());
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let dest = dir.join(&name);
-        if dest.exists() {
-            return Ok(());
-        }
-        std::fs::create_dir_all(&dir)?;
-        let temp = dir.join(format!(".{name}.{:016x}", super::rand_u64()));
-        let mut file = std::fs::File::create(&temp)?;
-        std::io::Write::write_all(&mut file, &file_bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &dest)
+    let did = verified.manifest().publisher.to_string();
+    // Kept under the quota of D20: per DID (its own oldest make room), in total (refused when
+    // full), in time (expired envelopes go).
+    let (reg, name, bytes) = (registry.clone(), hex.clone(), body.clone());
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut hosted = reg.hosted.lock().map_err(|_| ApiError::internal(anyhow::anyhow!("hosted index poisoned")))?;
+        hosted.store(&reg.config.blobs, &did, &name, &bytes, std::time::SystemTime::now()).map_err(|e| match e {
+            HostError::Full { .. } => ApiError::refused(StatusCode::INSUFFICIENT_STORAGE, "blobs_full", e.to_string()),
+            HostError::Io(e) => ApiError::internal(e),
+        })
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::internal)??;
     let iroh = match (&registry.blobs, &registry.iroh_addr) {
         (Some(store), Some(addr)) => {
-            store.blobs().add_bytes(body.clone()).with_tag().await.map_err(ApiError::internal)?;
+            for old in &stored.removed {
+                store.tags().delete(envelope_tag(old)).await.map_err(ApiError::internal)?;
+            }
+            store
+                .blobs()
+                .add_bytes(body.clone())
+                .with_named_tag(envelope_tag(&hex))
+                .await
+                .map_err(ApiError::internal)?;
             let ticket = iroh_blobs::ticket::BlobTicket::new(
                 addr.endpoint_addr(),
                 iroh_blobs::Hash::from(hash),
@@ -128,7 +141,7 @@ pub(crate) async fn get_blob(State(registry): State<Arc<Registry>>, UrlPath(hash
         return ApiError::bad("bad_request", "a blob is named by the 64 lowercase hex digits of its BLAKE3 hash")
             .into_response();
     }
-    match tokio::fs::read(envelope_dir(&registry).join(&hash)).await {
+    match tokio::fs::read(envelope_dir(&registry.config.data).join(&hash)).await {
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(_) => {
             count(&registry.metrics.not_found);

@@ -58,6 +58,10 @@ fn metrics_text(registry: &Registry) -> String {
         .map(|c| (c.timestamp_version, c.snapshot_version, c.timestamp_expires.map_or(0, |e| e.timestamp())))
         .unwrap_or_default();
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let slots = registry.config.max_concurrent_submissions.max(1);
+    let in_flight = slots.saturating_sub(registry.submission_slots.available_permits());
+    let reserved = load(&registry.incoming_reserved);
+    let hosted = registry.hosted.lock().map(|h| h.total()).unwrap_or_default();
     format!(
         "# HELP archy_registry_requests_total HTTP requests served, by kind.\n\
          # TYPE archy_registry_requests_total counter\n\
@@ -68,6 +72,15 @@ fn metrics_text(registry: &Registry) -> String {
          # TYPE archy_registry_submissions_total counter\n\
          archy_registry_submissions_total{{outcome=\"accepted\"}} {}\n\
          archy_registry_submissions_total{{outcome=\"refused\"}} {}\n\
+         # HELP archy_registry_submissions_in_flight Submissions being read now.\n\
+         # TYPE archy_registry_submissions_in_flight gauge\n\
+         archy_registry_submissions_in_flight {in_flight}\n\
+         # HELP archy_registry_incoming_reserved_bytes Bytes reserved under registry/incoming/ by submissions in progress.\n\
+         # TYPE archy_registry_incoming_reserved_bytes gauge\n\
+         archy_registry_incoming_reserved_bytes {reserved}\n\
+         # HELP archy_registry_hosted_envelope_bytes Bytes of envelopes hosted at /v1/blobs.\n\
+         # TYPE archy_registry_hosted_envelope_bytes gauge\n\
+         archy_registry_hosted_envelope_bytes {hosted}\n\
          # HELP archy_registry_blobs_total Envelopes posted to /v1/blobs, by outcome.\n\
          # TYPE archy_registry_blobs_total counter\n\
          archy_registry_blobs_total{{outcome=\"accepted\"}} {}\n\

@@ -4,17 +4,18 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use catalog::keys::SigningKey;
-use catalog::metadata::SignedMetadata;
+use catalog::metadata::{Delegations, SignedMetadata, Snapshot, Targets};
 use catalog::repo::{Expiry, Repository};
 use chrono::{DateTime, Utc};
 
+use super::hosted::{BlobQuota, HostedIndex};
 use super::metrics::Metrics;
 use archy_net::{MetaSource, PeerAddr};
 
@@ -33,6 +34,14 @@ pub struct Config {
     pub resign_check: Duration,
     /// Largest accepted submission body.
     pub max_submission: u64,
+    /// Most submissions read at once; one more is answered 429 (`busy`).
+    pub max_concurrent_submissions: usize,
+    /// Most bytes the files of the submissions in progress may take under
+    /// `<data>/registry/incoming/`, reserved at each file's signed length before any of it is
+    /// read; a file beyond is answered 507 (`incoming_full`).
+    pub max_incoming: u64,
+    /// What `/v1/blobs` keeps: per DID, in total, for how long.
+    pub blobs: BlobQuota,
     /// Listen address of the embedded Nostr relay (`None`: no relay). Its events persist in
     /// `<data>/relay/`.
     pub relay: Option<SocketAddr>,
@@ -42,7 +51,8 @@ pub struct Config {
 
 impl Config {
     /// Defaults for a repository folder: HTTP on 127.0.0.1:8480, iroh on 127.0.0.1:0, daily
-    /// timestamps checked every minute, 1 GiB submissions.
+    /// timestamps checked every minute, 1 GiB submissions, 4 at once, 2 GiB of them in progress,
+    /// and the default [`BlobQuota`].
     pub fn new(data: PathBuf) -> Self {
         Self {
             data,
@@ -51,6 +61,9 @@ impl Config {
             timestamp_lifetime: Expiry::default().timestamp,
             resign_check: Duration::from_secs(60),
             max_submission: 1 << 30,
+            max_concurrent_submissions: 4,
+            max_incoming: 2 << 30,
+            blobs: BlobQuota::default(),
             relay: None,
             public_url: None,
         }
@@ -68,6 +81,36 @@ pub(crate) struct MetaCache {
     pub(crate) snapshot_version: u64,
     /// When the served timestamp expires.
     pub(crate) timestamp_expires: Option<DateTime<Utc>>,
+    /// The publisher roles as the served metadata delegates them.
+    pub(crate) roles: Arc<Roles>,
+}
+
+/// The delegations of the served top-level targets and the role versions of the served snapshot:
+/// what a submission is checked against before any of its files is read.
+#[derive(Default, Debug)]
+pub(crate) struct Roles {
+    /// The top-level targets' delegations (`None`: no publisher yet).
+    pub(crate) delegations: Option<Delegations>,
+    /// `<role>.json` → version, from the snapshot.
+    pub(crate) versions: HashMap<String, u64>,
+}
+
+impl Roles {
+    /// Reads the served snapshot `<snapshot_version>.snapshot.json` and the top-level targets it
+    /// names, from the files of `metadata/`.
+    fn of(files: &HashMap<String, Bytes>, snapshot_version: u64) -> anyhow::Result<Self> {
+        let Some(bytes) = files.get(&format!("{snapshot_version}.snapshot.json")) else {
+            return Ok(Self::default());
+        };
+        let snapshot = SignedMetadata::<Snapshot>::from_slice(bytes, "snapshot")?;
+        let versions: HashMap<String, u64> =
+            snapshot.signed.meta.iter().map(|(name, meta)| (name.clone(), meta.version)).collect();
+        let delegations = match versions.get("targets.json").and_then(|v| files.get(&format!("{v}.targets.json"))) {
+            Some(bytes) => SignedMetadata::<Targets>::from_slice(bytes, "targets")?.signed.delegations,
+            None => None,
+        };
+        Ok(Self { delegations, versions })
+    }
 }
 
 /// The [`MetaCache`] shared by HTTP handlers and the iroh metadata protocol.
@@ -97,6 +140,12 @@ pub struct Registry {
     pub(crate) targets_in_blobs: tokio::sync::Mutex<archy_net::FolderBlobs>,
     /// The iroh address of this origin, once its endpoint is bound (for blob tickets).
     pub(crate) iroh_addr: Option<PeerAddr>,
+    /// One permit per submission being read ([`Config::max_concurrent_submissions`]).
+    pub(crate) submission_slots: Arc<tokio::sync::Semaphore>,
+    /// Bytes reserved under `registry/incoming/` by the submissions in progress.
+    pub(crate) incoming_reserved: Arc<AtomicU64>,
+    /// The envelopes hosted at `/v1/blobs`.
+    pub(crate) hosted: Mutex<HostedIndex>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -115,7 +164,13 @@ impl Registry {
             let path = keys.join(format!("{name}.key"));
             catalog::keyfile::read(&path).with_context(|| format!("the {name} key (online key of the origin)"))
         };
+        let mut hosted = HostedIndex::load(&super::blobs::envelope_dir(&config.data))
+            .context("reading the hosted envelopes (registry/envelopes/)")?;
+        hosted.expire(&config.blobs, std::time::SystemTime::now(), &mut Vec::new())?;
         let registry = Self {
+            submission_slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_submissions.max(1))),
+            incoming_reserved: Arc::new(AtomicU64::new(0)),
+            hosted: Mutex::new(hosted),
             timestamp_key: read_key("timestamp")?,
             snapshot_key: read_key("snapshot")?,
             repo_dir,
@@ -166,9 +221,12 @@ impl Registry {
             .get("timestamp.json")
             .map(|b| SignedMetadata::<catalog::metadata::Timestamp>::from_slice(b, "timestamp"))
             .transpose()?;
+        let snapshot_version = ts.as_ref().map_or(0, |t| t.signed.snapshot_meta().version);
+        let roles = Arc::new(Roles::of(&files, snapshot_version).context("reading the served delegations")?);
         let mut cache = self.cache.0.write().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
         cache.timestamp_version = ts.as_ref().map_or(0, |t| t.signed.version);
-        cache.snapshot_version = ts.as_ref().map_or(0, |t| t.signed.snapshot_meta().version);
+        cache.snapshot_version = snapshot_version;
+        cache.roles = roles;
         cache.timestamp_expires = ts.as_ref().map(|t| t.signed.expires);
         cache.files = files;
         Ok(())

@@ -2,17 +2,31 @@
 //! part per new target) and `GET /v1/publishers/<did>` (the role, paths and current metadata a
 //! publisher builds its next version on).
 //!
-//! A submission is streamed to `<data>/registry/incoming/` (each file bounded by the length its
-//! metadata signs), then checked and applied under the write lock ([`apply_submission`]); the
-//! uploads of a refused one are removed.
+//! A submission is read part by part, in the order `role`, `metadata`, files:
+//! 1. `role` (at most 64 bytes) and `metadata` (at most [`catalog::client::TARGETS_MAX_LENGTH`])
+//!    are read chunk by chunk and refused with 413 as soon as they pass their bound;
+//! 2. the metadata must be signed by the key(s) the served delegations give the role, and be newer
+//!    than its served version ([`check_signed`]), before any file part is read (403 / 409);
+//! 3. each file is streamed to `<data>/registry/incoming/<random>/`, bounded by the length the
+//!    verified metadata signs and by the bytes reserved for submissions in progress
+//!    ([`Config::max_incoming`](super::Config::max_incoming), 507);
+//! 4. everything is checked again and applied under the write lock ([`apply_submission`]).
+//!
+//! The uploads of a refused or failed submission are removed (the folder is dropped with it),
+//! and at most [`Config::max_concurrent_submissions`](super::Config::max_concurrent_submissions)
+//! are read at once (429).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use anyhow::Context as _;
-use axum::extract::multipart::MultipartError;
-use axum::extract::{Multipart, Path as UrlPath, State};
+use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{FromRequest as _, Multipart, Path as UrlPath, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use catalog::envelope::{EnvelopeError, SignedEnvelope};
@@ -20,6 +34,7 @@ use catalog::manifest::Limits;
 use catalog::metadata::{SignedMetadata, TargetFile, Targets};
 use catalog::repo::consistent_target_path;
 use chrono::{DateTime, Utc};
+use n0_future::Stream;
 use serde_json::json;
 use sha2::Digest as _;
 use tokio::io::AsyncWriteExt as _;
@@ -51,7 +66,9 @@ struct Submission {
     role: String,
     metadata: Vec<u8>,
     files: BTreeMap<String, Upload>,
-    _dir: TempDir,
+    // Dropped in this order: the uploads' folder is removed, then its bytes are given back.
+    _dir: Option<TempDir>,
+    _reserved: Vec<Reservation>,
 }
 
 /// A directory removed on drop (uploads of refused submissions leave nothing behind).
@@ -63,10 +80,61 @@ impl Drop for TempDir {
     }
 }
 
+/// Bytes of `registry/incoming/` held for one file of a submission in progress
+/// ([`Config::max_incoming`](super::Config::max_incoming)); given back on drop.
+struct Reservation {
+    counter: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Reservation {
+    /// Holds `bytes` of `counter` if the total stays within `max`.
+    fn take(counter: &Arc<AtomicU64>, max: u64, bytes: u64) -> Option<Self> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| held.checked_add(bytes).filter(|t| *t <= max))
+            .ok()
+            .map(|_| Self { counter: counter.clone(), bytes })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Largest `role` part: a role name is 1-64 bytes (`catalog::repo::check_role_name`).
+const MAX_ROLE_PART: u64 = 64;
+
+/// Largest `metadata` part: the bound nodes put on a targets role file whose length the snapshot
+/// does not sign, so the origin never takes a role its nodes would refuse.
+const MAX_METADATA_PART: u64 = catalog::client::TARGETS_MAX_LENGTH;
+
 /// `POST /v1/submissions`: the answer is `{"accepted", "role", "version", "snapshot_version",
 /// "timestamp_version"}`, a refusal `{"error", "reason"}`.
-pub(crate) async fn submit(State(registry): State<Arc<Registry>>, multipart: Multipart) -> Response {
+///
+/// At most [`Config::max_concurrent_submissions`](super::Config::max_concurrent_submissions) are
+/// read at once; one more is answered 429 `busy` before any of its body is read.
+pub(crate) async fn submit(State(registry): State<Arc<Registry>>, request: Request) -> Response {
     let result = async {
+        let _slot = registry.submission_slots.clone().try_acquire_owned().map_err(|_| {
+            ApiError::refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                format!(
+                    "the origin is reading {} submissions, as many as it takes at once (its \
+                     --max-concurrent-submissions); try again shortly",
+                    registry.config.max_concurrent_submissions
+                ),
+            )
+        })?;
+        // The multipart parser buffers whatever the body stream has ready; handing it one chunk
+        // per poll keeps what it holds to about one chunk past what the reader took.
+        let request =
+            request.map(|body| Body::from_stream(OneChunkPerPoll { inner: body.into_data_stream(), yielded: false }));
+        let multipart = Multipart::from_request(request, &()).await.map_err(|e| {
+            ApiError::bad("bad_request", format!("not a multipart/form-data submission: {}", e.body_text()))
+        })?;
         let sub = read_submission(&registry, multipart).await?;
         let reg = registry.clone();
         let accepted = tokio::task::spawn_blocking(move || apply_submission(&reg, &sub, Utc::now()))
@@ -92,64 +160,186 @@ pub(crate) async fn submit(State(registry): State<Arc<Registry>>, multipart: Mul
     }
 }
 
-async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Result<Submission, ApiError> {
-    let incoming = registry.config.data.join("registry/incoming");
-    let dir = incoming.join(format!("{:016x}", super::rand_u64()));
-    tokio::fs::create_dir_all(&dir).await.map_err(ApiError::internal)?;
-    let guard = TempDir(dir.clone());
-    let mut role = None;
-    let mut metadata: Option<Vec<u8>> = None;
-    let mut files = BTreeMap::new();
-    let bad_part = |e: MultipartError| ApiError::bad("bad_request", format!("multipart: {e}"));
-    while let Some(mut field) = multipart.next_field().await.map_err(bad_part)? {
-        match field.name().unwrap_or("") {
-            "role" => role = Some(field.text().await.map_err(bad_part)?),
-            "metadata" => metadata = Some(field.bytes().await.map_err(bad_part)?.to_vec()),
-            "file" => {
-                let path = field
-                    .file_name()
-                    .map(str::to_owned)
-                    .ok_or_else(|| ApiError::bad("bad_request", "a `file` part needs a filename (its target path)"))?;
-                // The metadata comes first, so each file is bounded by its signed length.
-                let md = metadata
-                    .as_deref()
-                    .ok_or_else(|| ApiError::bad("bad_request", "send the `metadata` part before the files"))?;
-                let signed: SignedMetadata<Targets> =
-                    SignedMetadata::from_slice(md, role.as_deref().unwrap_or("publisher"))
-                        .map_err(|e| ApiError::bad("bad_metadata", e.to_string()))?;
-                let target = signed.signed.targets.get(&path).ok_or_else(|| {
-                    ApiError::bad("file_not_in_metadata", format!("`{path}` is not a target of the submitted metadata"))
-                })?;
-                let temp = dir.join(format!("{}", files.len()));
-                let mut out = tokio::fs::File::create(&temp).await.map_err(ApiError::internal)?;
-                let (mut sha, mut b3, mut length) = (sha2::Sha256::new(), blake3::Hasher::new(), 0u64);
-                while let Some(chunk) = field.chunk().await.map_err(bad_part)? {
-                    length += chunk.len() as u64;
-                    if length > target.length {
-                        return Err(ApiError::bad(
-                            "file_too_large",
-                            format!("`{path}` is longer than the {} bytes its metadata signs", target.length),
-                        ));
-                    }
-                    sha.update(&chunk);
-                    b3.update(&chunk);
-                    out.write_all(&chunk).await.map_err(ApiError::internal)?;
-                }
-                out.sync_all().await.map_err(ApiError::internal)?;
-                let upload = Upload {
-                    temp,
-                    length,
-                    sha256: hex::encode(sha.finalize()),
-                    blake3: b3.finalize().to_hex().to_string(),
-                };
-                files.insert(path, upload);
-            }
-            other => return Err(ApiError::bad("bad_request", format!("unknown part `{other}`"))),
+/// A body stream that answers `Pending` (and wakes at once) after each chunk it yields, so a
+/// consumer that reads "everything ready" takes one chunk at a time.
+struct OneChunkPerPoll<S> {
+    inner: S,
+    yielded: bool,
+}
+
+impl<S: Stream + Unpin> Stream for OneChunkPerPoll<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        if self.yielded {
+            self.yielded = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
+        let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
+        self.yielded = item.is_some();
+        Poll::Ready(item)
     }
-    let role = role.ok_or_else(|| ApiError::bad("bad_request", "missing the `role` part (the publisher role name)"))?;
-    let metadata = metadata.ok_or_else(|| ApiError::bad("bad_request", "missing the `metadata` part"))?;
-    Ok(Submission { role, metadata, files, _dir: guard })
+}
+
+/// A multipart error: 413 when the body is over the route's limit, 400 otherwise.
+fn bad_part(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the submission is larger than the origin takes (its --max-submission-mib): {e}"),
+        )
+    } else {
+        ApiError::bad("bad_request", format!("multipart: {e}"))
+    }
+}
+
+/// The next part, which must be named `name` (the order is `role`, `metadata`, then the files).
+async fn expect_part<'a>(multipart: &'a mut Multipart, name: &str, after: &str) -> Result<Field<'a>, ApiError> {
+    match multipart.next_field().await.map_err(bad_part)? {
+        Some(field) if field.name() == Some(name) => Ok(field),
+        Some(field) => Err(ApiError::bad(
+            "bad_order",
+            format!(
+                "expected the `{name}` part {after}, got `{}`; the parts are `role`, `metadata`, then the files",
+                field.name().unwrap_or("")
+            ),
+        )),
+        None => Err(ApiError::bad("bad_request", format!("missing the `{name}` part"))),
+    }
+}
+
+/// The bytes of a part, read chunk by chunk and refused (413) as soon as they pass `cap`: no
+/// more than `cap` bytes of it are ever held.
+async fn read_capped(field: &mut Field<'_>, name: &str, cap: u64, what: &str) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(bad_part)? {
+        if (out.len() + chunk.len()) as u64 > cap {
+            return Err(ApiError::refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the `{name}` part is longer than {cap} bytes, {what}"),
+            ));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Reads a submission part by part: `role`, then `metadata`, which must be signed by the key(s)
+/// the served delegations give that role ([`check_signed`]) before any file part is read; then
+/// each file, streamed to `registry/incoming/<random>/` and bounded by the length the verified
+/// metadata signs for it.
+async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Result<Submission, ApiError> {
+    let mut field = expect_part(&mut multipart, "role", "first").await?;
+    let role = read_capped(&mut field, "role", MAX_ROLE_PART, "the longest role name").await?;
+    drop(field);
+    let role = String::from_utf8(role).map_err(|_| ApiError::bad("bad_request", "the `role` part is not UTF-8"))?;
+    let mut field = expect_part(&mut multipart, "metadata", "after `role`").await?;
+    let metadata = read_capped(
+        &mut field,
+        "metadata",
+        MAX_METADATA_PART,
+        "the largest targets metadata nodes accept without a signed length",
+    )
+    .await?;
+    drop(field);
+    let signed = check_signed(registry, &role, &metadata)?;
+
+    let mut files = BTreeMap::new();
+    let mut dir = None;
+    let mut reserved = Vec::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_part)? {
+        if field.name() != Some("file") {
+            return Err(ApiError::bad(
+                "bad_order",
+                format!(
+                    "unexpected part `{}` after the metadata; the parts are `role`, `metadata`, then the files",
+                    field.name().unwrap_or("")
+                ),
+            ));
+        }
+        let path = field
+            .file_name()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::bad("bad_request", "a `file` part needs a filename (its target path)"))?;
+        let target = signed.signed.targets.get(&path).ok_or_else(|| {
+            ApiError::bad("file_not_in_metadata", format!("`{path}` is not a target of the submitted metadata"))
+        })?;
+        if files.contains_key(&path) {
+            return Err(ApiError::bad("duplicate_file", format!("`{path}` is uploaded twice")));
+        }
+        let max = registry.config.max_incoming;
+        let reservation = Reservation::take(&registry.incoming_reserved, max, target.length).ok_or_else(|| {
+            ApiError::refused(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "incoming_full",
+                format!(
+                    "`{path}` ({} bytes) does not fit in the {max} bytes the origin keeps for submissions in \
+                     progress (its --max-incoming-mib); try again later",
+                    target.length
+                ),
+            )
+        })?;
+        reserved.push(reservation);
+        let dir = match &dir {
+            Some(TempDir(dir)) => dir.clone(),
+            None => {
+                let path = registry.config.data.join("registry/incoming").join(format!("{:016x}", super::rand_u64()));
+                tokio::fs::create_dir_all(&path).await.map_err(ApiError::internal)?;
+                dir = Some(TempDir(path.clone()));
+                path
+            }
+        };
+        let temp = dir.join(format!("{}", files.len()));
+        let mut out = tokio::fs::File::create(&temp).await.map_err(ApiError::internal)?;
+        let (mut sha, mut b3, mut length) = (sha2::Sha256::new(), blake3::Hasher::new(), 0u64);
+        while let Some(chunk) = field.chunk().await.map_err(bad_part)? {
+            length += chunk.len() as u64;
+            if length > target.length {
+                return Err(ApiError::bad(
+                    "file_too_large",
+                    format!("`{path}` is longer than the {} bytes its metadata signs", target.length),
+                ));
+            }
+            sha.update(&chunk);
+            b3.update(&chunk);
+            out.write_all(&chunk).await.map_err(ApiError::internal)?;
+        }
+        out.sync_all().await.map_err(ApiError::internal)?;
+        let upload =
+            Upload { temp, length, sha256: hex::encode(sha.finalize()), blake3: b3.finalize().to_hex().to_string() };
+        files.insert(path, upload);
+    }
+    Ok(Submission { role, metadata, files, _dir: dir, _reserved: reserved })
+}
+
+/// The submitted metadata, parsed and checked against the served delegations before any file is
+/// read: the role is delegated (403 `unknown_publisher`), signed by a threshold of its keys (TUF
+/// 1.0 §5.6.3 from the repository side; 403 `bad_signature_or_metadata`) and newer than the
+/// served version (409 `version_not_increasing`). [`apply_submission`] checks it all again, and
+/// the rest, under the write lock against the repository on disk.
+fn check_signed(registry: &Registry, role: &str, metadata: &[u8]) -> Result<SignedMetadata<Targets>, ApiError> {
+    let md = SignedMetadata::<Targets>::from_slice(metadata, role)
+        .map_err(|e| ApiError::bad("bad_metadata", e.to_string()))?;
+    let roles =
+        registry.cache.0.read().map_err(|_| ApiError::internal(anyhow::anyhow!("cache lock poisoned")))?.roles.clone();
+    let unknown = || ApiError::from(catalog::repo::RepoError::UnknownPublisher(role.to_owned()));
+    let delegations = roles.delegations.as_ref().ok_or_else(unknown)?;
+    let delegation = delegations.roles.iter().flatten().find(|r| r.name == role).ok_or_else(unknown)?;
+    md.verify_role(role, &delegations.keys, &delegation.keyids, delegation.threshold)
+        .map_err(|e| ApiError::from(catalog::repo::RepoError::Metadata(e)))?;
+    let current = roles.versions.get(&format!("{}.json", catalog::client::encode_role_name(role))).copied();
+    let current = current.unwrap_or(0);
+    if md.signed.version <= current {
+        return Err(ApiError::from(catalog::repo::RepoError::VersionNotIncreasing {
+            role: role.into(),
+            current,
+            new: md.signed.version,
+        }));
+    }
+    Ok(md)
 }
 
 /// Applies a submission: checks, stores, signs a new snapshot and timestamp, writes.
