@@ -19,17 +19,16 @@
 //! A browser dashboard can use the same API later with a session cookie (`SameSite=Strict`)
 //! checked at step 3; steps 1, 2 and 4 already hold for it.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use crate::data_dir::{read_private, write_private};
 
 /// The bearer token of a node's local API.
 #[derive(Clone)]
@@ -51,31 +50,10 @@ impl ApiToken {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the API token: {e}"))?;
             let token = hex::encode(bytes);
-            let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let tmp = dir.join(format!(".api.token.tmp-{}", std::process::id()));
-            let written = (|| -> std::io::Result<()> {
-                let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-                file.write_all(format!("{token}\n").as_bytes())?;
-                file.sync_all()?;
-                std::fs::rename(&tmp, path)?;
-                std::fs::File::open(dir)?.sync_all()
-            })();
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e).with_context(|| format!("writing {}", path.display()));
-            }
+            write_private(path, format!("{token}\n").as_bytes())?;
             return Ok(Self(token));
         }
-        let mode = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.permissions().mode();
-        if mode & 0o077 != 0 {
-            anyhow::bail!(
-                "{} is readable by other users (mode {:o}); run `chmod 600` on it",
-                path.display(),
-                mode & 0o777
-            );
-        }
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = read_private(path)?;
         let token = text.trim();
         // The error must not quote the file's contents.
         anyhow::ensure!(
@@ -213,6 +191,8 @@ pub(crate) async fn guard(State(guard): State<Arc<Guard>>, request: Request, nex
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
