@@ -159,3 +159,29 @@ async fn an_archive_cannot_retag_an_image_the_operator_uses() {
     assert_eq!(victim_now.as_deref(), Some(operators.image_id.as_str()), "the archive retagged the operator's image");
     assert!(app_loaded, "the app's image was loaded by id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_get_no_new_privileges_fewer_capabilities_and_a_process_limit() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("hardened");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let port = free_port();
+    let source = source_with(vec![verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), port))]).await;
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source).await;
+    orch.install(&id, None).await.unwrap();
+    assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"), "the app still works");
+    let containers = containers_of(&docker, &id).await;
+    let inspected = docker.inspect_container(containers[0].id.as_deref().unwrap(), None).await.unwrap();
+    let host = inspected.host_config.unwrap();
+    assert!(host.security_opt.unwrap_or_default().contains(&"no-new-privileges:true".to_owned()));
+    let dropped = host.cap_drop.unwrap_or_default();
+    for cap in ["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"] {
+        assert!(dropped.iter().any(|c| c.trim_start_matches("CAP_") == cap), "{cap} not dropped: {dropped:?}");
+    }
+    assert_eq!(host.pids_limit, Some(1024));
+}

@@ -14,6 +14,13 @@ use catalog::manifest::{ContainerPlan, Image, Mount, RestartPolicy as Restart};
 use super::secrets::SecretValue;
 use super::{LABEL_NODE, LABEL_SPEC};
 
+/// Processes one container may run at once (a fork bomb stops there, not at the host's limit).
+pub const PIDS_LIMIT: i64 = 1024;
+
+/// Capabilities Docker grants by default that apps do not need and attackers like: raw sockets
+/// (spoofing on the app network), device nodes, audit writes, file capabilities, `chroot`.
+pub const DROPPED_CAPABILITIES: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"];
+
 /// What an app's containers are created with besides the plan.
 #[derive(Debug, Clone)]
 pub struct ApplyContext<'a> {
@@ -126,6 +133,11 @@ pub fn container_body(
         memory: plan.memory_bytes.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
         nano_cpus: plan.nano_cpus.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         privileged: Some(plan.privileged),
+        // Safe defaults every container gets; only `privileged` (declared by the manifest and
+        // granted by the operator) lifts them.
+        security_opt: (!plan.privileged).then(|| vec!["no-new-privileges:true".to_owned()]),
+        cap_drop: (!plan.privileged).then(|| DROPPED_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()),
+        pids_limit: (!plan.privileged).then_some(PIDS_LIMIT),
         network_mode: Some(if host_network { "host".to_owned() } else { cx.network_id.to_owned() }),
         // Bounded logs: a chatty app must not fill the disk of a home server.
         log_config: Some(HostConfigLogConfig {
