@@ -185,3 +185,74 @@ async fn containers_get_no_new_privileges_fewer_capabilities_and_a_process_limit
     }
     assert_eq!(host.pids_limit, Some(1024));
 }
+
+/// A source whose archives take `delay` to arrive (a slow provider).
+struct SlowArchives {
+    inner: Arc<MemorySource>,
+    delay: std::time::Duration,
+}
+
+impl node::orchestrator::AppSource for SlowArchives {
+    fn versions(&self, id: &str) -> Result<Vec<semver::Version>, node::orchestrator::source::SourceError> {
+        self.inner.versions(id)
+    }
+
+    fn manifest(
+        &self,
+        id: &str,
+        version: Option<&semver::Version>,
+    ) -> Result<node::orchestrator::VerifiedManifest, node::orchestrator::source::SourceError> {
+        self.inner.manifest(id, version)
+    }
+
+    fn fetch_archive<'a>(
+        &'a self,
+        target: &'a str,
+    ) -> node::orchestrator::source::BoxFuture<'a, Result<std::path::PathBuf, node::orchestrator::source::SourceError>>
+    {
+        Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
+            self.inner.fetch_archive(target).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_archive_fetch_does_not_hold_other_lifecycle_commands() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let (fast, slow) = (app_id("fast"), app_id("slowfetch"));
+    let _cleanup = Cleanup(vec![fast.clone(), slow.clone()]);
+    // The slow app's image is one the engine does not have yet, so installing it fetches.
+    let slow_image = build_image(&docker, &format!("{slow}:1"), &slow).await;
+    let archive = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{slow}.tar"));
+    save_image(&docker, &format!("{slow}:1"), &archive).await;
+    let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build();
+    docker.remove_image(&format!("{slow}:1"), Some(options), None).await.expect("remove");
+    let inner =
+        source_with(vec![verified(&web_app(&fast, "1.0.0", &image.image_id, &target(&fast), free_port()))]).await;
+    inner.add(
+        verified(&web_app(&slow, "1.0.0", &slow_image, &target(&slow), free_port())),
+        [(target(&slow), archive.clone())],
+    );
+    let source = Arc::new(SlowArchives { inner, delay: std::time::Duration::from_secs(8) });
+    let data = data_dir("");
+    let orch =
+        Arc::new(node::orchestrator::Orchestrator::open(&node::DataDir::new(data.path()), source).await.unwrap());
+    orch.install(&fast, None).await.unwrap();
+
+    let installing = tokio::spawn({
+        let (orch, slow) = (orch.clone(), slow.clone());
+        async move { orch.install(&slow, None).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // While the slow archive is on its way, another app is stopped and started.
+    orch.stop(&fast).await.expect("stop");
+    orch.start(&fast).await.expect("start");
+    assert!(!installing.is_finished(), "the slow install was done before the other commands ran");
+    installing.await.expect("join").expect("the slow app installs once its archive arrived");
+    let _ = std::fs::remove_file(&archive);
+}

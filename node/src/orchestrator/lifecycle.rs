@@ -38,6 +38,7 @@ impl Orchestrator {
     /// Installs `app` (the newest version when `version` is `None`), installing the apps it
     /// depends on first.
     pub async fn install(&self, app: &str, version: Option<&semver::Version>) -> Result<InstallReport, Error> {
+        self.prefetch(app, version).await;
         let _guard = self.lock().await?;
         let mut report = InstallReport { installed: Vec::new(), already_installed: false };
         if let Some(record) = self.state.load(app)? {
@@ -71,6 +72,22 @@ impl Orchestrator {
         let mut report = InstallReport { installed: Vec::new(), already_installed: false };
         self.install_locked(manifest, &mut Vec::new(), &mut report).await?;
         Ok(report)
+    }
+
+    /// Fetches the image archives `app` at `version` needs *before* the orchestrator lock is
+    /// taken, so a slow provider holds up this command only, never every other lifecycle
+    /// command and the reconciler. Best effort: whatever fails here is met again, and reported,
+    /// under the lock (where the fetch then finds the verified file already stored).
+    async fn prefetch(&self, app: &str, version: Option<&semver::Version>) {
+        let Ok(manifest) = self.fetch_manifest(app, version) else { return };
+        for c in &manifest.manifest().containers {
+            if let catalog::manifest::Image::Archive { target, image_id } = &c.image
+                && !self.engine.has_image(&image_id.to_string()).await.unwrap_or(true)
+                && let Err(e) = self.source.fetch_archive(target).await
+            {
+                tracing::debug!(%app, %target, "prefetch: {e}");
+            }
+        }
     }
 
     fn fetch_manifest(&self, app: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, Error> {
@@ -259,6 +276,7 @@ impl Orchestrator {
     /// new version is not healthy within its grace period, the previous version is put back and
     /// [`Error::RolledBack`] says why.
     pub async fn update(&self, app: &str, to: Option<&semver::Version>) -> Result<UpdateReport, Error> {
+        self.prefetch(app, to).await;
         let _guard = self.lock().await?;
         let current = self.installed(app)?;
         let from = current.record.version.clone();
