@@ -280,6 +280,44 @@ async fn ports_are_published_on_loopback_unless_granted_and_low_ports_need_a_gra
     assert!(containers_of(&docker, &low).await.is_empty(), "nothing created");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_planted_in_a_granted_folder_does_not_lead_out_of_it() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("symlink");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let granted = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(granted.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // What an app with write access to the granted folder could leave there.
+    std::os::unix::fs::symlink("/etc", granted.path().join("evil")).unwrap();
+    let host = granted.path().display().to_string();
+    let evil = format!("{host}/evil");
+    let mut toml = head(&id, "1.0.0");
+    toml.push_str(&format!(
+        "permissions = [{{ kind = \"host_path\", host = \"{evil}\", target = \"/www/shared\", read_only = true }}]\n"
+    ));
+    toml.push_str(&web_container(
+        "web",
+        &image.image_id,
+        &target(&id),
+        Some(free_port()),
+        &format!("binds = [{{ host = \"{evil}\", target = \"/www/shared\", read_only = true }}]\n"),
+    ));
+    let data = data_dir(&format!(
+        "[apps.{id}]\npermissions = [{{ kind = \"host_path\", host = \"{host}\", read_only = true }}]\n"
+    ));
+    let orch = orchestrator(data.path(), source_with(vec![verified(&toml)]).await).await;
+    let err = orch.install(&id, None).await.expect_err("the symlink leads out of the grant");
+    assert!(matches!(err, Error::PolicyRefused { .. }), "{err}");
+    assert!(err.to_string().contains(&format!("host_path {evil} resolves to /etc")), "{err}");
+    assert!(containers_of(&docker, &id).await.is_empty(), "nothing created");
+    assert!(orch.status().await.unwrap().is_empty(), "nothing is recorded as installed");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

@@ -186,6 +186,10 @@ impl Orchestrator {
         if !refusals.is_empty() {
             return Err(Error::PolicyRefused { app: app.to_owned(), refusals });
         }
+        // The binds' real paths too (checked again at every apply).
+        if let Err(refusals) = policy::resolve_binds(m, self.config.grants(app), self.engine.socket()) {
+            return Err(Error::PolicyRefused { app: app.to_owned(), refusals });
+        }
         let ports = |m: &Manifest| -> BTreeSet<(u16, Protocol)> {
             m.containers.iter().flat_map(|c| &c.ports).map(|p| (p.host, p.protocol)).collect()
         };

@@ -99,6 +99,57 @@ pub fn refusals(manifest: &Manifest, grants: &[Grant], engine_socket: &str) -> V
     out
 }
 
+/// The real paths of `manifest`'s binds (symlinks resolved), checked again against `grants`:
+/// the lexical check of [`refusals`] cannot see a symlink an app planted inside a granted
+/// folder (`/srv/media/evil -> /etc`), or one that leads to the engine socket. A bind whose real
+/// path is outside every grant that covers it, or is an engine socket without `docker_socket`,
+/// is refused. Run at every apply; the container is then created with the real path, so the
+/// path checked is the path mounted. A bind source that does not exist keeps its path (the
+/// engine refuses to mount it).
+pub fn resolve_binds(
+    manifest: &Manifest,
+    grants: &[Grant],
+    engine_socket: &str,
+) -> Result<std::collections::BTreeMap<String, String>, Vec<Refusal>> {
+    let real = |p: &str| std::fs::canonicalize(p).map(|r| r.to_string_lossy().into_owned()).ok();
+    let mut resolved = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for c in &manifest.containers {
+        for b in &c.binds {
+            let Some(actual) = real(&b.host) else { continue };
+            if exposes_socket(&actual, engine_socket) || exposes_socket(&b.host, engine_socket) {
+                if !grants.contains(&Grant::DockerSocket) {
+                    out.push(Refusal {
+                        subject: format!("container {}", c.name),
+                        permission: format!("docker_socket (bind of {} resolves to {actual})", b.host),
+                        grant_toml: r#"{ kind = "docker_socket" }"#.into(),
+                    });
+                }
+            } else {
+                let covered = grants.iter().any(|g| match g {
+                    Grant::HostPath { host, read_only, .. } => {
+                        let root = real(host).unwrap_or_else(|| host.clone());
+                        under(&actual, &root) && (!read_only || b.read_only)
+                    }
+                    _ => false,
+                });
+                if !covered {
+                    out.push(Refusal {
+                        subject: format!("container {}", c.name),
+                        permission: format!("host_path {} resolves to {actual}, outside what is granted", b.host),
+                        grant_toml: format!(
+                            r#"{{ kind = "host_path", host = "{actual}", read_only = {} }}"#,
+                            b.read_only
+                        ),
+                    });
+                }
+            }
+            resolved.insert(b.host.clone(), actual);
+        }
+    }
+    if out.is_empty() { Ok(resolved) } else { Err(out) }
+}
+
 /// `path` is `root` or inside it (both clean absolute paths, as validation guarantees).
 fn under(path: &str, root: &str) -> bool {
     let root = root.trim_end_matches('/');

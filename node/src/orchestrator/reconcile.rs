@@ -196,7 +196,15 @@ impl Orchestrator {
 
         // Rule (policy gate): checked again at every apply, so a permission the operator
         // revokes in config.toml takes effect: the app's containers are stopped.
-        let refusals = policy::refusals(m, self.config.grants(app), self.engine.socket());
+        let mut refusals = policy::refusals(m, self.config.grants(app), self.engine.socket());
+        let real_binds = if refusals.is_empty() {
+            policy::resolve_binds(m, self.config.grants(app), self.engine.socket()).unwrap_or_else(|r| {
+                refusals = r;
+                Default::default()
+            })
+        } else {
+            Default::default()
+        };
         if !refusals.is_empty() {
             for c in mine.iter().filter(|c| c.state == bollard::models::ContainerSummaryStateEnum::RUNNING) {
                 self.engine.stop(&c.id, 30).await?;
@@ -231,7 +239,17 @@ impl Orchestrator {
         }
 
         let network_id = if uses_network { self.ensure_network(plan, &networks).await? } else { String::new() };
-        let (resolved, data_dir) = self.ensure_volumes(plan, &volumes).await?;
+        let (mut resolved, data_dir) = self.ensure_volumes(plan, &volumes).await?;
+        // Binds mount the real paths that were checked, not paths a symlink could redirect.
+        for c in &mut resolved.containers {
+            for mount in &mut c.mounts {
+                if let catalog::manifest::Mount::Bind { source, .. } = mount
+                    && let Some(real) = real_binds.get(source.as_str())
+                {
+                    source.clone_from(real);
+                }
+            }
+        }
         let plan = &resolved;
         let data_dir = data_dir.unwrap_or(self.state.app_dir(app)?);
         let ledger = self.state.app_dir(app)?.join("secrets.generated");
