@@ -397,6 +397,8 @@ fn a_400_mib_metadata_part_gets_413_while_the_origin_holds_little() {
 
     let peak = served.peak_rss();
     let report = format!("the origin's peak RSS is {} MiB (it was {} MiB at start)", peak / MIB, before / MIB);
+    // The figure, for `cargo test -p archy-registry --test tests a_400_mib -- --nocapture`.
+    eprintln!("{report}; it read {} MiB of the {} MiB sent at it", sent / MIB, filler / MIB);
     assert!(peak < 200 * MIB && peak - before < 96 * MIB, "{report}");
     assert_eq!(folder_size(&dir.path().join("registry/incoming")), 0);
 }
