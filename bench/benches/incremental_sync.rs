@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use catalog::keys::SigningKey;
-use catalog::repo::{Expiry, InitKeys, Repository};
-use catalog::testing::TestApp;
+use catalog::repo::{Expiry, Repository};
+use catalog::testing::{TestApp, TestKeys};
 use chrono::Utc;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -59,15 +59,15 @@ fn envelope(id: &str, publisher: &SigningKey, version: &str) -> (String, Vec<u8>
 /// root it already pins) and every envelope.
 fn build_origin(dir: &Path, publishers: usize, apps: usize) -> (u64, u64) {
     let now = Utc::now();
-    let (root, targets, snapshot, timestamp) = (key(1, 0), key(2, 0), key(3, 0), key(4, 0));
-    let init = InitKeys {
-        root: vec![&root],
-        root_threshold: 1,
-        targets: &targets,
-        snapshot: &snapshot,
-        timestamp: &timestamp,
+    let keys = TestKeys {
+        root: key(1, 0),
+        targets: key(2, 0),
+        snapshot: key(3, 0),
+        timestamp: key(4, 0),
+        publisher: key(9, 0),
     };
-    let mut repo = Repository::create(&init, now, Expiry::default()).expect("create");
+    let mut repo = keys.create(now);
+    let TestKeys { targets, snapshot, timestamp, .. } = keys;
     for p in 0..publishers {
         let publisher = key(9, p);
         let ids: Vec<String> = (0..apps).map(|i| format!("app-{p}-{i}")).collect();

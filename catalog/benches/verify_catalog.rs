@@ -22,7 +22,7 @@ use catalog::client::{Config, FetchError, Remote, Updater};
 use catalog::envelope::{SignedEnvelope, signing_message};
 use catalog::keys::SigningKey;
 use catalog::manifest::{Limits, Manifest};
-use catalog::repo::{Expiry, InitKeys, Repository};
+use catalog::testing::TestKeys;
 use sha2::Digest as _;
 
 const PUBLISHERS: usize = 50;
@@ -65,15 +65,15 @@ fn build() -> Catalog {
         seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
         SigningKey::from_seed(seed)
     };
-    let (root, targets, snapshot, timestamp) = (key(1, 0), key(2, 0), key(3, 0), key(4, 0));
-    let init = InitKeys {
-        root: vec![&root],
-        root_threshold: 1,
-        targets: &targets,
-        snapshot: &snapshot,
-        timestamp: &timestamp,
+    let keys = TestKeys {
+        root: key(1, 0),
+        targets: key(2, 0),
+        snapshot: key(3, 0),
+        timestamp: key(4, 0),
+        publisher: key(9, 0),
     };
-    let mut repo = Repository::create(&init, now, Expiry::default()).expect("create");
+    let mut repo = keys.create(now);
+    let TestKeys { root, targets, snapshot, timestamp, .. } = keys;
     let mut paths = Vec::new();
     let mut envelopes = Vec::new();
     for p in 0..PUBLISHERS {
