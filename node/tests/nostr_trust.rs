@@ -141,6 +141,41 @@ fn a_sybil_ring_scores_zero_unless_a_trusted_key_follows_into_it() {
 }
 
 #[test]
+fn an_app_id_offered_by_two_admitted_publishers_is_not_installed_from_either() {
+    let world = World::new();
+    let (owner, other) = (Publisher::new(), Publisher::new());
+    world.relay.publish(&[
+        owner.binding(),
+        owner.release("notes", "1.0.0", &world.envelopes),
+        other.binding(),
+        // A publisher admitted for its own apps announces a higher version of someone else's id.
+        other.release("notes", "9.0.0", &world.envelopes),
+    ]);
+    let node = world.node(&[]);
+    node.edit_config(|c| {
+        c.insert("nostr_policy".into(), toml::toml! { allow = [(owner.npub()), (other.npub())] }.into());
+    });
+    sync(&node);
+    let out = archy(&node, &["install", "notes", "--source", "nostr"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("offered on Nostr by several publishers"), "{err}");
+    assert!(err.contains(&owner.did().to_string()) && err.contains(&other.did().to_string()), "{err}");
+    assert!(!err.contains("container engine"), "refused before the engine is contacted: {err}");
+
+    // The operator decides: with the other publisher denied, the owner's app is the one offered.
+    node.edit_config(|c| {
+        c.insert(
+            "nostr_policy".into(),
+            toml::toml! { allow = [(owner.npub()), (other.npub())] deny = [(other.did().to_string())] }.into(),
+        );
+    });
+    let out = archy(&node, &["install", "notes", "--source", "nostr"]);
+    let err = text(&out.stderr);
+    assert!(!err.contains("several publishers") && !err.contains("nostr_policy"), "{err}");
+}
+
+#[test]
 fn install_refusals_name_the_nostr_policy_rule() {
     let world = World::new();
     let operator = Keys::generate();

@@ -49,8 +49,10 @@ pub(crate) enum ResolveError {
     /// The install policy refused every publisher offering it.
     #[error(transparent)]
     Refused(#[from] Refusal),
-    /// Several publishers offer it with the same score.
-    #[error("{app} is offered by several publishers scoring the same ({publishers}); deny all but one in nostr_policy")]
+    /// Several admitted publishers offer it: none is chosen.
+    #[error(
+        "refused: {app} is offered on Nostr by several publishers the policy admits ({publishers}); add all but the one you want to nostr_policy.deny"
+    )]
     Ambiguous {
         /// The app.
         app: String,
@@ -165,21 +167,18 @@ impl NostrView {
                 Err(refusal) => refused.push((score, refusal)),
             }
         }
-        // The newest admitted version, then the best publisher for it.
-        admitted.sort_by(|a, b| {
-            b.1.manifest.manifest().version.cmp(&a.1.manifest.manifest().version).then(b.0.total_cmp(&a.0))
-        });
-        if let Some((score, best)) = admitted.first() {
-            let best_version = &best.manifest.manifest().version;
-            let mut tied: Vec<String> = admitted
-                .iter()
-                .filter(|(s, r)| s == score && &r.manifest.manifest().version == best_version)
-                .map(|(_, r)| r.did().to_string())
-                .collect();
-            tied.dedup();
-            if tied.len() > 1 {
-                return Err(ResolveError::Ambiguous { app: id.to_owned(), publishers: tied.join(", ") });
-            }
+        // One admitted publisher per app id: when several offer it, none is chosen (a publisher
+        // admitted for its own apps would otherwise take over another's id by announcing a
+        // higher version); the operator decides with `deny` (or `allow` and `min_score`).
+        let mut publishers: Vec<String> = admitted.iter().map(|(_, r)| r.did().to_string()).collect();
+        publishers.sort();
+        publishers.dedup();
+        if publishers.len() > 1 {
+            return Err(ResolveError::Ambiguous { app: id.to_owned(), publishers: publishers.join(", ") });
+        }
+        // The newest version of the one admitted publisher.
+        admitted.sort_by(|a, b| b.1.manifest.manifest().version.cmp(&a.1.manifest.manifest().version));
+        if let Some((_, best)) = admitted.first() {
             return Ok(best.manifest.clone());
         }
         refused.sort_by(|a, b| b.0.total_cmp(&a.0));
