@@ -154,31 +154,18 @@ fn default_root() -> PathBuf {
     home.join(".local/share/archy-node")
 }
 
-/// Writes a new private file (a key, a token): 0600 from creation (never readable by others,
-/// not even briefly), written whole to a temporary name, fsynced, renamed into place, and the
-/// folder made durable. The folder is created if needed.
-pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
+/// Creates a private file (a key, a token) with [`catalog::keyfile::write_secret_new`]: 0600
+/// from creation, whole or not at all, never overwriting. `Ok(false)` when the file exists
+/// already (another process made it first): read that one instead.
+pub fn create_private(path: &Path, bytes: &[u8]) -> anyhow::Result<bool> {
+    match catalog::keyfile::write_secret_new(path, bytes) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
     }
-    Ok(())
 }
 
-/// Reads a private file written by [`write_private`], refusing one that other users can read
+/// Reads a private file made by [`create_private`], refusing one that other users can read
 /// (the error names the fix, never the contents).
 pub fn read_private(path: &Path) -> anyhow::Result<String> {
     use std::os::unix::fs::PermissionsExt as _;

@@ -28,7 +28,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::data_dir::{read_private, write_private};
+use crate::data_dir::{create_private, read_private};
 
 /// The bearer token of a node's local API.
 #[derive(Clone)]
@@ -50,8 +50,10 @@ impl ApiToken {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the API token: {e}"))?;
             let token = hex::encode(bytes);
-            write_private(path, format!("{token}\n").as_bytes())?;
-            return Ok(Self(token));
+            // Another process (the CLI, the daemon) may have made it first: then read that one.
+            if create_private(path, format!("{token}\n").as_bytes())? {
+                return Ok(Self(token));
+            }
         }
         let text = read_private(path)?;
         let token = text.trim();

@@ -6,15 +6,16 @@ use std::path::Path;
 
 use archy_nostr::nostr_sdk::{Keys, SecretKey};
 
-use crate::data_dir::{read_private, write_private};
+use crate::data_dir::{create_private, read_private};
 
 /// The node's Nostr keys in the key file at `path` (`<data>/nostr.key`), created (0600, written
 /// atomically) if the file does not exist.
 pub(crate) fn load_or_create(path: &Path) -> anyhow::Result<Keys> {
     if !path.exists() {
         let keys = Keys::generate();
-        write_private(path, format!("{}\n", keys.secret_key().to_secret_hex()).as_bytes())?;
-        return Ok(keys);
+        if create_private(path, format!("{}\n", keys.secret_key().to_secret_hex()).as_bytes())? {
+            return Ok(keys);
+        }
     }
     let text = read_private(path)?;
     // The error of a bad key must not quote the file's contents.
