@@ -16,7 +16,7 @@
 //! version), 409 (conflict: dependency, port, a name held by another app or node, downgrade,
 //! rolled-back update), 422 (image or health failure), 503 (engine unreachable) or 500, whose body hides the details (they are
 //! logged; [`ApiError`], shared with the daemon's routes). This router does not authenticate:
-//! `archy-node run` serves it behind `crate::local_api`'s guard (bearer token or 0600 socket,
+//! `archy-node run` serves it behind the `local_api` guard (bearer token or 0600 socket,
 //! Host and cross-site checks, JSON bodies). Request bodies are limited to 16 KiB.
 
 use std::sync::Arc;
