@@ -244,8 +244,17 @@ impl ApiListener {
                 let listener = tokio::net::UnixListener::bind(&staged)
                     .with_context(|| format!("binding the local API on {}", staged.display()))?;
                 std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
-                // A socket left by a node that did not stop cleanly is replaced.
-                let _ = std::fs::remove_file(path);
+                // A socket left by a node that did not stop cleanly is replaced; anything else at
+                // that path is the operator's and is left alone (a clear error instead).
+                use std::os::unix::fs::FileTypeExt as _;
+                match std::fs::symlink_metadata(path) {
+                    Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+                    Ok(_) => {
+                        let _ = std::fs::remove_dir_all(&private);
+                        anyhow::bail!("serve.api: {} exists and is not a socket; choose another path", path.display());
+                    }
+                    Err(_) => {}
+                }
                 std::fs::rename(&staged, path).with_context(|| format!("placing the socket at {}", path.display()))?;
                 let _ = std::fs::remove_dir(&private);
                 Ok((Self::Unix(listener, path.clone()), Guard::unix()))

@@ -187,3 +187,20 @@ fn app_lifecycle_waits_for_an_engine_that_answers_after_the_node_started() {
     let status: serde_json::Value = serde_json::from_str(&body).expect("status json");
     assert_eq!(status["lifecycle"], "ready");
 }
+
+#[test]
+fn a_unix_socket_path_that_holds_a_file_is_refused_and_the_file_kept() {
+    let origin = Origin::new();
+    let server = HttpServer::start(origin.served());
+    let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
+    let file = node.path().join("notes.txt");
+    std::fs::write(&file, "the operator's\n").unwrap();
+    node.edit_config(|c| {
+        c["serve"].as_table_mut().expect("serve").insert("api".into(), format!("unix:{}", file.display()).into());
+    });
+    let out = Command::new(node_bin()).args(["run", "--data"]).arg(node.path()).output().expect("archy-node run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("exists and is not a socket"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "the operator's\n");
+}
