@@ -22,6 +22,13 @@
 //! timeout_secs = 10                       # a relay silent this long is given up on
 //! serve_relay = "127.0.0.1:7447"          # `run` also runs the embedded relay here (events in <data>/relay/)
 //!
+//! [nostr.limits]           # how much the node holds from Nostr; the least trusted goes first
+//! labels = 100000          # archy labels
+//! bound_keys = 20000       # Nostr keys with a DID binding
+//! held_back = 1000         # releases of publishers the policy does not admit (no envelope fetched)
+//! follow_list_mib = 64     # follow lists
+//! events_per_relay = 50000 # from one relay per full read, and per hour live
+//!
 //! [trust]
 //! seeds = ["npub1…"]   # the operator's trusted Nostr keys (the origin's publishers are added)
 //!
@@ -148,11 +155,49 @@ pub struct Nostr {
     /// Where `archy-node run` serves the embedded relay, if anywhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serve_relay: Option<SocketAddr>,
+    /// How much the node holds from Nostr.
+    #[serde(skip_serializing_if = "NostrLimits::is_default")]
+    pub limits: NostrLimits,
 }
 
 impl Default for Nostr {
     fn default() -> Self {
-        Self { relays: Vec::new(), timeout_secs: 10, serve_relay: None }
+        Self { relays: Vec::new(), timeout_secs: 10, serve_relay: None, limits: NostrLimits::default() }
+    }
+}
+
+/// How much the node holds from Nostr (`[nostr.limits]`). Over a cap, the data of the
+/// least-trusted keys goes first (`docs/nostr.md`, "What the node spends on strangers").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NostrLimits {
+    /// `archy` labels held (one per labelled key).
+    pub labels: usize,
+    /// Nostr keys with a verified DID binding held.
+    pub bound_keys: usize,
+    /// Releases of publishers the install policy does not admit, held as events only (their
+    /// envelopes are not fetched).
+    pub held_back: usize,
+    /// Follow lists held, in MiB of event JSON.
+    pub follow_list_mib: usize,
+    /// Events one relay may hand over in one full read, and in one hour of live subscription.
+    pub events_per_relay: usize,
+}
+
+impl Default for NostrLimits {
+    fn default() -> Self {
+        Self { labels: 100_000, bound_keys: 20_000, held_back: 1_000, follow_list_mib: 64, events_per_relay: 50_000 }
+    }
+}
+
+impl NostrLimits {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Follow lists held, in bytes.
+    pub fn follow_list_bytes(&self) -> usize {
+        self.follow_list_mib.saturating_mul(1024 * 1024)
     }
 }
 

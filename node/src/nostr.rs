@@ -8,6 +8,8 @@
 //! - [`state`]: every event through [`archy_nostr::discovery::Discovery`]'s ordered checks or
 //!   [`archy_nostr::social::TrustInputs`]; dropped events logged and counted by reason.
 //! - `store`: the verified events on disk, checked again whenever they are read back.
+//! - `admission`: whose envelopes are fetched (the install policy's verdict now) and which
+//!   data goes first when a cap of `[nostr.limits]` is reached (the least trusted).
 //! - `fetch`: envelopes by hash from a release's URL or iroh locations.
 //! - `trust`: the seeds (operator keys and the origin's publishers) and the scores.
 //! - [`policy`]: `deny`, then `allow`, then `min_score`.
@@ -15,6 +17,7 @@
 //!   orchestrator).
 //! - `keys` and `publish`: the node's own Nostr key and its NIP-85 assertions.
 
+pub(crate) mod admission;
 pub(crate) mod fetch;
 pub(crate) mod keys;
 pub mod policy;

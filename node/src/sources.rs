@@ -66,6 +66,7 @@ impl AppSource for NostrSource {
         self.view()?.resolve(id, version).map_err(|e| match e {
             ResolveError::Refused(refusal) => SourceError::Refused(refusal.to_string()),
             e @ ResolveError::NotFound(_) => SourceError::NotFound(e.to_string()),
+            e @ ResolveError::NotFetched { .. } => SourceError::NotFetched(e.to_string()),
             other => SourceError::Invalid(other.to_string()),
         })
     }

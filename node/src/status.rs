@@ -210,8 +210,8 @@ impl NostrStatus {
             Some(r) => {
                 let at = r.at.map_or(String::new(), |a| a.to_rfc3339());
                 out.push(format!(
-                    "  last read: {at}: holding {} releases, {} bindings, {} revocations, {} follow lists, {} labels",
-                    r.held.releases, r.held.bindings, r.held.revocations, r.held.follow_lists, r.held.labels
+                    "  last read: {at}: holding {} releases ({} more held back), {} bindings, {} revocations, {} follow lists, {} labels",
+                    r.held.releases, r.held.held_back, r.held.bindings, r.held.revocations, r.held.follow_lists, r.held.labels
                 ));
                 for relay in &r.relays {
                     match &relay.error {

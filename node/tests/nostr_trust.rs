@@ -221,10 +221,20 @@ fn install_refusals_name_the_nostr_policy_rule() {
     // And an app only on Nostr is not found in the origin's catalog.
     assert!(install(&["stranger-app", "--source", "origin"]).contains("stranger-app is not in the verified catalog"));
 
-    // allow bypasses min_score.
+    // allow bypasses min_score: the stranger's envelope was not fetched while the policy did not
+    // admit it, so the install says to sync, and after a sync it goes on to the engine.
     node.edit_config(|c| {
         c.insert("nostr_policy".into(), toml::toml! { allow = [(stranger.npub())] }.into());
     });
+    let err = install(&["stranger-app"]);
+    assert!(
+        err.contains(&format!(
+            "stranger-app 1.0.0 by {} was held back when the relays were last read, so its envelope is not here; run `archy-node sync` to fetch it",
+            stranger.did()
+        )),
+        "{err}"
+    );
+    sync(&node);
     let err = install(&["stranger-app"]);
     assert!(!err.contains("nostr_policy") && err.contains("container engine"), "{err}");
 
@@ -335,6 +345,7 @@ fn the_local_api_refuses_a_nostr_install_with_403_naming_the_rule() {
     let node = world.node(&[]);
     node.edit_config(|c| {
         c.insert("docker_socket".into(), socket.clone().into());
+        c.insert("nostr_policy".into(), toml::toml! { min_score = 1.0 }.into());
     });
     sync(&node);
     let daemon = node.run();

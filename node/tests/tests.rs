@@ -19,6 +19,7 @@ mod layers;
 mod local_api;
 mod nostr_discovery;
 mod nostr_install;
+mod nostr_limits;
 mod nostr_trust;
 mod orchestrator_api;
 mod orchestrator_crash;

@@ -115,6 +115,14 @@ impl Discovery {
         self.bindings.get(npub).map(|d| d.iter().cloned().collect()).unwrap_or_default()
     }
 
+    /// Forgets the bindings of the Nostr keys `npubs` (the node evicts the bindings of its
+    /// least-trusted keys when it holds too many); their later events wait for a binding again.
+    pub fn forget_bindings_of(&mut self, npubs: &HashSet<PublicKey>) -> usize {
+        let before = self.bindings.len();
+        self.bindings.retain(|npub, _| !npubs.contains(npub));
+        before - self.bindings.len()
+    }
+
     /// Whether this version was revoked by its publisher.
     pub fn is_revoked(&self, did: &DidKey, app: &AppId, version: &semver::Version) -> bool {
         self.revoked.contains(&(did.clone(), app.clone(), version.clone()))

@@ -74,6 +74,9 @@ pub enum Rejected {
     /// Not valid JSON or not a NIP-01 event.
     #[error("malformed event: {0}")]
     Malformed(String),
+    /// The node's policy refuses the publisher outright (its operator denied it).
+    #[error("{0}")]
+    NotAdmitted(String),
     /// The NIP-01 id or the BIP-340 signature does not verify.
     #[error("bad Nostr signature: {0}")]
     BadNostrSignature(String),

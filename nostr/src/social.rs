@@ -9,7 +9,7 @@
 //!
 //! Every event is checked with [`crate::event::check_nostr`] before it counts.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use catalog::trust::{GraphBuilder, Label};
 use nostr_sdk::{Event, EventBuilder, Keys, Kind, PublicKey, Tag, Timestamp};
@@ -112,6 +112,27 @@ impl TrustInputs {
     /// Number of labels held.
     pub fn label_count(&self) -> usize {
         self.labels.len()
+    }
+
+    /// The number of labels held from each author.
+    pub fn labels_per_author(&self) -> HashMap<PublicKey, usize> {
+        let mut out = HashMap::new();
+        for (from, _, _) in &self.labels {
+            *out.entry(*from).or_default() += 1;
+        }
+        out
+    }
+
+    /// Forgets every label by the `authors`; returns how many labels went.
+    pub fn forget_labels_of(&mut self, authors: &HashSet<PublicKey>) -> usize {
+        let before = self.labels.len();
+        self.labels.retain(|(from, _, _)| !authors.contains(from));
+        before - self.labels.len()
+    }
+
+    /// Forgets the follow list of `author`; whether one was held.
+    pub fn forget_follows_of(&mut self, author: &PublicKey) -> bool {
+        self.follows.remove(author).is_some()
     }
 
     /// Adds every follow and label to a graph builder (seeds are the caller's).

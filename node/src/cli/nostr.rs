@@ -73,6 +73,9 @@ pub(super) fn apps(data: &DataDir, source: Source, json: bool) -> anyhow::Result
                     a.publisher
                 );
                 println!("{:<74}{}", "", a.npub);
+                if let Some(why) = &a.held_back {
+                    println!("{:<20} held back: {why}", "");
+                }
             }
         }
     }
@@ -245,11 +248,12 @@ pub(super) fn sync_lines(report: &ReadReport) -> Vec<String> {
     let mut out = Vec::new();
     let accepted: u64 = report.counts.accepted.values().sum();
     out.push(format!(
-        "nostr: {} relays read; {} events accepted, {} dropped; holding {} releases, {} bindings, {} revocations, {} follow lists, {} labels",
+        "nostr: {} relays read; {} events accepted, {} dropped; holding {} releases ({} more held back), {} bindings, {} revocations, {} follow lists, {} labels",
         report.relays.iter().filter(|r| r.error.is_none()).count(),
         accepted,
         report.counts.dropped_total(),
         report.held.releases,
+        report.held.held_back,
         report.held.bindings,
         report.held.revocations,
         report.held.follow_lists,

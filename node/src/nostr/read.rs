@@ -1,19 +1,27 @@
 //! Reading the configured relays: once per `archy-node sync` (and per sync interval of
 //! `archy-node run`), and as a live subscription in `run`.
 //!
-//! A full read, on each relay:
-//! 1. archy's kind 30078 events (`#t` in `archy-app`, `archy-bind`, `archy-revoke`) and NIP-32
-//!    labels in the `archy` namespace (kind 1985, `#L archy`), until `EOSE`;
-//! 2. the envelopes of the releases that passed, fetched by hash (at most
-//!    [`MAX_FETCHES_PER_READ`] per read, [`FETCH_CONCURRENCY`] at a time);
-//! 3. follow lists (kind 3) by author, breadth-first from the trust seeds along follows and
+//! A full read:
+//! 1. on each relay, archy's kind 30078 events (`#t` in `archy-app`, `archy-bind`,
+//!    `archy-revoke`) and NIP-32 labels in the `archy` namespace (kind 1985, `#L archy`), until
+//!    `EOSE`;
+//! 2. follow lists (kind 3) by author, breadth-first from the trust seeds along follows and
 //!    endorsements, [`MAX_FOLLOW_DEPTH`] rounds and at most [`MAX_FOLLOW_AUTHORS`] authors: only
 //!    keys that trust can reach matter to a score, so the follow lists of everyone else are
 //!    never asked for;
-//! 4. events still waiting for a binding are dropped as unbound.
+//! 3. the scores, and the install policy's verdict on each publisher with a release that passed
+//!    ([`super::admission`]): the envelopes of admitted publishers are fetched by hash (at most
+//!    [`MAX_FETCHES_PER_READ`] per relay, [`FETCH_CONCURRENCY`] at a time); the others' releases
+//!    are held back without a fetch, and a denied publisher's are dropped;
+//! 4. events still waiting for a binding are dropped as unbound;
+//! 5. what is held is brought under `[nostr.limits]`, the least-trusted data first.
+//!
+//! One relay hands over at most `nostr.limits.events_per_relay` events per full read; further
+//! events are dropped as `overloaded`.
 //!
 //! The live subscription asks for the same events from a minute before it (re)connects, plus
-//! the follow lists of the authors held, and checks each event as it arrives.
+//! the follow lists of the authors held, and checks each event as it arrives (at most
+//! `events_per_relay` per relay and hour), with the verdicts and scores of at most a minute ago.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -29,6 +37,7 @@ use chrono::Utc;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
+use super::admission::Admission;
 use super::fetch::Fetcher;
 use super::relay::{Connection, Frame, QueryEnd, RelayError};
 use super::state::{Counts, NostrState, Origin};
@@ -48,6 +57,11 @@ const AUTHORS_PER_QUERY: usize = 500;
 pub const MAX_FETCHES_PER_READ: usize = 256;
 /// Envelope fetches at a time.
 pub const FETCH_CONCURRENCY: usize = 4;
+/// How old the live subscription's verdicts and scores may get before they are computed again
+/// (and the caps applied).
+const ADMISSION_MAX_AGE: Duration = Duration::from_secs(60);
+/// The live subscription's window for `nostr.limits.events_per_relay`.
+const LIVE_BUDGET_WINDOW: Duration = Duration::from_secs(3600);
 
 /// What one relay gave in a read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -68,6 +82,9 @@ pub struct Held {
     pub bindings: usize,
     /// Accepted, unrevoked app releases.
     pub releases: usize,
+    /// Releases held back without their envelope (the policy does not admit the publisher).
+    #[serde(default)]
+    pub held_back: usize,
     /// Verified revocations.
     pub revocations: usize,
     /// Follow lists.
@@ -82,6 +99,7 @@ impl Held {
         Self {
             bindings: state.binding_count(),
             releases: state.releases().count(),
+            held_back: state.held_back().count(),
             revocations: state.revocation_count(),
             follow_lists: state.inputs().follow_lists(),
             labels: state.inputs().label_count(),
@@ -223,6 +241,8 @@ struct Asked<'a> {
     follows_of: &'a HashSet<PublicKey>,
     /// Whether only follow lists were asked for.
     only_follows: bool,
+    /// Most events taken from this relay (per full read, or per hour live).
+    budget: usize,
 }
 
 /// Hands a frame of a query to the state: events through the checks, anything else counted
@@ -238,6 +258,14 @@ fn take_frame(
     match frame {
         Frame::Event { json, .. } => {
             report.events += 1;
+            if report.events > asked.budget as u64 {
+                let reason = Rejected::Overloaded(format!(
+                    "relay {url} already handed over {} events (nostr.limits.events_per_relay)",
+                    asked.budget
+                ));
+                state.drop_event(Origin::Relay(url), None, &reason);
+                return;
+            }
             let Some(event) = state.parse_raw(Origin::Relay(url), &json) else { return };
             let is_follows = event.kind == Kind::ContactList;
             if (is_follows && !asked.follows_of.contains(&event.pubkey)) || (!is_follows && asked.only_follows) {
@@ -251,12 +279,15 @@ fn take_frame(
     }
 }
 
-/// Fetches the envelopes of `pending` and hands them to the state, oldest version first.
+/// Fetches the envelopes of the releases in `pending` whose publisher `admission` admits and
+/// hands them to the state, oldest version first; the others are held back without a fetch
+/// (refused by `min_score`) or dropped (refused by `deny`).
 async fn fetch_and_accept(
     state: &tokio::sync::Mutex<NostrState>,
     from: &str,
     mut pending: Vec<PendingRelease>,
     fetcher: &Fetcher,
+    admission: &Admission,
 ) {
     let mut seen = HashSet::new();
     pending.retain(|p| seen.insert(p.event.id));
@@ -275,6 +306,23 @@ async fn fetch_and_accept(
                 p.release.app, p.release.version, p.release.did
             ));
             s.drop_event(Origin::Relay(from), Some(&p.event.id.to_hex()), &reason);
+        }
+    }
+    {
+        // Rule: only publishers the install policy admits make the node fetch anything.
+        let mut s = state.lock().await;
+        let (admitted, refused): (Vec<_>, Vec<_>) =
+            pending.into_iter().partition(|p| admission.admits(&s, &p.release.did).is_ok());
+        pending = admitted;
+        for p in refused {
+            match admission.admits(&s, &p.release.did) {
+                Err(refusal) if refusal.rule == "min_score" => s.hold_back(p),
+                Err(refusal) => {
+                    let reason = Rejected::NotAdmitted(format!("{refusal}; not fetched"));
+                    s.drop_event(Origin::Relay(from), Some(&p.event.id.to_hex()), &reason);
+                }
+                Ok(_) => {}
+            }
         }
     }
     pending.sort_by(|a, b| a.release.version.cmp(&b.release.version));
@@ -329,10 +377,12 @@ pub async fn read_relays(
     let fetcher = Fetcher::new(data.files(), config, timeout);
     let counts_before = state.lock().await.counts().clone();
     let mut report = ReadReport { at: Some(Utc::now()), ..ReadReport::default() };
+    let budget = config.nostr.limits.events_per_relay;
 
     // 1. archy's events and labels.
     let none = HashSet::new();
     let mut conns = Vec::new();
+    let mut releases = Vec::new();
     for url in &urls {
         let mut relay = RelayReport { url: url.clone(), ..RelayReport::default() };
         match Connection::connect(url, timeout).await {
@@ -342,7 +392,7 @@ pub async fn read_relays(
                 let mut pending = Vec::new();
                 let end = {
                     let mut s = state.lock().await;
-                    let asked = Asked { follows_of: &none, only_follows: false };
+                    let asked = Asked { follows_of: &none, only_follows: false, budget };
                     match conn
                         .query("bindings", &[binding_filter()], timeout, |f| {
                             take_frame(&mut s, url, f, asked, &mut pending, &mut relay);
@@ -360,8 +410,7 @@ pub async fn read_relays(
                 };
                 let usable = end.is_ok();
                 note_end(&mut relay, end);
-                // 2. their envelopes.
-                fetch_and_accept(state, url, pending, &fetcher).await;
+                releases.push((url.clone(), pending));
                 if usable {
                     conns.push((conn, report.relays.len()));
                 }
@@ -374,7 +423,7 @@ pub async fn read_relays(
         report.relays.push(relay);
     }
 
-    // 3. follow lists, breadth-first from the seeds.
+    // 2. follow lists, breadth-first from the seeds.
     let seeds = {
         let s = state.lock().await;
         let origin = super::trust::origin_publishers(data).unwrap_or_else(|e| {
@@ -400,7 +449,7 @@ pub async fn read_relays(
                 let mut pending = Vec::new();
                 let end = conn
                     .query("follows", &[follows_filter(chunk, None)], timeout, |f| {
-                        let asked = Asked { follows_of: &wanted, only_follows: true };
+                        let asked = Asked { follows_of: &wanted, only_follows: true, budget };
                         take_frame(&mut s, &url, f, asked, &mut pending, relay);
                     })
                     .await;
@@ -415,11 +464,21 @@ pub async fn read_relays(
     for (conn, _) in conns {
         conn.close().await;
     }
+
+    // 3. the envelopes of admitted publishers.
+    let admission = {
+        let s = state.lock().await;
+        Admission::compute(data, config, &s)?
+    };
+    for (url, pending) in releases {
+        fetch_and_accept(state, &url, pending, &fetcher, &admission).await;
+    }
     fetcher.close().await;
 
-    // 4. what still waits for a binding.
+    // 4. what still waits for a binding; 5. the caps.
     let mut s = state.lock().await;
     s.end_of_read(Origin::Relay("(end of read)"));
+    s.trim(&config.nostr.limits, &|k| admission.rank(k));
     report.counts = diff(&counts_before, s.counts());
     report.held = Held::of(&s);
     catalog::repo::write_atomic(&ReadReport::path(data), &serde_json::to_vec_pretty(&report)?)?;
@@ -477,6 +536,8 @@ pub async fn sync_relays(data: &DataDir, config: &Config) -> anyhow::Result<Opti
 pub struct NostrDaemon {
     data: DataDir,
     state: Arc<tokio::sync::Mutex<NostrState>>,
+    /// The verdicts and scores the live subscription uses, and when they were computed.
+    admission: tokio::sync::Mutex<Option<(Instant, Arc<Admission>)>>,
     live: tokio::sync::Mutex<LiveReport>,
     connected: std::sync::Mutex<Vec<String>>,
 }
@@ -496,6 +557,7 @@ impl NostrDaemon {
         Ok(Arc::new(Self {
             data: data.clone(),
             state: Arc::new(tokio::sync::Mutex::new(state)),
+            admission: tokio::sync::Mutex::new(None),
             live: tokio::sync::Mutex::new(live),
             connected: std::sync::Mutex::new(Vec::new()),
         }))
@@ -519,7 +581,27 @@ impl NostrDaemon {
         let mut merged = tokio::task::spawn_blocking(move || NostrState::load(&d)).await?;
         merged.set_counts(counts);
         *state = merged;
+        drop(state);
+        *self.admission.lock().await = None;
         Ok(report)
+    }
+
+    /// The verdicts and scores of at most [`ADMISSION_MAX_AGE`] ago; when they are older they
+    /// are computed again, and the caps applied with them if the state is over one.
+    async fn admission(&self, config: &Config) -> anyhow::Result<Arc<Admission>> {
+        let mut cached = self.admission.lock().await;
+        if let Some((at, a)) = cached.as_ref()
+            && at.elapsed() < ADMISSION_MAX_AGE
+        {
+            return Ok(a.clone());
+        }
+        let mut state = self.state.lock().await;
+        let admission = Arc::new(Admission::compute(&self.data, config, &state)?);
+        if state.over(&config.nostr.limits) {
+            state.trim(&config.nostr.limits, &|k| admission.rank(k));
+        }
+        *cached = Some((Instant::now(), admission.clone()));
+        Ok(admission)
     }
 
     async fn merge_counts(&self, state: &NostrState) {
@@ -636,6 +718,8 @@ impl NostrDaemon {
         tracing::info!(relay = url, "live subscription");
         let mut last_write = Instant::now();
         let mut dirty = true;
+        // Events taken from this relay in the current window.
+        let mut window = (Instant::now(), RelayReport::default());
         loop {
             let frame = match conn.next_frame(Duration::from_secs(1)).await {
                 Ok(Some(frame)) => frame,
@@ -658,14 +742,25 @@ impl NostrDaemon {
                 return Ok(());
             }
             let mut pending = Vec::new();
+            if window.0.elapsed() > LIVE_BUDGET_WINDOW {
+                window = (Instant::now(), RelayReport::default());
+            }
             {
                 let mut s = self.state.lock().await;
-                let mut relay = RelayReport::default();
-                let asked = Asked { follows_of: &wanted, only_follows: false };
-                take_frame(&mut s, url, frame, asked, &mut pending, &mut relay);
+                let budget = config.nostr.limits.events_per_relay;
+                let asked = Asked { follows_of: &wanted, only_follows: false, budget };
+                take_frame(&mut s, url, frame, asked, &mut pending, &mut window.1);
             }
-            if !pending.is_empty() {
-                fetch_and_accept(&self.state, url, pending, fetcher).await;
+            if pending.is_empty() {
+                // Keeps the verdicts fresh and the caps applied while events arrive.
+                if let Err(e) = self.admission(config).await {
+                    tracing::warn!("live subscription: {e:#}");
+                }
+            } else {
+                match self.admission(config).await {
+                    Ok(admission) => fetch_and_accept(&self.state, url, pending, fetcher, &admission).await,
+                    Err(e) => tracing::warn!("live subscription: releases not fetched: {e:#}"),
+                }
             }
             dirty = true;
             if last_write.elapsed() > Duration::from_secs(1) {

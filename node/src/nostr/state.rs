@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use archy_nostr::discovery::{Accepted, Checked, Discovery, PendingRelease};
-use archy_nostr::event::{self, Announcement, Rejected, bech32_npub, event_from_json};
-use archy_nostr::nostr_sdk::{Event, EventId, Kind, PublicKey};
+use archy_nostr::event::{self, Announcement, Rejected, Release, bech32_npub, event_from_json};
+use archy_nostr::nostr_sdk::{Event, EventId, JsonUtil as _, Kind, PublicKey, Timestamp};
 use archy_nostr::social::{KIND_LABEL, TrustInputs, label_of};
 use catalog::DidKey;
 use catalog::envelope::VerifiedManifest;
@@ -22,13 +22,14 @@ use serde::{Deserialize, Serialize};
 
 use super::fetch::local_envelope;
 use super::store::EventStore;
+use crate::config::NostrLimits;
 use crate::data_dir::DataDir;
 use crate::files::{FileError, FileStore};
 
-/// Most archy labels held (each is one small event).
-pub const MAX_LABELS: usize = 100_000;
 /// Most drop messages kept for `status`.
 const RECENT_DROPS: usize = 20;
+/// Drops logged one by one in a session before only every thousandth is.
+const QUIET_AFTER: u64 = 500;
 /// Most verified versions of one app by one publisher the node keeps (newest first): older
 /// ones leave the listing and the store, so a publisher posting version after version cannot
 /// grow the node's store or slow its listings without bound.
@@ -52,6 +53,7 @@ pub fn reason_code(reason: &Rejected) -> &'static str {
         Rejected::FetchFailed { .. } => "fetch_failed",
         Rejected::BadEnvelope { .. } => "bad_envelope",
         Rejected::Overloaded(_) => "overloaded",
+        Rejected::NotAdmitted(_) => "denied",
         _ => "other",
     }
 }
@@ -78,6 +80,39 @@ impl NostrRelease {
     /// The Nostr key that announced it.
     pub fn npub(&self) -> PublicKey {
         self.event.pubkey
+    }
+}
+
+/// A verified release whose envelope the node does not hold: its publisher was not admitted by
+/// the install policy when it was read (so nothing was fetched), or its envelope is gone from
+/// the file store. Only the newest version per publisher and app is held.
+#[derive(Debug, Clone)]
+pub struct HeldBack {
+    /// The release event (binding and DID signature verified).
+    pub event: Event,
+    /// What it announces.
+    pub release: Release,
+    /// Its `title` tag, shown in listings (the envelope, which has the real title, is not held).
+    pub title: String,
+}
+
+/// What [`NostrState::trim`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Labels, and the authors they were from.
+    pub labels: (usize, usize),
+    /// Nostr keys whose bindings went.
+    pub bound_keys: usize,
+    /// Held-back releases.
+    pub held_back: usize,
+    /// Follow lists.
+    pub follow_lists: usize,
+}
+
+impl Trimmed {
+    /// Whether anything went.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
     }
 }
 
@@ -131,7 +166,13 @@ pub struct NostrState {
     follow_events: HashMap<PublicKey, Event>,
     endorsements: HashMap<PublicKey, BTreeSet<PublicKey>>,
     releases: BTreeMap<(DidKey, String, semver::Version), NostrRelease>,
-    binding_events: HashSet<EventId>,
+    held_back: BTreeMap<(DidKey, String), HeldBack>,
+    /// The binding events held, by posting key.
+    binding_events: HashMap<PublicKey, BTreeSet<EventId>>,
+    /// The label events held, by author, with their `created_at`.
+    label_events: HashMap<PublicKey, BTreeMap<EventId, Timestamp>>,
+    /// JSON size of each follow list held.
+    follow_bytes: HashMap<PublicKey, usize>,
     revocation_count: usize,
     counts: Counts,
 }
@@ -158,7 +199,10 @@ impl NostrState {
             follow_events: HashMap::new(),
             endorsements: HashMap::new(),
             releases: BTreeMap::new(),
-            binding_events: HashSet::new(),
+            held_back: BTreeMap::new(),
+            binding_events: HashMap::new(),
+            label_events: HashMap::new(),
+            follow_bytes: HashMap::new(),
             revocation_count: 0,
             counts: Counts::default(),
         }
@@ -166,8 +210,9 @@ impl NostrState {
 
     /// Loads the stored events of `data`, running every check on them again: bindings first,
     /// then revocations, then releases in version order (their envelopes read from the local
-    /// file store), then follows and labels. A stored event that no longer passes is left out
-    /// and logged; nothing stored is taken on trust. New events are written from then on.
+    /// file store; a release whose envelope is not there is held back), then follows and labels.
+    /// A stored event that no longer passes is left out and logged; nothing stored is taken on
+    /// trust. New events are written from then on.
     pub fn load(data: &DataDir) -> Self {
         let mut state = Self::empty(data);
         let mut events = Vec::new();
@@ -192,15 +237,16 @@ impl NostrState {
         for e in events {
             for pending in state.check(Origin::Store, e) {
                 let hash = pending.release.hash.to_hex().to_string();
-                let local =
-                    local_envelope(&data.files(), &pending.release.hash, pending.release.size).map_err(|e| match e {
-                        FileError::Damaged { .. } => Rejected::BadEnvelope { hash, reason: e.to_string() },
-                        _ => Rejected::FetchFailed {
-                            hash,
-                            reason: "the envelope is not in the node's file store".into(),
-                        },
-                    });
-                state.accept(Origin::Store, pending, local);
+                match local_envelope(&data.files(), &pending.release.hash, pending.release.size) {
+                    Ok(bytes) => state.accept(Origin::Store, pending, Ok(bytes)),
+                    Err(e @ FileError::Damaged { .. }) => {
+                        let reason = Rejected::BadEnvelope { hash, reason: e.to_string() };
+                        state.drop_event(Origin::Store, Some(&pending.event.id.to_hex()), &reason);
+                    }
+                    // Held back when it was read, or its envelope is gone: the next read of the
+                    // relays decides again whether to fetch it.
+                    Err(_) => state.hold_back(pending),
+                }
             }
         }
         for e in state.discovery.take_parked() {
@@ -240,7 +286,14 @@ impl NostrState {
 
     /// Number of verified bindings held.
     pub fn binding_count(&self) -> usize {
-        self.binding_events.len()
+        self.binding_events.values().map(BTreeSet::len).sum()
+    }
+
+    /// Releases held back (newest per publisher and app), not revoked.
+    pub fn held_back(&self) -> impl Iterator<Item = &HeldBack> {
+        self.held_back
+            .values()
+            .filter(|h| !self.discovery.is_revoked(&h.release.did, &h.release.app, &h.release.version))
     }
 
     /// Number of verified revocations held.
@@ -275,6 +328,13 @@ impl NostrState {
     /// what a stranger sent, so it is cut short and its control characters escaped first.
     pub fn drop_event(&mut self, from: Origin<'_>, id: Option<&str>, reason: &Rejected) {
         let code = reason_code(reason);
+        // A flood is counted, not logged event by event: after the first few hundred drops of a
+        // session only every thousandth is logged.
+        let total = self.counts.dropped_total();
+        if total >= QUIET_AFTER && !total.is_multiple_of(1000) {
+            *self.counts.dropped.entry(code.to_owned()).or_default() += 1;
+            return;
+        }
         let id = id.map_or_else(|| "?".to_owned(), |i| printable(i, 64));
         let reason = printable(&reason.to_string(), 400);
         tracing::warn!(from = %from, event = %id, reason = code, "dropped a Nostr event: {reason}");
@@ -321,7 +381,7 @@ impl NostrState {
                         tracing::info!(%did, npub = %bech32_npub(&npub), "verified DID binding");
                         self.keep(&event, "binding");
                     }
-                    self.binding_events.insert(event.id);
+                    self.binding_events.entry(npub).or_default().insert(event.id);
                     queue.extend(unparked);
                 }
                 Ok(Checked::Revocation { did, app, version }) => {
@@ -341,11 +401,6 @@ impl NostrState {
     }
 
     fn add_trust_input(&mut self, from: Origin<'_>, event: &Event) {
-        if event.kind.as_u16() == KIND_LABEL && self.inputs.label_count() >= MAX_LABELS {
-            let reason = Rejected::Overloaded(format!("the node already holds {MAX_LABELS} labels"));
-            self.drop_event(from, Some(&event.id.to_hex()), &reason);
-            return;
-        }
         match self.inputs.add(event) {
             Ok(true) if event.kind == Kind::ContactList => {
                 if let Some(old) = self.follow_events.insert(event.pubkey, event.clone())
@@ -354,6 +409,7 @@ impl NostrState {
                 {
                     self.store.remove(&old);
                 }
+                self.follow_bytes.insert(event.pubkey, event.as_json().len());
                 self.keep(event, "follow_list");
             }
             Ok(true) => {
@@ -361,6 +417,7 @@ impl NostrState {
                     let targets = event.tags.public_keys().copied().take(archy_nostr::social::MAX_LABEL_TARGETS);
                     self.endorsements.entry(event.pubkey).or_default().extend(targets);
                 }
+                self.label_events.entry(event.pubkey).or_default().insert(event.id, event.created_at);
                 self.keep(event, "label");
             }
             // An older follow list, or a label outside the `archy` namespace: nothing to hold.
@@ -397,6 +454,15 @@ impl NostrState {
                 let m = manifest.manifest();
                 tracing::info!(app = %m.id, version = %m.version, did = %m.publisher, "accepted a Nostr release");
                 let key = (m.publisher.clone(), m.id.to_string(), m.version.clone());
+                let held = (key.0.clone(), key.1.clone());
+                if let Some(h) = self.held_back.get(&held)
+                    && h.release.version <= key.2
+                    && let Some(h) = self.held_back.remove(&held)
+                    && self.persist
+                    && h.event.id != event.id
+                {
+                    self.store.remove(&h.event);
+                }
                 self.keep(&event, "release");
                 let (did, app) = (key.0.clone(), key.1.clone());
                 self.releases.insert(key, NostrRelease { event, manifest, hash: release.hash, size: release.size });
@@ -404,6 +470,152 @@ impl NostrState {
             }
             Err(reason) => self.drop_event(from, Some(&id), &reason),
         }
+    }
+
+    /// Holds a verified release back without its envelope: the install policy does not admit
+    /// its publisher (nothing is fetched for it), or its envelope is not in the file store. Only
+    /// the newest version per publisher and app is held; [`Self::trim`] caps how many.
+    pub fn hold_back(&mut self, pending: PendingRelease) {
+        let PendingRelease { event, release } = pending;
+        let key = (release.did.clone(), release.app.to_string());
+        let fetched_newer = self
+            .releases
+            .range((key.0.clone(), key.1.clone(), release.version.clone())..)
+            .any(|((d, a, _), _)| *d == key.0 && *a == key.1);
+        let held_newer = self.held_back.get(&key).is_some_and(|h| h.release.version >= release.version);
+        if fetched_newer || held_newer {
+            return;
+        }
+        let title = event
+            .tags
+            .iter()
+            .map(|t| t.as_slice())
+            .find(|t| t.first().map(String::as_str) == Some("title"))
+            .and_then(|t| t.get(1))
+            .map_or_else(|| release.app.to_string(), |t| printable(t, 80));
+        if let Some(old) = self.held_back.insert(key, HeldBack { event: event.clone(), release, title })
+            && self.persist
+        {
+            self.store.remove(&old.event);
+        }
+        self.keep(&event, "held_back");
+    }
+
+    /// Whether any cap of `limits` is exceeded.
+    pub fn over(&self, limits: &NostrLimits) -> bool {
+        self.inputs.label_count() > limits.labels
+            || self.binding_events.len() > limits.bound_keys
+            || self.held_back.len() > limits.held_back
+            || self.follow_bytes.values().sum::<usize>() > limits.follow_list_bytes()
+    }
+
+    /// Brings what is held under `limits`, the least-trusted data first: labels by author,
+    /// bindings by Nostr key, held-back releases by the key that announced them, follow lists
+    /// by author. `rank` is a key's trust (higher is kept longer; `f64::INFINITY` is never
+    /// evicted); the keys bound to a publisher whose releases the node holds are never evicted
+    /// either. Ties go oldest first. Evictions are counted as dropped (`evicted`) and logged.
+    pub fn trim(&mut self, limits: &NostrLimits, rank: &dyn Fn(&PublicKey) -> f64) -> Trimmed {
+        let holding: HashSet<PublicKey> =
+            self.releases.values().flat_map(|r| self.discovery.npubs_of(r.did())).collect();
+        let rank = |k: &PublicKey| if holding.contains(k) { f64::INFINITY } else { rank(k) };
+        let mut out = Trimmed::default();
+
+        // Labels, whole authors at a time.
+        let count = self.inputs.label_count();
+        if count > limits.labels {
+            let per_author = self.inputs.labels_per_author();
+            let newest = |a: &PublicKey| {
+                self.label_events.get(a).and_then(|e| e.values().max().copied()).unwrap_or(Timestamp::zero())
+            };
+            let order = evict_order(per_author.into_iter().map(|(a, n)| (rank(&a), newest(&a), a, n)));
+            let (gone, _) = take_until(order, count - limits.labels);
+            if !gone.is_empty() {
+                let removed = self.inputs.forget_labels_of(&gone);
+                for author in &gone {
+                    self.endorsements.remove(author);
+                    for id in self.label_events.remove(author).unwrap_or_default().into_keys() {
+                        self.store.remove_id(KIND_LABEL, &id);
+                    }
+                }
+                out.labels = (removed, gone.len());
+            }
+        }
+
+        // Bindings, whole keys at a time (their held-back releases go with them).
+        if self.binding_events.len() > limits.bound_keys {
+            let excess = self.binding_events.len() - limits.bound_keys;
+            let order = evict_order(self.binding_events.keys().map(|k| (rank(k), Timestamp::zero(), *k, 1)));
+            let (gone, _) = take_until(order, excess);
+            if !gone.is_empty() {
+                self.discovery.forget_bindings_of(&gone);
+                for key in &gone {
+                    for id in self.binding_events.remove(key).unwrap_or_default() {
+                        self.store.remove_id(archy_nostr::event::KIND_APP_DATA, &id);
+                    }
+                }
+                let orphaned: Vec<_> = self
+                    .held_back
+                    .iter()
+                    .filter(|(_, h)| gone.contains(&h.event.pubkey))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in orphaned {
+                    if let Some(h) = self.held_back.remove(&key) {
+                        self.store.remove(&h.event);
+                        out.held_back += 1;
+                    }
+                }
+                out.bound_keys = gone.len();
+            }
+        }
+
+        // Held-back releases.
+        if self.held_back.len() > limits.held_back {
+            let excess = self.held_back.len() - limits.held_back;
+            let mut order: Vec<_> = self
+                .held_back
+                .iter()
+                .map(|(k, h)| (rank(&h.event.pubkey), h.event.created_at, k.clone()))
+                .filter(|(r, ..)| r.is_finite())
+                .collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (_, _, key) in order.into_iter().take(excess) {
+                if let Some(h) = self.held_back.remove(&key) {
+                    self.store.remove(&h.event);
+                    out.held_back += 1;
+                }
+            }
+        }
+
+        // Follow lists, by bytes.
+        let bytes: usize = self.follow_bytes.values().sum();
+        if bytes > limits.follow_list_bytes() {
+            let order =
+                evict_order(self.follow_events.iter().map(|(k, e)| (rank(k), e.created_at, *k, self.follow_bytes[k])));
+            let (gone, _) = take_until(order, bytes - limits.follow_list_bytes());
+            for author in &gone {
+                self.inputs.forget_follows_of(author);
+                self.follow_bytes.remove(author);
+                if let Some(e) = self.follow_events.remove(author) {
+                    self.store.remove(&e);
+                }
+            }
+            out.follow_lists = gone.len();
+        }
+
+        if !out.is_empty() {
+            tracing::warn!(
+                labels = out.labels.0,
+                label_authors = out.labels.1,
+                bound_keys = out.bound_keys,
+                held_back = out.held_back,
+                follow_lists = out.follow_lists,
+                "the node's Nostr caps were reached: evicted the least-trusted data"
+            );
+            let n = out.labels.0 + out.bound_keys + out.held_back + out.follow_lists;
+            *self.counts.dropped.entry("evicted".to_owned()).or_default() += n as u64;
+        }
+        out
     }
 
     /// Keeps the [`MAX_VERSIONS_KEPT`] newest versions of `app` by `did`, removing older ones
@@ -428,6 +640,28 @@ impl NostrState {
             self.drop_event(from, Some(&e.id.to_hex()), &reason);
         }
     }
+}
+
+/// Candidates for eviction, `(rank, age, key, size)`, least trusted and oldest first; keys
+/// ranked `f64::INFINITY` are never candidates.
+fn evict_order(items: impl Iterator<Item = (f64, Timestamp, PublicKey, usize)>) -> Vec<(PublicKey, usize)> {
+    let mut v: Vec<_> = items.filter(|(r, ..)| r.is_finite()).collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    v.into_iter().map(|(_, _, k, n)| (k, n)).collect()
+}
+
+/// The first keys of `order` whose sizes add up to at least `excess`, and that sum.
+fn take_until(order: Vec<(PublicKey, usize)>, excess: usize) -> (HashSet<PublicKey>, usize) {
+    let mut gone = HashSet::new();
+    let mut freed = 0;
+    for (key, n) in order {
+        if freed >= excess {
+            break;
+        }
+        gone.insert(key);
+        freed += n;
+    }
+    (gone, freed)
 }
 
 /// `text` cut to `max` characters, control characters escaped (for logs and `status`).

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use archy_nostr::nostr_sdk::{Event, JsonUtil as _};
+use archy_nostr::nostr_sdk::{Event, EventId, JsonUtil as _};
 
 use crate::data_dir::DataDir;
 
@@ -49,9 +49,14 @@ impl EventStore {
         Ok(())
     }
 
-    /// Removes an event (a follow list replaced by a newer one).
+    /// Removes an event (a follow list replaced by a newer one, an evicted event).
     pub(crate) fn remove(&self, event: &Event) {
-        let _ = std::fs::remove_file(self.dir.join(Self::name(event)));
+        self.remove_id(event.kind.as_u16(), &event.id);
+    }
+
+    /// Removes the event of `kind` with `id`.
+    pub(crate) fn remove_id(&self, kind: u16, id: &EventId) {
+        let _ = std::fs::remove_file(self.dir.join(format!("{kind}-{}.json", id.to_hex())));
     }
 
     /// Every stored file, in name order. Files larger than any accepted event are returned as

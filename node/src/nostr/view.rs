@@ -9,8 +9,9 @@ use catalog::DidKey;
 use catalog::envelope::VerifiedManifest;
 use serde::Serialize;
 
-use super::policy::{self, Admitted, Refusal};
-use super::state::{NostrRelease, NostrState};
+use super::admission::Admission;
+use super::policy::{Admitted, Refusal};
+use super::state::{HeldBack, NostrRelease, NostrState};
 use super::trust::{self, TrustScores};
 use crate::config::Config;
 
@@ -37,6 +38,11 @@ pub(crate) struct NostrApp {
     pub length: u64,
     /// The release event's id.
     pub event: String,
+    /// Why the node holds only the announcement, not the envelope (the install policy did not
+    /// admit the publisher when the relays were read, or the envelope is gone); absent when the
+    /// envelope is held and verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<String>,
 }
 
 /// Why a Nostr app cannot be installed.
@@ -49,6 +55,19 @@ pub(crate) enum ResolveError {
     /// The install policy refused every publisher offering it.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The policy admits the publisher now, but the envelope was not fetched when the relays
+    /// were read.
+    #[error(
+        "{app} {version} by {did} was held back when the relays were last read, so its envelope is not here; run `archy-node sync` to fetch it"
+    )]
+    NotFetched {
+        /// The app.
+        app: String,
+        /// The version.
+        version: String,
+        /// The publisher.
+        did: String,
+    },
     /// Several admitted publishers offer it: none is chosen.
     #[error(
         "refused: {app} is offered on Nostr by several publishers the policy admits ({publishers}); add all but the one you want to nostr_policy.deny"
@@ -65,23 +84,16 @@ pub(crate) enum ResolveError {
 #[derive(Debug)]
 pub(crate) struct NostrView {
     state: NostrState,
-    trust: TrustScores,
-    config: Config,
+    admission: Admission,
 }
 
 impl NostrView {
     /// Loads and checks the stored events of `data`, then computes the scores from the seeds
     /// `config` names.
     pub(crate) fn load(data: &DataDir, config: &Config) -> anyhow::Result<Self> {
-        let config = config.clone();
         let state = NostrState::load(data);
-        let origin = trust::origin_publishers(data).unwrap_or_else(|e| {
-            tracing::warn!("the origin's publishers are not trust seeds: {e:#}");
-            Vec::new()
-        });
-        let seeds = trust::seeds(&config, &state, &origin)?;
-        let trust = TrustScores::compute(&state, seeds);
-        Ok(Self { state, trust, config })
+        let admission = Admission::compute(data, config, &state)?;
+        Ok(Self { state, admission })
     }
 
     /// The checked state.
@@ -91,7 +103,7 @@ impl NostrView {
 
     /// The scores.
     pub(crate) fn trust(&self) -> &TrustScores {
-        &self.trust
+        self.admission.scores()
     }
 
     fn listing(&self, r: &NostrRelease) -> NostrApp {
@@ -102,26 +114,46 @@ impl NostrView {
             title: m.title.clone(),
             publisher: m.publisher.to_string(),
             npub: bech32_npub(&r.npub()),
-            score: self.trust.publisher_score(&self.state, r.did()).0,
+            score: self.trust().publisher_score(&self.state, r.did()).0,
             source: "nostr".into(),
             blake3: r.hash.to_hex().to_string(),
             length: r.size,
             event: r.event.id.to_hex(),
+            held_back: None,
+        }
+    }
+
+    fn held_listing(&self, h: &HeldBack) -> NostrApp {
+        let why = match self.check_policy(&h.release.did) {
+            Err(refusal) => format!("{refusal}; its envelope was not fetched"),
+            Ok(_) => "its envelope is not here yet; `archy-node sync` fetches it".to_owned(),
+        };
+        NostrApp {
+            id: h.release.app.to_string(),
+            version: h.release.version.clone(),
+            title: h.title.clone(),
+            publisher: h.release.did.to_string(),
+            npub: bech32_npub(&h.event.pubkey),
+            score: self.trust().publisher_score(&self.state, &h.release.did).0,
+            source: "nostr".into(),
+            blake3: h.release.hash.to_hex().to_string(),
+            length: h.release.size,
+            event: h.event.id.to_hex(),
+            held_back: Some(why),
         }
     }
 
     /// Every unrevoked app version, by id, then newest first, then highest score.
     pub(crate) fn apps(&self) -> Vec<NostrApp> {
         let mut apps: Vec<NostrApp> = self.state.releases().map(|r| self.listing(r)).collect();
+        apps.extend(self.state.held_back().map(|h| self.held_listing(h)));
         apps.sort_by(|a, b| a.id.cmp(&b.id).then(b.version.cmp(&a.version)).then(b.score.total_cmp(&a.score)));
         apps
     }
 
     /// The install policy's verdict on a publisher.
     pub(crate) fn check_policy(&self, did: &DidKey) -> Result<Admitted, Refusal> {
-        let npubs = self.state.discovery().npubs_of(did);
-        let (score, _) = self.trust.publisher_score(&self.state, did);
-        policy::check(&self.config.nostr_policy, did, &npubs, score)
+        self.admission.admits(&self.state, did)
     }
 
     /// The versions of `id` on Nostr (any publisher).
@@ -152,7 +184,12 @@ impl NostrView {
                 m.id.as_str() == id && version.is_none_or(|v| &m.version == v)
             })
             .collect();
-        if offers.is_empty() {
+        let held: Vec<&HeldBack> = self
+            .state
+            .held_back()
+            .filter(|h| h.release.app.as_str() == id && version.is_none_or(|v| &h.release.version == v))
+            .collect();
+        if offers.is_empty() && held.is_empty() {
             return Err(ResolveError::NotFound(match version {
                 Some(v) => format!("{id} {v} is not offered on Nostr"),
                 None => format!("{id} is not offered on Nostr"),
@@ -161,7 +198,7 @@ impl NostrView {
         let mut admitted = Vec::new();
         let mut refused = Vec::new();
         for r in offers {
-            let score = self.trust.publisher_score(&self.state, r.did()).0;
+            let score = self.trust().publisher_score(&self.state, r.did()).0;
             match self.check_policy(r.did()) {
                 Ok(_) => admitted.push((score, r)),
                 Err(refusal) => refused.push((score, refusal)),
@@ -170,7 +207,21 @@ impl NostrView {
         // One admitted publisher per app id: when several offer it, none is chosen (a publisher
         // admitted for its own apps would otherwise take over another's id by announcing a
         // higher version); the operator decides with `deny` (or `allow` and `min_score`).
-        let mut publishers: Vec<String> = admitted.iter().map(|(_, r)| r.did().to_string()).collect();
+        // Held-back releases whose publisher the policy admits now count too (the next read
+        // fetches them).
+        let mut not_fetched = Vec::new();
+        for h in held {
+            let score = self.trust().publisher_score(&self.state, &h.release.did).0;
+            match self.check_policy(&h.release.did) {
+                Ok(_) => not_fetched.push(h),
+                Err(refusal) => refused.push((score, refusal)),
+            }
+        }
+        let mut publishers: Vec<String> = admitted
+            .iter()
+            .map(|(_, r)| r.did().to_string())
+            .chain(not_fetched.iter().map(|h| h.release.did.to_string()))
+            .collect();
         publishers.sort();
         publishers.dedup();
         if publishers.len() > 1 {
@@ -180,6 +231,13 @@ impl NostrView {
         admitted.sort_by(|a, b| b.1.manifest.manifest().version.cmp(&a.1.manifest.manifest().version));
         if let Some((_, best)) = admitted.first() {
             return Ok(best.manifest.clone());
+        }
+        if let Some(h) = not_fetched.first() {
+            return Err(ResolveError::NotFetched {
+                app: id.to_owned(),
+                version: h.release.version.to_string(),
+                did: h.release.did.to_string(),
+            });
         }
         refused.sort_by(|a, b| b.0.total_cmp(&a.0));
         Err(ResolveError::Refused(refused.remove(0).1))

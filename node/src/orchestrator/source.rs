@@ -36,6 +36,10 @@ pub enum SourceError {
     /// fresh again (a freeze attack never ends otherwise; TUF §5.4.5).
     #[error("{0}")]
     Expired(String),
+    /// The source knows the app, but its signed files are not on this node yet (the next
+    /// sync fetches them).
+    #[error("{0}")]
+    NotFetched(String),
     /// Reading or fetching failed.
     #[error("{0}")]
     Io(String),

@@ -250,11 +250,14 @@ impl World {
     }
 
     /// A node trusting the origin, reading `relays`, seeded with `seeds`, whose container
-    /// engine socket does not exist (nothing in these tests may reach Docker).
+    /// engine socket does not exist (nothing in these tests may reach Docker). Without seeds
+    /// every score is 0, so a node without seeds admits every bound publisher
+    /// (`nostr_policy.min_score = 0`): those tests are about the checks of events, not trust.
     pub fn node_with(&self, relays: &[String], seeds: &[&Keys]) -> Node {
         let node = Node::init(&self.origin.root_v1(), Some(&self.http.url()), &[]);
         let relays: Vec<toml::Value> = relays.iter().map(|r| r.clone().into()).collect();
         let seeds: Vec<toml::Value> = seeds.iter().map(|k| bech32_npub(&k.public_key()).into()).collect();
+        let open = seeds.is_empty();
         node.edit_config(|c| {
             let mut nostr = toml::Table::new();
             nostr.insert("relays".into(), toml::Value::Array(relays));
@@ -263,6 +266,9 @@ impl World {
             let mut trust = toml::Table::new();
             trust.insert("seeds".into(), toml::Value::Array(seeds));
             c.insert("trust".into(), trust.into());
+            if open {
+                c.insert("nostr_policy".into(), toml::toml! { min_score = 0.0 }.into());
+            }
             c.insert("docker_socket".into(), "/nonexistent/archy-test-docker.sock".into());
         });
         node

@@ -105,6 +105,7 @@ pub enum Answer {
 pub struct HttpServer {
     pub addr: SocketAddr,
     overrides: Arc<Mutex<HashMap<String, Answer>>>,
+    requested: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -113,19 +114,25 @@ impl HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let overrides: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
+        let requested: Arc<Mutex<Vec<String>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (o, s) = (overrides.clone(), stop.clone());
+        let (o, r, s) = (overrides.clone(), requested.clone(), stop.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (root, o) = (root.clone(), o.clone());
-                std::thread::spawn(move || serve_one(stream, &root, &o));
+                let (root, o, r) = (root.clone(), o.clone(), r.clone());
+                std::thread::spawn(move || serve_one(stream, &root, &o, &r));
             }
         });
-        Self { addr, overrides, stop }
+        Self { addr, overrides, requested, stop }
+    }
+
+    /// The paths asked for so far, in order.
+    pub fn requested(&self) -> Vec<String> {
+        self.requested.lock().unwrap().clone()
     }
 
     pub fn url(&self) -> String {
@@ -149,7 +156,12 @@ impl Drop for HttpServer {
     }
 }
 
-fn serve_one(stream: TcpStream, root: &Path, overrides: &Mutex<HashMap<String, Answer>>) {
+fn serve_one(
+    stream: TcpStream,
+    root: &Path,
+    overrides: &Mutex<HashMap<String, Answer>>,
+    requested: &Mutex<Vec<String>>,
+) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut request = String::new();
     if reader.read_line(&mut request).is_err() {
@@ -162,6 +174,7 @@ fn serve_one(stream: TcpStream, root: &Path, overrides: &Mutex<HashMap<String, A
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    requested.lock().unwrap().push(path.clone());
     let mut stream = stream;
     let answer = overrides.lock().unwrap().get(&path).cloned();
     match answer {
