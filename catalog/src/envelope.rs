@@ -94,6 +94,12 @@ pub struct SignedEnvelope {
     sig: String,
 }
 
+/// The file name of a signed envelope, `<id>-<version>.archy.json`: what `archy app sign` and
+/// `archy publish` write, and what `archy-node install --from DIR` reads.
+pub fn file_name(id: &crate::manifest::AppId, version: &semver::Version) -> String {
+    format!("{id}-{version}.archy.json")
+}
+
 /// The message the publisher signs: prefix ‖ BLAKE3(canonical manifest bytes).
 pub fn signing_message(manifest_hash: &blake3::Hash) -> Vec<u8> {
     let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + 32);

@@ -29,5 +29,6 @@ mod orchestrator_gate;
 mod orchestrator_install;
 mod orchestrator_names;
 mod orchestrator_networks;
+mod publisher_loop;
 mod sync_attacks;
 mod sync_paths;

@@ -1,5 +1,5 @@
 //! The harness of the node's integration tests: the binaries under test ([`node_bin`],
-//! [`registry_bin`]) and
+//! [`registry_bin`], [`archy_bin`]) and
 //!
 //! - [`origin`]: an origin repository built with archy's repository code, a real HTTP server on
 //!   loopback that can be told to misbehave, nodes driven through the `archy-node` binary, the
@@ -18,6 +18,13 @@ use std::path::PathBuf;
 /// The `archy-node` binary of this build.
 pub fn node_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_archy-node"))
+}
+
+/// The publisher's `archy` binary, built beside `archy-node` by `cargo test --workspace`.
+pub fn archy_bin() -> PathBuf {
+    let path = node_bin().with_file_name("archy");
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` (tests/run.sh does)", path.display());
+    path
 }
 
 /// The origin's binary, built beside `archy-node` by `cargo test --workspace`.

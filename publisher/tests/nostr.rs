@@ -344,12 +344,12 @@ fn url_writes_the_envelope_to_dist_and_serve_serves_it_over_iroh_until_interrupt
     let (_relay, relay) = env.relay("relay-data");
     let did = env.publisher();
 
-    // --url: the publisher hosts dist/<app>-<version>.envelope.json at the URL.
+    // --url: the publisher hosts dist/<app>-<version>.archy.json at the URL.
     let app = env.app("notes", "1.0.0", &did);
     let out = env.ok(&["publish", app.to_str().unwrap(), "--relay", &relay, "--url", "https://files.example/archy/"]);
-    let url = "https://files.example/archy/notes-1.0.0.envelope.json";
+    let url = "https://files.example/archy/notes-1.0.0.archy.json";
     assert_eq!(out["locations"], serde_json::json!([{"url": url}]));
-    let file = std::fs::read(app.join("dist/notes-1.0.0.envelope.json")).expect("dist file");
+    let file = std::fs::read(app.join("dist/notes-1.0.0.archy.json")).expect("dist file");
     assert_eq!(blake3::hash(&file).to_hex().as_str(), out["blake3"].as_str().unwrap());
 
     // --serve: the envelope from the publisher's own iroh endpoint, until Ctrl-C.

@@ -117,8 +117,10 @@ impl AppSource for MemorySource {
     }
 }
 
-/// A folder of signed envelopes (`*.archy.json`, any names) and image archives (at their target
-/// path, `<app>/<file>`, under the folder). Every envelope is verified with
+/// A folder of signed envelopes (`*.archy.json`, any names; `archy app sign` writes
+/// `<id>-<version>.archy.json`) and image archives (at their target path, `<app>/<file>`, under
+/// the folder). Envelopes under the former name `*.envelope.json` are still read, with a warning
+/// to rename them. Every envelope is verified with
 /// [`SignedEnvelope::verify`]; archives carry no signed hash here, so the image id check after
 /// `docker load` is what binds them to the signed manifest.
 #[derive(Debug, Clone)]
@@ -138,7 +140,13 @@ impl DirSource {
             std::fs::read_dir(&self.dir).map_err(|e| SourceError::Io(format!("{}: {e}", self.dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path();
-            if !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".archy.json")) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            if name.ends_with(".envelope.json") {
+                tracing::warn!(
+                    file = %path.display(),
+                    "signed envelopes are named *.archy.json now; rename this file (its old name is read for now)"
+                );
+            } else if !name.ends_with(".archy.json") {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(|e| SourceError::Io(format!("{}: {e}", path.display())))?;

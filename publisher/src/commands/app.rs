@@ -44,7 +44,8 @@ enum AppAction {
     Sign {
         /// The app folder holding archy.toml.
         dir: PathBuf,
-        /// Output file [default: <id>-<version>.envelope.json in the current directory].
+        /// Output file [default: <id>-<version>.archy.json in the current directory, the name
+        /// `archy-node install --from DIR` reads].
         #[arg(short, long)]
         output: Option<PathBuf>,
         #[command(flatten)]
@@ -97,7 +98,7 @@ pub fn run(args: AppArgs, out: &Output) -> anyhow::Result<ExitCode> {
             let envelope = catalog::envelope::SignedEnvelope::sign(&m, &key)?;
             let bytes = envelope.to_bytes();
             let verified = envelope.verify(&Limits::default())?;
-            let path = output.unwrap_or_else(|| PathBuf::from(format!("{}-{}.envelope.json", m.id, m.version)));
+            let path = output.unwrap_or_else(|| PathBuf::from(catalog::envelope::file_name(&m.id, &m.version)));
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
             let hash = verified.manifest_hash().to_hex().to_string();
             out.print(

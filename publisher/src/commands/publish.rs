@@ -53,7 +53,7 @@ pub struct PublishArgs {
     #[arg(long, value_name = "URL", requires = "relays")]
     upload: Option<String>,
     /// With --relay: you host the envelope yourself at this URL (a URL ending in `/` gets the
-    /// file name appended); it is written to `<app>/dist/<app-id>-<version>.envelope.json`.
+    /// file name appended); it is written to `<app>/dist/<app-id>-<version>.archy.json`.
     #[arg(long, value_name = "URL", requires = "relays")]
     url: Option<String>,
     /// With --relay: serve the envelope from this machine over iroh (relays off) until Ctrl-C,

@@ -106,7 +106,7 @@ pub fn announce(args: &PublishArgs, app: &Path, out: &Output) -> anyhow::Result<
             locations.extend(answer.iroh.map(Location::Iroh));
         }
         if let Some(url) = self_hosted {
-            let file = app.join("dist").join(format!("{}-{}.envelope.json", m.id, m.version));
+            let file = app.join("dist").join(catalog::envelope::file_name(&m.id, &m.version));
             write_dist(&file, &bytes)?;
             hosted.push(json!({"file": file, "url": url}));
             locations.push(Location::Url(url));
@@ -214,7 +214,7 @@ fn self_hosted_url(url: &str, app: &str, version: &semver::Version) -> anyhow::R
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(user_error(format!("--url {url}: nodes fetch over http:// or https://")));
     }
-    Ok(if url.ends_with('/') { format!("{url}{app}-{version}.envelope.json") } else { url.to_owned() })
+    Ok(if url.ends_with('/') { format!("{url}{app}-{version}.archy.json") } else { url.to_owned() })
 }
 
 fn write_dist(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -409,7 +409,7 @@ mod tests {
         let v = semver::Version::new(1, 2, 0);
         assert_eq!(
             self_hosted_url("https://files.example/archy/", "notes", &v).expect("url"),
-            "https://files.example/archy/notes-1.2.0.envelope.json"
+            "https://files.example/archy/notes-1.2.0.archy.json"
         );
         assert_eq!(self_hosted_url("http://h/x.json", "notes", &v).expect("url"), "http://h/x.json");
         let err = self_hosted_url("ftp://h/x.json", "notes", &v).expect_err("ftp");
