@@ -461,3 +461,79 @@ interval_secs = 0"#);
         ]
     );
 }
+
+/// A manifest using every container field that existed before `cap_add`, `pids_limit` and
+/// `no_new_privileges`; its signed bytes are pinned below.
+const EVERY_OLD_FIELD: &str = r#"schema = 1
+id = "pinned"
+version = "1.2.3"
+publisher = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"
+title = "Pinned"
+summary = "Every field."
+description = "Its JSON form must never change."
+categories = ["web"]
+license = "MIT"
+source = "https://example.org/pinned"
+min_node_version = "0.1.0"
+permissions = [
+  { kind = "privileged" },
+  { kind = "host_network" },
+  { kind = "device", path = "/dev/dri" },
+  { kind = "host_path", host = "/srv/media", target = "/media", read_only = true },
+  { kind = "shared_volume", name = "library" },
+]
+[dependencies]
+other = "^1"
+[[volumes]]
+name = "data"
+[[volumes]]
+name = "lib"
+shared = "library"
+[[secrets]]
+name = "pw"
+[[containers]]
+name = "db"
+image = { target = "pinned/db.tar", image_id = "sha256:4ff102c5d78d254a6f0da062b3cf39eaf07f01eec0927fd21e219d0af8bc0591" }
+volumes = [{ volume = "data", target = "/data" }]
+data_uid = 999
+[containers.healthcheck]
+command = ["true"]
+[[containers]]
+name = "web"
+image = "nginx@sha256:4ff102c5d78d254a6f0da062b3cf39eaf07f01eec0927fd21e219d0af8bc0591"
+command = ["run"]
+entrypoint = ["/bin/sh", "-c"]
+ports = [{ host = 8080, container = 80 }]
+volumes = [{ volume = "lib", target = "/lib", read_only = true }]
+tmpfs = [{ target = "/tmp", size_mib = 8 }]
+binds = [{ host = "/srv/media", target = "/media", read_only = true }]
+devices = ["/dev/dri"]
+user = "1000:1000"
+restart = "always"
+memory_mib = 64
+cpus_milli = 500
+depends_on = ["db"]
+privileged = true
+env = { A = "1" }
+derived_env = { TZ = "timezone" }
+secret_env = { PW = "pw" }
+[[containers]]
+name = "net"
+image = "nginx@sha256:4ff102c5d78d254a6f0da062b3cf39eaf07f01eec0927fd21e219d0af8bc0591"
+host_network = true
+"#;
+
+/// Manifests are signed and content-addressed: a field added to the schema must leave the
+/// canonical JSON of every manifest that does not use it byte for byte as it was, or every
+/// signature and hash of an existing release would change meaning.
+#[test]
+fn json_form_of_a_manifest_without_new_fields_keeps_its_bytes() {
+    let m = ok(EVERY_OLD_FIELD);
+    let bytes = crate::canonical::to_canonical(&m.to_json_value()).expect("canonical");
+    assert_eq!(
+        blake3::hash(&bytes).to_hex().as_str(),
+        "cf59c017e09e439628c8fe1258e6b2b0bf40a20d16b65623cddc4334ebdd63b8",
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
