@@ -24,6 +24,7 @@
 //! assert_eq!(plan.containers[0].name, "archy_hello-web_web");
 //! ```
 
+mod capability;
 mod engine_name;
 mod error;
 mod example;
@@ -47,6 +48,7 @@ use serde::{Serialize, Serializer};
 
 use crate::did::DidKey;
 
+pub use capability::{Capability, CapabilityError};
 pub use engine_name::{EngineObject, Namespace};
 pub use error::{ManifestErrors, ManifestProblem};
 pub use example::example_toml;
@@ -60,6 +62,13 @@ pub use render::{
 
 /// The manifest schema version this crate reads and writes (the top-level `schema` field).
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The most processes a container runs at once unless its manifest raises `pids_limit` (with
+/// the `pids_limit` permission): a fork bomb stops there, not at the host's limit.
+pub const DEFAULT_PIDS_LIMIT: u32 = 1024;
+
+/// The highest `pids_limit` a manifest may set: Linux's own ceiling on process ids.
+pub const MAX_PIDS_LIMIT: u32 = 4_194_304;
 
 /// The file name of a manifest inside an app folder.
 pub const MANIFEST_FILE: &str = "archy.toml";
@@ -358,6 +367,15 @@ pub struct Container {
     pub privileged: bool,
     /// Uses the host's network stack; needs the `host_network` permission.
     pub host_network: bool,
+    /// Capabilities added to the node's default set, each covered by a `capability`
+    /// permission; empty for a privileged container (it has them all).
+    pub cap_add: Vec<Capability>,
+    /// Most processes at once, in place of [`DEFAULT_PIDS_LIMIT`]; a value above it needs a
+    /// `pids_limit` permission whose `max` covers it.
+    pub pids_limit: Option<u32>,
+    /// Whether the container runs with `no-new-privileges` (the default, `true`); `false` lets
+    /// setuid programs in the image gain privileges and needs the `new_privileges` permission.
+    pub no_new_privileges: bool,
 }
 
 /// Facts about the host a node fills into [`Container::derived_env`].
@@ -733,6 +751,18 @@ pub enum Permission {
         /// The share's name.
         name: Name,
     },
+    /// Add the capability `name` to a container (`cap_add`).
+    Capability {
+        /// The capability, e.g. `NET_ADMIN`.
+        name: Capability,
+    },
+    /// Run containers with more processes than [`DEFAULT_PIDS_LIMIT`], up to `max`.
+    PidsLimit {
+        /// The highest `pids_limit` covered.
+        max: u32,
+    },
+    /// Run containers without `no-new-privileges` (`no_new_privileges = false`).
+    NewPrivileges,
 }
 
 impl Permission {
@@ -745,6 +775,9 @@ impl Permission {
             Self::HostPath { .. } => "host_path",
             Self::Device { .. } => "device",
             Self::SharedVolume { .. } => "shared_volume",
+            Self::Capability { .. } => "capability",
+            Self::PidsLimit { .. } => "pids_limit",
+            Self::NewPrivileges => "new_privileges",
         }
     }
 }
@@ -758,6 +791,8 @@ impl fmt::Display for Permission {
             }
             Self::Device { path } => write!(f, "device {path}"),
             Self::SharedVolume { name } => write!(f, "shared_volume {name}"),
+            Self::Capability { name } => write!(f, "capability {name}"),
+            Self::PidsLimit { max } => write!(f, "pids_limit {max}"),
             _ => f.write_str(self.kind()),
         }
     }

@@ -28,6 +28,7 @@ fn manifest_fixtures_are_refused_at_the_exact_field() {
         ("dotdot-volume", &["containers[0].volumes[0].target"]),
         ("relative-target", &["containers[0].tmpfs[0].target"]),
         ("undeclared-privileged", &["containers[0].privileged"]),
+        ("undeclared-capability", &["containers[0].cap_add[0]"]),
         ("docker-socket", &["containers[0].binds[0].host"]),
         ("undeclared-host-path", &["containers[0].binds[0].host"]),
         ("undeclared-device", &["containers[0].devices[0]"]),
@@ -78,6 +79,8 @@ fn manifest_messages_say_what_is_wrong_and_how_to_fix_it() {
     assert!(socket.problems[0].fix.contains("kind = \"docker_socket\""), "{socket}");
     let privileged = refused("undeclared-privileged");
     assert!(privileged.problems[0].fix.contains("kind = \"privileged\""), "{privileged}");
+    let capability = refused("undeclared-capability");
+    assert!(capability.problems[0].fix.contains("{ kind = \"capability\", name = \"NET_ADMIN\" }"), "{capability}");
     let cycle = refused("depends-cycle");
     assert!(cycle.problems[0].problem.contains("web -> db -> web"), "{cycle}");
     let fact = refused("unknown-fact");

@@ -89,6 +89,14 @@ pub(crate) struct RawContainer {
     pub(crate) privileged: bool,
     #[serde(default, skip_serializing_if = "is_false")]
     pub(crate) host_network: bool,
+    // Added after the first releases: left out of the JSON form when empty or unset, so every
+    // manifest that does not use them keeps its signed bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) cap_add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pids_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) no_new_privileges: Option<bool>,
 }
 
 /// `image = "name@sha256:…"` or `image = { target = "…", image_id = "sha256:…" }`.
@@ -222,4 +230,6 @@ pub(crate) struct RawPermission {
     pub(crate) path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) max: Option<u32>,
 }

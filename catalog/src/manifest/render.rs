@@ -17,7 +17,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{AppId, EngineObject, HostFact, Image, Manifest, Name, Permission, Port, RestartPolicy, Secret, User};
+use super::{
+    AppId, Capability, EngineObject, HostFact, Image, Manifest, Name, Permission, Port, RestartPolicy, Secret, User,
+};
 
 /// Label marking an object as managed by archy (`true`).
 pub const LABEL_MANAGED: &str = "archy.managed";
@@ -177,6 +179,13 @@ pub struct ContainerPlan {
     pub depends_on: Vec<Name>,
     /// Privileged mode.
     pub privileged: bool,
+    /// Capabilities added to the node's default set (and taken off its drop list).
+    pub cap_add: Vec<Capability>,
+    /// The process limit, when the manifest sets one in place of the node's default.
+    pub pids_limit: Option<u32>,
+    /// Whether the container runs with `no-new-privileges` (always, unless the manifest turns it
+    /// off with the `new_privileges` permission; a privileged container goes without).
+    pub no_new_privileges: bool,
     /// The network the container joins: the app network, or `host`.
     pub network: String,
     /// Labels on the container.
@@ -271,6 +280,9 @@ pub fn render(manifest: &Manifest) -> RenderPlan {
                 }),
                 depends_on: c.depends_on.clone(),
                 privileged: c.privileged,
+                cap_add: c.cap_add.clone(),
+                pids_limit: c.pids_limit,
+                no_new_privileges: c.no_new_privileges && !c.privileged,
                 network: if c.host_network { "host".to_owned() } else { network.name.clone() },
                 labels: labels(Some(c.name.as_str())),
             }
@@ -379,6 +391,16 @@ impl fmt::Display for RenderPlan {
             }
             if c.privileged {
                 writeln!(f, "  privileged")?;
+            }
+            if !c.cap_add.is_empty() {
+                let caps: Vec<&str> = c.cap_add.iter().map(|c| c.as_str()).collect();
+                writeln!(f, "  capabilities added: {}", caps.join(", "))?;
+            }
+            if let Some(n) = c.pids_limit {
+                writeln!(f, "  pids limit: {n}")?;
+            }
+            if !c.privileged && !c.no_new_privileges {
+                writeln!(f, "  without no-new-privileges")?;
             }
             writeln!(f, "  network: {}", c.network)?;
             writeln!(f, "  labels: {}", labels(&c.labels))?;

@@ -537,3 +537,155 @@ fn json_form_of_a_manifest_without_new_fields_keeps_its_bytes() {
         String::from_utf8_lossy(&bytes)
     );
 }
+
+#[test]
+fn cap_add_needs_a_requested_capability_permission_and_round_trips() {
+    let text = one(r#"cap_add = ["NET_ADMIN", "NET_RAW"]"#);
+    let e = errors(&text);
+    assert_eq!(e.fields(), ["containers[0].cap_add[0]", "containers[0].cap_add[1]"], "{e}");
+    assert_eq!(
+        e.problems[0].to_string(),
+        "containers[0].cap_add[0]: container adds capability `NET_ADMIN` but the manifest does not request it — \
+         add { kind = \"capability\", name = \"NET_ADMIN\" } to permissions, or remove it from cap_add"
+    );
+    let requested = text.replace(
+        "[[containers]]",
+        "permissions = [{ kind = \"capability\", name = \"NET_ADMIN\" }, { kind = \"capability\", name = \"NET_RAW\" }]\n[[containers]]",
+    );
+    let m = ok(&requested);
+    let caps: Vec<&str> = m.containers[0].cap_add.iter().map(|c| c.as_str()).collect();
+    assert_eq!(caps, ["NET_ADMIN", "NET_RAW"]);
+    assert_eq!(m.permissions[0].to_string(), "capability NET_ADMIN");
+    let json = m.to_json_value();
+    assert_eq!(json["containers"][0]["cap_add"], serde_json::json!(["NET_ADMIN", "NET_RAW"]));
+    assert_eq!(json["permissions"][0], serde_json::json!({ "kind": "capability", "name": "NET_ADMIN" }));
+    assert_eq!(Manifest::from_json_value(json, &Limits::default()), Ok(m.clone()));
+    let plan = render(&m);
+    assert_eq!(plan.containers[0].cap_add, m.containers[0].cap_add);
+    let shown = plan.to_string();
+    assert!(shown.contains("permission capability NET_ADMIN\n"), "{shown}");
+    assert!(shown.contains("  capabilities added: NET_ADMIN, NET_RAW\n"), "{shown}");
+}
+
+#[test]
+fn cap_add_takes_one_spelling_of_known_capabilities_and_never_all_or_host_level_ones() {
+    let text =
+        one(r#"cap_add = ["CAP_NET_ADMIN", "net_raw", "NET_ADMINS", "ALL", "SYS_ADMIN", "SYS_PTRACE", "SYS_PTRACE"]"#)
+            .replace(
+                "[[containers]]",
+                "permissions = [{ kind = \"capability\", name = \"SYS_PTRACE\" }]\n[[containers]]",
+            );
+    let e = errors(&text);
+    assert_eq!(
+        e.fields(),
+        [
+            "containers[0].cap_add[0]",
+            "containers[0].cap_add[1]",
+            "containers[0].cap_add[2]",
+            "containers[0].cap_add[3]",
+            "containers[0].cap_add[4]",
+            "containers[0].cap_add[6]",
+        ],
+        "{e}"
+    );
+    let p = &e.problems;
+    assert_eq!(
+        (p[0].problem.as_str(), p[0].fix.as_str()),
+        ("`CAP_NET_ADMIN` is written `NET_ADMIN`", "write `NET_ADMIN`")
+    );
+    assert_eq!(p[1].fix, "write `NET_RAW`");
+    assert_eq!(p[2].problem, "`NET_ADMINS` is not a Linux capability");
+    assert!(p[2].fix.contains("capabilities(7)"), "{e}");
+    assert_eq!(p[3].problem, "`ALL` would add every capability");
+    assert!(p[3].fix.contains("privileged = true"), "{e}");
+    assert!(p[4].problem.starts_with("`SYS_ADMIN` mounts file systems"), "{e}");
+    assert!(p[4].fix.contains("{ kind = \"privileged\" }"), "{e}");
+    assert_eq!(p[5].problem, "`SYS_PTRACE` is listed twice");
+}
+
+#[test]
+fn capability_permissions_are_checked_like_cap_add() {
+    let text = one("").replace(
+        "[[containers]]",
+        r#"permissions = [
+  { kind = "capability" },
+  { kind = "capability", name = "CAP_NET_ADMIN" },
+  { kind = "capability", name = "SYS_MODULE" },
+  { kind = "capability", name = "NET_ADMIN", path = "/dev/x" },
+  { kind = "capability", name = "NET_RAW" },
+  { kind = "capability", name = "NET_RAW" },
+]
+[[containers]]"#,
+    );
+    assert_eq!(
+        errors(&text).fields(),
+        ["permissions[0].name", "permissions[1].name", "permissions[2].name", "permissions[3].path", "permissions[5]"]
+    );
+}
+
+#[test]
+fn a_privileged_container_lists_no_finer_relaxation() {
+    let text = one("privileged = true\ncap_add = [\"NET_ADMIN\"]\nno_new_privileges = false").replace(
+        "[[containers]]",
+        "permissions = [{ kind = \"privileged\" }, { kind = \"capability\", name = \"NET_ADMIN\" }, { kind = \"new_privileges\" }]\n[[containers]]",
+    );
+    assert_eq!(errors(&text).fields(), ["containers[0].cap_add", "containers[0].no_new_privileges"]);
+}
+
+#[test]
+fn pids_limit_above_the_default_needs_a_permission_that_covers_it() {
+    assert!(ok(&one("pids_limit = 256")).containers[0].pids_limit == Some(256));
+    assert!(ok(&one("pids_limit = 1024")).containers[0].pids_limit == Some(1024));
+    let e = errors(&one("pids_limit = 4096"));
+    assert_eq!(e.fields(), ["containers[0].pids_limit"]);
+    assert_eq!(
+        e.problems[0].fix,
+        "add { kind = \"pids_limit\", max = 4096 } to permissions, or lower pids_limit to 1024"
+    );
+    let small = one("pids_limit = 4096")
+        .replace("[[containers]]", "permissions = [{ kind = \"pids_limit\", max = 2048 }]\n[[containers]]");
+    assert_eq!(errors(&small).fields(), ["containers[0].pids_limit"]);
+    let m = ok(&small.replace("max = 2048", "max = 4096"));
+    assert_eq!(m.permissions[0].to_string(), "pids_limit 4096");
+    assert_eq!(render(&m).containers[0].pids_limit, Some(4096));
+    assert!(render(&m).to_string().contains("  pids limit: 4096\n"));
+    assert_eq!(Manifest::from_json_value(m.to_json_value(), &Limits::default()), Ok(m));
+    assert_eq!(errors(&one("pids_limit = 0")).fields(), ["containers[0].pids_limit"]);
+    assert_eq!(errors(&one("pids_limit = 4194305")).fields(), ["containers[0].pids_limit"]);
+    let bad = one("").replace(
+        "[[containers]]",
+        "permissions = [{ kind = \"pids_limit\" }, { kind = \"pids_limit\", max = 0 }, { kind = \"pids_limit\", max = 9, name = \"x\" }]\n[[containers]]",
+    );
+    assert_eq!(errors(&bad).fields(), ["permissions[0].max", "permissions[1].max", "permissions[2].name"]);
+}
+
+#[test]
+fn no_new_privileges_is_turned_off_only_with_the_new_privileges_permission() {
+    let text = one("no_new_privileges = false");
+    let e = errors(&text);
+    assert_eq!(e.fields(), ["containers[0].no_new_privileges"]);
+    assert!(e.problems[0].fix.contains("{ kind = \"new_privileges\" }"), "{e}");
+    let m = ok(&text.replace("[[containers]]", "permissions = [{ kind = \"new_privileges\" }]\n[[containers]]"));
+    assert!(!m.containers[0].no_new_privileges);
+    assert_eq!(m.to_json_value()["containers"][0]["no_new_privileges"], false);
+    let plan = render(&m);
+    assert!(!plan.containers[0].no_new_privileges);
+    assert!(plan.to_string().contains("  without no-new-privileges\n"));
+    assert_eq!(Manifest::from_json_value(m.to_json_value(), &Limits::default()), Ok(m));
+    assert!(ok(&one("")).containers[0].no_new_privileges, "the default");
+}
+
+#[test]
+fn new_container_fields_at_their_default_are_left_out_of_the_json_form() {
+    let plain = ok(&one("")).to_json_value();
+    let container = plain["containers"][0].as_object().expect("container object");
+    for field in ["cap_add", "pids_limit", "no_new_privileges"] {
+        assert!(!container.contains_key(field), "{field} in {container:?}");
+    }
+    // Writing a default out in TOML signs the same bytes as leaving it out.
+    let spelled = ok(&one("cap_add = []\nno_new_privileges = true")).to_json_value();
+    assert_eq!(
+        crate::canonical::to_canonical(&spelled).expect("canonical"),
+        crate::canonical::to_canonical(&plain).expect("canonical")
+    );
+}

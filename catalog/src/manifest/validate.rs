@@ -4,7 +4,8 @@
 //! Each check names the rule it enforces in its problem text; `docs/manifest.md` lists them all.
 //! The checks are grouped by the part of the manifest they read: [`metadata`] (the descriptive
 //! fields), [`permissions`], [`dependencies`], [`env`] (secrets and environment variables),
-//! [`containers`], [`ports`] and [`mounts`] (volumes, binds, devices).
+//! [`containers`], [`ports`], [`mounts`] (volumes, binds, devices) and [`privileges`] (what a
+//! container relaxes of the node's defaults).
 
 mod containers;
 mod dependencies;
@@ -13,6 +14,7 @@ mod metadata;
 mod mounts;
 mod permissions;
 mod ports;
+mod privileges;
 mod raw_form;
 
 use std::collections::BTreeSet;

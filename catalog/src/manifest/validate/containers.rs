@@ -1,13 +1,12 @@
 //! `[[containers]]`: names, images, commands, healthchecks, limits and start order. The
-//! environment, ports and mounts of a container have files of their own.
+//! environment, ports, mounts and relaxations of the defaults of a container have files of their
+//! own.
 
 use std::collections::HashMap;
 
 use super::{Context, Validator};
 use crate::manifest::raw::{RawArchive, RawContainer, RawHealthcheck, RawImage};
-use crate::manifest::{
-    Container, Healthcheck, Image, ImageError, Name, Permission, PinnedImage, RestartPolicy, User, paths,
-};
+use crate::manifest::{Container, Healthcheck, Image, ImageError, Name, PinnedImage, RestartPolicy, User, paths};
 
 const IMAGE_FIX: &str =
     "use name@sha256:<64 hex> or an archive target { target = \"<TUF target path>\", image_id = \"sha256:<64 hex>\" }";
@@ -46,6 +45,7 @@ impl Validator<'_> {
             ("binds", c.binds.len()),
             ("devices", c.devices.len()),
             ("depends_on", c.depends_on.len()),
+            ("cap_add", c.cap_add.len()),
         ] {
             if len > max_list {
                 self.p.push(
@@ -113,25 +113,12 @@ impl Validator<'_> {
             limits_ok = false;
         }
         let depends_on = self.depends_on(&base, i, &c.depends_on, cx);
-        // Rule: privileged and host-network containers need the matching requested permission.
-        if c.privileged && !cx.permissions.contains(&Permission::Privileged) {
-            self.p.push(
-                format!("{base}.privileged"),
-                "container is privileged but the manifest does not request the `privileged` permission",
-                "add { kind = \"privileged\" } to permissions, or remove privileged = true",
-            );
-        }
-        if c.host_network && !cx.permissions.contains(&Permission::HostNetwork) {
-            self.p.push(
-                format!("{base}.host_network"),
-                "container uses the host network but the manifest does not request the `host_network` permission",
-                "add { kind = \"host_network\" } to permissions, or remove host_network = true",
-            );
-        }
+        let relaxations = self.relaxations(&base, c, cx);
 
         if !limits_ok {
             return None;
         }
+        let relaxations = relaxations?;
         Some(Container {
             name: cx.container_names.get(i).cloned().flatten()?,
             image: image?,
@@ -154,6 +141,9 @@ impl Validator<'_> {
             depends_on: depends_on?,
             privileged: c.privileged,
             host_network: c.host_network,
+            cap_add: relaxations.cap_add,
+            pids_limit: relaxations.pids_limit,
+            no_new_privileges: relaxations.no_new_privileges,
         })
     }
 

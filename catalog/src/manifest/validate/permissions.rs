@@ -2,7 +2,7 @@
 
 use super::Validator;
 use crate::manifest::raw::RawPermission;
-use crate::manifest::{Permission, paths};
+use crate::manifest::{MAX_PIDS_LIMIT, Permission, paths};
 
 impl Validator<'_> {
     pub(super) fn permissions(&mut self, raw: &[RawPermission]) -> Vec<Permission> {
@@ -32,16 +32,18 @@ impl Validator<'_> {
     /// Rule: each permission kind has exactly its own fields, with clean absolute host paths.
     fn permission(&mut self, k: usize, r: &RawPermission) -> Option<Permission> {
         let base = format!("permissions[{k}]");
-        let kinds = "privileged, host_network, docker_socket, host_path, device, shared_volume";
+        let kinds = "privileged, host_network, docker_socket, host_path, device, shared_volume, capability, pids_limit, \
+                     new_privileges";
         let Some(kind) = r.kind.as_deref() else {
             self.missing(&format!("{base}.kind"), &format!("add kind = \"…\", one of {kinds}"));
             return None;
         };
         let allowed: &[&str] = match kind {
-            "privileged" | "host_network" | "docker_socket" => &[],
+            "privileged" | "host_network" | "docker_socket" | "new_privileges" => &[],
             "host_path" => &["host", "target", "read_only"],
             "device" => &["path"],
-            "shared_volume" => &["name"],
+            "shared_volume" | "capability" => &["name"],
+            "pids_limit" => &["max"],
             other => {
                 self.p.push(
                     format!("{base}.kind"),
@@ -57,6 +59,7 @@ impl Validator<'_> {
             ("read_only", r.read_only.is_some()),
             ("path", r.path.is_some()),
             ("name", r.name.is_some()),
+            ("max", r.max.is_some()),
         ];
         let mut stray = false;
         for (field, is_set) in present {
@@ -101,6 +104,28 @@ impl Validator<'_> {
                 }
                 Permission::Device { path: path.to_owned() }
             }
+            "capability" => {
+                let field = format!("{base}.name");
+                let name = self.required(&field, &r.name, "add name = \"NET_ADMIN\" (the capability, without CAP_)")?;
+                Permission::Capability { name: self.capability(&field, name)? }
+            }
+            "pids_limit" => {
+                let field = format!("{base}.max");
+                let Some(max) = r.max else {
+                    self.missing(&field, "add max = <the highest pids_limit of the app's containers>");
+                    return None;
+                };
+                if max == 0 || max > MAX_PIDS_LIMIT {
+                    self.p.push(
+                        &field,
+                        format!("{max} is outside 1..={MAX_PIDS_LIMIT}"),
+                        "use the highest pids_limit of the app's containers",
+                    );
+                    return None;
+                }
+                Permission::PidsLimit { max }
+            }
+            "new_privileges" => Permission::NewPrivileges,
             _ => Permission::SharedVolume { name: self.name(&format!("{base}.name"), &r.name, "shared volume")? },
         };
         (!stray).then_some(perm)

@@ -95,6 +95,10 @@ fn container_to_raw(c: &Container) -> RawContainer {
         depends_on: c.depends_on.iter().map(Name::to_string).collect(),
         privileged: c.privileged,
         host_network: c.host_network,
+        cap_add: c.cap_add.iter().map(|cap| cap.as_str().to_owned()).collect(),
+        pids_limit: c.pids_limit,
+        // Only the relaxation is written; the default stays out of the signed form.
+        no_new_privileges: (!c.no_new_privileges).then_some(false),
     }
 }
 
@@ -108,7 +112,9 @@ fn permission_to_raw(p: &Permission) -> RawPermission {
         }
         Permission::Device { path } => raw.path = Some(path.clone()),
         Permission::SharedVolume { name } => raw.name = Some(name.to_string()),
-        Permission::Privileged | Permission::HostNetwork | Permission::DockerSocket => {}
+        Permission::Capability { name } => raw.name = Some(name.as_str().to_owned()),
+        Permission::PidsLimit { max } => raw.max = Some(*max),
+        Permission::Privileged | Permission::HostNetwork | Permission::DockerSocket | Permission::NewPrivileges => {}
     }
     raw
 }
