@@ -18,6 +18,13 @@
 //!   { kind = "lan_ports" },                    # reachable from the LAN, not only this host
 //!   { kind = "low_ports" },                    # may publish host ports below 1024
 //! ]
+//!
+//! [apps.vpn]
+//! permissions = [
+//!   { kind = "capability", name = "NET_ADMIN" }, # one capability the manifest adds (cap_add)
+//!   { kind = "pids_limit", max = 4096 },         # pids_limit up to 4096 (default 1024)
+//!   { kind = "new_privileges" },                 # no_new_privileges = false (setuid helpers)
+//! ]
 //! ```
 //!
 //! The file is shared with the node's sync settings (`[origin]`, `[[peers]]`, `[sync]`,
@@ -28,6 +35,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use catalog::manifest::Capability;
 use serde::Deserialize;
 
 use super::Error;
@@ -113,6 +121,19 @@ pub enum Grant {
         /// Share name.
         name: String,
     },
+    /// Containers that add the capability `name` (`cap_add`). Written as manifests write it
+    /// (`NET_ADMIN`); another spelling, `ALL` or a host-level capability is a config error.
+    Capability {
+        /// The capability.
+        name: Capability,
+    },
+    /// Containers whose `pids_limit` is at most `max`.
+    PidsLimit {
+        /// The highest process limit granted.
+        max: u32,
+    },
+    /// Containers without `no-new-privileges` (`no_new_privileges = false`).
+    NewPrivileges,
 }
 
 impl NodeConfig {
@@ -176,5 +197,26 @@ permissions = [{ kind = "host_path", host = "/srv/media", read_only = true }, { 
             toml::from_str::<NodeConfig>("[origin]\nurl = \"http://127.0.0.1:1\"\n[sync]\ninterval_secs = 5").is_ok()
         );
         assert!(toml::from_str::<NodeConfig>("[apps.media]\npermissions = [{ kind = \"root\" }]").is_err());
+    }
+
+    #[test]
+    fn capability_grants_take_the_manifest_spelling_only() {
+        let c: NodeConfig = toml::from_str(
+            "[apps.vpn]\npermissions = [{ kind = \"capability\", name = \"NET_ADMIN\" }, { kind = \"pids_limit\", max = 4096 }, { kind = \"new_privileges\" }]",
+        )
+        .unwrap();
+        assert_eq!(
+            c.grants("vpn"),
+            [
+                Grant::Capability { name: "NET_ADMIN".parse().unwrap() },
+                Grant::PidsLimit { max: 4096 },
+                Grant::NewPrivileges
+            ]
+        );
+        for name in ["CAP_NET_ADMIN", "ALL", "SYS_ADMIN", "NET_ADMINS"] {
+            let text = format!("[apps.vpn]\npermissions = [{{ kind = \"capability\", name = \"{name}\" }}]");
+            let err = toml::from_str::<NodeConfig>(&text).expect_err(name).to_string();
+            assert!(err.contains(&format!("`{name}`")), "{err}");
+        }
     }
 }

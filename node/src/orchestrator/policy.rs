@@ -1,8 +1,9 @@
 //! The policy gate: runs before anything is created for an app, and again on every apply.
 //!
-//! Rule: privileged containers, the host network, host-path mounts, devices, the engine socket
-//! and host ports below 1024 are refused unless the operator granted that permission to that app
-//! in `config.toml` (ports are published on loopback only unless the app is granted
+//! Rule: privileged containers, the host network, host-path mounts, devices, the engine socket,
+//! host ports below 1024, and each relaxation of the container defaults (a capability added
+//! with `cap_add`, a `pids_limit` above the default, `no_new_privileges = false`) are refused
+//! unless the operator granted that permission to that app in `config.toml` (ports are published on loopback only unless the app is granted
 //! `lan_ports`, see `NodeConfig::publish_ip_for`). The gate looks at what the containers *use*, not only at what the
 //! manifest requests, so a manifest cannot use more than it asked for even if validation were
 //! bypassed. A bind of the configured engine socket (e.g. Podman's), of `/var/run/docker.sock`,
@@ -11,7 +12,7 @@
 
 use std::path::Path;
 
-use catalog::manifest::Manifest;
+use catalog::manifest::{DEFAULT_PIDS_LIMIT, Manifest};
 
 use super::config::Grant;
 
@@ -82,6 +83,25 @@ pub fn refusals(manifest: &Manifest, grants: &[Grant], engine_socket: &str) -> V
             if !covered {
                 refuse(subject.clone(), format!("device {d}"), format!(r#"{{ kind = "device", path = "{d}" }}"#));
             }
+        }
+        // Each capability is granted by name; one grant never covers another (decision D24).
+        for cap in &c.cap_add {
+            if !has(&Grant::Capability { name: *cap }) {
+                refuse(
+                    subject.clone(),
+                    format!("capability {cap}"),
+                    format!(r#"{{ kind = "capability", name = "{cap}" }}"#),
+                );
+            }
+        }
+        if let Some(n) = c.pids_limit.filter(|n| *n > DEFAULT_PIDS_LIMIT) {
+            let covered = grants.iter().any(|g| matches!(g, Grant::PidsLimit { max } if *max >= n));
+            if !covered {
+                refuse(subject.clone(), format!("pids_limit {n}"), format!(r#"{{ kind = "pids_limit", max = {n} }}"#));
+            }
+        }
+        if !c.no_new_privileges && !has(&Grant::NewPrivileges) {
+            refuse(subject.clone(), "new_privileges".into(), r#"{ kind = "new_privileges" }"#.into());
         }
     }
     for v in &manifest.volumes {
@@ -211,6 +231,52 @@ devices = ["/dev/dri"]"#,
             Grant::Device { path: "/dev/dri".into() },
         ];
         assert!(refusals(&m, &grants, "/var/run/docker.sock").is_empty());
+    }
+
+    #[test]
+    fn each_relaxation_of_the_container_defaults_needs_its_own_grant() {
+        let m = manifest(
+            r#"permissions = [
+  { kind = "capability", name = "NET_ADMIN" },
+  { kind = "capability", name = "NET_RAW" },
+  { kind = "pids_limit", max = 4096 },
+  { kind = "new_privileges" },
+]"#,
+            "cap_add = [\"NET_ADMIN\", \"NET_RAW\"]\npids_limit = 4096\nno_new_privileges = false",
+        );
+        let r = refusals(&m, &[], "/var/run/docker.sock");
+        let shown: Vec<(&str, &str)> = r.iter().map(|r| (r.permission.as_str(), r.grant_toml.as_str())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("capability NET_ADMIN", r#"{ kind = "capability", name = "NET_ADMIN" }"#),
+                ("capability NET_RAW", r#"{ kind = "capability", name = "NET_RAW" }"#),
+                ("pids_limit 4096", r#"{ kind = "pids_limit", max = 4096 }"#),
+                ("new_privileges", r#"{ kind = "new_privileges" }"#),
+            ]
+        );
+        assert!(r.iter().all(|r| r.subject == "container server"));
+        // One capability's grant does not cover another; privileged does not stand in for them,
+        // and a smaller process limit does not cover a bigger one.
+        let partial = [
+            Grant::Capability { name: "NET_ADMIN".parse().unwrap() },
+            Grant::Privileged,
+            Grant::PidsLimit { max: 2048 },
+            Grant::NewPrivileges,
+        ];
+        let left: Vec<String> =
+            refusals(&m, &partial, "/var/run/docker.sock").into_iter().map(|r| r.permission).collect();
+        assert_eq!(left, ["capability NET_RAW", "pids_limit 4096"]);
+        let all = [
+            Grant::Capability { name: "NET_ADMIN".parse().unwrap() },
+            Grant::Capability { name: "NET_RAW".parse().unwrap() },
+            Grant::PidsLimit { max: 8192 },
+            Grant::NewPrivileges,
+        ];
+        assert!(refusals(&m, &all, "/var/run/docker.sock").is_empty());
+        // A limit at or below the default needs no grant.
+        let low = manifest("", "pids_limit = 1024");
+        assert!(refusals(&low, &[], "/var/run/docker.sock").is_empty());
     }
 
     #[test]

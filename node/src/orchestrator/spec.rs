@@ -9,16 +9,18 @@ use bollard::models::{
     Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig, PortBinding, RestartPolicy,
     RestartPolicyNameEnum,
 };
-use catalog::manifest::{ContainerPlan, Image, Mount, RestartPolicy as Restart};
+use catalog::manifest::{ContainerPlan, DEFAULT_PIDS_LIMIT, Image, Mount, RestartPolicy as Restart};
 
 use super::secrets::SecretValue;
 use super::{LABEL_NODE, LABEL_SPEC};
 
-/// Processes one container may run at once (a fork bomb stops there, not at the host's limit).
-pub const PIDS_LIMIT: i64 = 1024;
+/// Processes one container may run at once unless its manifest raises `pids_limit` with a
+/// granted `pids_limit` permission (a fork bomb stops there, not at the host's limit).
+pub const PIDS_LIMIT: i64 = DEFAULT_PIDS_LIMIT as i64;
 
 /// Capabilities Docker grants by default that apps do not need and attackers like: raw sockets
-/// (spoofing on the app network), device nodes, audit writes, file capabilities, `chroot`.
+/// (spoofing on the app network), device nodes, audit writes, file capabilities, `chroot`. A
+/// container keeps one only when its manifest adds it (`cap_add`) and the operator granted it.
 pub const DROPPED_CAPABILITIES: &[&str] = &["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"];
 
 /// What an app's containers are created with besides the plan.
@@ -133,11 +135,24 @@ pub fn container_body(
         memory: plan.memory_bytes.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
         nano_cpus: plan.nano_cpus.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         privileged: Some(plan.privileged),
-        // Safe defaults every container gets; only `privileged` (declared by the manifest and
-        // granted by the operator) lifts them.
-        security_opt: (!plan.privileged).then(|| vec!["no-new-privileges:true".to_owned()]),
-        cap_drop: (!plan.privileged).then(|| DROPPED_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()),
-        pids_limit: (!plan.privileged).then_some(PIDS_LIMIT),
+        // Safe defaults every container gets. `privileged` (declared by the manifest and granted
+        // by the operator) lifts them all; otherwise each is lifted on its own: a capability in
+        // `cap_add` is taken off the drop list and added, `no_new_privileges = false` leaves out
+        // the security option, and `pids_limit` replaces the default limit. The policy gate has
+        // refused whatever of these the operator did not grant before this request is built.
+        security_opt: (!plan.privileged && plan.no_new_privileges).then(|| vec!["no-new-privileges:true".to_owned()]),
+        cap_drop: (!plan.privileged).then(|| {
+            DROPPED_CAPABILITIES
+                .iter()
+                .filter(|d| !plan.cap_add.iter().any(|a| a.as_str() == **d))
+                .map(|d| (*d).to_owned())
+                .collect()
+        }),
+        cap_add: (!plan.cap_add.is_empty()).then(|| plan.cap_add.iter().map(|c| c.as_str().to_owned()).collect()),
+        pids_limit: match plan.pids_limit {
+            Some(n) => Some(i64::from(n)),
+            None => (!plan.privileged).then_some(PIDS_LIMIT),
+        },
         network_mode: Some(if host_network { "host".to_owned() } else { cx.network_id.to_owned() }),
         // Bounded logs: a chatty app must not fill the disk of a home server.
         log_config: Some(HostConfigLogConfig {
@@ -193,6 +208,11 @@ mod tests {
     const HEX: &str = "3f1b2c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
 
     fn plan() -> ContainerPlan {
+        plan_with("", "")
+    }
+
+    /// The test plan, with `permissions` before the containers and `extra` in the container.
+    fn plan_with(permissions: &str, extra: &str) -> ContainerPlan {
         let toml = format!(
             r#"
 schema = 1
@@ -205,6 +225,7 @@ description = "d"
 license = "MIT"
 source = "https://example.org/x"
 min_node_version = "0.1.0"
+{permissions}
 [[volumes]]
 name = "data"
 [[secrets]]
@@ -220,6 +241,7 @@ cpus_milli = 500
 user = "1000:1000"
 env = {{ A = "1" }}
 secret_env = {{ PW = "pw" }}
+{extra}
 [containers.healthcheck]
 command = ["/bin/true"]
 "#
@@ -246,5 +268,38 @@ command = ["/bin/true"]
         let other = BTreeMap::from([("pw".to_owned(), SecretValue::for_tests("other"))]);
         let c = container_body(&plan(), &BTreeMap::new(), &ApplyContext { secrets: &other, ..cx });
         assert_ne!(a.labels.as_ref().unwrap()[LABEL_SPEC], c.labels.as_ref().unwrap()[LABEL_SPEC]);
+    }
+
+    #[test]
+    fn defaults_hold_unless_a_relaxation_is_planned() {
+        let secrets = BTreeMap::new();
+        let cx = ApplyContext { node_id: "n1", network_id: "net1", publish_ip: None, secrets: &secrets };
+        let plain = container_body(&plan(), &BTreeMap::new(), &cx).host_config.unwrap();
+        assert_eq!(plain.security_opt, Some(vec!["no-new-privileges:true".to_owned()]));
+        assert_eq!(
+            plain.cap_drop.as_deref(),
+            Some(["NET_RAW", "MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"].map(String::from).as_slice())
+        );
+        assert_eq!(plain.cap_add, None);
+        assert_eq!(plain.pids_limit, Some(1024));
+
+        let relaxed = plan_with(
+            r#"permissions = [{ kind = "capability", name = "NET_RAW" }, { kind = "capability", name = "NET_ADMIN" }, { kind = "pids_limit", max = 4096 }]"#,
+            "cap_add = [\"NET_RAW\", \"NET_ADMIN\"]\npids_limit = 4096",
+        );
+        let hc = container_body(&relaxed, &BTreeMap::new(), &cx).host_config.unwrap();
+        assert_eq!(hc.cap_add, Some(vec!["NET_RAW".to_owned(), "NET_ADMIN".to_owned()]));
+        assert_eq!(
+            hc.cap_drop.as_deref(),
+            Some(["MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"].map(String::from).as_slice())
+        );
+        assert_eq!(hc.security_opt, Some(vec!["no-new-privileges:true".to_owned()]), "still set");
+        assert_eq!(hc.pids_limit, Some(4096));
+
+        let setuid = plan_with(r#"permissions = [{ kind = "new_privileges" }]"#, "no_new_privileges = false");
+        let hc = container_body(&setuid, &BTreeMap::new(), &cx).host_config.unwrap();
+        assert_eq!(hc.security_opt, None);
+        assert_eq!(hc.cap_drop, plain.cap_drop, "still dropped");
+        assert_eq!(hc.pids_limit, Some(1024), "still limited");
     }
 }
