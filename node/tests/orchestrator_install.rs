@@ -186,6 +186,144 @@ async fn containers_get_no_new_privileges_fewer_capabilities_and_a_process_limit
     assert_eq!(host.pids_limit, Some(1024));
 }
 
+/// The bounding set of the container's processes as `/proc/self/status` shows it (a hex mask of
+/// capability numbers).
+async fn bounding_set(docker: &bollard::Docker, container: &str) -> u64 {
+    let status = exec(docker, container, "cat /proc/self/status").await;
+    let line = status.lines().find_map(|l| l.strip_prefix("CapBnd:")).unwrap_or_else(|| panic!("{status}"));
+    u64::from_str_radix(line.trim(), 16).unwrap()
+}
+
+/// `cap_add` with the operator's grant: the engine is asked to add the capability and not to
+/// drop it, and the container's processes can hold it; the other defaults stay. Without the
+/// grant nothing of the app is created and the refusal names the grant to add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capability_the_manifest_adds_runs_only_when_granted_and_leaves_the_drop_list() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("caps");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let port = free_port();
+    let mut toml = head(&id, "1.0.0");
+    toml.push_str(
+        "permissions = [{ kind = \"capability\", name = \"NET_ADMIN\" }, { kind = \"capability\", name = \"NET_RAW\" }]\n\
+         [[volumes]]\nname = \"www\"\n",
+    );
+    toml.push_str(&web_container(
+        "web",
+        &image.image_id,
+        &target(&id),
+        Some(port),
+        "volumes = [{ volume = \"www\", target = \"/www\" }]\ndata_uid = 65534\ncap_add = [\"NET_ADMIN\", \"NET_RAW\"]\n",
+    ));
+    let manifest = verified(&toml);
+
+    // Not granted: refused before anything exists, naming each capability and its grant.
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source_with(vec![manifest.clone()]).await).await;
+    let err = orch.install(&id, None).await.expect_err("refused");
+    let text = err.to_string();
+    assert!(matches!(err, Error::PolicyRefused { .. }), "{text}");
+    assert!(text.contains("container web needs permission `capability NET_ADMIN`"), "{text}");
+    assert!(text.contains("container web needs permission `capability NET_RAW`"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "[apps.{id}]\n  permissions = [{{ kind = \"capability\", name = \"NET_ADMIN\" }}, {{ kind = \"capability\", name = \"NET_RAW\" }}]"
+        )),
+        "{text}"
+    );
+    assert!(containers_of(&docker, &id).await.is_empty());
+    assert!(volumes_of(&docker, &id).await.is_empty());
+    assert!(networks_of(&docker, &id).await.is_empty());
+    assert!(orch.status().await.unwrap().is_empty(), "nothing is recorded as installed");
+
+    // One of the two granted is still a refusal, of the other one only.
+    let half = data_dir(&format!("[apps.{id}]\npermissions = [{{ kind = \"capability\", name = \"NET_ADMIN\" }}]\n"));
+    let orch = orchestrator(half.path(), source_with(vec![manifest.clone()]).await).await;
+    let text = orch.install(&id, None).await.expect_err("refused").to_string();
+    assert!(text.contains("`capability NET_RAW`") && !text.contains("`capability NET_ADMIN`"), "{text}");
+    assert!(containers_of(&docker, &id).await.is_empty());
+
+    // Granted: installed, and the engine holds exactly that relaxation.
+    let granted = data_dir(&format!(
+        "[apps.{id}]\npermissions = [{{ kind = \"capability\", name = \"NET_ADMIN\" }}, {{ kind = \"capability\", name = \"NET_RAW\" }}]\n"
+    ));
+    let orch = orchestrator(granted.path(), source_with(vec![manifest]).await).await;
+    orch.install(&id, None).await.expect("granted");
+    assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"), "the app works");
+    let name = format!("archy_{id}_web");
+    let host = docker.inspect_container(&name, None).await.unwrap().host_config.unwrap();
+    let bare = |list: Option<Vec<String>>| -> Vec<String> {
+        list.unwrap_or_default().iter().map(|c| c.trim_start_matches("CAP_").to_owned()).collect()
+    };
+    let added = bare(host.cap_add);
+    let dropped = bare(host.cap_drop);
+    for cap in ["NET_ADMIN", "NET_RAW"] {
+        assert!(added.iter().any(|c| c == cap), "{cap} not added: {added:?}");
+    }
+    assert!(!dropped.iter().any(|c| c == "NET_RAW"), "NET_RAW still dropped: {dropped:?}");
+    for cap in ["MKNOD", "AUDIT_WRITE", "SETFCAP", "SYS_CHROOT"] {
+        assert!(dropped.iter().any(|c| c == cap), "{cap} no longer dropped: {dropped:?}");
+    }
+    assert!(host.security_opt.unwrap_or_default().contains(&"no-new-privileges:true".to_owned()));
+    assert_eq!(host.pids_limit, Some(1024));
+    assert_eq!(host.privileged, Some(false));
+    // What the container's processes may hold (capability numbers from capabilities(7)).
+    let (net_admin, net_raw, mknod) = (1u64 << 12, 1u64 << 13, 1u64 << 27);
+    let bounding = bounding_set(&docker, &name).await;
+    assert_eq!(bounding & (net_admin | net_raw), net_admin | net_raw, "{bounding:x}");
+    assert_eq!(bounding & mknod, 0, "{bounding:x}");
+}
+
+/// A raised process limit and `no_new_privileges = false`, granted, replace those two defaults
+/// and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_process_limit_and_new_privileges_lift_only_those_defaults() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("setuid");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let mut toml = head(&id, "1.0.0");
+    toml.push_str("permissions = [{ kind = \"pids_limit\", max = 4096 }, { kind = \"new_privileges\" }]\n");
+    toml.push_str(&web_container(
+        "web",
+        &image.image_id,
+        &target(&id),
+        None,
+        "pids_limit = 4096\nno_new_privileges = false\n",
+    ));
+    let manifest = verified(&toml);
+
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source_with(vec![manifest.clone()]).await).await;
+    let text = orch.install(&id, None).await.expect_err("refused").to_string();
+    assert!(text.contains("needs permission `pids_limit 4096`"), "{text}");
+    assert!(text.contains("needs permission `new_privileges`"), "{text}");
+    assert!(text.contains(r#"{ kind = "pids_limit", max = 4096 }, { kind = "new_privileges" }"#), "{text}");
+    assert!(containers_of(&docker, &id).await.is_empty());
+    assert!(networks_of(&docker, &id).await.is_empty());
+
+    let granted = data_dir(&format!(
+        "[apps.{id}]\npermissions = [{{ kind = \"pids_limit\", max = 4096 }}, {{ kind = \"new_privileges\" }}]\n"
+    ));
+    let orch = orchestrator(granted.path(), source_with(vec![manifest]).await).await;
+    orch.install(&id, None).await.expect("granted");
+    let name = format!("archy_{id}_web");
+    let host = docker.inspect_container(&name, None).await.unwrap().host_config.unwrap();
+    assert_eq!(host.pids_limit, Some(4096));
+    assert!(!host.security_opt.unwrap_or_default().iter().any(|o| o.starts_with("no-new-privileges")));
+    let dropped = host.cap_drop.unwrap_or_default();
+    assert!(dropped.iter().any(|c| c.trim_start_matches("CAP_") == "NET_RAW"), "{dropped:?}");
+    let status = exec(&docker, &name, "cat /proc/self/status").await;
+    assert!(status.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["NoNewPrivs:", "0"]), "{status}");
+}
+
 /// A source whose archives take `delay` to arrive (a slow provider).
 struct SlowArchives {
     inner: Arc<MemorySource>,
