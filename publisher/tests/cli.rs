@@ -86,6 +86,38 @@ fn render_lists_what_a_node_would_create() {
 }
 
 #[test]
+fn render_shows_the_capabilities_a_container_adds_and_validate_names_the_missing_request() {
+    let env = Env::new();
+    env.ok(&["key", "new"]);
+    env.ok(&["app", "new", "my-vpn"]);
+    let toml = std::fs::read_to_string(env.path("my-vpn/archy.toml")).expect("read");
+    let adds = toml.replacen("cpus_milli = 500\n", "cpus_milli = 500\ncap_add = [\"NET_ADMIN\"]\n", 1);
+    std::fs::write(env.path("my-vpn/archy.toml"), &adds).expect("write");
+    let out = env.archy(&["app", "validate", "my-vpn"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("containers[0].cap_add[0]") && err.contains("{ kind = \"capability\", name = \"NET_ADMIN\" }"),
+        "{err}"
+    );
+
+    let requested = adds.replacen(
+        "# Named volumes",
+        "permissions = [{ kind = \"capability\", name = \"NET_ADMIN\" }]\n\n# Named volumes",
+        1,
+    );
+    std::fs::write(env.path("my-vpn/archy.toml"), requested).expect("write");
+    let out = env.archy(&["app", "render", "my-vpn"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("permission capability NET_ADMIN\n"), "{text}");
+    assert!(text.contains("  capabilities added: NET_ADMIN\n"), "{text}");
+    let plan = env.ok(&["app", "render", "my-vpn"]);
+    assert_eq!(plan["containers"][0]["cap_add"], serde_json::json!(["NET_ADMIN"]));
+    assert_eq!(plan["permissions"][0], serde_json::json!({ "kind": "capability", "name": "NET_ADMIN" }));
+}
+
+#[test]
 fn repository_lifecycle_through_the_cli_is_verified_by_the_library() {
     let env = Env::new();
     let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();
