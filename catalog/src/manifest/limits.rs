@@ -25,7 +25,7 @@ pub struct Limits {
     /// Most categories. Default 8.
     pub max_categories: usize,
     /// Most entries in each of a container's lists (ports, volumes, tmpfs, binds, devices,
-    /// depends_on). Default 64.
+    /// depends_on, cap_add). Default 64.
     pub max_list_entries: usize,
     /// Most environment variables per container, plain, derived and secret together. Default 128.
     pub max_env_vars: usize,
