@@ -49,7 +49,7 @@ use serde::{Serialize, Serializer};
 use crate::did::DidKey;
 
 pub use capability::{Capability, CapabilityError};
-pub use engine_name::{EngineObject, Namespace};
+pub use engine_name::{EngineObject, EnginePrefix, Namespace};
 pub use error::{ManifestErrors, ManifestProblem};
 pub use example::example_toml;
 pub use image::{Image, ImageError, PinnedImage, Sha256Digest};
@@ -57,7 +57,7 @@ pub use limits::Limits;
 pub use names::{AppId, MAX_NAME_LEN, Name, NameError};
 pub use render::{
     ContainerPlan, HealthcheckPlan, LABEL_APP, LABEL_MANAGED, LABEL_ROLE, LABEL_SHARED, LABEL_VERSION, Mount,
-    NetworkPlan, PortPlan, RenderPlan, VolumePlan, render,
+    NetworkPlan, PortPlan, RenderPlan, VolumePlan, render, render_in,
 };
 
 /// The manifest schema version this crate reads and writes (the top-level `schema` field).

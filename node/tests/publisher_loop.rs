@@ -87,3 +87,129 @@ async fn app_new_then_sign_then_install_from_the_folder_serves_the_app() {
     assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
     run(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
 }
+
+/// An app folder for `archy app test`: the test image's web container (its archive in
+/// `dist/`) on `port`, with `extra` container lines.
+fn app_folder(dir: &Path, id: &str, port: u16, extra: &str, image: &TestImage) -> std::path::PathBuf {
+    let (image_id, archive) = (&image.image_id, &image.archive);
+    let app = dir.join(id);
+    std::fs::create_dir_all(app.join("dist")).unwrap();
+    let mut toml = head(id, "1.0.0");
+    toml.push_str("\n[[volumes]]\nname = \"www\"\n");
+    toml.push_str(&web_container(
+        "web",
+        image_id,
+        &target(id),
+        Some(port),
+        &format!("volumes = [{{ volume = \"www\", target = \"/www\" }}]\ndata_uid = 65534\n{extra}"),
+    ));
+    std::fs::write(app.join("archy.toml"), toml).unwrap();
+    std::fs::copy(archive, app.join("dist").join(target(id).rsplit('/').next().unwrap())).unwrap();
+    app
+}
+
+/// The names of engine objects whose name starts with `archytest-`.
+async fn test_objects(docker: &bollard::Docker) -> Vec<String> {
+    let mut names = Vec::new();
+    let all = bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).build();
+    for c in docker.list_containers(Some(all)).await.unwrap() {
+        names.extend(c.names.unwrap_or_default().into_iter().map(|n| n.trim_start_matches('/').to_owned()));
+    }
+    let volumes = docker.list_volumes(None::<bollard::query_parameters::ListVolumesOptions>).await.unwrap();
+    names.extend(volumes.volumes.unwrap_or_default().into_iter().map(|v| v.name));
+    for n in docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await.unwrap() {
+        names.extend(n.name);
+    }
+    names.retain(|n| n.starts_with("archytest-"));
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_test_walks_the_lifecycle_beside_a_real_install_of_the_same_app() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("apptest");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let app = app_folder(work.path(), &id, port, "", &image);
+
+    // A node already runs the same app on the same engine, on the declared port.
+    let from = work.path().join("release");
+    std::fs::create_dir_all(from.join(&id)).unwrap();
+    std::fs::copy(&image.archive, from.join(target(&id))).unwrap();
+    let m = verified(&std::fs::read_to_string(app.join("archy.toml")).unwrap());
+    std::fs::write(from.join(format!("{id}-1.0.0.archy.json")), m.envelope().to_bytes()).unwrap();
+    let data = data_dir("");
+    run(&mut node(data.path(), &from, &["install", &id]));
+    let before = containers_of(&docker, &id).await;
+    assert_eq!(before.len(), 1);
+
+    let out = Command::new(archy_bin()).args(["--json", "app", "test"]).arg(&app).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    assert!(out.status.success(), "{report:#}");
+    assert_eq!(report["passed"], true, "{report:#}");
+    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(
+        steps,
+        [
+            "install",
+            "healthy",
+            "port 8080/tcp answers".replace("8080", &port.to_string()).as_str(),
+            "write data",
+            "restart",
+            "stop",
+            "start",
+            "update to 1.0.1",
+            "data survived the update",
+            "uninstall",
+            "purge"
+        ]
+    );
+    assert!(report["steps"].as_array().unwrap().iter().all(|s| s["ok"] == true), "{report:#}");
+    assert!(report["steps"][2]["detail"].as_str().unwrap().starts_with("HTTP 200"), "{report:#}");
+    assert!(test_objects(&docker).await.is_empty(), "the test left objects behind");
+
+    // The real install was never touched: same container, still serving.
+    let after = containers_of(&docker, &id).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].id, before[0].id);
+    assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
+    run(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_test_names_the_first_failing_step_with_the_containers_last_log_lines() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("apptestfail");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let work = tempfile::tempdir().unwrap();
+    // The page is served, but the healthcheck asks for one that is not there.
+    let app = app_folder(work.path(), &id, free_port(), "", &image);
+    let toml = std::fs::read_to_string(app.join("archy.toml")).unwrap();
+    let toml = toml.replace(
+        "command = [\"sh\", \"-c\", \"trap 'exit 0' TERM; /bin/busybox httpd -f -p 8080 -h /www & wait\"]",
+        "command = [\"sh\", \"-c\", \"echo starting the broken app; trap 'exit 0' TERM; /bin/busybox httpd -f -p 8080 -h /www & wait\"]",
+    );
+    let toml = toml.replace("http://127.0.0.1:8080/", "http://127.0.0.1:8080/missing");
+    std::fs::write(app.join("archy.toml"), toml).unwrap();
+
+    let out =
+        Command::new(archy_bin()).args(["app", "test"]).arg(&app).args(["--timeout-secs", "20"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("FAIL install"), "{stdout}");
+    assert!(stdout.contains("failed at `install`"), "{stdout}");
+    assert!(stdout.contains("is unhealthy"), "{stdout}");
+    assert!(stdout.contains("last log lines:") && stdout.contains("starting the broken app"), "{stdout}");
+    assert!(test_objects(&docker).await.is_empty(), "a failed test leaves nothing behind");
+}

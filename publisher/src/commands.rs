@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its `Args` and `run`.
 
 pub mod app;
+pub mod app_test;
 pub mod identity;
 pub mod key;
 pub mod publish;

@@ -83,6 +83,36 @@ pub enum EngineObject {
 const PREFIX: &str = "archy";
 const SHARED: &str = "shared.";
 
+/// The first piece of every engine name: `archy` unless a node is told otherwise (its
+/// `engine_prefix`, for a second node on one engine such as `archy app test`'s throwaway node).
+/// A prefix is 1 to 32 of `[a-z0-9-]`, so like ids and names it never holds `_` or `.`: the
+/// split below still gives back the pieces, and two nodes with different prefixes never name
+/// an object alike (the first pieces differ).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnginePrefix(String);
+
+impl Default for EnginePrefix {
+    fn default() -> Self {
+        Self(PREFIX.to_owned())
+    }
+}
+
+impl std::str::FromStr for EnginePrefix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok =
+            (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(Self(s.to_owned())) } else { Err(format!("engine prefix `{s}`: use 1 to 32 of a-z, 0-9 and -")) }
+    }
+}
+
+impl fmt::Display for EnginePrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl EngineObject {
     /// The engine namespace the object's name lives in.
     pub fn namespace(&self) -> Namespace {
@@ -106,18 +136,34 @@ impl EngineObject {
         self.to_string()
     }
 
+    /// The object's name on the engine of a node whose names start with `prefix`.
+    pub fn name_in(&self, prefix: &EnginePrefix) -> String {
+        match self {
+            Self::Network { app } => format!("{prefix}_{app}"),
+            Self::Container { app, container } => format!("{prefix}_{app}_{container}"),
+            Self::Volume { app, volume } => format!("{prefix}_{app}_{volume}"),
+            Self::SharedVolume { share } => format!("{prefix}_{SHARED}{share}"),
+        }
+    }
+
     /// The object named `name` in namespace `ns`, if `name` is a name of this scheme.
     pub fn parse(ns: Namespace, name: &str) -> Option<Self> {
+        Self::parse_in(ns, name, &EnginePrefix::default())
+    }
+
+    /// Like [`Self::parse`], for the names of a node whose names start with `prefix`.
+    pub fn parse_in(ns: Namespace, name: &str, prefix: &EnginePrefix) -> Option<Self> {
         let pieces: Vec<&str> = name.split('_').collect();
+        let p = prefix.0.as_str();
         match (ns, pieces.as_slice()) {
-            (Namespace::Networks, [PREFIX, app]) => Some(Self::Network { app: app.parse().ok()? }),
-            (Namespace::Containers, [PREFIX, app, container]) => {
+            (Namespace::Networks, [first, app]) if *first == p => Some(Self::Network { app: app.parse().ok()? }),
+            (Namespace::Containers, [first, app, container]) if *first == p => {
                 Some(Self::Container { app: app.parse().ok()?, container: container.parse().ok()? })
             }
-            (Namespace::Volumes, [PREFIX, app, volume]) => {
+            (Namespace::Volumes, [first, app, volume]) if *first == p => {
                 Some(Self::Volume { app: app.parse().ok()?, volume: volume.parse().ok()? })
             }
-            (Namespace::Volumes, [PREFIX, shared]) => {
+            (Namespace::Volumes, [first, shared]) if *first == p => {
                 Some(Self::SharedVolume { share: shared.strip_prefix(SHARED)?.parse().ok()? })
             }
             _ => None,
@@ -127,12 +173,7 @@ impl EngineObject {
 
 impl fmt::Display for EngineObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Network { app } => write!(f, "{PREFIX}_{app}"),
-            Self::Container { app, container } => write!(f, "{PREFIX}_{app}_{container}"),
-            Self::Volume { app, volume } => write!(f, "{PREFIX}_{app}_{volume}"),
-            Self::SharedVolume { share } => write!(f, "{PREFIX}_{SHARED}{share}"),
-        }
+        f.write_str(&self.name_in(&EnginePrefix::default()))
     }
 }
 
@@ -203,6 +244,19 @@ mod tests {
             if a != b && a.namespace() == b.namespace() {
                 prop_assert_ne!(a.engine_name(), b.engine_name());
             }
+        }
+
+        /// Nodes with different prefixes never name an object alike, and each parses back its
+        /// own names only.
+        #[test]
+        fn nodes_with_different_prefixes_never_share_a_name(
+            a in object(), b in object(), pa in "[a-z0-9-]{1,32}", pb in "[a-z0-9-]{1,32}"
+        ) {
+            let (pa, pb): (EnginePrefix, EnginePrefix) = (pa.parse().unwrap(), pb.parse().unwrap());
+            if pa != pb && a.namespace() == b.namespace() {
+                prop_assert_ne!(a.name_in(&pa), b.name_in(&pb));
+            }
+            prop_assert_eq!(EngineObject::parse_in(a.namespace(), &a.name_in(&pa), &pa), Some(a.clone()));
         }
 
         /// The objects whose old `-`-joined names were equal get different names.

@@ -18,7 +18,8 @@ use std::fmt;
 use serde::Serialize;
 
 use super::{
-    AppId, Capability, EngineObject, HostFact, Image, Manifest, Name, Permission, Port, RestartPolicy, Secret, User,
+    AppId, Capability, EngineObject, EnginePrefix, HostFact, Image, Manifest, Name, Permission, Port, RestartPolicy,
+    Secret, User,
 };
 
 /// Label marking an object as managed by archy (`true`).
@@ -194,6 +195,11 @@ pub struct ContainerPlan {
 
 /// The Docker objects a node creates for `manifest`, in start order.
 pub fn render(manifest: &Manifest) -> RenderPlan {
+    render_in(manifest, &EnginePrefix::default())
+}
+
+/// Like [`render`], for a node whose engine names start with `prefix` (its `engine_prefix`).
+pub fn render_in(manifest: &Manifest, prefix: &EnginePrefix) -> RenderPlan {
     let app = manifest.id.as_str();
     let version = manifest.version.to_string();
     let labels = |role: Option<&str>| {
@@ -208,10 +214,10 @@ pub fn render(manifest: &Manifest) -> RenderPlan {
         l
     };
     let network =
-        NetworkPlan { name: EngineObject::Network { app: manifest.id.clone() }.engine_name(), labels: labels(None) };
+        NetworkPlan { name: EngineObject::Network { app: manifest.id.clone() }.name_in(prefix), labels: labels(None) };
     let volume_name = |v: &Name| match manifest.volumes.iter().find(|d| d.name == *v).and_then(|d| d.shared.as_ref()) {
-        Some(share) => EngineObject::SharedVolume { share: share.clone() }.engine_name(),
-        None => EngineObject::Volume { app: manifest.id.clone(), volume: v.clone() }.engine_name(),
+        Some(share) => EngineObject::SharedVolume { share: share.clone() }.name_in(prefix),
+        None => EngineObject::Volume { app: manifest.id.clone(), volume: v.clone() }.name_in(prefix),
     };
     let volumes = manifest
         .volumes
@@ -256,7 +262,7 @@ pub fn render(manifest: &Manifest) -> RenderPlan {
                 size_bytes: t.size_mib.map(|m| m.saturating_mul(1024 * 1024)),
             }));
             ContainerPlan {
-                name: EngineObject::Container { app: manifest.id.clone(), container: c.name.clone() }.engine_name(),
+                name: EngineObject::Container { app: manifest.id.clone(), container: c.name.clone() }.name_in(prefix),
                 role: c.name.clone(),
                 image: c.image.clone(),
                 command: c.command.clone(),

@@ -5,6 +5,8 @@
 //! docker_socket = "/run/user/1000/podman/podman.sock"   # default /var/run/docker.sock (or $DOCKER_HOST)
 //! publish_ip = "127.0.0.1"        # host address ports are published on (the default: loopback
 //!                                 # only; an app granted `lan_ports` is published on all addresses)
+//! engine_prefix = "archy"         # first piece of the engine names (`archy_<app>_<container>`);
+//!                                 # another value only for a second node on the same engine
 //!
 //! [host]                          # optional overrides of detected host facts
 //! ip = "192.168.1.20"
@@ -35,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use catalog::manifest::Capability;
+use catalog::manifest::{Capability, EnginePrefix};
 use serde::Deserialize;
 
 use super::Error;
@@ -62,6 +64,14 @@ pub struct NodeConfig {
     /// Per-app settings, by app id.
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
+    /// The first piece of this node's engine names; `archy` when absent.
+    #[serde(default, deserialize_with = "engine_prefix")]
+    pub engine_prefix: Option<EnginePrefix>,
+}
+
+fn engine_prefix<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<EnginePrefix>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Host facts the operator sets instead of letting the node detect them.
@@ -166,6 +176,11 @@ impl NodeConfig {
         } else {
             Some(self.publish_ip.as_deref().unwrap_or(LOOPBACK))
         }
+    }
+
+    /// The first piece of this node's engine names.
+    pub fn prefix(&self) -> EnginePrefix {
+        self.engine_prefix.clone().unwrap_or_default()
     }
 
     /// The permissions granted to `app`.

@@ -105,7 +105,7 @@ impl Orchestrator {
     /// Reads the desired state of one record: its stored manifest, verified again.
     pub(crate) fn desired(&self, record: AppRecord) -> Result<Desired, Error> {
         let manifest = self.state.stored_manifest(&record.app, &record.version, Some(&record.manifest_hash))?;
-        let plan = catalog::manifest::render(manifest.manifest());
+        let plan = catalog::manifest::render_in(manifest.manifest(), &self.config.prefix());
         Ok(Desired { record, manifest, plan })
     }
 

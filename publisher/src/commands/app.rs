@@ -1,4 +1,4 @@
-//! `archy app new|validate|render|sign`: the app manifest folder.
+//! `archy app new|validate|render|sign|test`: the app manifest folder.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +39,21 @@ enum AppAction {
     Render {
         /// The app folder holding archy.toml.
         dir: PathBuf,
+    },
+    /// Run the app on the local container engine the way a node does and walk it through
+    /// install, health, ports, restart, stop/start, update (data kept), uninstall and purge.
+    Test {
+        /// The app folder holding archy.toml.
+        dir: PathBuf,
+        /// An image archive the manifest names (default: `<dir>/dist/<file>` when present).
+        #[arg(long = "image", value_name = "FILE")]
+        images: Vec<PathBuf>,
+        /// Leave the app running after the update step (prints how to remove it).
+        #[arg(long)]
+        keep: bool,
+        /// Seconds each step may wait for the app to become healthy.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
     },
     /// Sign the manifest into an envelope file (the publisher's DID signature).
     Sign {
@@ -91,6 +106,15 @@ pub fn run(args: AppArgs, out: &Output) -> anyhow::Result<ExitCode> {
             let m = load(&dir)?;
             let plan = catalog::manifest::render(&m);
             out.print(&plan, &serde_json::to_value(&plan)?);
+        }
+        AppAction::Test { dir, images, keep, timeout_secs } => {
+            let args = super::app_test::TestArgs {
+                dir,
+                images,
+                keep,
+                timeout: std::time::Duration::from_secs(timeout_secs.max(1)),
+            };
+            return super::app_test::run(args, out);
         }
         AppAction::Sign { dir, output, key } => {
             let key = key.load()?;

@@ -224,7 +224,7 @@ impl Upload {
 
 /// The archive files to upload: each `--image`, or `<app>/dist/<file>` for every archive image
 /// the manifest names when that file exists.
-fn archives(manifest: &Manifest, app: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn archives(manifest: &Manifest, app: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let targets: Vec<&str> = manifest
         .containers
         .iter()
