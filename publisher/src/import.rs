@@ -358,6 +358,9 @@ pub fn import(opts: &Options) -> Result<Imported, ImportError> {
             c
         }
     };
+    if state.meta_file.is_empty() {
+        state.meta_file.clone_from(&compose.file);
+    }
     settle_id(&mut state, opts, &dir, &compose);
     state.vars.app_id.clone_from(&state.draft.id);
     if state.vars.web_port.is_none() {
@@ -366,7 +369,7 @@ pub fn import(opts: &Options) -> Result<Imported, ImportError> {
     compose.services.retain(|s| !state.dropped.contains(&s.name));
     compose::map(&mut state, &compose);
     publish_web_port(&mut state);
-    settle_metadata(&mut state, opts, &compose);
+    settle_metadata(&mut state, opts);
     let icon = place_icon(&mut state);
     let draft = &state.draft;
     let header = vec![
@@ -533,9 +536,8 @@ fn publish_web_port(state: &mut State) {
 
 /// Fills what the source did not say: version from the image tag, title from the id, a summary
 /// and description saying where the app came from, license and source from the options.
-fn settle_metadata(state: &mut State, opts: &Options, compose: &Compose) {
-    let file = if state.meta_file.is_empty() { compose.file.clone() } else { state.meta_file.clone() };
-    let origin = state.origin(&file, 1);
+fn settle_metadata(state: &mut State, opts: &Options) {
+    let origin = state.origin(&state.meta_file, 1);
     let d = &mut state.draft;
     if let Some(l) = &opts.license {
         d.license = Some(l.clone());
@@ -599,8 +601,20 @@ fn place_icon(state: &mut State) -> (IconOutcome, Option<(PathBuf, String)>) {
     });
     match found {
         Some(IconSource::File(rel)) => {
+            // The path comes from the store's metadata: only a regular file inside the source
+            // folder, within the manifest's icon size limit, is copied.
+            let root = state.src.canonicalize().ok();
             let from = state.src.join(&rel);
-            if !from.is_file() {
+            let inside = root.zip(from.canonicalize().ok()).is_some_and(|(root, full)| full.starts_with(root));
+            let size = std::fs::metadata(&from).ok().filter(|m| m.is_file()).map(|m| m.len());
+            let limit = catalog::manifest::Limits::default().max_icon_bytes;
+            if !inside || size.is_none_or(|s| s > limit) {
+                let origin = state.origin(&state.meta_file, 1);
+                state.unmapped(
+                    origin,
+                    "icon",
+                    format!("`{rel}` is not a file of at most {limit} bytes inside the app's folder; put an icon file in the app folder and set `icon`"),
+                );
                 return (IconOutcome::None, None);
             }
             let ext = Path::new(&rel)

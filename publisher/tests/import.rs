@@ -363,3 +363,31 @@ fn a_format_given_on_the_command_line_wins_over_detection() {
     assert!(err.contains("umbrel-app.yml") && err.contains("check the path"), "{err}");
     assert!(!ws.dir.path().join("x").exists(), "nothing is written for a source that cannot be read");
 }
+
+#[test]
+fn an_icon_path_leading_out_of_the_source_folder_is_not_copied() {
+    let ws = Workspace::new();
+    let src = ws.dir.path().join("store/notes-hub");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(ws.dir.path().join("store/private.svg"), "<svg/>").expect("write");
+    let fixture = fixture_path("umbrel-proxy-healthy-db");
+    let meta = std::fs::read_to_string(fixture.join("umbrel-app.yml")).expect("read");
+    std::fs::write(src.join("umbrel-app.yml"), meta.replace("icon: icon.svg", "icon: ../private.svg")).expect("write");
+    std::fs::copy(fixture.join("docker-compose.yml"), src.join("docker-compose.yml")).expect("copy");
+    let folder = ws.dir.path().join("out");
+    let out = ws.archy(&[
+        "--json",
+        "app",
+        "import",
+        src.to_str().expect("utf-8"),
+        "--out",
+        folder.to_str().expect("utf-8"),
+        "--license",
+        "MIT",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["icon"]["kind"], "none");
+    assert!(report["unmapped"].as_array().expect("unmapped").iter().any(|u| u["what"] == "icon"));
+    assert_eq!(std::fs::read_dir(&folder).expect("folder").count(), 1, "only archy.toml is written");
+}
