@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod import;
 pub mod nostr_key;
 pub mod output;
 pub mod paths;
@@ -43,6 +44,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || cause.is::<catalog::minisign::MinisignError>()
             || cause.is::<catalog::did::DidError>()
             || cause.is::<nostr_key::NostrKeyError>()
+            || cause
+                .downcast_ref::<import::ImportError>()
+                .is_some_and(|e| !matches!(e, import::ImportError::Write { .. }))
             || cause
                 .downcast_ref::<std::io::Error>()
                 .is_some_and(|e| matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::AlreadyExists))

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod import;
 mod nostr;
 mod publish;
 mod python_tuf_interop;

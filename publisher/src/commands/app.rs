@@ -1,4 +1,4 @@
-//! `archy app new|validate|render|sign|test`: the app manifest folder.
+//! `archy app new|validate|render|sign|test|import`: the app manifest folder.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,6 +66,29 @@ enum AppAction {
         #[command(flatten)]
         key: KeyPath,
     },
+    /// Convert an app of the Umbrel, Runtipi or CasaOS stores, or a compose file, into an app
+    /// folder; lists everything it could not map with its file and line.
+    Import {
+        /// The store's app folder, a compose file, or a folder holding one.
+        src: PathBuf,
+        /// The app folder to write (created; it must not hold an archy.toml yet).
+        #[arg(long)]
+        out: PathBuf,
+        /// The source's format [default: detected].
+        #[arg(long, value_enum)]
+        format: Option<crate::import::Format>,
+        /// The app id [default: the store's id, the compose project's name, or the folder's name].
+        #[arg(long)]
+        id: Option<String>,
+        /// The app's SPDX license expression (the stores do not carry one).
+        #[arg(long)]
+        license: Option<String>,
+        /// The app's source code URL (`https://`), when the source does not give one.
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        key: KeyPath,
+    },
 }
 
 /// Loads and validates the manifest in `dir`.
@@ -130,6 +153,38 @@ pub fn run(args: AppArgs, out: &Output) -> anyhow::Result<ExitCode> {
                 &json!({"envelope": path, "manifest_blake3": hash, "envelope_blake3": blake3::hash(&bytes).to_hex().to_string()}),
             );
         }
+        AppAction::Import { src, out: dir, format, id, license, source, key } => {
+            let key = key.load()?;
+            let opts = crate::import::Options { src, format, id, license, source, publisher: key.did().to_string() };
+            import(&opts, &dir, out)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Imports, writes the folder, and validates it with the code `archy app validate` runs. A folder
+/// that does not validate is still written (so the developer edits it), and the command fails
+/// with every problem, each naming its field and the fix.
+fn import(opts: &crate::import::Options, dir: &Path, out: &Output) -> anyhow::Result<()> {
+    let imported = crate::import::import(opts)?;
+    let manifest = crate::import::write(&imported, dir)?;
+    let validated = Manifest::from_dir(dir, &Limits::default());
+    let report = &imported.report;
+    let mut value = serde_json::to_value(report)?;
+    value["figure"] = json!(report.figure());
+    value["percent"] = json!(report.percent());
+    value["manifest"] = json!(manifest);
+    value["valid"] = json!(validated.is_ok());
+    value["problems"] = match &validated {
+        Ok(_) => json!([]),
+        Err(errors) => serde_json::to_value(&errors.problems)?,
+    };
+    let verdict = match &validated {
+        Ok(_) => format!("valid: `archy app validate {}` passes", dir.display()),
+        Err(_) => format!("not valid yet: edit {} (the problems follow)", manifest.display()),
+    };
+    out.print(format!("{report}\nwrote {}\n{verdict}", manifest.display()), &value);
+    validated
+        .map(|_| ())
+        .with_context(|| format!("{} was written but does not validate; edit these fields", manifest.display()))
 }
