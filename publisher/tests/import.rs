@@ -129,18 +129,17 @@ fn umbrel_app_proxy_is_the_web_port_and_app_password_one_shared_secret() {
     let volumes: Vec<&str> = m.volumes.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(volumes, ["data-uploads", "data-db"]);
     assert_eq!(db.volumes[0].target, "/var/lib/postgresql/data");
-    assert!(m.permissions.is_empty());
+    // `cap_add: [SYS_NICE]` becomes the container's cap_add and the permission it needs.
+    assert_eq!(db.cap_add.iter().map(ToString::to_string).collect::<Vec<_>>(), ["SYS_NICE"]);
+    assert_eq!(m.permissions, [catalog::manifest::Permission::Capability { name: "SYS_NICE".parse().unwrap() }]);
     let unmapped = run.unmapped();
-    for expected in [
-        "umbrel-app.yml:15: gallery",
-        "umbrel-app.yml:20: defaultPassword",
-        "docker-compose.yml:14: stop_grace_period",
-        "docker-compose.yml:43: cap_add",
-    ] {
+    for expected in
+        ["umbrel-app.yml:15: gallery", "umbrel-app.yml:20: defaultPassword", "docker-compose.yml:14: stop_grace_period"]
+    {
         assert!(unmapped.iter().any(|u| u == expected), "{expected} in {unmapped:#?}");
     }
-    assert_eq!(unmapped.len(), 7, "{unmapped:#?}");
-    run.assert_figure(12, 14, 86);
+    assert_eq!(unmapped.len(), 6, "{unmapped:#?}");
+    run.assert_figure(13, 14, 93);
 }
 
 #[test]
@@ -343,7 +342,8 @@ fn compose_dangerous_keys_become_requested_permissions() {
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.contains("format: compose (detected: compose.yaml is a compose file)"), "{stdout}");
     assert!(
-        stdout.contains("compose.yaml:28: `cap_add` is not mapped: archy grants no Linux capabilities"),
+        stdout.contains("compose.yaml:28: `cap_add` is not mapped: `SYS_ADMIN`")
+            && stdout.contains("(request `privileged` if the app really needs it)"),
         "{stdout}"
     );
     assert!(stdout.contains("host-monitor: mapped 17 of 20 compose keys (85 %)"), "{stdout}");

@@ -188,6 +188,7 @@ impl Mapper<'_> {
             },
             "networks" => self.networks(v),
             "devices" => self.devices(c, v),
+            "cap_add" => self.cap_add(c, v),
             "labels" => self.labels(v),
             "links" => self.links(v),
             "x-casaos" => self.casaos_service(v),
@@ -934,6 +935,35 @@ impl Mapper<'_> {
         Ok(())
     }
 
+    /// `cap_add` → the container's `cap_add` and one `capability` permission per entry, in the
+    /// manifest's spelling (`NET_ADMIN`); `ALL` and the capabilities that amount to control of
+    /// the host are left unmapped (archy grants them only as `privileged`).
+    fn cap_add(&mut self, c: &mut DraftContainer, v: &Node) -> Outcome {
+        let items = v.as_seq().ok_or("`cap_add` is not a list")?;
+        let mut refused = Vec::new();
+        for item in items {
+            let Some(s) = item.as_str() else {
+                refused.push("an entry that is not a string".to_owned());
+                continue;
+            };
+            let bare = s.strip_prefix("CAP_").or_else(|| s.strip_prefix("cap_")).unwrap_or(s).to_ascii_uppercase();
+            match bare.parse::<catalog::manifest::Capability>() {
+                Ok(name) => {
+                    if !c.cap_add.contains(&bare) {
+                        c.cap_add.push(bare);
+                    }
+                    self.state.draft.request(Permission::Capability { name });
+                }
+                Err(e) => refused.push(format!("`{s}`: {e}")),
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} (request `privileged` if the app really needs it)", refused.join("; ")))
+        }
+    }
+
     fn devices(&mut self, c: &mut DraftContainer, v: &Node) -> Outcome {
         let items = v.as_seq().ok_or("`devices` is not a list")?;
         for item in items {
@@ -1082,7 +1112,6 @@ fn unmapped_reason(key: &str) -> String {
         "hostname" | "domainname" => "a container's network name on archy is its manifest name".into(),
         "stop_grace_period" => "the manifest has no stop timeout: a node stops a container with Docker's default of 10 seconds before it kills it; make sure the app shuts down within that".into(),
         "stop_signal" => "a node stops containers with SIGTERM".into(),
-        "cap_add" => "archy grants no Linux capabilities beyond Docker's defaults; the app must run without them, or request `privileged`, which grants all".into(),
         "cap_drop" => "archy has no field to drop capabilities; the container keeps Docker's default set".into(),
         "security_opt" => "archy keeps Docker's default security profile".into(),
         "sysctls" => "archy sets no kernel parameters".into(),

@@ -63,6 +63,8 @@ pub(crate) struct DraftContainer {
     pub(crate) depends_on: Vec<String>,
     pub(crate) privileged: bool,
     pub(crate) host_network: bool,
+    /// Capabilities added, in the manifest's spelling.
+    pub(crate) cap_add: Vec<String>,
 }
 
 /// A healthcheck in whole seconds.
@@ -182,6 +184,9 @@ fn container(t: &mut String, c: &DraftContainer) {
     if c.host_network {
         t.push_str("host_network = true\n");
     }
+    if !c.cap_add.is_empty() {
+        let _ = writeln!(t, "cap_add = {}", list(&c.cap_add));
+    }
     if !c.depends_on.is_empty() {
         let _ = writeln!(t, "depends_on = {}", list(&c.depends_on));
     }
@@ -263,6 +268,8 @@ fn permission(p: &Permission) -> String {
         }
         Permission::Device { path } => format!("{{ kind = \"device\", path = {} }}", q(path)),
         Permission::SharedVolume { name } => format!("{{ kind = \"shared_volume\", name = {} }}", q(name.as_str())),
+        Permission::Capability { name } => format!("{{ kind = \"capability\", name = {} }}", q(&name.to_string())),
+        Permission::PidsLimit { max } => format!("{{ kind = \"pids_limit\", max = {max} }}"),
         other => format!("{{ kind = {} }}", q(other.kind())),
     }
 }
