@@ -131,7 +131,10 @@ fn umbrel_app_proxy_is_the_web_port_and_app_password_one_shared_secret() {
     assert_eq!(db.volumes[0].target, "/var/lib/postgresql/data");
     // `cap_add: [SYS_NICE]` becomes the container's cap_add and the permission it needs.
     assert_eq!(db.cap_add.iter().map(ToString::to_string).collect::<Vec<_>>(), ["SYS_NICE"]);
-    assert_eq!(m.permissions, [catalog::manifest::Permission::Capability { name: "SYS_NICE".parse().unwrap() }]);
+    assert_eq!(
+        m.permissions,
+        [catalog::manifest::Permission::Capability { name: "SYS_NICE".parse().expect("a capability") }]
+    );
     let unmapped = run.unmapped();
     for expected in
         ["umbrel-app.yml:15: gallery", "umbrel-app.yml:20: defaultPassword", "docker-compose.yml:14: stop_grace_period"]
