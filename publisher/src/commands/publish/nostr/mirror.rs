@@ -45,7 +45,6 @@ fn failed(relay: &RelayConnection, what: &'static str, reason: String) -> Answer
 /// Posts the mirror of the release to every relay that does not hold it yet. `posted` is the
 /// archy release event just posted; `held` names the relays that already held this very release
 /// and the event they hold, which their mirror points at instead.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn announce(
     connections: &[RelayConnection],
     posted: &Event,
