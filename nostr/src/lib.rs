@@ -12,7 +12,9 @@
 //! - [`discovery`]: the ordered checks a node runs on each incoming event, with a named reason
 //!   for every event it drops.
 //! - [`social`]: trust inputs (kind 3 follows, NIP-32 `archy` labels) and NIP-85 assertions.
-//! - [`interop`]: the NIP-89 handler and the NIP-82 app-store mirror.
+//! - [`interop`]: the NIP-89 handler.
+//! - [`nip82`]: the NIP-82 mirror of each release, for Nostr app-store clients (never read by
+//!   nodes).
 //! - [`client`]: posting to and querying one relay at a time, each answer naming its relay.
 //! - [`relay`]: the embedded relay (nostr-relay-builder) with a persistent event log; [`cli`]
 //!   runs it as `archy-relay`.
@@ -22,6 +24,7 @@ pub mod client;
 pub mod discovery;
 pub mod event;
 pub mod interop;
+pub mod nip82;
 pub mod relay;
 pub mod social;
 

@@ -70,9 +70,10 @@ impl EmbeddedRelay {
 
 /// Kinds the embedded relay stores: archy's events (NIP-78 30078), NIP-09 deletions (5), the
 /// trust inputs (3 follow lists, 1985 NIP-32 labels), NIP-89 handlers (31990), NIP-85 assertions
-/// (30382) and profiles (0). It is archy's relay, not a general-purpose one: refusing other kinds
-/// keeps strangers from filling its memory and disk with unrelated data.
-pub const RELAY_KINDS: [u16; 7] = [0, 3, 5, 1985, 30078, 30382, 31990];
+/// (30382), the NIP-82 mirror (32267, 30063, 3063, [`crate::nip82`]) and profiles (0). It is
+/// archy's relay, not a general-purpose one: refusing other kinds keeps strangers from filling
+/// its memory and disk with unrelated data.
+pub const RELAY_KINDS: [u16; 10] = [0, 3, 5, 1985, 3063, 30063, 30078, 30382, 31990, 32267];
 
 /// Refuses kinds outside [`RELAY_KINDS`] and events larger than archy accepts for their kind
 /// ([`crate::event::max_event_bytes`]: 64 KiB, follow lists up to [`MAX_RELAY_EVENT_BYTES`]).

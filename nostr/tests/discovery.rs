@@ -216,3 +216,17 @@ fn a_flood_of_unbound_events_is_bounded() {
     assert_eq!(overloaded, 10);
     assert_eq!(discovery.take_parked().len(), archy_nostr::discovery::MAX_PARKED);
 }
+
+#[test]
+fn the_nip82_mirror_is_never_taken_for_an_archy_event() {
+    let publisher = Publisher::new();
+    let mut discovery = Discovery::new();
+    assert!(matches!(discovery.check(&publisher.binding()), Ok(Checked::Binding { .. })));
+    let (release, _) = publisher.release("1.0.0");
+    let manifest = publisher.manifest("1.0.0");
+    let mirror = archy_nostr::nip82::Mirror::new(&manifest, &release).sign(&publisher.nostr).expect("mirror");
+    for (what, e) in mirror.in_order() {
+        let err = discovery.check(e).expect_err(what);
+        assert!(matches!(err, Rejected::NotArchy(_)), "{what}: {err}");
+    }
+}

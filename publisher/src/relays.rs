@@ -118,9 +118,16 @@ pub async fn revoked_versions(
 /// The newest `created_at` of what `keys` posted at the address `d` (kind 30078) and of its
 /// deletion requests for that address, on `relay`.
 pub async fn newest_at_address(relay: &RelayConnection, keys: &Keys, d: &str) -> anyhow::Result<Option<Timestamp>> {
+    newest_at(relay, keys, KIND_APP_DATA, d).await
+}
+
+/// The newest `created_at` of what `keys` posted at the address (`kind`, `d`) and of its
+/// deletion requests for that address, on `relay`.
+pub async fn newest_at(relay: &RelayConnection, keys: &Keys, kind: u16, d: &str) -> anyhow::Result<Option<Timestamp>> {
     let author = keys.public_key();
-    let posted = relay.query(archy_nostr::client::addressable_filter(&author, d)).await.map_err(relay_error)?;
-    let address = format!("{KIND_APP_DATA}:{}:{d}", author.to_hex());
+    let filter = Filter::new().kind(Kind::from_u16(kind)).author(author).identifier(d);
+    let posted = relay.query(filter).await.map_err(relay_error)?;
+    let address = format!("{kind}:{}:{d}", author.to_hex());
     let deletions = Filter::new()
         .kind(Kind::EventDeletion)
         .author(author)

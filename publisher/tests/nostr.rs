@@ -13,9 +13,11 @@ use std::time::Duration;
 use archy_nostr::client::{RelayConnection, release_filter};
 use archy_nostr::discovery::{Checked, Discovery};
 use archy_nostr::event::{self, Announcement, Location};
-use archy_nostr::nostr_sdk::{Event, Filter, Keys, Kind, PublicKey};
+use archy_nostr::nip82;
+use archy_nostr::nostr_sdk::{Event, EventId, Filter, Keys, Kind, PublicKey, Tag};
 use catalog::manifest::Limits;
 use serde_json::Value;
+use sha2::Digest as _;
 
 use crate::util::{Running, bin, free_port, write_app};
 
@@ -217,6 +219,93 @@ fn accept_release(env: &Env, relay: &str, author: &PublicKey, version: &str) -> 
     (p.event.clone(), p.release.clone(), bytes)
 }
 
+/// Every value of tag `name` in `event` (first values only).
+fn tag_values<'e>(event: &'e Event, name: &str) -> Vec<&'e str> {
+    event
+        .tags
+        .iter()
+        .map(Tag::as_slice)
+        .filter(|t| t.first().map(String::as_str) == Some(name))
+        .filter_map(|t| t.get(1).map(String::as_str))
+        .collect()
+}
+
+/// The single value of tag `name`.
+fn tag_value<'e>(event: &'e Event, name: &str) -> &'e str {
+    match tag_values(event, name).as_slice() {
+        [one] => one,
+        other => panic!("expected one `{name}` tag in event {} (kind {}), got {other:?}", event.id, event.kind),
+    }
+}
+
+/// The NIP-82 mirror a relay holds for one release.
+struct Mirror {
+    application: Event,
+    release: Event,
+    assets: Vec<Event>,
+}
+
+impl Mirror {
+    /// The asset of MIME type `mime`.
+    fn asset(&self, mime: &str) -> &Event {
+        let found: Vec<&Event> = self.assets.iter().filter(|a| tag_value(a, "m") == mime).collect();
+        let [asset] = found.as_slice() else { panic!("expected one {mime} asset, got {}", found.len()) };
+        asset
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Reads the NIP-82 mirror of `app` `version` by `author` from `relay` and checks the tags an
+/// app-store client reads: one application (`d` = app id, `name`), one release (`d` =
+/// `<id>@<version>`, `i`, `version`, `c`, an `e` per asset, `a` = the application) and each asset
+/// it names on the relay (`i`, `version`, `m`, `x` as 64 hex).
+fn mirror(env: &Env, relay: &str, author: &PublicKey, app: &str, version: &str) -> Mirror {
+    let applications = env.query(relay, nip82::application_filter(author, app));
+    let [application] = applications.as_slice() else {
+        panic!("{relay}: expected one kind 32267 application for {app}, got {}", applications.len())
+    };
+    assert_eq!(application.kind.as_u16(), 32267);
+    assert!(!tag_value(application, "name").is_empty());
+    let releases = env.query(relay, nip82::release_filter(author, app, &version.parse().unwrap()));
+    let [release] = releases.as_slice() else {
+        panic!("{relay}: expected one kind 30063 release of {app} {version}, got {}", releases.len())
+    };
+    assert_eq!(tag_value(release, "d"), format!("{app}@{version}"));
+    assert_eq!((tag_value(release, "i"), tag_value(release, "version")), (app, version));
+    assert_eq!(tag_value(release, "c"), "main");
+    assert_eq!(tag_value(release, "a"), format!("32267:{}:{app}", author.to_hex()));
+    let ids: Vec<EventId> = tag_values(release, "e").iter().map(|id| EventId::from_hex(id).unwrap()).collect();
+    assert!(!ids.is_empty(), "{relay}: the release names no asset");
+    let assets = env.query(relay, Filter::new().ids(ids.clone()));
+    assert_eq!(assets.len(), ids.len(), "{relay}: the relay holds every asset the release names");
+    for asset in &assets {
+        assert_eq!(asset.kind.as_u16(), 3063);
+        assert_eq!(asset.pubkey, *author, "signed by the key that posts the archy events");
+        assert_eq!((tag_value(asset, "i"), tag_value(asset, "version")), (app, version));
+        assert!(is_hex64(tag_value(asset, "x")), "`x` is a SHA-256 in hex");
+        assert!(is_hex64(tag_value(asset, "blake3")));
+    }
+    Mirror { application: application.clone(), release: release.clone(), assets }
+}
+
+/// Checks that the envelope asset of `m` names `envelope` (SHA-256, BLAKE3, size, the bytes at
+/// its `url`) and points back at `archy_release`.
+fn assert_envelope_asset(m: &Mirror, envelope: &[u8], archy_release: &Event) {
+    let asset = m.asset("application/vnd.archy.envelope+json");
+    assert_eq!(tag_value(asset, "x"), hex::encode(sha2::Sha256::digest(envelope)));
+    assert_eq!(tag_value(asset, "blake3"), blake3::hash(envelope).to_hex().as_str());
+    assert_eq!(tag_value(asset, "size"), envelope.len().to_string());
+    assert_eq!(http_get(tag_value(asset, "url")), envelope, "the asset's url serves the envelope");
+    assert_eq!(tag_value(asset, "e"), archy_release.id.to_hex());
+    let address = format!("30078:{}:archy:app:{}", archy_release.pubkey.to_hex(), tag_value(asset, "i"));
+    assert_eq!(tag_value(asset, "a"), address);
+    assert_eq!(tag_value(&m.application, "a"), address);
+    assert_eq!(tag_values(&m.release, "e")[0], asset.id.to_hex(), "the envelope is the release's first asset");
+}
+
 #[test]
 fn bind_publish_replace_and_revoke_on_real_relays() {
     let env = Env::new();
@@ -259,8 +348,17 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
         assert_eq!(release.hash.to_hex().as_str(), published["blake3"].as_str().unwrap());
         // The registry keeps it content-addressed by BLAKE3.
         let stored = env.path(&format!("origin/registry/envelopes/{}", release.hash.to_hex()));
-        assert_eq!(std::fs::read(stored).unwrap(), bytes);
+        assert_eq!(std::fs::read(stored).unwrap(), bytes.as_slice());
+        // The NIP-82 mirror: the envelope as an asset, the release, the application with the
+        // registry's app page.
+        let m = mirror(&env, r, &author, "notes", "1.0.0");
+        assert_envelope_asset(&m, &bytes, &event);
+        assert_eq!(tag_value(&m.application, "url"), format!("{http}/apps/notes"));
+        assert_eq!(m.assets.len(), 1, "the app ships no image archive");
     }
+    let mirrored = published["mirror"].as_array().unwrap();
+    assert_eq!(mirrored.len(), 6, "asset, release and application on both relays: {published}");
+    assert!(mirrored.iter().all(|a| a["ok"] == true), "{published}");
 
     // The same version with other bytes is refused, naming the version the relay holds.
     let toml = std::fs::read_to_string(v1.join("archy.toml")).unwrap();
@@ -277,7 +375,10 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
         let releases = env.query(r, release_filter(&author, "notes"));
         assert_eq!(releases.len(), 1, "{r} keeps only the newest release event");
         assert_eq!(releases[0].id.to_hex(), second["event"].as_str().unwrap());
-        accept_release(&env, r, &author, "1.1.0");
+        let (event, _, bytes) = accept_release(&env, r, &author, "1.1.0");
+        // NIP-82 keeps a release per version, and one application, replaced.
+        assert_envelope_asset(&mirror(&env, r, &author, "notes", "1.1.0"), &bytes, &event);
+        mirror(&env, r, &author, "notes", "1.0.0");
     }
     // An older version than the relay's is refused too.
     let old = env.app("notes", "1.0.5", &did);
@@ -290,12 +391,24 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
     let whats: Vec<&str> = revoked["relays"].as_array().unwrap().iter().map(|a| a["event"].as_str().unwrap()).collect();
     assert_eq!(whats, ["revocation", "deletion"], "{revoked}");
     let deletions = env.query(&relay, Filter::new().kind(Kind::EventDeletion).author(author));
-    assert_eq!(deletions.len(), 1);
+    assert_eq!(deletions.len(), 2, "one for the archy release, one for its NIP-82 mirror");
     assert!(
-        deletions[0].tags.event_ids().any(|id| id.to_hex() == second["event"].as_str().unwrap()),
-        "the deletion request names the release event"
+        deletions.iter().any(|d| d.tags.event_ids().any(|id| id.to_hex() == second["event"].as_str().unwrap())),
+        "a deletion request names the release event"
     );
     assert!(env.query(&relay, release_filter(&author, "notes")).is_empty(), "the relay deleted the release event");
+    // The mirrored release of 1.1.0 and its asset are deleted too; 1.0.0 and the application stay.
+    let mirrored = revoked["mirror"].as_array().unwrap();
+    assert!(matches!(mirrored.as_slice(), [a] if a["event"] == "NIP-82 deletion" && a["ok"] == true), "{revoked}");
+    let v110 = semver::Version::new(1, 1, 0);
+    assert!(env.query(&relay, nip82::release_filter(&author, "notes", &v110)).is_empty());
+    assert!(
+        env.query(&relay, Filter::new().kind(Kind::from_u16(3063)).author(author))
+            .iter()
+            .all(|a| tag_value(a, "version") == "1.0.0"),
+        "the 1.1.0 asset is deleted"
+    );
+    mirror(&env, &relay, &author, "notes", "1.0.0");
     let mut discovery = Discovery::new();
     let mut revocations = 0;
     for e in archy_events(&env, &relay, &author) {
@@ -481,13 +594,15 @@ fn independent_relay(env: &Env) -> (Running, String) {
 }
 
 /// tests/interop/nostr_check.py (pynostr, an independent implementation) over a relay: every
-/// event's NIP-01 id, BIP-340 signature, archy shape and DID signature. Returns its lines.
+/// event's NIP-01 id, BIP-340 signature, archy shape and DID signature, and the NIP-82 events'
+/// tags, with each asset on 127.0.0.1 downloaded and checked against its hashes. Returns its
+/// lines.
 fn python_check(relay: &str, min_events: usize) -> Vec<Value> {
     let python = std::env::var("ARCHY_INTEROP_PYTHON")
         .expect("ARCHY_INTEROP_PYTHON is not set: run the tests with `bash tests/run.sh`, which makes the venv");
     let out = Command::new(python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/nostr_check.py"))
-        .args(["--relay", relay, "--min-events", &min_events.to_string()])
+        .args(["--relay", relay, "--min-events", &min_events.to_string(), "--fetch-assets"])
         .output()
         .expect("run nostr_check.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -524,12 +639,41 @@ fn archy_events_work_on_an_independent_relay_and_verify_in_an_independent_client
         assert_eq!(release["parsed"]["version"], "1.1.0", "{release}");
         assert!(lines.iter().any(|l| l["d"] == format!("archy:bind:{did}") && l["ok"] == true), "{lines:?}");
         assert!(lines.iter().any(|l| l["kind"] == 31990 && l["ok"] == true), "{lines:?}");
+        // The NIP-82 mirror, read back here and in pynostr: the release names its asset, which
+        // the relay holds, and the asset's `x` is the SHA-256 of what its url serves.
+        let (event, _, bytes) = accept_release(&env, relay, &author, "1.1.0");
+        assert_envelope_asset(&mirror(&env, relay, &author, "notes", "1.1.0"), &bytes, &event);
+        let nip82 =
+            |d: &str, kind: u16| lines.iter().filter(move |l| l["kind"] == kind && l["d"] == d).collect::<Vec<_>>();
+        let [application] = nip82("notes", 32267)[..] else { panic!("one application: {lines:?}") };
+        assert_eq!(application["ok"], true, "{application}");
+        for version in ["1.0.0", "1.1.0"] {
+            let [release] = nip82(&format!("notes@{version}"), 30063)[..] else { panic!("one release: {lines:?}") };
+            assert_eq!(
+                (&release["ok"], &release["parsed"]["assets_ok"]),
+                (&Value::Bool(true), &Value::Bool(true)),
+                "{release}"
+            );
+        }
+        let assets: Vec<&Value> = lines.iter().filter(|l| l["kind"] == 3063).collect();
+        assert_eq!(assets.len(), 2, "one envelope asset per version: {lines:?}");
+        for asset in assets {
+            assert_eq!(asset["ok"], true, "{asset}");
+            assert_eq!(
+                asset["parsed"]["sha256_ok"], true,
+                "pynostr fetched the envelope and its SHA-256 is `x`: {asset}"
+            );
+        }
     }
     // NIP-09 on nostr-rs-relay (it deletes by `e` tag): the revoked release is gone there too.
     env.ok(&["publish", "--revoke", "notes", "1.1.0", "--relay", &independent]);
     assert!(env.query(&independent, release_filter(&author, "notes")).is_empty(), "nostr-rs-relay deleted the release");
     let lines = python_check(&independent, 3);
     assert!(lines.iter().any(|l| l["kind"] == 5 && l["ok"] == true), "the deletion request verifies: {lines:?}");
+    // The mirrored release of 1.1.0 and its asset are deleted there too (by `e`).
+    assert!(lines.iter().all(|l| l["d"] != "notes@1.1.0"), "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l["kind"] == 3063).count(), 1, "only the 1.0.0 asset is left: {lines:?}");
+    assert!(lines.iter().all(|l| l["ok"] == true), "{lines:?}");
     assert!(lines.iter().any(|l| l["d"] == "archy:revoke:notes:1.1.0" && l["ok"] == true), "{lines:?}");
 }
 
@@ -593,12 +737,120 @@ fn a_publish_that_reached_only_some_relays_is_finished_by_running_it_again() {
         .collect();
     assert!(answers.contains(&(a.clone(), "release (already held)".into())), "{again}");
     assert!(answers.contains(&(b.clone(), "release".into())), "{again}");
-    accept_release(&env, &b, &author, "1.0.0");
+    let (event_b, _, bytes) = accept_release(&env, &b, &author, "1.0.0");
     assert_eq!(env.query(&a, release_filter(&author, "notes")).len(), 1);
+    // The NIP-82 mirror likewise: relay a keeps the one it has, relay b gets one pointing at the
+    // archy release it holds.
+    let mirrored: Vec<(String, String)> = again["mirror"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["relay"].as_str().unwrap().to_owned(), x["event"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(mirrored.contains(&(a.clone(), "NIP-82 release (already held)".into())), "{again}");
+    assert!(mirrored.contains(&(b.clone(), "NIP-82 application".into())), "{again}");
+    assert_eq!(env.query(&a, Filter::new().kind(Kind::from_u16(3063)).author(author)).len(), 1, "no second asset");
+    mirror(&env, &a, &author, "notes", "1.0.0");
+    assert_envelope_asset(&mirror(&env, &b, &author, "notes", "1.0.0"), &bytes, &event_b);
 
     // Other bytes under the same version are still refused: versions are immutable.
     let toml = std::fs::read_to_string(format!("{app}/archy.toml")).unwrap();
     std::fs::write(format!("{app}/archy.toml"), toml.replacen("summary = \"", "summary = \"Changed: ", 1)).unwrap();
     let err = env.fails(1, &["publish", app, "--relay", &a, "--upload", &http]);
     assert!(err.contains(&format!("relay {a} already has notes 1.0.0")), "{err}");
+}
+
+#[test]
+fn an_image_archive_in_dist_gets_its_own_asset_and_a_self_hosted_envelope_gets_no_app_page() {
+    let env = Env::new();
+    let (_relay, relay) = env.relay("relay-data");
+    let did = env.publisher();
+    let app = crate::util::copy_app(env.dir.path(), "hello-web", &did);
+    std::fs::create_dir_all(app.join("dist")).unwrap();
+    let archive = b"an image archive, as `docker save` writes it".repeat(1000);
+    std::fs::write(app.join("dist/hello-web-0.1.0.tar"), &archive).unwrap();
+    let out = env.ok(&["publish", app.to_str().unwrap(), "--relay", &relay, "--url", "https://files.example/archy/"]);
+    assert!(out["mirror"].as_array().unwrap().iter().all(|a| a["ok"] == true), "{out}");
+
+    let author = env.nostr_key();
+    let m = mirror(&env, &relay, &author, "hello-web", "0.1.0");
+    assert_eq!(m.assets.len(), 2, "the envelope and the image archive");
+    let image = m.asset("application/x-tar");
+    assert_eq!(tag_value(image, "x"), hex::encode(sha2::Sha256::digest(&archive)));
+    assert_eq!(tag_value(image, "blake3"), blake3::hash(&archive).to_hex().as_str());
+    assert_eq!(tag_value(image, "size"), archive.len().to_string());
+    assert_eq!(tag_value(image, "variant"), "hello-web-0.1.0.tar");
+    assert!(tag_values(image, "url").is_empty(), "nothing hosts the archive");
+
+    let envelope = std::fs::read(app.join("dist/hello-web-0.1.0.archy.json")).unwrap();
+    let asset = m.asset("application/vnd.archy.envelope+json");
+    assert_eq!(tag_value(asset, "x"), hex::encode(sha2::Sha256::digest(&envelope)));
+    assert_eq!(tag_value(asset, "url"), "https://files.example/archy/hello-web-0.1.0.archy.json");
+    assert_eq!(tag_value(asset, "e"), out["event"].as_str().unwrap());
+    assert!(tag_values(&m.application, "url").is_empty(), "no registry, so no app page");
+    assert_eq!(tag_value(&m.application, "license"), "GPL-2.0-only");
+    assert_eq!(tag_value(&m.application, "repository"), "https://git.busybox.net/busybox");
+    assert!(tag_values(&m.application, "icon").is_empty(), "an icon file has no URL");
+}
+
+#[test]
+fn a_relay_that_refuses_the_mirror_does_not_fail_the_publish() {
+    let env = Env::new();
+    let (_relay, relay) = env.relay("relay-data");
+    let refusing = env.rt.block_on(archy_only_relay());
+    let did = env.publisher();
+    let app = env.app("notes", "1.0.0", &did);
+    let out = env.archy(&[
+        "--json",
+        "publish",
+        app.to_str().unwrap(),
+        "--relay",
+        &relay,
+        "--relay",
+        refusing.url(),
+        "--url",
+        "https://files.example/archy/",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("warning: {}: NIP-82 asset not taken", refusing.url())), "{stderr}");
+    let published: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(published["relays"].as_array().unwrap().iter().all(|a| a["ok"] == true), "{published}");
+    let refused: Vec<&Value> =
+        published["mirror"].as_array().unwrap().iter().filter(|a| a["relay"] == refusing.url()).collect();
+    assert!(
+        matches!(refused.as_slice(), [a] if a["ok"] == false),
+        "the first refusal stops that relay's mirror: {published}"
+    );
+    let author = env.nostr_key();
+    let held = env.query(refusing.url(), release_filter(&author, "notes"));
+    assert!(matches!(held.as_slice(), [e] if e.id.to_hex() == published["event"].as_str().unwrap()), "{held:?}");
+    mirror(&env, &relay, &author, "notes", "1.0.0");
+}
+
+/// A relay that takes archy's kind 30078 events and nothing else.
+async fn archy_only_relay() -> Refusing {
+    use nostr_relay_builder::prelude::{BoxedFuture, Event, PolicyResult, RelayBuilder, WritePolicy};
+
+    #[derive(Debug)]
+    struct ArchyOnly;
+
+    impl WritePolicy for ArchyOnly {
+        fn admit_event<'a>(&'a self, e: &'a Event, _: &'a std::net::SocketAddr) -> BoxedFuture<'a, PolicyResult> {
+            Box::pin(async move {
+                if e.kind.as_u16() == event::KIND_APP_DATA {
+                    PolicyResult::Accept
+                } else {
+                    PolicyResult::Reject(format!("blocked: kind {} is not kept here", e.kind.as_u16()))
+                }
+            })
+        }
+    }
+
+    let port = free_port();
+    let builder = RelayBuilder::default().addr([127, 0, 0, 1].into()).port(port).write_policy(ArchyOnly);
+    let relay = nostr_relay_builder::LocalRelay::new(builder);
+    relay.run().await.unwrap();
+    let url = relay.url().await.to_string().trim_end_matches('/').to_owned();
+    Refusing { relay, url }
 }

@@ -3,22 +3,29 @@
 libsecp256k1; `cryptography`: Ed25519 DID signatures).
 
     python nostr_check.py --relay ws://127.0.0.1:PORT [--events FILE] [--min-events N]
-                          [--authors HEX,..] [--no-did-sig] [--timeout 10]
+                          [--authors HEX,..] [--no-did-sig] [--fetch-assets] [--timeout 10]
 
 Events come from the relay (one REQ with ARCHY_FILTER, read until EOSE) and/or from FILE (JSON
 lines: an event object, or a relay message ["EVENT", sub, event]). Prints one JSON line per event:
 {"id","kind","ok","reason","d","parsed"}. Exit 0 when every event verifies and every archy event
-(`t` = archy-app / archy-bind) has its required tags and a valid DID signature; 1 when one does not
-(or fewer than --min-events were seen); 2 when the relay can't be read. Needs the interop venv:
+(`t` = archy-app / archy-bind) has its required tags and a valid DID signature, and every NIP-82
+event (kinds 32267, 30063, 3063) has the draft's required tags, each release naming assets the
+relay holds; 1 when one does not (or fewer than --min-events were seen); 2 when the relay can't be
+read. With --fetch-assets, an asset whose `url` is on this machine (127.0.0.1, ::1, localhost) is
+downloaded and must match its `x` (SHA-256), `blake3` and `size`. Needs the interop venv:
     "$(bash tests/interop/setup-venv.sh)" tests/interop/nostr_check.py --relay ws://...
 """
 import argparse
+import hashlib
 import json
 import re
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 import base58
+import blake3
 import websocket
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -142,6 +149,109 @@ def parse_bind(ev, did_sig):
     return p
 
 
+KIND_APPLICATION, KIND_RELEASE, KIND_ASSET = 32267, 30063, 3063
+ADDRESS = re.compile(r"^\d+:[0-9a-f]{64}:.+$")
+MAX_ASSET_FETCH = 16 * 1024 * 1024
+
+
+def parse_nip82(ev):
+    """NIP-82 (draft, nostr-protocol/nips#1336): the tags each kind requires."""
+    k = ev["kind"]
+    for v in tag_values(ev, "a"):
+        if not v or not ADDRESS.match(v[0]):
+            raise Bad(f"a tag {v!r} is not <kind>:<pubkey hex>:<d>")
+    if k == KIND_APPLICATION:
+        p = {"type": "nip82-application", **{t: one(ev, t) for t in ("d", "name")}}
+        for t in ("summary", "icon", "url", "repository", "license"):
+            p[t] = one(ev, t, required=False)
+        p["a"] = [v[0] for v in tag_values(ev, "a")]
+        return p
+    if k == KIND_RELEASE:
+        p = {"type": "nip82-release", **{t: one(ev, t) for t in ("i", "version", "d", "c")}}
+        if p["d"] != f"{p['i']}@{p['version']}":
+            raise Bad(f"d tag {p['d']!r} is not <i>@<version>")
+        p["assets"] = [v[0] for v in tag_values(ev, "e") if v]
+        if not p["assets"]:
+            raise Bad("the release names no asset (`e` tags)")
+        for a in p["assets"]:
+            if not HEX64.match(a):
+                raise Bad(f"e tag {a!r} is not an event id")
+        p["a"] = [v[0] for v in tag_values(ev, "a")]
+        return p
+    p = {"type": "nip82-asset", **{t: one(ev, t) for t in ("i", "m", "x", "version")}}
+    if not HEX64.match(p["x"]):
+        raise Bad(f"x tag {p['x']!r} is not a SHA-256 in lowercase hex")
+    p["size"] = one(ev, "size", required=False)
+    if p["size"] is not None:
+        if not p["size"].isdigit():
+            raise Bad(f"size {p['size']!r} is not a byte count")
+        p["size"] = int(p["size"])
+    p["blake3"] = one(ev, "blake3", required=False)
+    if p["blake3"] is not None and not HEX64.match(p["blake3"]):
+        raise Bad(f"blake3 tag {p['blake3']!r} is not 64 hex")
+    p["url"] = one(ev, "url", required=False)
+    if p["url"] is not None and not p["url"].startswith(("http://", "https://")):
+        raise Bad(f"url {p['url']!r} is not http(s)")
+    p["e"] = [v[0] for v in tag_values(ev, "e") if v]
+    return p
+
+
+def on_this_machine(url):
+    return urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "::1", "localhost")
+
+
+def fetch_asset(p):
+    """Downloads an asset from this machine and checks its hashes and size."""
+    if not p["url"] or not on_this_machine(p["url"]):
+        p["fetched"] = False
+        return
+    with urllib.request.urlopen(p["url"], timeout=10) as r:
+        body = r.read(MAX_ASSET_FETCH + 1)
+    if len(body) > MAX_ASSET_FETCH:
+        raise Bad(f"{p['url']} serves more than {MAX_ASSET_FETCH} bytes")
+    if hashlib.sha256(body).hexdigest() != p["x"]:
+        raise Bad(f"{p['url']} serves bytes whose SHA-256 is not the asset's x")
+    if p["blake3"] is not None and blake3.blake3(body).hexdigest() != p["blake3"]:
+        raise Bad(f"{p['url']} serves bytes whose BLAKE3 is not the asset's blake3")
+    if p["size"] is not None and len(body) != p["size"]:
+        raise Bad(f"{p['url']} serves {len(body)} bytes, the asset says {p['size']}")
+    p["fetched"] = True
+    p["sha256_ok"] = True
+
+
+def check_links(events, results):
+    """Across events: a release's assets are on the relay (kind 3063, same author) and its app too
+    (kind 32267 with d = i); an asset pointing at an archy release (`e`) names the same BLAKE3."""
+    by_id = {ev.get("id"): ev for ev in events if isinstance(ev, dict)}
+    apps = {(ev["pubkey"], r["d"]) for ev, r in zip(events, results) if r["ok"] and ev["kind"] == KIND_APPLICATION}
+    for ev, r in zip(events, results):
+        if not r["ok"]:
+            continue
+        p = r["parsed"]
+        try:
+            if p["type"] == "nip82-release":
+                for a in p["assets"]:
+                    asset = by_id.get(a)
+                    if asset is None:
+                        raise Bad(f"the release names asset {a}, which the relay does not hold")
+                    if asset.get("kind") != KIND_ASSET or asset.get("pubkey") != ev["pubkey"]:
+                        raise Bad(f"e tag {a} is not a kind 3063 asset by the same author")
+                if (ev["pubkey"], p["i"]) not in apps:
+                    raise Bad(f"no kind 32267 application with d = {p['i']!r} by the same author")
+                p["assets_ok"] = True
+            elif p["type"] == "nip82-asset":
+                for e in p["e"]:
+                    archy = by_id.get(e)
+                    if archy is None or archy.get("kind") != 30078:
+                        continue  # replaced by a newer release, or not an archy event
+                    x = [t for t in archy["tags"] if t[:1] == ["x"] and len(t) > 2 and t[2] == "blake3"]
+                    if x and x[0][1] != p["blake3"]:
+                        raise Bad(f"the asset's blake3 is not the one archy release {e} names")
+                    p["archy_release_ok"] = True
+        except Bad as err:
+            r["ok"], r["reason"] = False, str(err)
+
+
 def parse_other(ev):
     """Other kinds: verified only; their tags are listed as name -> values."""
     out = {}
@@ -151,7 +261,7 @@ def parse_other(ev):
     return out
 
 
-def check(ev, did_sig):
+def check(ev, did_sig, fetch_assets=False):
     res = {"id": ev.get("id") if isinstance(ev, dict) else None,
            "kind": ev.get("kind") if isinstance(ev, dict) else None,
            "ok": False, "reason": None, "d": None, "parsed": None}
@@ -166,10 +276,14 @@ def check(ev, did_sig):
             res["parsed"] = {"type": "archy-app", **parse_app(ev, did_sig)}
         elif "archy-bind" in ts:
             res["parsed"] = {"type": "archy-bind", **parse_bind(ev, did_sig)}
+        elif ev["kind"] in (KIND_APPLICATION, KIND_RELEASE, KIND_ASSET):
+            res["parsed"] = parse_nip82(ev)
+            if fetch_assets and ev["kind"] == KIND_ASSET:
+                fetch_asset(res["parsed"])
         else:
             res["parsed"] = {"type": "other", "tags": parse_other(ev)}
         res["ok"] = True
-    except (Bad, ValueError, UnicodeError) as err:
+    except (Bad, ValueError, UnicodeError, OSError) as err:
         res["reason"] = str(err)
     return res
 
@@ -206,6 +320,8 @@ def main():
     ap.add_argument("--authors", help="comma-separated hex pubkeys to restrict the REQ to")
     ap.add_argument("--min-events", type=int, default=0, help="fail if fewer events are seen")
     ap.add_argument("--no-did-sig", action="store_true", help="skip the Ed25519 DID signature check")
+    ap.add_argument("--fetch-assets", action="store_true",
+                    help="download NIP-82 assets whose url is on this machine and check their hashes")
     ap.add_argument("--timeout", type=float, default=10.0)
     a = ap.parse_args()
     if not a.relay and not a.events:
@@ -223,9 +339,10 @@ def main():
         except (OSError, websocket.WebSocketException, Bad, ValueError, LookupError, TypeError) as err:
             print(f"error: reading {a.relay}: {err!r}", file=sys.stderr)
             return 2
+    results = [check(ev, not a.no_did_sig, a.fetch_assets) for ev in events]
+    check_links(events, results)
     failed = 0
-    for ev in events:
-        r = check(ev, not a.no_did_sig)
+    for r in results:
         failed += not r["ok"]
         print(json.dumps(r, sort_keys=True))
     print(f"nostr_check: {len(events)} events, {failed} failed", file=sys.stderr)

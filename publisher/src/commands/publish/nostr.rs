@@ -10,7 +10,8 @@
 //!    `dist/` for the publisher to host (`--url`), and/or served from here over iroh (`--serve`);
 //! 4. a relay with no verified binding of this Nostr key to the DID gets the binding event first;
 //! 5. the release event (kind 30078, `d` = `archy:app:<id>`) is posted to every relay, and each
-//!    relay's answer is reported.
+//!    relay's answer is reported;
+//! 6. the NIP-82 mirror of the release, for app-store clients, is posted after it ([`mirror`]).
 //!
 //! Nodes check all of it again (`archy_nostr::discovery`): the event only points at the bytes,
 //! and the DID signature names them by BLAKE3 hash and size.
@@ -31,6 +32,8 @@ use super::PublishArgs;
 use crate::output::{Output, user_error};
 use crate::relays::{self, Answer};
 
+mod mirror;
+
 /// Runs `archy publish <app-dir> --relay …`.
 pub fn announce(args: &PublishArgs, app: &Path, out: &Output) -> anyhow::Result<ExitCode> {
     if args.upload.is_none() && args.url.is_none() && !args.serve {
@@ -43,6 +46,8 @@ pub fn announce(args: &PublishArgs, app: &Path, out: &Output) -> anyhow::Result<
     let m = verified.manifest();
     let self_hosted = args.url.as_deref().map(|u| self_hosted_url(u, m.id.as_str(), &m.version)).transpose()?;
     let bytes = verified.envelope().to_bytes();
+    let images = mirror::image_assets(&verified, app)?;
+    let page = args.upload.as_deref().map(|base| format!("{}/apps/{}", base.trim_end_matches('/'), m.id));
     let (keys, created) = args.nostr_key.load_or_create()?;
     let npub = bech32_npub(&keys.public_key());
     let did = signing.did();
@@ -61,7 +66,7 @@ pub fn announce(args: &PublishArgs, app: &Path, out: &Output) -> anyhow::Result<
                 && current.version == m.version
                 && current.hash == hash
             {
-                holding.push((relay.url(), event.id.to_hex()));
+                holding.push((relay.url(), event.clone()));
                 continue;
             }
             if let Some((_, current)) = current
@@ -137,11 +142,17 @@ pub fn announce(args: &PublishArgs, app: &Path, out: &Output) -> anyhow::Result<
         for relay in connections.iter().filter(|r| !holding.iter().any(|(url, _)| *url == r.url())) {
             answers.push(relays::post(relay, "release", &release).await);
         }
-        for (url, id) in holding {
-            answers.push(Answer { relay: url, what: "release (already held)", id, result: Ok(()) });
+        for (url, event) in &holding {
+            let id = event.id.to_hex();
+            answers.push(Answer { relay: url.clone(), what: "release (already held)", id, result: Ok(()) });
         }
         relays::check(&answers)?;
-        print_announced(out, &verified, &did, &npub, created, &release.id.to_hex(), &locations, &hosted, &answers);
+
+        // The NIP-82 mirror, once the archy events are out.
+        let mirrored =
+            mirror::announce(connections, &release, &holding, &verified, &images, page.as_deref(), &keys).await?;
+        let announced = Announced { id: release.id.to_hex(), locations, hosted, answers, mirrored };
+        print_announced(out, &verified, &did, &npub, created, &announced);
         Ok(server)
     }))?;
     if let Some(server) = server {
@@ -158,18 +169,18 @@ pub fn announce(args: &PublishArgs, app: &Path, out: &Output) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn print_announced(
-    out: &Output,
-    verified: &VerifiedManifest,
-    did: &DidKey,
-    npub: &str,
-    created: bool,
-    id: &str,
-    locations: &[Location],
-    hosted: &[serde_json::Value],
-    answers: &[Answer],
-) {
+/// What one publish posted: the release event's id, the envelope's locations, where it is
+/// hosted, and each relay's answers to the archy events and to the NIP-82 mirror.
+struct Announced {
+    id: String,
+    locations: Vec<Location>,
+    hosted: Vec<serde_json::Value>,
+    answers: Vec<Answer>,
+    mirrored: Vec<Answer>,
+}
+
+fn print_announced(out: &Output, verified: &VerifiedManifest, did: &DidKey, npub: &str, created: bool, a: &Announced) {
+    let Announced { id, locations, hosted, answers, mirrored } = a;
     let m = verified.manifest();
     let bytes = verified.envelope().to_bytes();
     let hash = blake3::hash(&bytes).to_hex().to_string();
@@ -191,8 +202,10 @@ fn print_announced(
         human.push_str(&format!("location: {l}\n"));
     }
     human.push_str(&relays::lines(answers));
+    human.push('\n');
+    human.push_str(&mirror::report(mirrored));
     out.print(
-        human,
+        human.trim_end().to_owned(),
         &json!({
             "app": m.id.as_str(),
             "version": m.version.to_string(),
@@ -205,6 +218,7 @@ fn print_announced(
             "hosted": hosted,
             "nostr_key_created": created,
             "relays": answers.iter().map(Answer::json).collect::<Vec<_>>(),
+            "mirror": mirrored.iter().map(Answer::json).collect::<Vec<_>>(),
         }),
     );
 }
@@ -286,7 +300,8 @@ async fn shutdown_signal() {
 
 /// Runs `archy publish --revoke <app> <version> --relay …`: posts the revocation event to every
 /// relay and, where the relay's current release of the app is that version, a NIP-09 deletion
-/// request for it.
+/// request for it; then a NIP-09 deletion request for the NIP-82 mirror of that version where a
+/// relay holds it.
 pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> anyhow::Result<ExitCode> {
     let signing = args.key.load()?;
     let app_id = if Path::new(app).join("archy.toml").is_file() {
@@ -300,7 +315,8 @@ pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> any
     let did = signing.did();
     let reason = args.reason.as_deref().unwrap_or_default().trim();
     let rt = relays::runtime()?;
-    let answers = rt.block_on(relays::with_relays(&args.relays, async |connections| {
+    let deletion_text = if reason.is_empty() { format!("{app_id} {version} is revoked") } else { reason.to_owned() };
+    let (answers, mirrored) = rt.block_on(relays::with_relays(&args.relays, async |connections| {
         let mut answers = Vec::new();
         let mut plans = Vec::new();
         for relay in connections {
@@ -324,14 +340,14 @@ pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> any
         for (relay, _, delete) in &plans {
             answers.push(relays::post(relay, "revocation", &revocation).await);
             if let Some(release) = delete {
-                let text = if reason.is_empty() { format!("{app_id} {version} is revoked") } else { reason.to_owned() };
-                let deletion = event::deletion_request(release, &text, &keys)?;
+                let deletion = event::deletion_request(release, &deletion_text, &keys)?;
                 answers.push(relays::post(relay, "deletion", &deletion).await);
             }
         }
-        Ok(answers)
+        relays::check(&answers)?;
+        let mirrored = mirror::revoke(connections, &app_id, &version, &deletion_text, &keys).await?;
+        Ok((answers, mirrored))
     }))?;
-    relays::check(&answers)?;
     let revocation_id = answers.iter().find(|a| a.what == "revocation").map(|a| a.id.clone()).unwrap_or_default();
     let deleted: Vec<&str> = answers.iter().filter(|a| a.what == "deletion").map(|a| a.relay.as_str()).collect();
     let mut human =
@@ -344,9 +360,18 @@ pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> any
     } else {
         human.push_str(&format!("asked {} to delete the release event (NIP-09)\n", deleted.join(", ")));
     }
+    let mirror_deleted: Vec<&str> = mirrored.iter().filter(|a| a.result.is_ok()).map(|a| a.relay.as_str()).collect();
+    if !mirror_deleted.is_empty() {
+        human.push_str(&format!(
+            "asked {} to delete the NIP-82 release of {version} and its assets (NIP-09)\n",
+            mirror_deleted.join(", ")
+        ));
+    }
     human.push_str(&relays::lines(&answers));
+    human.push('\n');
+    human.push_str(&mirror::report(&mirrored));
     out.print(
-        human,
+        human.trim_end().to_owned(),
         &json!({
             "app": app_id.as_str(),
             "version": version.to_string(),
@@ -354,6 +379,7 @@ pub fn revoke(args: &PublishArgs, app: &str, version: &str, out: &Output) -> any
             "npub": npub,
             "did": did.to_string(),
             "relays": answers.iter().map(Answer::json).collect::<Vec<_>>(),
+            "mirror": mirrored.iter().map(Answer::json).collect::<Vec<_>>(),
         }),
     );
     Ok(ExitCode::SUCCESS)
