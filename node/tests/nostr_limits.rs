@@ -92,7 +92,14 @@ fn a_publisher_the_policy_does_not_admit_makes_the_node_fetch_nothing() {
     assert_eq!(world.envelopes.server.requested().len(), 1);
 
     // Once the operator's seed follows the stranger, the next read fetches its envelope.
-    world.relay.publish(&[follows(&operator, &[trusted.key(), denied.key(), stranger.key()])]);
+    // A follow list is replaceable: the new one must be newer than the first, which may have been
+    // made in the same second.
+    let newer = EventBuilder::new(Kind::ContactList, "")
+        .tags([trusted.key(), denied.key(), stranger.key()].map(Tag::public_key))
+        .custom_created_at(Timestamp::from_secs(Timestamp::now().as_secs() + 1))
+        .sign_with_keys(&operator)
+        .unwrap();
+    world.relay.publish(&[newer]);
     let (report, _) = sync(&node);
     let nostr = report.nostr.unwrap();
     assert_eq!((nostr.held.releases, nostr.held.held_back), (2, 0), "{nostr:?}");
