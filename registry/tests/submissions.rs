@@ -104,6 +104,48 @@ async fn a_manifest_by_another_publisher_is_refused() {
 }
 
 #[tokio::test]
+async fn a_target_whose_sha256_is_not_a_sha256_is_refused_and_no_file_is_looked_up_by_it() {
+    // The origin keeps a target as `targets/<dir>/<sha256>.<name>`. Once the publisher's folders
+    // exist under `targets/`, these "hashes" name files outside it that exist (the origin's
+    // timestamp key, its metadata), so a listing without an upload would pass as a file already
+    // stored, or be read as a manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &key.did(), &["notes"])]);
+    let files = [
+        ("apps/notes/1.0.0.json", envelope(&key, "notes", "1.0.0")),
+        ("images/notes/notes.tar", b"an image archive".to_vec()),
+    ];
+    let (status, body) = submit(&registry, dir.path(), "acme", &key, &files).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let boundary = "archy-test-boundary";
+    for (path, sha256) in [
+        ("images/notes/key", "../../../../keys/timestamp"),
+        ("apps/notes/json", "../../../../repository/metadata/timestamp"),
+        ("images/notes/notes-2.tar", ""),
+        ("images/notes/notes-2.tar", &"ab".repeat(31)),
+    ] {
+        let repo = Repository::load(&dir.path().join("repository"), Expiry::default()).unwrap();
+        let mut file = catalog::repo::target_file(b"any bytes", "image");
+        file.hashes.insert("sha256".into(), sha256.into());
+        let next = repo.next_publisher_targets("acme", [(path.to_owned(), file)], chrono::Utc::now()).unwrap();
+        let metadata = SignedMetadata::sign(next, &[&key]).unwrap().to_bytes();
+        let mut body = part_head(boundary, "form-data; name=\"role\"");
+        body.extend_from_slice(b"acme\r\n");
+        body.extend(part_head(boundary, "form-data; name=\"metadata\""));
+        body.extend_from_slice(&metadata);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let (status, body) = call(&registry, multipart_request(boundary, Body::from(body))).await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {sha256:?}: {body}");
+        assert_eq!(body["error"], "bad_target_hash", "{path} {sha256:?}: {body}");
+        assert!(body["reason"].as_str().unwrap().contains(path), "{body}");
+    }
+    let (status, _) = get(&registry, "/metadata/2.acme.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was written");
+}
+
+#[tokio::test]
 async fn publishers_are_looked_up_by_their_did() {
     let dir = tempfile::tempdir().unwrap();
     let registry = origin(dir.path(), &[]);

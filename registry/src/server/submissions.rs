@@ -6,7 +6,8 @@
 //! 1. `role` (at most 64 bytes) and `metadata` (at most [`catalog::client::TARGETS_MAX_LENGTH`])
 //!    are read chunk by chunk and refused with 413 as soon as they pass their bound;
 //! 2. the metadata must be signed by the key(s) the served delegations give the role, and be newer
-//!    than its served version ([`check_signed`]), before any file part is read (403 / 409);
+//!    than its served version, and name every target's SHA-256 as a digest ([`check_signed`]),
+//!    before any file part is read (403 / 409 / 400);
 //! 3. each file is streamed to `<data>/registry/incoming/<random>/`, bounded by the length the
 //!    verified metadata signs and by the bytes reserved for submissions in progress
 //!    ([`Config::max_incoming`](super::Config::max_incoming), 507);
@@ -318,8 +319,9 @@ async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Resul
 /// The submitted metadata, parsed and checked against the served delegations before any file is
 /// read: the role is delegated (403 `unknown_publisher`), signed by a threshold of its keys (TUF
 /// 1.0 §5.6.3 from the repository side; 403 `bad_signature_or_metadata`) and newer than the
-/// served version (409 `version_not_increasing`). [`apply_submission`] checks it all again, and
-/// the rest, under the write lock against the repository on disk.
+/// served version (409 `version_not_increasing`), and gives every target's SHA-256 as a digest
+/// (400 `bad_target_hash`). [`apply_submission`] checks it all again, and the rest, under the
+/// write lock against the repository on disk.
 fn check_signed(registry: &Registry, role: &str, metadata: &[u8]) -> Result<SignedMetadata<Targets>, ApiError> {
     let md = SignedMetadata::<Targets>::from_slice(metadata, role)
         .map_err(|e| ApiError::bad("bad_metadata", e.to_string()))?;
@@ -339,6 +341,9 @@ fn check_signed(registry: &Registry, role: &str, metadata: &[u8]) -> Result<Sign
             new: md.signed.version,
         }));
     }
+    // Each target's file is received and stored under a name made from its SHA-256: only a real
+    // digest may name one (400 `bad_target_hash`).
+    catalog::repo::check_target_hashes(&md.signed)?;
     Ok(md)
 }
 
