@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use archy_fuzz::nostr::{ENVELOPES, PUBLISHER, SEED_TIME, SIGN_PLACEHOLDER, STRANGER, VERSIONS, rebuilt_at};
+use archy_fuzz::nostr::{APP, ENVELOPES, PUBLISHER, SEED_TIME, SIGN_PLACEHOLDER, STRANGER, VERSIONS, rebuilt_at};
 use archy_fuzz::origin::{BOUNDARY, Input, ROLE, first_metadata, multipart};
 use archy_net::meta::ResponseHead;
 use archy_nostr::event::{self, Location};
@@ -29,7 +29,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 
 /// A release of `VERSIONS[i]` by the publisher's DID, posted by `nostr`.
 fn release(i: usize, nostr: &Keys) -> Event {
-    let manifest = TestApp::new(archy_fuzz::nostr::APP).version(VERSIONS[i]).verified(&PUBLISHER.did);
+    let manifest = TestApp::new(APP).version(VERSIONS[i]).verified(&PUBLISHER.did);
     assert_eq!(manifest.envelope().to_bytes(), ENVELOPES[i], "the fixture's envelope");
     let locations = [
         Location::Url(format!("http://127.0.0.1:8480/v1/blobs/{}", blake3::hash(&ENVELOPES[i]).to_hex())),
@@ -56,7 +56,7 @@ fn second_binding() -> Event {
 }
 
 fn revocation(i: usize) -> Event {
-    let app = archy_fuzz::nostr::APP.parse().expect("app id");
+    let app = APP.parse().expect("app id");
     let version = VERSIONS[i].parse().expect("version");
     let event = event::revocation_event(&app, &version, "withdrawn: it leaks notes", &PUBLISHER.did, &PUBLISHER.nostr)
         .expect("revocation event");
@@ -156,6 +156,9 @@ fn submissions(seeds: &Path) {
     let image_path = "images/notes/notes-1.0.0.tar";
     let image = b"an image archive the manifest names".as_slice();
     let one = first_metadata(&[(manifest_path, &ENVELOPES[0])]);
+    let strangers = TestApp::new(APP).version(VERSIONS[0]).envelope(&STRANGER.did);
+    let wrong_publisher = first_metadata(&[(manifest_path, &strangers)]);
+    let wrong_path = first_metadata(&[(manifest_path, &ENVELOPES[1])]);
     let two = first_metadata(&[(manifest_path, &ENVELOPES[0]), (image_path, image)]);
     let role = || ("form-data; name=\"role\"".to_owned(), ROLE.as_bytes());
     let metadata = |bytes: &[u8]| ("form-data; name=\"metadata\"".to_owned(), bytes.to_vec());
@@ -168,6 +171,8 @@ fn submissions(seeds: &Path) {
         ("hash-mismatch", vec![metadata(&one), file(manifest_path, other)]),
         ("missing-file", vec![metadata(&two), file(manifest_path, &ENVELOPES[0])]),
         ("file-not-in-metadata", vec![metadata(&one), file(image_path, image)]),
+        ("manifest-of-another-publisher", vec![metadata(&wrong_publisher), file(manifest_path, &strangers)]),
+        ("manifest-at-another-versions-path", vec![metadata(&wrong_path), file(manifest_path, &ENVELOPES[1])]),
     ];
     let mut bodies: Vec<(&str, Vec<u8>)> = cases
         .into_iter()

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use bytes::Bytes;
 use catalog::metadata::{SignedMetadata, Targets};
+use catalog::repo::consistent_target_path;
 use catalog::testing::TestKeys;
 use chrono::{TimeZone as _, Utc};
 use registry::server::{Config, Registry};
@@ -97,6 +98,28 @@ impl Origin {
             Ok(entries) => entries.map(|e| e.expect("an entry of registry/incoming").path()).collect(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => panic!("reading {}: {e}", dir.display()),
+        }
+    }
+
+    /// After an accepted submission: every target of the role's new metadata is a file inside
+    /// `repository/targets/`, at its consistent path, holding the bytes the metadata signs (what
+    /// nodes will fetch).
+    fn check_stored(&self, answer: &serde_json::Value) {
+        let role = answer["role"].as_str().expect("an acceptance names the role");
+        let version = answer["version"].as_u64().expect("an acceptance names the version");
+        let repository = self.served.lock().expect("origin lock").dir.path().join("repository");
+        let name = format!("{version}.{}.json", catalog::client::encode_role_name(role));
+        let bytes = std::fs::read(repository.join("metadata").join(&name)).expect("the accepted metadata is written");
+        let md = SignedMetadata::<Targets>::from_slice(&bytes, role).expect("the accepted metadata parses");
+        for (path, file) in &md.signed.targets {
+            let stored = consistent_target_path(path, file);
+            let plain = stored.split('/').all(|p| !p.is_empty() && !p.starts_with('.') && !p.contains('\\'));
+            assert!(plain, "`{path}` is stored at `{stored}`, which is not a plain path under targets/");
+            let bytes = std::fs::read(repository.join("targets").join(&stored))
+                .unwrap_or_else(|e| panic!("`{path}` is listed but `targets/{stored}` can't be read: {e}"));
+            if let Err(e) = file.verify_bytes(&bytes) {
+                panic!("`targets/{stored}` does not hold the bytes `{path}` signs: {e}");
+            }
         }
     }
 
@@ -192,15 +215,47 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
 
+/// The `(filename, content)` of every part with a `filename="…"` in its headers.
+fn file_parts(body: &[u8]) -> Vec<(String, &[u8])> {
+    let mut files = Vec::new();
+    let mut at = 0;
+    while let Some(name) = find(body, b"filename=\"", at).map(|p| p + b"filename=\"".len()) {
+        let Some(quote) = find(body, b"\"", name) else { break };
+        let Some(start) = find(body, b"\r\n\r\n", quote).map(|p| p + 4) else { break };
+        let Some(end) = find(body, b"\r\n--", start) else { break };
+        files.push((String::from_utf8_lossy(&body[name..quote]).into_owned(), &body[start..end]));
+        at = end;
+    }
+    files
+}
+
+/// Lists `bytes` as the content of `path` in `targets` (length, SHA-256, BLAKE3), if `path` is
+/// one of its targets.
+fn relist(targets: &mut Targets, path: &str, bytes: &[u8]) {
+    let Some(file) = targets.targets.get_mut(path) else { return };
+    let fresh = catalog::repo::target_file(bytes, "");
+    file.length = fresh.length;
+    file.hashes.extend(fresh.hashes);
+    let archy = file.custom.as_mut().and_then(|c| c.get_mut("archy")).and_then(serde_json::Value::as_object_mut);
+    if let Some(archy) = archy {
+        archy.insert("blake3".into(), blake3::hash(bytes).to_hex().to_string().into());
+    }
+}
+
 /// `body` with its `metadata` part signed again by the publisher's key, as `archy publish`
 /// signs it, when that part parses as targets metadata (for the role the `role` part names);
-/// otherwise `body` unchanged. This lets changes to the metadata reach the checks after its
-/// signature.
+/// otherwise `body` unchanged. Before signing, each uploaded file the metadata lists is listed
+/// with its length and hashes as uploaded. This lets changes to the metadata and to the files
+/// reach the checks after the signature and the hashes (the manifest checks of
+/// `apply_submission`).
 pub fn resign(body: &[u8]) -> Vec<u8> {
     let role = part_content(body, "role").map_or(ROLE.as_bytes(), |(s, e)| &body[s..e]);
     let role = String::from_utf8_lossy(role);
     let Some((start, end)) = part_content(body, "metadata") else { return body.to_vec() };
-    let Ok(md) = SignedMetadata::<Targets>::from_slice(&body[start..end], &role) else { return body.to_vec() };
+    let Ok(mut md) = SignedMetadata::<Targets>::from_slice(&body[start..end], &role) else { return body.to_vec() };
+    for (path, bytes) in file_parts(body) {
+        relist(&mut md.signed, &path, bytes);
+    }
     let Ok(signed) = SignedMetadata::sign(md.signed, &[&PUBLISHER.did]) else { return body.to_vec() };
     let mut out = body[..start].to_vec();
     out.extend_from_slice(&signed.to_bytes());
@@ -212,7 +267,8 @@ pub fn resign(body: &[u8]) -> Vec<u8> {
 /// Every answer is a refusal (4xx, or 507 `incoming_full`, the documented answer when a file
 /// does not fit in the bytes kept for submissions in progress) or an acceptance, never a
 /// failure of the origin (500); a refusal has `{"error", "reason"}`; nothing is left in
-/// `registry/incoming/` after the answer. After an acceptance the origin is replaced by a fresh
+/// `registry/incoming/` after the answer; after an acceptance every target the role lists is
+/// stored in `targets/` with the bytes it signs. Then the origin is replaced by a fresh
 /// one, so each input meets the same state. `None` for bytes that are no input.
 pub fn submission(data: &[u8]) -> Option<(StatusCode, serde_json::Value)> {
     let input = Input::parse(data)?;
@@ -231,6 +287,7 @@ pub fn submission(data: &[u8]) -> Option<(StatusCode, serde_json::Value)> {
     let left = origin.incoming();
     assert!(left.is_empty(), "{status} {answer}: registry/incoming/ holds {left:?}");
     if status == StatusCode::OK {
+        origin.check_stored(&answer);
         origin.reset();
     }
     Some((status, answer))

@@ -80,15 +80,21 @@ fn meta_frame_request_seeds_decode_as_named() {
 
 #[test]
 fn submission_seeds_get_the_answer_they_are_named_after() {
-    for (name, status, code) in [
-        ("accepted", 200, None),
-        ("accepted-with-image", 200, None),
-        ("hash-mismatch", 400, Some("hash_mismatch")),
-        ("missing-file", 400, Some("missing_file")),
-        ("file-not-in-metadata", 400, Some("file_not_in_metadata")),
-        ("metadata-first", 400, Some("bad_order")),
+    // Signed again, a seed's metadata lists its files as uploaded: the hash mismatch becomes a
+    // manifest that does not parse.
+    for (name, status, code, resigned_code) in [
+        ("accepted", 200, None, None),
+        ("accepted-with-image", 200, None, None),
+        ("hash-mismatch", 400, Some("hash_mismatch"), Some("bad_manifest")),
+        ("missing-file", 400, Some("missing_file"), Some("missing_file")),
+        ("file-not-in-metadata", 400, Some("file_not_in_metadata"), Some("file_not_in_metadata")),
+        ("metadata-first", 400, Some("bad_order"), Some("bad_order")),
+        ("manifest-of-another-publisher", 403, Some("wrong_publisher"), Some("wrong_publisher")),
+        ("manifest-at-another-versions-path", 400, Some("bad_manifest"), Some("bad_manifest")),
     ] {
-        for file in [format!("{name}.bin"), format!("{name}-resigned-in-chunks-of-7.bin")] {
+        for (file, code) in
+            [(format!("{name}.bin"), code), (format!("{name}-resigned-in-chunks-of-7.bin"), resigned_code)]
+        {
             let (got, answer) = archy_fuzz::origin::submission(&read("submission", &file)).expect("an input");
             assert_eq!(got.as_u16(), status, "{file}: {answer}");
             if let Some(code) = code {
