@@ -24,8 +24,10 @@
 #                  over the limit are refused, what the server writes reads back.
 #   submission     POST /v1/submissions through the origin's real router (a temporary origin
 #                  with one publisher): fuzzer-chosen content type, body and chunking, the
-#                  metadata part optionally signed again by the publisher; every answer is 2xx,
-#                  4xx or 507 incoming_full, never 500, and registry/incoming/ is left empty.
+#                  metadata part optionally signed again by the publisher (listing the uploaded
+#                  files as uploaded); every answer is 2xx, 4xx or 507 incoming_full, never 500,
+#                  registry/incoming/ is left empty, and an acceptance leaves every listed
+#                  target in targets/ with the bytes it signs.
 # The shared fixtures are the fuzz crate's library (fuzz/src/); the seeds of the last four are
 # written by `cargo run --example make_seeds` and checked by `cargo test` (both from fuzz/, with
 # a CARGO_TARGET_DIR of their own: they build without the fuzzing flags).
