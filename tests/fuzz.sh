@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the catalog parsers with cargo-fuzz (libFuzzer).
+# Fuzzes the catalog parsers and what strangers on the network send with cargo-fuzz (libFuzzer).
 #   bash tests/fuzz.sh [seconds-per-target]        (default 30)
 #   FUZZ_TARGETS="metadata envelope" bash tests/fuzz.sh 60   (a subset)
 #
@@ -12,6 +12,25 @@
 #   manifest_json  Manifest::from_json_value on arbitrary JSON (the part of envelope verification
 #                  after the signature check, which the envelope target rarely reaches); round trip.
 #   canonical      serde_json Value -> canonical::to_canonical (and idempotence of the encoding).
+#   nostr_event    one event as a relay hands it: event::event_from_json, then every check a node
+#                  runs (event::parse, Discovery::check against a node holding the publisher's
+#                  verified binding, accept with the envelope, TrustInputs::add, label_of); an
+#                  accepted event comes back equal from its JSON.
+#   nostr_tags     event templates (JSON lines) signed by fixed Nostr keys, a `did-sig` of "sign"
+#                  by the DID, so the tag parsers, bindings, parking, replays and revocations are
+#                  reached past the signatures; parsed announcements keep their limits.
+#   meta_frame     the /archy/meta/1 framing (archy_net::meta::decode_request, decode_status,
+#                  decode_length, ResponseHead::encode): what decodes is a valid name, lengths
+#                  over the limit are refused, what the server writes reads back.
+#   submission     POST /v1/submissions through the origin's real router (a temporary origin
+#                  with one publisher): fuzzer-chosen content type, body and chunking, the
+#                  metadata part optionally signed again by the publisher (listing the uploaded
+#                  files as uploaded); every answer is 2xx, 4xx or 507 incoming_full, never 500,
+#                  registry/incoming/ is left empty, and an acceptance leaves every listed
+#                  target in targets/ with the bytes it signs.
+# The shared fixtures are the fuzz crate's library (fuzz/src/); the seeds of the last four are
+# written by `cargo run --example make_seeds` and checked by `cargo test` (both from fuzz/, with
+# a CARGO_TARGET_DIR of their own: they build without the fuzzing flags).
 #
 # cargo-fuzz needs nightly flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets the stable
 # toolchain accept them. The fuzz crate is outside the workspace and builds in its own target

@@ -70,6 +70,14 @@ pub enum RepoError {
         /// The path.
         path: String,
     },
+    /// A target's SHA-256 is not 64 hex digits. The file is stored and served under a name made
+    /// from it (`<dir>/<sha256>.<name>`, [`consistent_target_path`]), so any other value would
+    /// name another file.
+    #[error("target `{path}` does not give its SHA-256 as 64 hex digits")]
+    BadTargetHash {
+        /// The target path.
+        path: String,
+    },
     /// A role's new version does not move forward.
     #[error("role `{role}` version {new} does not move forward from {current}")]
     VersionNotIncreasing {
@@ -200,6 +208,20 @@ pub fn consistent_target_path(path: &str, file: &TargetFile) -> String {
         Some((dir, base)) => format!("{dir}/{hash}.{base}"),
         None => format!("{hash}.{path}"),
     }
+}
+
+/// Checks that every target of `targets` gives its SHA-256 as 64 hex digits (TUF 1.0 §4.5:
+/// `HASHES` are hex digests), as [`consistent_target_path`] names the stored file after it
+/// (§5.7.3): any other value, such as `../../../../keys/timestamp`, would name a file outside the
+/// role's folder of `targets/`.
+pub fn check_target_hashes(targets: &Targets) -> Result<(), RepoError> {
+    let is_digest = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+    for (path, file) in &targets.targets {
+        if !file.hashes.get("sha256").and_then(Value::as_str).is_some_and(is_digest) {
+            return Err(RepoError::BadTargetHash { path: path.clone() });
+        }
+    }
+    Ok(())
 }
 
 fn check_key(role: &str, root: &Root, key: &SigningKey) -> Result<(), RepoError> {
@@ -517,6 +539,7 @@ impl Repository {
         if let Some(path) = md.signed.targets.keys().find(|p| !delegation.is_delegated_path(p)) {
             return Err(RepoError::PathNotDelegated { role: role.into(), path: path.clone() });
         }
+        check_target_hashes(&md.signed)?;
         // A published file is immutable: the same path never names other bytes (a new app
         // version gets a new path), so a node that verified a manifest once never sees it change.
         if let Some(current) = self.delegated.get(role) {
@@ -769,4 +792,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{TestKeys, t0};
+
+    #[test]
+    fn a_publisher_target_whose_sha256_is_not_a_digest_is_refused() {
+        let keys = TestKeys::fixed();
+        let mut repo = keys.create(t0());
+        repo.add_publisher("acme", &keys.publisher.did(), &["notes"], &keys.targets, t0()).expect("add publisher");
+        let digest = hex::encode(sha2::Sha256::digest(b"an image"));
+        for sha256 in ["../../../../keys/timestamp", "", &digest[..62], &format!("{}/x", &digest[..62])] {
+            let mut file = target_file(b"an image", "image");
+            file.hashes.insert("sha256".into(), sha256.into());
+            let path = "images/notes/key".to_owned();
+            let next = repo.next_publisher_targets("acme", [(path, file)], t0()).expect("next version");
+            let md = SignedMetadata::sign(next, &[&keys.publisher]).expect("sign");
+            let err = repo.accept_publisher_targets("acme", md).expect_err(sha256);
+            assert!(matches!(err, RepoError::BadTargetHash { ref path } if path == "images/notes/key"), "{err}");
+        }
+        let mut no_sha256 = target_file(b"an image", "image");
+        no_sha256.hashes.remove("sha256");
+        let next =
+            repo.next_publisher_targets("acme", [("images/notes/key".to_owned(), no_sha256)], t0()).expect("next");
+        let md = SignedMetadata::sign(next, &[&keys.publisher]).expect("sign");
+        assert!(matches!(repo.accept_publisher_targets("acme", md), Err(RepoError::BadTargetHash { .. })));
+
+        let listed = [("images/notes/key".to_owned(), target_file(b"an image", "image"))];
+        let next = repo.next_publisher_targets("acme", listed, t0()).expect("next version");
+        let md = SignedMetadata::sign(next, &[&keys.publisher]).expect("sign");
+        repo.accept_publisher_targets("acme", md).expect("a real digest is taken");
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use catalog::keys::SigningKey;
-use catalog::metadata::SignedMetadata;
+use catalog::metadata::{SignedMetadata, TargetFile};
 use catalog::repo::{Expiry, Repository};
 use registry::server::Registry;
 use serde_json::Value;
@@ -23,8 +23,20 @@ async fn submit(
     key: &SigningKey,
     files: &[(&str, Vec<u8>)],
 ) -> (StatusCode, Value) {
+    submit_described(registry, dir, role, key, files, |bytes| catalog::repo::target_file(bytes, "manifest")).await
+}
+
+/// [`submit`] with each file listed as `describe` describes its bytes.
+async fn submit_described(
+    registry: &Arc<Registry>,
+    dir: &std::path::Path,
+    role: &str,
+    key: &SigningKey,
+    files: &[(&str, Vec<u8>)],
+    describe: impl Fn(&[u8]) -> TargetFile,
+) -> (StatusCode, Value) {
     let repo = Repository::load(&dir.join("repository"), Expiry::default()).unwrap();
-    let listed = files.iter().map(|(path, bytes)| ((*path).to_owned(), catalog::repo::target_file(bytes, "manifest")));
+    let listed = files.iter().map(|(path, bytes)| ((*path).to_owned(), describe(bytes)));
     let next = repo.next_publisher_targets(role, listed, chrono::Utc::now()).unwrap();
     let metadata = SignedMetadata::sign(next, &[key]).unwrap().to_bytes();
 
@@ -101,6 +113,88 @@ async fn a_manifest_by_another_publisher_is_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "wrong_publisher", "{body}");
     assert!(body["reason"].as_str().unwrap().contains("not by the key of role `acme`"), "{body}");
+}
+
+#[tokio::test]
+async fn an_upload_is_checked_against_every_hash_nodes_will_check() {
+    // SHA-256 and BLAKE3 match in each case; nodes verify every listed hash (one of an algorithm
+    // they don't know fails) and archy's BLAKE3, so each listing would be a file no node takes.
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &key.did(), &["notes"])]);
+    let files = [("apps/notes/1.0.0.json", envelope(&key, "notes", "1.0.0"))];
+    let wrong = "ab".repeat(32);
+    type Spoil = fn(&mut TargetFile, &str);
+    let cases: [(&str, Spoil); 4] = [
+        ("an unknown algorithm", |f, _| drop(f.hashes.insert("shna256".into(), "00".into()))),
+        ("a wrong SHA-512", |f, wrong| drop(f.hashes.insert("sha512".into(), wrong.repeat(2).into()))),
+        ("a hash that is no string", |f, _| drop(f.hashes.insert("sha512".into(), 7.into()))),
+        ("a wrong archy BLAKE3 beside a right one", |f, wrong| {
+            let b3 = hex::encode(f.blake3().unwrap());
+            f.hashes.insert("blake3".into(), b3.into());
+            f.custom = Some(serde_json::json!({"archy": {"blake3": wrong, "kind": "manifest"}}));
+        }),
+    ];
+    for (case, spoil) in cases {
+        let describe = |bytes: &[u8]| {
+            let mut file = catalog::repo::target_file(bytes, "manifest");
+            spoil(&mut file, &wrong);
+            file
+        };
+        let (status, body) = submit_described(&registry, dir.path(), "acme", &key, &files, describe).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {body}");
+        assert_eq!(body["error"], "hash_mismatch", "{case}: {body}");
+    }
+    // A right SHA-512 is checked and taken.
+    let describe = |bytes: &[u8]| {
+        let mut file = catalog::repo::target_file(bytes, "manifest");
+        file.hashes.insert("sha512".into(), catalog::hash::digest_hex("sha512", bytes).unwrap().into());
+        file
+    };
+    let (status, body) = submit_described(&registry, dir.path(), "acme", &key, &files, describe).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_target_whose_sha256_is_not_a_sha256_is_refused_and_no_file_is_looked_up_by_it() {
+    // The origin keeps a target as `targets/<dir>/<sha256>.<name>`. Once the publisher's folders
+    // exist under `targets/`, these "hashes" name files outside it that exist (the origin's
+    // timestamp key, its metadata), so a listing without an upload would pass as a file already
+    // stored, or be read as a manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &key.did(), &["notes"])]);
+    let files = [
+        ("apps/notes/1.0.0.json", envelope(&key, "notes", "1.0.0")),
+        ("images/notes/notes.tar", b"an image archive".to_vec()),
+    ];
+    let (status, body) = submit(&registry, dir.path(), "acme", &key, &files).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let boundary = "archy-test-boundary";
+    for (path, sha256) in [
+        ("images/notes/key", "../../../../keys/timestamp"),
+        ("apps/notes/json", "../../../../repository/metadata/timestamp"),
+        ("images/notes/notes-2.tar", ""),
+        ("images/notes/notes-2.tar", &"ab".repeat(31)),
+    ] {
+        let repo = Repository::load(&dir.path().join("repository"), Expiry::default()).unwrap();
+        let mut file = catalog::repo::target_file(b"any bytes", "image");
+        file.hashes.insert("sha256".into(), sha256.into());
+        let next = repo.next_publisher_targets("acme", [(path.to_owned(), file)], chrono::Utc::now()).unwrap();
+        let metadata = SignedMetadata::sign(next, &[&key]).unwrap().to_bytes();
+        let mut body = part_head(boundary, "form-data; name=\"role\"");
+        body.extend_from_slice(b"acme\r\n");
+        body.extend(part_head(boundary, "form-data; name=\"metadata\""));
+        body.extend_from_slice(&metadata);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let (status, body) = call(&registry, multipart_request(boundary, Body::from(body))).await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {sha256:?}: {body}");
+        assert_eq!(body["error"], "bad_target_hash", "{path} {sha256:?}: {body}");
+        assert!(body["reason"].as_str().unwrap().contains(path), "{body}");
+    }
+    let (status, _) = get(&registry, "/metadata/2.acme.json").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was written");
 }
 
 #[tokio::test]

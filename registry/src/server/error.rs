@@ -69,6 +69,7 @@ impl From<RepoError> for ApiError {
         let (status, code) = match &e {
             RepoError::UnknownPublisher(_) => (StatusCode::FORBIDDEN, "unknown_publisher"),
             RepoError::PathNotDelegated { .. } => (StatusCode::FORBIDDEN, "path_not_delegated"),
+            RepoError::BadTargetHash { .. } => (StatusCode::BAD_REQUEST, "bad_target_hash"),
             RepoError::VersionNotIncreasing { .. } => (StatusCode::CONFLICT, "version_not_increasing"),
             RepoError::Metadata(_) => (StatusCode::FORBIDDEN, "bad_signature_or_metadata"),
             RepoError::Invalid(_) => (StatusCode::CONFLICT, "invalid"),

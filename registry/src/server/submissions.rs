@@ -6,7 +6,8 @@
 //! 1. `role` (at most 64 bytes) and `metadata` (at most [`catalog::client::TARGETS_MAX_LENGTH`])
 //!    are read chunk by chunk and refused with 413 as soon as they pass their bound;
 //! 2. the metadata must be signed by the key(s) the served delegations give the role, and be newer
-//!    than its served version ([`check_signed`]), before any file part is read (403 / 409);
+//!    than its served version, and name every target's SHA-256 as a digest ([`check_signed`]),
+//!    before any file part is read (403 / 409 / 400);
 //! 3. each file is streamed to `<data>/registry/incoming/<random>/`, bounded by the length the
 //!    verified metadata signs and by the bytes reserved for submissions in progress
 //!    ([`Config::max_incoming`](super::Config::max_incoming), 507);
@@ -43,21 +44,40 @@ use super::Registry;
 use super::error::ApiError;
 use super::metrics::count;
 
-/// A file of a submission, received into a temporary file and described by what was hashed.
+/// A file of a submission, received into a temporary file and described by what was hashed:
+/// every algorithm `catalog::hash` understands.
 struct Upload {
     temp: PathBuf,
     length: u64,
     sha256: String,
+    sha512: String,
     blake3: String,
 }
 
 impl Upload {
-    /// Whether the received bytes are the ones `file` signs: length, SHA-256 and BLAKE3.
+    /// The hex digest of the received bytes under `algorithm`, if it is one nodes understand.
+    fn digest(&self, algorithm: &str) -> Option<&str> {
+        match algorithm {
+            "sha256" => Some(&self.sha256),
+            "sha512" => Some(&self.sha512),
+            "blake3" => Some(&self.blake3),
+            _ => None,
+        }
+    }
+
+    /// Whether the received bytes are the ones `file` signs, as nodes check them
+    /// (`TargetFile::verify_bytes`, TUF 1.0 §5.7.3): the length, every listed hash (one of an
+    /// algorithm nodes don't understand fails), archy's `custom.archy.blake3` when given, and a
+    /// BLAKE3 to fetch the file by.
     fn matches(&self, file: &TargetFile) -> bool {
-        let sha_ok =
-            file.hashes.get("sha256").and_then(|v| v.as_str()).is_some_and(|h| h.eq_ignore_ascii_case(&self.sha256));
+        let same = |expected: Option<&str>, actual: Option<&str>| {
+            expected.zip(actual).is_some_and(|(e, a)| e.eq_ignore_ascii_case(a))
+        };
+        let listed = file.hashes.iter().all(|(algorithm, hash)| same(hash.as_str(), self.digest(algorithm)));
+        let custom = file.custom.as_ref().and_then(|c| c.get("archy")?.get("blake3"));
+        let custom_ok = custom.is_none_or(|b3| same(b3.as_str(), Some(&self.blake3)));
         let b3_ok = file.blake3().is_some_and(|b| hex::encode(b) == self.blake3);
-        file.length == self.length && sha_ok && b3_ok
+        file.length == self.length && listed && custom_ok && b3_ok
     }
 }
 
@@ -294,7 +314,8 @@ async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Resul
         };
         let temp = dir.join(format!("{}", files.len()));
         let mut out = tokio::fs::File::create(&temp).await.map_err(ApiError::internal)?;
-        let (mut sha, mut b3, mut length) = (sha2::Sha256::new(), blake3::Hasher::new(), 0u64);
+        let (mut sha, mut sha512, mut b3) = (sha2::Sha256::new(), sha2::Sha512::new(), blake3::Hasher::new());
+        let mut length = 0u64;
         while let Some(chunk) = field.chunk().await.map_err(bad_part)? {
             length += chunk.len() as u64;
             if length > target.length {
@@ -304,12 +325,18 @@ async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Resul
                 ));
             }
             sha.update(&chunk);
+            sha512.update(&chunk);
             b3.update(&chunk);
             out.write_all(&chunk).await.map_err(ApiError::internal)?;
         }
         out.sync_all().await.map_err(ApiError::internal)?;
-        let upload =
-            Upload { temp, length, sha256: hex::encode(sha.finalize()), blake3: b3.finalize().to_hex().to_string() };
+        let upload = Upload {
+            temp,
+            length,
+            sha256: hex::encode(sha.finalize()),
+            sha512: hex::encode(sha512.finalize()),
+            blake3: b3.finalize().to_hex().to_string(),
+        };
         files.insert(path, upload);
     }
     Ok(Submission { role, metadata, files, _dir: dir, _reserved: reserved })
@@ -318,8 +345,9 @@ async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Resul
 /// The submitted metadata, parsed and checked against the served delegations before any file is
 /// read: the role is delegated (403 `unknown_publisher`), signed by a threshold of its keys (TUF
 /// 1.0 §5.6.3 from the repository side; 403 `bad_signature_or_metadata`) and newer than the
-/// served version (409 `version_not_increasing`). [`apply_submission`] checks it all again, and
-/// the rest, under the write lock against the repository on disk.
+/// served version (409 `version_not_increasing`), and gives every target's SHA-256 as a digest
+/// (400 `bad_target_hash`). [`apply_submission`] checks it all again, and the rest, under the
+/// write lock against the repository on disk.
 fn check_signed(registry: &Registry, role: &str, metadata: &[u8]) -> Result<SignedMetadata<Targets>, ApiError> {
     let md = SignedMetadata::<Targets>::from_slice(metadata, role)
         .map_err(|e| ApiError::bad("bad_metadata", e.to_string()))?;
@@ -339,6 +367,9 @@ fn check_signed(registry: &Registry, role: &str, metadata: &[u8]) -> Result<Sign
             new: md.signed.version,
         }));
     }
+    // Each target's file is received and stored under a name made from its SHA-256: only a real
+    // digest may name one (400 `bad_target_hash`).
+    catalog::repo::check_target_hashes(&md.signed)?;
     Ok(md)
 }
 
