@@ -61,7 +61,7 @@ step "publisher: key and binding"
 "$BIN/archy" key new >/dev/null
 "$BIN/archy" identity bind --relay "$RELAY" >/dev/null
 DID=$("$BIN/archy" --json key show | python3 -c 'import json,sys; print(json.load(sys.stdin)["did"])')
-"$BIN/archy" app new bench-notes --dir "$WORK" >/dev/null
+"$BIN/archy" app new bench-notes --template registry-image --dir "$WORK" >/dev/null
 
 step "$N publishes, each timed from \`archy publish\` returning to the node listing it"
 python3 - "$BIN/archy" "$WORK" "$RELAY" "$HTTP" "http://127.0.0.1:$API_PORT" "$DID" "$N" "$TOKEN" <<'PY'

@@ -113,7 +113,7 @@ THIRD="$WORK/third-party"
 mkdir -p "$THIRD"
 third() { ARCHY_KEY="$THIRD/publisher.key" ARCHY_NOSTR_KEY="$THIRD/nostr.key" "$ARCHY" "$@"; }
 third key new >/dev/null
-third app new guestbook --dir "$THIRD" >/dev/null
+third app new guestbook --template registry-image --dir "$THIRD" >/dev/null
 sed -i 's|^title = .*|title = "Guestbook"|; s|^summary = .*|summary = "A guestbook for your home server, announced on Nostr."|' \
   "$THIRD/guestbook/archy.toml"
 third identity bind --relay "$RELAY"

@@ -213,3 +213,72 @@ async fn app_test_names_the_first_failing_step_with_the_containers_last_log_line
     assert!(stdout.contains("last log lines:") && stdout.contains("starting the broken app"), "{stdout}");
     assert!(test_objects(&docker).await.is_empty(), "a failed test leaves nothing behind");
 }
+
+/// `archy app new --template NAME`, then the folder's own `build.sh`, then `archy app test`:
+/// each template passes every step with nothing edited, on an engine that reaches no registry.
+fn template_passes_app_test_as_written(template: &str) {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let id = app_id(template);
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("publisher.key");
+    run(Command::new(archy_bin()).args(["key", "new", "--key"]).arg(&key));
+    let new = run(Command::new(archy_bin())
+        .args(["app", "new", &id, "--template", template, "--dir"])
+        .arg(work.path())
+        .arg("--key")
+        .arg(&key));
+    let app = work.path().join(&id);
+    assert!(String::from_utf8_lossy(&new.stdout).contains(&format!("{}/build.sh", app.display())), "{new:?}");
+    run(Command::new(archy_bin()).args(["app", "validate"]).arg(&app));
+
+    let built = run(&mut Command::new(app.join("build.sh")));
+    let image_id = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("image_id ").map(str::to_owned))
+        .expect("build.sh prints the image id");
+    let _image = RemoveImage(format!("archy.local/{id}:0.1.0"));
+    let manifest = std::fs::read_to_string(app.join("archy.toml")).unwrap();
+    assert!(manifest.contains(&format!("image_id = \"{image_id}\"")), "build.sh wrote the image id");
+    assert!(app.join(format!("dist/{id}-0.1.0.tar")).is_file());
+
+    let out = Command::new(archy_bin()).args(["--json", "app", "test"]).arg(&app).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    assert!(out.status.success(), "{report:#}");
+    assert_eq!(report["passed"], true, "{report:#}");
+    let steps = report["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["ok"] == true), "{report:#}");
+    for step in ["install", "healthy", "update to 0.1.1", "data survived the update", "purge"] {
+        assert!(steps.iter().any(|s| s["step"] == step), "no step {step}: {report:#}");
+    }
+    let port = steps.iter().find(|s| s["step"].as_str().unwrap().starts_with("port ")).expect("a port step");
+    assert!(port["detail"].as_str().unwrap().starts_with("HTTP "), "{report:#}");
+}
+
+/// Removes an image tag the test built, even when the test fails.
+struct RemoveImage(String);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["image", "rm", "--force", &self.0]).output();
+    }
+}
+
+#[test]
+fn the_web_template_passes_app_test_as_written() {
+    template_passes_app_test_as_written("web");
+}
+
+#[test]
+fn the_web_db_template_passes_app_test_as_written() {
+    template_passes_app_test_as_written("web-db");
+}
+
+#[test]
+fn the_file_share_template_passes_app_test_as_written() {
+    template_passes_app_test_as_written("file-share");
+}

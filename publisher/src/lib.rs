@@ -12,6 +12,7 @@ pub mod nostr_key;
 pub mod output;
 pub mod paths;
 pub mod relays;
+pub mod templates;
 
 use std::process::ExitCode;
 

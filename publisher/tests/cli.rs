@@ -89,7 +89,7 @@ fn render_lists_what_a_node_would_create() {
 fn render_shows_the_capabilities_a_container_adds_and_validate_names_the_missing_request() {
     let env = Env::new();
     env.ok(&["key", "new"]);
-    env.ok(&["app", "new", "my-vpn"]);
+    env.ok(&["app", "new", "my-vpn", "--template", "registry-image"]);
     let toml = std::fs::read_to_string(env.path("my-vpn/archy.toml")).expect("read");
     let adds = toml.replacen("cpus_milli = 500\n", "cpus_milli = 500\ncap_add = [\"NET_ADMIN\"]\n", 1);
     std::fs::write(env.path("my-vpn/archy.toml"), &adds).expect("write");

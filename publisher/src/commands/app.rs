@@ -20,13 +20,18 @@ pub struct AppArgs {
 
 #[derive(Subcommand, Debug)]
 enum AppAction {
-    /// Scaffold `<dir>/<id>/archy.toml` for a new app, published under your key's DID.
+    /// Scaffold the folder `<dir>/<id>/` for a new app, published under your key's DID: a
+    /// manifest that validates, and for the templates that build their image, the files and
+    /// `build.sh` that make it pass `archy app test`.
     New {
         /// The app id (lowercase letters, digits, hyphens).
         id: String,
         /// Parent directory [default: current directory].
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The app's shape.
+        #[arg(long, value_enum, default_value = "web")]
+        template: crate::templates::Template,
         #[command(flatten)]
         key: KeyPath,
     },
@@ -102,20 +107,32 @@ pub fn load(dir: &Path) -> anyhow::Result<Manifest> {
 /// Runs `archy app`.
 pub fn run(args: AppArgs, out: &Output) -> anyhow::Result<ExitCode> {
     match args.action {
-        AppAction::New { id, dir, key } => {
+        AppAction::New { id, dir, template, key } => {
             let key = key.load()?;
             let id: catalog::manifest::AppId = id.parse().map_err(|e| user_error(format!("app id: {e}")))?;
             let folder = dir.join(id.as_str());
             if folder.exists() {
                 return Err(user_error(format!("{} already exists", folder.display())));
             }
-            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
-            let toml = catalog::manifest::example_toml(id.as_str(), &key.did());
-            let file = folder.join("archy.toml");
-            std::fs::write(&file, toml).with_context(|| format!("writing {}", file.display()))?;
+            let files = template
+                .write(&folder, &id, &key.did())
+                .with_context(|| format!("writing the app folder {}", folder.display()))?;
+            let shown = folder.display();
+            let next = if template.builds_its_image() {
+                format!(
+                    "next: `{shown}/build.sh` (builds the image into {shown}/dist/), then `archy app test {shown}`;\n      \
+                     edit {shown}/archy.toml and {shown}/image/ to make it yours"
+                )
+            } else {
+                format!(
+                    "next: edit {shown}/archy.toml, then `archy app validate {shown}`; `archy app test {shown}` needs \
+                     the pinned image on the engine (docker pull it)"
+                )
+            };
+            let list: Vec<String> = files.iter().map(|f| format!("created {}", f.display())).collect();
             out.print(
-                format!("created {}\nnext: edit it, then `archy app validate {}`", file.display(), folder.display()),
-                &json!({"manifest": file}),
+                format!("{}\n{next}", list.join("\n")),
+                &json!({"manifest": files[0], "files": files, "builds_image": template.builds_its_image()}),
             );
         }
         AppAction::Validate { dir } => {
