@@ -66,7 +66,7 @@ fn invalid_manifest_exits_1_naming_the_field() {
     env.ok(&["app", "new", "my-app"]);
     env.ok(&["app", "validate", "my-app"]);
     let toml = std::fs::read_to_string(env.path("my-app/archy.toml")).expect("read");
-    let broken = toml.replacen("image = ", "image_broken = ", 1);
+    let broken = toml.replacen("\nimage = ", "\nimage_broken = ", 1);
     std::fs::write(env.path("my-app/archy.toml"), broken).expect("write");
     let out = env.archy(&["app", "validate", "my-app"]);
     assert_eq!(out.status.code(), Some(1));
