@@ -3,7 +3,9 @@
 #   bash tests/run.sh
 # - Debian packages: minisign (interop of .minisig files), faketime (TUF conformance suite),
 #   busybox-static (the orchestrator tests build their image from /bin/busybox), docker-registry
-#   (a container registry on 127.0.0.1 serving the digest-pinned image of a Nostr app).
+#   (a container registry on 127.0.0.1 serving the digest-pinned image of a Nostr app), systemd
+#   (systemd-analyze verifies the shipped units), docker.io and fuse-overlayfs (tests start
+#   engines of their own to kill and restart).
 # - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
 #   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
 # - python-tuf and pynostr in ~/.cache/archy-interop-venv (interop: python-tuf reads archy
@@ -21,6 +23,11 @@ command -v minisign >/dev/null 2>&1 || missing+=(minisign)
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+# systemd-analyze checks the systemd units archy ships; dockerd and fuse-overlayfs run the
+# engines the engine-restart and power-cut tests own.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v fuse-overlayfs >/dev/null 2>&1 || missing+=(fuse-overlayfs)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -qq

@@ -17,6 +17,7 @@ mod init;
 mod lifecycle;
 mod nostr;
 mod run;
+mod service;
 mod status;
 mod sync;
 mod trust;
@@ -66,6 +67,8 @@ enum Command {
     ApiToken(api::TokenArgs),
     /// One request to the running node's local API (the token or the socket used for you).
     Api(api::Args),
+    /// The systemd unit that starts `archy-node run` at boot: install or print it.
+    Service(service::Args),
     /// App lifecycle: install, start, stop, restart, update, uninstall, ps, logs, reconcile.
     #[command(flatten)]
     Lifecycle(lifecycle::AppCommand),
@@ -94,6 +97,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::TufClient(args) => tuf_client::run(args),
         Command::ApiToken(args) => api::token(args),
         Command::Api(args) => api::run(args),
+        Command::Service(args) => service::run(args),
         Command::Lifecycle(command) => lifecycle::run(command),
     }
 }

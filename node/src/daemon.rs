@@ -43,6 +43,8 @@ struct Daemon {
     imported: Mutex<archy_net::FolderBlobs>,
     round: Mutex<()>,
     lifecycle: std::sync::RwLock<Lifecycle>,
+    /// The container engine's reachability, as the watcher last saw it.
+    engine: std::sync::RwLock<Option<crate::engine_watch::EngineReport>>,
 }
 
 /// The app lifecycle side of the local API: its routes once the container engine answers.
@@ -93,6 +95,8 @@ async fn api_status(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> 
         Lifecycle::Ready(_) => "ready".into(),
         Lifecycle::Waiting(why) => format!("waiting for the container engine: {why}").into(),
     };
+    let engine = d.engine.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    status["engine"] = serde_json::to_value(engine).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(axum::Json(status).into_response())
 }
 
@@ -100,6 +104,15 @@ async fn api_status(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> 
 /// the container engine does not answer.
 async fn api_lifecycle(State(d): State<Arc<Daemon>>, request: axum::extract::Request) -> Result<Response, ApiError> {
     use tower::ServiceExt as _;
+    if let Some(engine) = &*d.engine.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        && !engine.reachable
+    {
+        return Err(ApiError::Unavailable(format!(
+            "app lifecycle is not available: the container engine does not answer since {} ({}); retrying",
+            engine.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            engine.error.as_deref().unwrap_or("no answer")
+        )));
+    }
     let routes = match &*d.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner) {
         Lifecycle::Ready(routes) => routes.clone(),
         Lifecycle::Waiting(why) => {
@@ -205,7 +218,12 @@ fn lifecycle(
                 }
             }
         };
-        let every = std::time::Duration::from_secs(30);
+        let every = orchestrator
+            .config()
+            .reconcile_interval_secs
+            .unwrap_or(crate::orchestrator::config::DEFAULT_RECONCILE_SECS)
+            .max(1);
+        let every = std::time::Duration::from_secs(every);
         if let Err(e) = crate::orchestrator::run_reconciler(orchestrator, every, std::future::pending()).await {
             tracing::error!("the reconciler stopped: {e}");
         }
@@ -307,6 +325,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
         imported: Mutex::new(archy_net::FolderBlobs::default()),
         round: Mutex::new(()),
         lifecycle: std::sync::RwLock::new(Lifecycle::Waiting("not tried yet".into())),
+        engine: std::sync::RwLock::new(None),
     });
     daemon.import_files().await?;
 
@@ -351,6 +370,14 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     // now, then again with a growing pause (an engine that starts after the node at boot).
     let first = crate::orchestrator::Orchestrator::open(&data, Arc::new(NodeSource::new(&data, Source::All))).await;
     let reconciler = tokio::spawn(lifecycle(daemon.clone(), first));
+    // Whether the engine answers, and since when (status, and 503s while it does not).
+    let socket = crate::orchestrator::config::NodeConfig::load(&data.config_file())?.socket();
+    let watcher = tokio::spawn({
+        let d = daemon.clone();
+        crate::engine_watch::watch(data.clone(), socket, move |report| {
+            *d.engine.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(report.clone());
+        })
+    });
     let api = router(daemon.clone());
     // Every route behind the guard: Host, cross-site, credentials, JSON bodies.
     let api = api.layer(axum::middleware::from_fn_with_state(Arc::new(guard), crate::local_api::guard));
@@ -362,6 +389,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
         }
     }
     reconciler.abort();
+    watcher.abort();
     syncer.abort();
     live.abort();
     if let Some(relay) = relay {

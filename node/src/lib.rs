@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub(crate) mod daemon;
 pub mod data_dir;
+pub(crate) mod engine_watch;
 pub mod files;
 pub(crate) mod http;
 pub mod init;

@@ -51,6 +51,8 @@ pub(crate) struct Status {
     pub equivocation: Vec<PathBuf>,
     /// The running daemon, if `node.json` names one.
     pub daemon: Option<NodeInfo>,
+    /// The container engine as the running node (or the last one) saw it.
+    pub engine: Option<crate::engine_watch::EngineReport>,
     /// Nostr: configured relays, the last full read, the daemon's live subscription.
     pub nostr: NostrStatus,
 }
@@ -101,6 +103,7 @@ impl Status {
             peers: config.peers.iter().map(|p| p.iroh.to_string()).collect(),
             equivocation,
             daemon: read_node_info(data),
+            engine: crate::engine_watch::EngineReport::last(data),
             nostr: NostrStatus {
                 relays: config.nostr.relays.clone(),
                 seeds: config.trust.seeds.len(),
@@ -168,6 +171,11 @@ impl Status {
         match &self.daemon {
             Some(d) => line(format!("daemon: pid {} api {} iroh {}", d.pid, d.api, d.iroh)),
             None => line("daemon: not running".into()),
+        }
+        match (&self.engine, &self.daemon) {
+            (Some(e), Some(_)) => line(e.describe()),
+            (Some(e), None) => line(format!("{} (as last seen by the node)", e.describe())),
+            (None, _) => {}
         }
         for l in self.nostr.render() {
             line(l);

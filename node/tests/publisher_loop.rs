@@ -108,8 +108,9 @@ fn app_folder(dir: &Path, id: &str, port: u16, extra: &str, image: &TestImage) -
     app
 }
 
-/// The names of engine objects whose name starts with `archytest-`.
-async fn test_objects(docker: &bollard::Docker) -> Vec<String> {
+/// The names of the engine objects an `archy app test` run of app `id` made (under the
+/// `archytest-` first piece; other tests run `archy app test` at the same time).
+async fn test_objects(docker: &bollard::Docker, id: &str) -> Vec<String> {
     let mut names = Vec::new();
     let all = bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).build();
     for c in docker.list_containers(Some(all)).await.unwrap() {
@@ -120,7 +121,7 @@ async fn test_objects(docker: &bollard::Docker) -> Vec<String> {
     for n in docker.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await.unwrap() {
         names.extend(n.name);
     }
-    names.retain(|n| n.starts_with("archytest-"));
+    names.retain(|n| n.starts_with("archytest-") && n.contains(id));
     names
 }
 
@@ -173,7 +174,7 @@ async fn app_test_walks_the_lifecycle_beside_a_real_install_of_the_same_app() {
     );
     assert!(report["steps"].as_array().unwrap().iter().all(|s| s["ok"] == true), "{report:#}");
     assert!(report["steps"][2]["detail"].as_str().unwrap().starts_with("HTTP 200"), "{report:#}");
-    assert!(test_objects(&docker).await.is_empty(), "the test left objects behind");
+    assert!(test_objects(&docker, &id).await.is_empty(), "the test left objects behind");
 
     // The real install was never touched: same container, still serving.
     let after = containers_of(&docker, &id).await;
@@ -211,7 +212,7 @@ async fn app_test_names_the_first_failing_step_with_the_containers_last_log_line
     assert!(stdout.contains("failed at `install`"), "{stdout}");
     assert!(stdout.contains("is unhealthy"), "{stdout}");
     assert!(stdout.contains("last log lines:") && stdout.contains("starting the broken app"), "{stdout}");
-    assert!(test_objects(&docker).await.is_empty(), "a failed test leaves nothing behind");
+    assert!(test_objects(&docker, &id).await.is_empty(), "a failed test leaves nothing behind");
 }
 
 /// `archy app new --template NAME`, then the folder's own `build.sh`, then `archy app test`:

@@ -15,6 +15,7 @@
 
 mod util;
 
+mod engine_life;
 mod layers;
 mod local_api;
 mod nostr_discovery;
@@ -30,5 +31,6 @@ mod orchestrator_install;
 mod orchestrator_names;
 mod orchestrator_networks;
 mod publisher_loop;
+mod service;
 mod sync_attacks;
 mod sync_paths;

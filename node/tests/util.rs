@@ -6,10 +6,12 @@
 //!   `archy-registry` process, and iroh peers (honest, slow or malicious) in the test process;
 //! - [`docker`]: the Docker engine, the shared test image, signed test manifests, free host
 //!   ports, and guards that remove what a test created;
+//! - [`engine`]: a container engine owned by one test, to kill, restart and cut the power of;
 //! - [`nostr`]: relays (the embedded archy relay and a hostile one), publishers and the Nostr
 //!   side of `archy-node`.
 
 pub mod docker;
+pub mod engine;
 pub mod nostr;
 pub mod origin;
 

@@ -7,6 +7,8 @@
 //!                                 # only; an app granted `lan_ports` is published on all addresses)
 //! engine_prefix = "archy"         # first piece of the engine names (`archy_<app>_<container>`);
 //!                                 # another value only for a second node on the same engine
+//! reconcile_interval_secs = 30    # `archy-node run` converges the apps this often, and on
+//!                                 # every event of the engine
 //!
 //! [host]                          # optional overrides of detected host facts
 //! ip = "192.168.1.20"
@@ -67,7 +69,14 @@ pub struct NodeConfig {
     /// The first piece of this node's engine names; `archy` when absent.
     #[serde(default, deserialize_with = "engine_prefix")]
     pub engine_prefix: Option<EnginePrefix>,
+    /// Seconds between the reconciler's passes in `archy-node run` (besides the passes the
+    /// engine's events start); [`DEFAULT_RECONCILE_SECS`] when absent.
+    #[serde(default)]
+    pub reconcile_interval_secs: Option<u64>,
 }
+
+/// Seconds between two reconciler passes when `reconcile_interval_secs` is not set.
+pub const DEFAULT_RECONCILE_SECS: u64 = 30;
 
 fn engine_prefix<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<EnginePrefix>, D::Error> {
     let text = String::deserialize(d)?;

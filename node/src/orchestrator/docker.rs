@@ -110,6 +110,17 @@ impl Engine {
         Ok(Self { docker, socket: socket.trim_start_matches("unix://").to_owned() })
     }
 
+    /// Whether the engine answers now (`GET /_ping`), with a short deadline so that an engine
+    /// that hangs counts as unreachable.
+    pub async fn ping(&self) -> Result<(), Error> {
+        let unreachable = |reason: String| Error::EngineUnreachable { socket: self.socket.clone(), reason };
+        match tokio::time::timeout(std::time::Duration::from_secs(10), self.docker.ping()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(unreachable(e.to_string())),
+            Err(_) => Err(unreachable("no answer within 10 s".into())),
+        }
+    }
+
     /// The underlying client (for tests and benchmarks that compare with raw calls).
     pub fn raw(&self) -> &Docker {
         &self.docker
