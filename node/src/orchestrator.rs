@@ -31,6 +31,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod backup;
 pub mod config;
 pub mod docker;
 pub mod facts;
@@ -38,6 +39,7 @@ mod lifecycle;
 pub mod policy;
 pub mod reconcile;
 pub mod secrets;
+pub mod snapshot;
 pub mod source;
 pub mod spec;
 pub mod state;
@@ -251,6 +253,14 @@ pub enum Error {
         to: String,
         /// Why it failed.
         reason: String,
+    },
+    /// The operation needs the app stopped.
+    #[error("app `{app}` is running: stop it first (`archy-node stop {app}`), then {doing}")]
+    MustBeStopped {
+        /// The app.
+        app: String,
+        /// What was asked.
+        doing: String,
     },
     /// A stored secret is missing.
     #[error("generated secret {} is missing", .path.display())]

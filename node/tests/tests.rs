@@ -15,6 +15,7 @@
 
 mod util;
 
+mod app_data;
 mod engine_life;
 mod layers;
 mod local_api;

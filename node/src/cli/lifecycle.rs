@@ -1,5 +1,6 @@
 //! `archy-node` lifecycle subcommands: `install`, `start`, `stop`, `restart`, `update`,
-//! `uninstall [--purge [--yes]]`, `ps`, `logs`, `reconcile`.
+//! `uninstall [--purge [--yes]]`, `ps`, `logs`, `reconcile`, and the app's data: `snapshots`,
+//! `snapshot`, `restore`, `backup`.
 //!
 //! They run in this process, holding the orchestrator's lock, so they work with or without a
 //! running daemon; with one, the daemon's reconciler waits for the lock and then sees the new
@@ -123,6 +124,49 @@ pub(super) enum AppCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// An app's volume snapshots, newest first (one is taken before every update).
+    Snapshots {
+        /// App id.
+        app: String,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Copy an app's volumes into a new snapshot now (a running app stops for the copy).
+    Snapshot {
+        /// App id.
+        app: String,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Put a snapshot back into a stopped app's volumes (`restore APP SNAPSHOT`), or restore
+    /// an app from a backup file made on any node (`restore --backup FILE`).
+    Restore {
+        /// App id.
+        #[arg(required_unless_present = "backup")]
+        app: Option<String>,
+        /// Snapshot id (`archy-node snapshots APP` lists them).
+        #[arg(required_unless_present = "backup")]
+        snapshot: Option<String>,
+        /// A file `archy-node backup` wrote: the app is installed here with its data and secrets.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["app", "snapshot"])]
+        backup: Option<PathBuf>,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write an app's data, generated secrets and signed manifest to FILE (0600), to restore
+    /// it here or on another node; a running app stops for the copy.
+    Backup {
+        /// App id.
+        app: String,
+        /// The file to write (never replaced).
+        file: PathBuf,
+        /// Options every command takes.
+        #[command(flatten)]
+        common: Common,
+    },
     /// Converge the engine to the desired state once (or keep doing it with --watch).
     Reconcile {
         /// Keep running: on engine events and every --interval seconds.
@@ -148,6 +192,10 @@ impl AppCommand {
             | Self::Uninstall { common, .. }
             | Self::Ps { common }
             | Self::Logs { common, .. }
+            | Self::Snapshots { common, .. }
+            | Self::Snapshot { common, .. }
+            | Self::Restore { common, .. }
+            | Self::Backup { common, .. }
             | Self::Reconcile { common, .. } => common,
         }
     }
@@ -282,6 +330,78 @@ async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
                     let _ = write!(out, "{}", line?);
                 }
             }
+            AppCommand::Snapshots { app, .. } => {
+                let snapshots = orch.snapshots(&app)?;
+                if json {
+                    print_json(&snapshots);
+                } else if snapshots.is_empty() {
+                    println!("no snapshots of {app}");
+                } else {
+                    for s in &snapshots {
+                        println!(
+                            "{:<32} {:<10} {:>12}  {}",
+                            s.id,
+                            s.version.to_string(),
+                            human_bytes(s.bytes()),
+                            s.reason
+                        );
+                    }
+                }
+            }
+            AppCommand::Snapshot { app, .. } => {
+                let s = orch.snapshot(&app).await?;
+                if json {
+                    print_json(&s);
+                } else {
+                    println!(
+                        "snapshot {} of {app} {}: {} in {}",
+                        s.id,
+                        s.version,
+                        human_bytes(s.bytes()),
+                        s.volumes.len()
+                    );
+                }
+            }
+            AppCommand::Restore { app: Some(app), snapshot: Some(id), backup: None, .. } => {
+                let replaced = orch.restore(&app, &id).await?;
+                let mut text = format!("restored {app} from snapshot {id}; it is stopped (`archy-node start {app}`)");
+                if let Some(r) = &replaced {
+                    text.push_str(&format!("\nthe data it replaced is kept as snapshot {}", r.id));
+                }
+                say(json, &text);
+            }
+            AppCommand::Restore { backup: Some(file), .. } => {
+                let (info, _) = orch.restore_backup(&file).await?;
+                say(
+                    json,
+                    &format!(
+                        "restored {} {} from {} ({} in {} volumes, {} secrets) and started it",
+                        info.app,
+                        info.version,
+                        file.display(),
+                        human_bytes(info.bytes()),
+                        info.volumes.len(),
+                        info.secrets.len()
+                    ),
+                );
+            }
+            AppCommand::Restore { .. } => {
+                return Err(Error::NotAvailable("give APP SNAPSHOT, or --backup FILE".into()));
+            }
+            AppCommand::Backup { app, file, .. } => {
+                let info = orch.backup(&app, &file).await?;
+                say(
+                    json,
+                    &format!(
+                        "wrote {} (0600): {app} {}, {} in {} volumes, {} secrets",
+                        file.display(),
+                        info.version,
+                        human_bytes(info.bytes()),
+                        info.volumes.len(),
+                        info.secrets.len()
+                    ),
+                );
+            }
             AppCommand::Reconcile { watch, interval, .. } => {
                 if watch {
                     let every = Duration::from_secs(interval.max(1));
@@ -317,6 +437,16 @@ async fn run_async(command: AppCommand) -> anyhow::Result<ExitCode> {
 fn fail(e: &Error) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(if e.is_user_error() { 1 } else { 2 })
+}
+
+/// `1.2 MB`.
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
 }
 
 fn say(json: bool, text: &str) {

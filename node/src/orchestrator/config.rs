@@ -9,6 +9,8 @@
 //!                                 # another value only for a second node on the same engine
 //! reconcile_interval_secs = 30    # `archy-node run` converges the apps this often, and on
 //!                                 # every event of the engine
+//! snapshots_keep = 3              # volume snapshots kept per app (one is taken before every
+//!                                 # update); 0 keeps none once an update is over
 //!
 //! [host]                          # optional overrides of detected host facts
 //! ip = "192.168.1.20"
@@ -73,6 +75,9 @@ pub struct NodeConfig {
     /// engine's events start); [`DEFAULT_RECONCILE_SECS`] when absent.
     #[serde(default)]
     pub reconcile_interval_secs: Option<u64>,
+    /// Volume snapshots kept per app; [`super::snapshot::DEFAULT_KEEP`] when absent.
+    #[serde(default)]
+    pub snapshots_keep: Option<usize>,
 }
 
 /// Seconds between two reconciler passes when `reconcile_interval_secs` is not set.

@@ -171,6 +171,16 @@ impl Engine {
         Ok(r.id)
     }
 
+    /// Creates a container the engine names (a helper that is never started); returns its id.
+    pub async fn create_unnamed(&self, body: ContainerCreateBody) -> Result<String, Error> {
+        let r = self
+            .docker
+            .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+            .await
+            .map_err(docker_err("creating a helper container"))?;
+        Ok(r.id)
+    }
+
     /// Starts a container (a running one is left as it is).
     pub async fn start(&self, name: &str) -> Result<(), Error> {
         self.docker.start_container(name, None).await.map_err(docker_err(format!("starting container {name}")))
@@ -360,6 +370,37 @@ impl Engine {
             .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
             .await
             .map_err(docker_err(format!("setting up {path} in {container}")))
+    }
+
+    /// Streams a tar of `path` in a container (created, not necessarily started) into the file
+    /// `to`, fsynced; returns its size. The tar names `path`'s last component first.
+    pub async fn download_to_file(&self, container: &str, path: &str, to: &Path) -> Result<u64, Error> {
+        use tokio::io::AsyncWriteExt as _;
+        let io = |source| Error::Io { path: to.to_owned(), source };
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let mut stream = self.docker.download_from_container(container, Some(options));
+        let mut file =
+            tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).await.map_err(io)?;
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(docker_err(format!("copying {path} out of {container}")))?;
+            bytes += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.sync_all().await.map_err(io)?;
+        Ok(bytes)
+    }
+
+    /// Extracts the tar file `from` into `path` of a (created, not necessarily started)
+    /// container, streaming it; owners and modes come from the tar.
+    pub async fn upload_file(&self, container: &str, path: &str, from: &Path) -> Result<(), Error> {
+        let file = tokio::fs::File::open(from).await.map_err(|source| Error::Io { path: from.to_owned(), source })?;
+        let options = UploadToContainerOptionsBuilder::new().path(path).build();
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+        self.docker
+            .upload_to_container(container, Some(options), body)
+            .await
+            .map_err(docker_err(format!("copying {} into {path} of {container}", from.display())))
     }
 
     /// The container's log lines (stdout and stderr), the last `tail` of them.

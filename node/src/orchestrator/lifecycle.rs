@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::facts::HostFacts;
 use super::reconcile::Desired;
+use super::snapshot::Reason;
 use super::source::SourceError;
 use super::state::{AppRecord, Phase, RunState, UpdateOutcome};
 use super::status::{AppStatus, app_status, container_for};
@@ -55,7 +56,7 @@ impl Orchestrator {
             let facts = HostFacts::detect(&self.config.host);
             match record.phase.clone() {
                 // An update a crash interrupted is finished as an update (with its rollback).
-                Phase::Updating { from } => self.finish_update(record, from, &facts).await?,
+                Phase::Updating { from, snapshot } => self.finish_update(record, from, snapshot, &facts).await?,
                 _ => self.finish_install(record, &facts).await?,
             }
             return Ok(report);
@@ -210,7 +211,7 @@ impl Orchestrator {
         Ok(())
     }
 
-    fn installed(&self, app: &str) -> Result<Desired, Error> {
+    pub(crate) fn installed(&self, app: &str) -> Result<Desired, Error> {
         let record = self.state.load(app)?.ok_or_else(|| Error::NotInstalled(app.to_owned()))?;
         self.desired(record)
     }
@@ -266,7 +267,7 @@ impl Orchestrator {
         result
     }
 
-    fn record_result<T>(&self, mut record: AppRecord, result: &Result<T, Error>) -> Result<(), Error> {
+    pub(crate) fn record_result<T>(&self, mut record: AppRecord, result: &Result<T, Error>) -> Result<(), Error> {
         let error = result.as_ref().err().map(ToString::to_string);
         if record.last_error != error {
             record.last_error = error;
@@ -321,27 +322,39 @@ impl Orchestrator {
         // The new version's images first: if one is missing nothing has changed yet.
         self.ensure_images(&m).await?;
         self.state.store_manifest(&manifest)?;
+        // Rule (data kept safe over an update): the app stops and its volumes are copied before
+        // the update touches them; a failed update puts them back.
+        let observed = self.observe(Some(app)).await?;
+        for c in observed.of_app(app).collect::<Vec<_>>().iter().rev() {
+            self.engine.stop(&c.id, 30).await?;
+        }
+        let snapshot = self.take_snapshot(&current, &observed, Reason::BeforeUpdate { to: m.version.clone() }).await?;
         let record = AppRecord {
             app: app.to_owned(),
             version: m.version.clone(),
             manifest_hash: manifest.manifest_hash().to_hex().to_string(),
             run: RunState::Running,
-            phase: Phase::Updating { from: from.clone() },
+            phase: Phase::Updating { from: from.clone(), snapshot: snapshot.map(|s| s.id) },
             last_error: None,
             last_update: current.record.last_update.clone(),
         };
         self.state.save(&record)?;
         test_pause("after-desired-state");
-        self.finish_update(record, from.clone(), &HostFacts::detect(&self.config.host)).await?;
+        let snapshot = match &record.phase {
+            Phase::Updating { snapshot, .. } => snapshot.clone(),
+            _ => None,
+        };
+        self.finish_update(record, from.clone(), snapshot, &HostFacts::detect(&self.config.host)).await?;
         Ok(UpdateReport { from: from.to_string(), to: m.version.to_string(), unchanged: false })
     }
 
     /// Applies an update recorded in `record` and waits for health; on failure, puts `from`
-    /// back and returns [`Error::RolledBack`].
+    /// back, with the volumes as `snapshot` holds them, and returns [`Error::RolledBack`].
     pub(crate) async fn finish_update(
         &self,
         record: AppRecord,
         from: semver::Version,
+        snapshot: Option<String>,
         facts: &HostFacts,
     ) -> Result<(), Error> {
         let to = record.version.clone();
@@ -349,17 +362,39 @@ impl Orchestrator {
         let desired = self.desired(record)?;
         let observed = self.observe(Some(&app)).await?;
         let result = self.converge(&desired, &observed, facts, true).await;
-        let mut record = desired.record;
+        let mut record = desired.record.clone();
         match result {
             Ok(_) => {
                 record.phase = Phase::Ready;
                 record.last_update = Some(UpdateOutcome { from, to, rolled_back: None });
-                self.state.save(&record)
+                self.state.save(&record)?;
+                self.prune_snapshots(&app)
             }
             Err(e) => {
-                let reason = e.to_string();
+                let mut reason = e.to_string();
                 tracing::warn!(%app, %to, %from, %reason, "update failed; rolling back");
                 let old = self.state.stored_manifest(&app, &from, None)?;
+                if let Some(id) = &snapshot {
+                    let previous = self.desired(AppRecord {
+                        version: from.clone(),
+                        manifest_hash: old.manifest_hash().to_hex().to_string(),
+                        ..desired.record.clone()
+                    })?;
+                    match self.put_data_back(&desired, &previous, id).await {
+                        Ok(kept) => {
+                            reason.push_str(&format!("; the data is back as it was before the update (snapshot {id})"));
+                            if let Some(kept) = kept {
+                                let path = self.snapshot_path(&kept)?;
+                                reason.push_str(&format!(
+                                    "; what {to} wrote is kept in snapshot {} ({}) until pruned",
+                                    kept.id,
+                                    path.display()
+                                ));
+                            }
+                        }
+                        Err(e) => reason.push_str(&format!("; putting the data back from snapshot {id} failed: {e}")),
+                    }
+                }
                 let back = AppRecord {
                     app: app.clone(),
                     version: from.clone(),
@@ -379,6 +414,7 @@ impl Orchestrator {
                 let rollback = self.converge(&desired, &observed, facts, true).await;
                 self.record_result(desired.record, &rollback)?;
                 rollback?;
+                self.prune_snapshots(&app)?;
                 Err(Error::RolledBack { app, from: from.to_string(), to: to.to_string(), reason })
             }
         }
@@ -440,6 +476,7 @@ impl Orchestrator {
                 }
             }
             self.state.purge(app)?;
+            self.delete_snapshots(app)?;
         }
         Ok(())
     }

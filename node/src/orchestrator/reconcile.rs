@@ -168,7 +168,9 @@ impl Orchestrator {
                 // An install or update a crash interrupted: finish it, with its health wait
                 // and, for an update, its rollback.
                 Phase::Installing => self.finish_install(record, &facts).await.map(|_| ()),
-                Phase::Updating { from } => self.finish_update(record, from, &facts).await.map(|_| ()),
+                Phase::Updating { from, snapshot } => {
+                    self.finish_update(record, from, snapshot, &facts).await.map(|_| ())
+                }
             };
             if let Err(e) = result {
                 tracing::warn!(%app, error = %e, "app not converged");
@@ -618,7 +620,7 @@ fn app_networks<'a>(app: &str, planned: &str, observed: &'a Observed) -> Vec<&'a
 /// The existing volume of plan volume `v` on this node, whatever its name: for a shared volume
 /// the one labelled with its share, else the one labelled with `app` and the volume's name (and
 /// no share). Should there be several, the oldest, which holds the data.
-fn app_volume<'a>(app: &str, v: &VolumePlan, observed: &'a Observed) -> Option<&'a Volume> {
+pub(crate) fn app_volume<'a>(app: &str, v: &VolumePlan, observed: &'a Observed) -> Option<&'a Volume> {
     let label = |o: &'a Volume, k: &str| o.labels.get(k).map(String::as_str);
     observed
         .volumes

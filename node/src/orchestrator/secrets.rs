@@ -106,6 +106,13 @@ impl SecretStore {
         Ok(values)
     }
 
+    /// Stores `value` as secret `name`, as if it had been generated here (restoring a backup:
+    /// the app's data was made with it).
+    pub fn put(&self, name: &str, value: String) -> Result<(), Error> {
+        self.remember(name)?;
+        self.write(name, &SecretValue(value))
+    }
+
     /// Reads the stored values of `secrets` without generating any (a missing one is an error).
     pub fn read_all(&self, secrets: &[Secret]) -> Result<BTreeMap<String, SecretValue>, Error> {
         let mut values = BTreeMap::new();

@@ -43,6 +43,10 @@ pub enum Phase {
     Updating {
         /// The version to roll back to.
         from: semver::Version,
+        /// The snapshot of the volumes taken before the update, put back by a rollback (none
+        /// when the app has no volume, or in a state written before snapshots existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<String>,
     },
     /// Installed; the reconciler keeps Docker matching this record.
     Ready,

@@ -158,7 +158,7 @@ pub fn app_status(record: &AppRecord, plan: &RenderPlan, observed: &[ObservedCon
     };
     let pending = match &record.phase {
         Phase::Installing => Some("installing".to_owned()),
-        Phase::Updating { from } => Some(format!("updating from {from}")),
+        Phase::Updating { from, .. } => Some(format!("updating from {from}")),
         Phase::Ready => None,
     };
     AppStatus {

@@ -1,0 +1,403 @@
+//! Volume snapshots: copies of an app's volumes that archy owns, under
+//! `<data>/orchestrator/snapshots/<app>/<id>/` (0700; one tar per volume, 0600, and
+//! `snapshot.json` naming the app, its version, when and why).
+//!
+//! - Before an update touches an app, its containers are stopped and its volumes copied
+//!   (`before_update`). If the new version fails, what it wrote is set aside as a snapshot of its
+//!   own (`failed_update`, kept until pruned: the rollback's message names it), and the volumes
+//!   are put back as they were before the update.
+//! - `archy-node restore <app> <id>` puts a snapshot back on a stopped app; the data it replaces
+//!   is kept as a snapshot first (`before_restore`).
+//! - The newest `snapshots_keep` snapshots of each app are kept (config, default 3); purging an
+//!   app deletes its snapshots.
+//!
+//! Copies go through the engine's archive API (`GET`/`PUT /containers/{id}/archive`) of a
+//! helper container that mounts the volume and never starts, made from the image of an app
+//! container that mounts it, so no helper image is needed and the same code works with Podman
+//! and with engines whose volumes the node cannot see on disk. Owners and modes travel in the
+//! tar. To restore, the volume is removed and made again (so nothing the failed version created
+//! stays), then the tar is extracted into it. A shared volume belongs to several apps and is not
+//! copied.
+//!
+//! A snapshot is written into `<id>.part/` and renamed into place once complete, so a crash
+//! never leaves a snapshot that looks whole; leftovers are removed by the next prune.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bollard::models::{ContainerCreateBody, HostConfig, MountType};
+use catalog::manifest::{Image, LABEL_APP, LABEL_MANAGED, LABEL_ROLE, Mount, RenderPlan, VolumePlan};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::facts::HostFacts;
+use super::reconcile::{Desired, Observed, app_volume};
+use super::state::{RunState, create_private_dir};
+use super::{Error, LABEL_NODE, Orchestrator};
+
+/// How many snapshots of each app are kept when `snapshots_keep` is not set.
+pub const DEFAULT_KEEP: usize = 3;
+
+/// The `archy.role` of helper containers: a value no manifest container name can take.
+const HELPER_ROLE: &str = ".snapshot";
+
+/// Why a snapshot was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Before an update to `to` touched the app.
+    BeforeUpdate {
+        /// The version the update went to.
+        to: semver::Version,
+    },
+    /// What a failed update to `to` had written, set aside when its rollback restored the data.
+    FailedUpdate {
+        /// The version that failed.
+        to: semver::Version,
+    },
+    /// What a restore of snapshot `restored` replaced.
+    BeforeRestore {
+        /// The snapshot put back.
+        restored: String,
+    },
+    /// Asked for by the operator.
+    Manual,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BeforeUpdate { to } => write!(f, "before the update to {to}"),
+            Self::FailedUpdate { to } => write!(f, "written by the failed update to {to}"),
+            Self::BeforeRestore { restored } => write!(f, "replaced by the restore of {restored}"),
+            Self::Manual => f.write_str("taken by the operator"),
+        }
+    }
+}
+
+/// One volume's copy in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeCopy {
+    /// The volume's name in the manifest.
+    pub volume: String,
+    /// The engine volume it was copied from.
+    pub engine_volume: String,
+    /// The mount point it was copied through (the tar names its last component first).
+    pub target: String,
+    /// The tar file in the snapshot folder.
+    pub file: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// A snapshot of an app's volumes (`snapshot.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `<UTC time>-<version>`, unique per app; sorts by time.
+    pub id: String,
+    /// The app.
+    pub app: String,
+    /// The app's version whose data this is.
+    pub version: semver::Version,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Why.
+    pub reason: Reason,
+    /// The volumes copied.
+    pub volumes: Vec<VolumeCopy>,
+}
+
+impl Snapshot {
+    /// Bytes of all its copies.
+    pub fn bytes(&self) -> u64 {
+        self.volumes.iter().map(|v| v.bytes).sum()
+    }
+}
+
+impl Orchestrator {
+    fn snapshots_dir(&self, app: &str) -> Result<PathBuf, Error> {
+        let app = app
+            .parse::<catalog::manifest::AppId>()
+            .map_err(|e| Error::BadAppId { id: app.to_owned(), reason: e.to_string() })?;
+        Ok(self.state.root().join("snapshots").join(app.as_str()))
+    }
+
+    /// The snapshots of `app`, newest first.
+    pub fn snapshots(&self, app: &str) -> Result<Vec<Snapshot>, Error> {
+        let dir = self.snapshots_dir(app)?;
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => return Err(Error::Io { path: dir, source }),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".part") {
+                continue;
+            }
+            let file = entry.path().join("snapshot.json");
+            let snapshot: Snapshot =
+                std::fs::read(&file).map_err(|source| Error::Io { path: file.clone(), source }).and_then(|b| {
+                    serde_json::from_slice(&b)
+                        .map_err(|e| Error::CorruptState { path: file.clone(), reason: e.to_string() })
+                })?;
+            out.push(snapshot);
+        }
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(out)
+    }
+
+    /// Snapshot `id` of `app`.
+    pub fn snapshot_of(&self, app: &str, id: &str) -> Result<Snapshot, Error> {
+        self.snapshots(app)?.into_iter().find(|s| s.id == id).ok_or_else(|| {
+            Error::NotAvailable(format!("app `{app}` has no snapshot `{id}` (`archy-node snapshots {app}` lists them)"))
+        })
+    }
+
+    /// The folder of a snapshot.
+    pub fn snapshot_path(&self, snapshot: &Snapshot) -> Result<PathBuf, Error> {
+        Ok(self.snapshots_dir(&snapshot.app)?.join(&snapshot.id))
+    }
+
+    /// The image and mount point through which `v` is copied: those of the first container of
+    /// the plan that mounts it.
+    pub(crate) fn copy_route<'a>(plan: &'a RenderPlan, v: &VolumePlan) -> Option<(&'a Image, &'a str)> {
+        plan.containers.iter().find_map(|c| {
+            c.mounts.iter().find_map(|m| match m {
+                Mount::Volume { source, target, .. } if *source == v.name => Some((&c.image, target.as_str())),
+                _ => None,
+            })
+        })
+    }
+
+    /// A created (never started) container of `app` that mounts `volume` at `target`.
+    pub(crate) async fn helper(&self, app: &str, image: &Image, volume: &str, target: &str) -> Result<String, Error> {
+        let image = match image {
+            Image::Pinned(p) => p.to_string(),
+            Image::Archive { image_id, .. } => image_id.to_string(),
+        };
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_APP.to_owned(), app.to_owned()),
+            (LABEL_NODE.to_owned(), self.node_id.clone()),
+            (LABEL_ROLE.to_owned(), HELPER_ROLE.to_owned()),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(image),
+            // Never started; a command only because an image may have none.
+            cmd: Some(vec!["archy-snapshot-helper".into()]),
+            labels: Some(labels),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                mounts: Some(vec![bollard::models::Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(volume.to_owned()),
+                    target: Some(target.to_owned()),
+                    ..Default::default()
+                }]),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.engine.create_unnamed(body).await
+    }
+
+    /// Copies the volumes of `desired`'s app (as `observed` holds them) into a new snapshot. The
+    /// app's containers must not be running (the caller stops them). `None` when the app has no
+    /// volume to copy.
+    pub(crate) async fn take_snapshot(
+        &self,
+        desired: &Desired,
+        observed: &Observed,
+        reason: Reason,
+    ) -> Result<Option<Snapshot>, Error> {
+        let app = desired.record.app.as_str();
+        let version = desired.record.version.clone();
+        let mut routes = Vec::new();
+        for v in desired.plan.volumes.iter().filter(|v| v.shared.is_none()) {
+            if let (Some(found), Some((image, target))) =
+                (app_volume(app, v, observed), Self::copy_route(&desired.plan, v))
+            {
+                routes.push((v.volume.to_string(), found.name.clone(), image, target));
+            }
+        }
+        if routes.is_empty() {
+            return Ok(None);
+        }
+        let dir = self.snapshots_dir(app)?;
+        create_private_dir(&dir)?;
+        let taken_at = Utc::now();
+        let mut id = format!("{}-{version}", taken_at.format("%Y%m%dT%H%M%S%3fZ"));
+        while dir.join(&id).exists() || dir.join(format!("{id}.part")).exists() {
+            id.push('x');
+        }
+        let part = dir.join(format!("{id}.part"));
+        create_private_dir(&part)?;
+        let mut volumes = Vec::new();
+        for (volume, engine_volume, image, target) in routes {
+            let file = format!("{volume}.tar");
+            let helper = self.helper(app, image, &engine_volume, target).await?;
+            let copied = self.engine.download_to_file(&helper, target, &part.join(&file)).await;
+            self.engine.remove(&helper).await?;
+            volumes.push(VolumeCopy { volume, engine_volume, target: target.to_owned(), file, bytes: copied? });
+        }
+        let snapshot = Snapshot { id: id.clone(), app: app.to_owned(), version, taken_at, reason, volumes };
+        let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+        super::state::write_atomic(&part.join("snapshot.json"), &json)?;
+        let done = dir.join(&id);
+        std::fs::rename(&part, &done).map_err(|source| Error::Io { path: done.clone(), source })?;
+        sync_dir(&dir)?;
+        tracing::info!(%app, snapshot = %id, bytes = snapshot.bytes(), "volumes copied");
+        Ok(Some(snapshot))
+    }
+
+    /// Puts `snapshot` back into the volumes of `desired`'s app: each volume is removed, made
+    /// again with its labels, and filled from the copy. The app's containers must be gone (the
+    /// caller removes them; the next converge creates them again).
+    pub(crate) async fn restore_snapshot(&self, desired: &Desired, snapshot: &Snapshot) -> Result<(), Error> {
+        let app = desired.record.app.as_str();
+        let folder = self.snapshot_path(snapshot)?;
+        for copy in &snapshot.volumes {
+            let Some(v) = desired.plan.volumes.iter().find(|v| v.volume.as_str() == copy.volume) else {
+                tracing::warn!(%app, volume = %copy.volume, "the installed version has no such volume; not restored");
+                continue;
+            };
+            let Some((image, _)) = Self::copy_route(&desired.plan, v) else { continue };
+            self.engine.remove_volume(&copy.engine_volume).await?;
+            let mut labels: HashMap<String, String> = v.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            labels.insert(LABEL_NODE.into(), self.node_id.clone());
+            self.engine.create_volume(&copy.engine_volume, labels).await?;
+            let helper = self.helper(app, image, &copy.engine_volume, &copy.target).await?;
+            // The tar names the mount point's last component first: extract it into the parent.
+            let parent = match copy.target.rsplit_once('/') {
+                Some(("", _)) | None => "/",
+                Some((parent, _)) => parent,
+            };
+            let restored = self.engine.upload_file(&helper, parent, &folder.join(&copy.file)).await;
+            self.engine.remove(&helper).await?;
+            restored?;
+        }
+        tracing::info!(%app, snapshot = %snapshot.id, "volumes restored");
+        Ok(())
+    }
+
+    /// After a failed update: sets what the failed version (`failed`) wrote aside as a snapshot,
+    /// removes its containers, and puts snapshot `id` back for `previous`. Returns the snapshot
+    /// set aside.
+    pub(crate) async fn put_data_back(
+        &self,
+        failed: &Desired,
+        previous: &Desired,
+        id: &str,
+    ) -> Result<Option<Snapshot>, Error> {
+        let app = failed.record.app.as_str();
+        let before = self.snapshot_of(app, id)?;
+        let observed = self.observe(Some(app)).await?;
+        let mine: Vec<_> = observed.of_app(app).cloned().collect();
+        for c in mine.iter().rev() {
+            self.engine.stop(&c.id, 30).await?;
+        }
+        let kept =
+            self.take_snapshot(failed, &observed, Reason::FailedUpdate { to: failed.record.version.clone() }).await?;
+        for c in &mine {
+            self.engine.remove(&c.id).await?;
+        }
+        self.restore_snapshot(previous, &before).await?;
+        Ok(kept)
+    }
+
+    /// Copies the volumes of installed `app` into a new snapshot now. A running app is stopped
+    /// for the copy (so the copy is consistent) and started again.
+    pub async fn snapshot(&self, app: &str) -> Result<Snapshot, Error> {
+        let (_, taken) = self.copy_now(app, Reason::Manual).await?;
+        let snapshot = taken.ok_or_else(|| Error::NotAvailable(format!("app `{app}` has no volume to copy")))?;
+        self.prune_snapshots(app)?;
+        Ok(snapshot)
+    }
+
+    /// Stops installed `app`, copies its volumes, and starts it again if it should run.
+    pub(crate) async fn copy_now(&self, app: &str, reason: Reason) -> Result<(Desired, Option<Snapshot>), Error> {
+        let _guard = self.lock().await?;
+        let desired = self.installed(app)?;
+        let observed = self.observe(Some(app)).await?;
+        let mine: Vec<_> = observed.of_app(app).cloned().collect();
+        for c in mine.iter().rev() {
+            self.engine.stop(&c.id, 30).await?;
+        }
+        let taken = self.take_snapshot(&desired, &observed, reason).await;
+        if desired.record.run == RunState::Running {
+            let observed = self.observe(Some(app)).await?;
+            self.converge(&desired, &observed, &HostFacts::detect(&self.config.host), true).await?;
+        }
+        Ok((desired, taken?))
+    }
+
+    /// Puts snapshot `id` back into the volumes of stopped app `app`. The data it replaces is
+    /// kept as a snapshot first (returned). The app stays stopped.
+    pub async fn restore(&self, app: &str, id: &str) -> Result<Option<Snapshot>, Error> {
+        let _guard = self.lock().await?;
+        let desired = self.installed(app)?;
+        if desired.record.run != RunState::Stopped {
+            return Err(Error::MustBeStopped { app: app.to_owned(), doing: format!("restore snapshot {id}") });
+        }
+        let snapshot = self.snapshot_of(app, id)?;
+        if snapshot.version > desired.record.version {
+            return Err(Error::NotAvailable(format!(
+                "snapshot {id} holds the data of `{app}` {}, newer than the installed {}: an older version may not \
+                 read it; update the app first",
+                snapshot.version, desired.record.version
+            )));
+        }
+        let observed = self.observe(Some(app)).await?;
+        let mine: Vec<_> = observed.of_app(app).cloned().collect();
+        for c in mine.iter().rev() {
+            self.engine.stop(&c.id, 30).await?;
+        }
+        let replaced =
+            self.take_snapshot(&desired, &observed, Reason::BeforeRestore { restored: id.to_owned() }).await?;
+        for c in &mine {
+            self.engine.remove(&c.id).await?;
+        }
+        self.restore_snapshot(&desired, &snapshot).await?;
+        let observed = self.observe(Some(app)).await?;
+        let result = self.converge(&desired, &observed, &HostFacts::detect(&self.config.host), false).await;
+        self.record_result(desired.record, &result)?;
+        result?;
+        Ok(replaced)
+    }
+
+    /// Deletes all but the newest `snapshots_keep` snapshots of `app`, and any unfinished one.
+    pub(crate) fn prune_snapshots(&self, app: &str) -> Result<(), Error> {
+        let keep = self.config.snapshots_keep.unwrap_or(DEFAULT_KEEP);
+        let dir = self.snapshots_dir(app)?;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".part") {
+                remove_dir(&entry.path())?;
+            }
+        }
+        for old in self.snapshots(app)?.into_iter().skip(keep) {
+            tracing::info!(%app, snapshot = %old.id, "pruning snapshot");
+            remove_dir(&dir.join(&old.id))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every snapshot of `app` (purge).
+    pub(crate) fn delete_snapshots(&self, app: &str) -> Result<(), Error> {
+        let dir = self.snapshots_dir(app)?;
+        if dir.exists() {
+            remove_dir(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_dir(path: &Path) -> Result<(), Error> {
+    std::fs::remove_dir_all(path).map_err(|source| Error::Io { path: path.to_owned(), source })
+}
+
+fn sync_dir(path: &Path) -> Result<(), Error> {
+    std::fs::File::open(path).and_then(|d| d.sync_all()).map_err(|source| Error::Io { path: path.to_owned(), source })
+}
