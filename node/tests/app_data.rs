@@ -197,3 +197,36 @@ async fn a_backup_moves_an_app_to_another_node_with_its_data_and_secrets() {
 
     run(&mut node(b.path(), &["uninstall", &id, "--purge", "--yes"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_over_snapshot_max_mib_is_not_copied_and_the_rollback_says_so() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let docker = docker().await;
+    let image = test_image().await;
+    let id = app_id("snapbig");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let port = free_port();
+    let v1 = verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), port));
+    let broken = web_app(&id, "2.0.0", &image.image_id, &target(&id), port)
+        .replace(WGET_CHECK, r#""/bin/busybox", "sh", "-c", "exit 1""#);
+    let source = source_with(vec![v1]).await;
+    let data = data_dir("snapshot_max_mib = 1\n");
+    let orch = orchestrator(data.path(), source.clone()).await;
+    orch.install(&id, None).await.unwrap();
+    exec(&docker, &format!("archy_{id}_web"), "head -c 2097152 /dev/zero > /www/big").await;
+
+    source.add(verified(&broken), [(target(&id), image.archive.clone())]);
+    let err = orch.update(&id, None).await.expect_err("the update fails");
+    let Error::RolledBack { reason, .. } = &err else { panic!("not a rollback: {err}") };
+    assert!(
+        reason.contains("except volume `www`, which was not copied (larger than snapshot_max_mib = 1 MiB)"),
+        "{reason}"
+    );
+    let before = orch.snapshots(&id).unwrap().into_iter().find(|s| matches!(s.reason, Reason::BeforeUpdate { .. }));
+    let before = before.expect("the snapshot records the volume it skipped");
+    assert!(before.volumes[0].skipped.is_some() && before.bytes() == 0, "{before:?}");
+    // The volume was left in place, data and all.
+    assert_eq!(http_get(port, "/big").map(|b| b.len()), Some(2 << 20));
+}

@@ -201,3 +201,69 @@ async fn a_power_cut_brings_back_what_ran_in_either_start_order() {
     assert_eq!(state(&home.running.0), "healthy", "{apps}");
     assert_eq!(state(&home.stopped.0), "stopped", "{apps}");
 }
+
+/// Runs `archy-node args` until it reports `paused at <step>`, then cuts the power: the engine
+/// and that process die together.
+fn cut_power_at(home: &mut Home, args: &[&str], step: &str) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(node_bin())
+        .args(args)
+        .arg("--data")
+        .arg(home.node.path())
+        .arg("--from")
+        .arg(home.from.path())
+        .env("ARCHY_TEST_PAUSE_AT", step)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("archy-node runs");
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.expect("line");
+        if line.contains(&format!("paused at {step}")) {
+            home.engine.power_cut();
+            child.kill().expect("SIGKILL");
+            child.wait().expect("wait");
+            return;
+        }
+        seen.push(line);
+    }
+    panic!("archy-node {args:?} ended without reaching {step}: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_and_an_update_cut_by_a_power_cut_finish_when_the_engine_is_back() {
+    let mut home = Home::new().await;
+    let image = test_image().await;
+    let fresh = (app_id("cutinstall"), free_port());
+    let v2_of_running = web_app(&home.running.0, "2.0.0", &image.image_id, &target(&home.running.0), home.running.1);
+    for (id, text) in [
+        (&fresh.0, web_app(&fresh.0, "1.0.0", &image.image_id, &target(&fresh.0), fresh.1)),
+        (&home.running.0, v2_of_running),
+    ] {
+        let m = verified(&text);
+        std::fs::create_dir_all(home.from.path().join(id)).expect("mkdir");
+        std::fs::copy(&image.archive, home.from.path().join(target(id))).expect("archive");
+        let name = format!("{id}-{}.archy.json", m.manifest().version);
+        std::fs::write(home.from.path().join(name), m.envelope().to_bytes()).expect("envelope");
+    }
+
+    // An install cut after its container was created, before it started.
+    cut_power_at(&mut home, &["install", &fresh.0], &format!("after-create:archy_{}_web", fresh.0));
+    home.engine.launch();
+    home.cli(&["reconcile"]);
+    assert_eq!(http_get(fresh.1, "/").as_deref(), Some("hello from archy\n"), "the install finished");
+    assert_eq!(home.containers(&fresh.0).len(), 1);
+
+    // An update cut right after its desired state was written (the old version stopped, the
+    // volume copied): the next pass finishes it, and the data is there.
+    let running_app = home.running.0.clone();
+    cut_power_at(&mut home, &["update", &running_app], "after-desired-state");
+    home.engine.launch();
+    home.cli(&["reconcile"]);
+    home.assert_converged("after the interrupted update");
+    let ps: serde_json::Value = serde_json::from_slice(&home.cli(&["ps", "--json"]).stdout).expect("ps json");
+    let running = ps.as_array().expect("array").iter().find(|a| a["app"] == home.running.0.as_str()).expect("listed");
+    assert_eq!((running["version"].as_str(), running["state"].as_str()), (Some("2.0.0"), Some("healthy")), "{ps}");
+}

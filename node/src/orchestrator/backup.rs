@@ -67,6 +67,16 @@ impl Orchestrator {
             return Err(Error::NotAvailable(format!("{} exists; a backup never replaces a file", file.display())));
         }
         let (desired, snapshot) = self.copy_now(app, Reason::Manual).await?;
+        if let Some(skipped) = snapshot.as_ref().and_then(|s| s.volumes.iter().find(|v| v.skipped.is_some())) {
+            if let Some(s) = &snapshot {
+                let _ = std::fs::remove_dir_all(self.snapshot_path(s)?);
+            }
+            return Err(Error::NotAvailable(format!(
+                "volume `{}` of `{app}` is {}: raise snapshot_max_mib in config.toml to back it up",
+                skipped.volume,
+                skipped.skipped.as_deref().unwrap_or("not copied")
+            )));
+        }
         let m = desired.manifest.manifest();
         let store =
             SecretStore::with_ledger(self.state.secrets_dir(app)?, self.state.app_dir(app)?.join("secrets.generated"));
@@ -279,7 +289,8 @@ fn read_backup(file: &Path, work: &Path) -> Result<Unpacked, Error> {
     let info = info.ok_or_else(|| bad("no archy-backup.json".into()))?;
     let envelope = envelope.ok_or_else(|| bad("no envelope.archy.json".into()))?;
     for v in &info.volumes {
-        if v.file != format!("{}.tar", v.volume) || !work.join("volumes").join(&v.file).is_file() {
+        if v.skipped.is_some() || v.file != format!("{}.tar", v.volume) || !work.join("volumes").join(&v.file).is_file()
+        {
             return Err(bad(format!("volume `{}`'s copy is missing", v.volume)));
         }
     }

@@ -11,6 +11,7 @@
 //!                                 # every event of the engine
 //! snapshots_keep = 3              # volume snapshots kept per app (one is taken before every
 //!                                 # update); 0 keeps none once an update is over
+//! snapshot_max_mib = 4096         # a larger volume is not copied into snapshots
 //!
 //! [host]                          # optional overrides of detected host facts
 //! ip = "192.168.1.20"
@@ -78,6 +79,10 @@ pub struct NodeConfig {
     /// Volume snapshots kept per app; [`super::snapshot::DEFAULT_KEEP`] when absent.
     #[serde(default)]
     pub snapshots_keep: Option<usize>,
+    /// Volumes whose copy would be larger are not snapshotted;
+    /// [`super::snapshot::DEFAULT_MAX_MIB`] when absent.
+    #[serde(default)]
+    pub snapshot_max_mib: Option<u64>,
 }
 
 /// Seconds between two reconciler passes when `reconcile_interval_secs` is not set.

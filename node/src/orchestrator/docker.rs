@@ -373,8 +373,15 @@ impl Engine {
     }
 
     /// Streams a tar of `path` in a container (created, not necessarily started) into the file
-    /// `to`, fsynced; returns its size. The tar names `path`'s last component first.
-    pub async fn download_to_file(&self, container: &str, path: &str, to: &Path) -> Result<u64, Error> {
+    /// `to` (0600), fsynced; returns its size. The tar names `path`'s last component first. A
+    /// tar that grows past `limit` bytes is abandoned and its file removed: `Ok(None)`.
+    pub async fn download_to_file(
+        &self,
+        container: &str,
+        path: &str,
+        to: &Path,
+        limit: u64,
+    ) -> Result<Option<u64>, Error> {
         use tokio::io::AsyncWriteExt as _;
         let io = |source| Error::Io { path: to.to_owned(), source };
         let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new().path(path).build();
@@ -385,10 +392,15 @@ impl Engine {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(docker_err(format!("copying {path} out of {container}")))?;
             bytes += chunk.len() as u64;
+            if bytes > limit {
+                drop(file);
+                let _ = tokio::fs::remove_file(to).await;
+                return Ok(None);
+            }
             file.write_all(&chunk).await.map_err(io)?;
         }
         file.sync_all().await.map_err(io)?;
-        Ok(bytes)
+        Ok(Some(bytes))
     }
 
     /// Extracts the tar file `from` into `path` of a (created, not necessarily started)

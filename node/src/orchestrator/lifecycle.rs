@@ -383,6 +383,14 @@ impl Orchestrator {
                     match self.put_data_back(&desired, &previous, id).await {
                         Ok(kept) => {
                             reason.push_str(&format!("; the data is back as it was before the update (snapshot {id})"));
+                            let before = self.snapshot_of(&app, id)?;
+                            for v in before.volumes.iter().filter(|v| v.skipped.is_some()) {
+                                reason.push_str(&format!(
+                                    ", except volume `{}`, which was not copied ({}) and is as {to} left it",
+                                    v.volume,
+                                    v.skipped.as_deref().unwrap_or_default()
+                                ));
+                            }
                             if let Some(kept) = kept {
                                 let path = self.snapshot_path(&kept)?;
                                 reason.push_str(&format!(

@@ -10,6 +10,9 @@
 //!   is kept as a snapshot first (`before_restore`).
 //! - The newest `snapshots_keep` snapshots of each app are kept (config, default 3); purging an
 //!   app deletes its snapshots.
+//! - A volume whose copy grows past `snapshot_max_mib` (config, default 4096) is not copied: the
+//!   snapshot records it as skipped, a rollback leaves it as the failed version left it, and the
+//!   rollback's message says so.
 //!
 //! Copies go through the engine's archive API (`GET`/`PUT /containers/{id}/archive`) of a
 //! helper container that mounts the volume and never starts, made from the image of an app
@@ -37,6 +40,10 @@ use super::{Error, LABEL_NODE, Orchestrator};
 
 /// How many snapshots of each app are kept when `snapshots_keep` is not set.
 pub const DEFAULT_KEEP: usize = 3;
+
+/// The largest volume copied into a snapshot when `snapshot_max_mib` is not set: a media
+/// library of terabytes is not copied before every update.
+pub const DEFAULT_MAX_MIB: u64 = 4096;
 
 /// The `archy.role` of helper containers: a value no manifest container name can take.
 const HELPER_ROLE: &str = ".snapshot";
@@ -88,6 +95,10 @@ pub struct VolumeCopy {
     pub file: String,
     /// Its size.
     pub bytes: u64,
+    /// Why the volume was not copied (larger than `snapshot_max_mib`); a restore leaves it as
+    /// it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// A snapshot of an app's volumes (`snapshot.json`).
@@ -236,12 +247,21 @@ impl Orchestrator {
         let part = dir.join(format!("{id}.part"));
         create_private_dir(&part)?;
         let mut volumes = Vec::new();
+        let limit = self.config.snapshot_max_mib.unwrap_or(DEFAULT_MAX_MIB).saturating_mul(1 << 20);
         for (volume, engine_volume, image, target) in routes {
             let file = format!("{volume}.tar");
             let helper = self.helper(app, image, &engine_volume, target).await?;
-            let copied = self.engine.download_to_file(&helper, target, &part.join(&file)).await;
+            let copied = self.engine.download_to_file(&helper, target, &part.join(&file), limit).await;
             self.engine.remove(&helper).await?;
-            volumes.push(VolumeCopy { volume, engine_volume, target: target.to_owned(), file, bytes: copied? });
+            let (bytes, skipped) = match copied? {
+                Some(bytes) => (bytes, None),
+                None => {
+                    let why = format!("larger than snapshot_max_mib = {} MiB", limit >> 20);
+                    tracing::warn!(%app, %volume, "volume not copied into the snapshot: {why}");
+                    (0, Some(why))
+                }
+            };
+            volumes.push(VolumeCopy { volume, engine_volume, target: target.to_owned(), file, bytes, skipped });
         }
         let snapshot = Snapshot { id: id.clone(), app: app.to_owned(), version, taken_at, reason, volumes };
         let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
@@ -259,7 +279,7 @@ impl Orchestrator {
     pub(crate) async fn restore_snapshot(&self, desired: &Desired, snapshot: &Snapshot) -> Result<(), Error> {
         let app = desired.record.app.as_str();
         let folder = self.snapshot_path(snapshot)?;
-        for copy in &snapshot.volumes {
+        for copy in snapshot.volumes.iter().filter(|c| c.skipped.is_none()) {
             let Some(v) = desired.plan.volumes.iter().find(|v| v.volume.as_str() == copy.volume) else {
                 tracing::warn!(%app, volume = %copy.volume, "the installed version has no such volume; not restored");
                 continue;
