@@ -229,7 +229,8 @@ fn cut_power_at(home: &mut Home, args: &[&str], step: &str) {
         }
         seen.push(line);
     }
-    panic!("archy-node {args:?} ended without reaching {step}: {seen:?}");
+    let status = child.wait().expect("wait");
+    panic!("archy-node {args:?} ended ({status}) without reaching {step}: {seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
