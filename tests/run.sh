@@ -5,7 +5,8 @@
 #   busybox-static (the orchestrator tests build their image from /bin/busybox), docker-registry
 #   (a container registry on 127.0.0.1 serving the digest-pinned image of a Nostr app), systemd
 #   (systemd-analyze verifies the shipped units), docker.io and fuse-overlayfs (tests start
-#   engines of their own to kill and restart).
+#   engines of their own to kill and restart), xfsprogs (an engine on an XFS filesystem with
+#   reflinks, in a loop-mounted file, for snapshots that share blocks).
 # - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
 #   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
 # - python-tuf and pynostr in ~/.cache/archy-interop-venv (interop: python-tuf reads archy
@@ -28,6 +29,8 @@ command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v fuse-overlayfs >/dev/null 2>&1 || missing+=(fuse-overlayfs)
+# mkfs.xfs makes the reflink-capable filesystem a snapshot test runs an engine on.
+command -v mkfs.xfs >/dev/null 2>&1 || missing+=(xfsprogs)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -qq

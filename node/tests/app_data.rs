@@ -230,3 +230,48 @@ async fn a_volume_over_snapshot_max_mib_is_not_copied_and_the_rollback_says_so()
     // The volume was left in place, data and all.
     assert_eq!(http_get(port, "/big").map(|b| b.len()), Some(2 << 20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_filesystem_with_reflinks_a_snapshot_is_a_clone_and_a_failed_update_gets_it_back() {
+    let engine = crate::util::engine::TestEngine::start_on_xfs(1024);
+    let docker = engine.client().await;
+    let image = test_image().await;
+    let id = app_id("snapclone");
+    let port = free_port();
+    let v1 = verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), port));
+    let broken = web_app(&id, "2.0.0", &image.image_id, &target(&id), port)
+        .replace(SERVE, &format!("echo migrated > /www/data.txt; echo new > /www/only-in-2.txt; {SERVE}"))
+        .replace(WGET_CHECK, r#""/bin/busybox", "sh", "-c", "exit 1""#);
+    let source = source_with(vec![v1]).await;
+    let data = data_dir(&format!("docker_socket = \"{}\"\n", engine.socket.display()));
+    let orch = orchestrator(data.path(), source.clone()).await;
+    orch.install(&id, None).await.unwrap();
+    exec(&docker, &format!("archy_{id}_web"), "echo precious > /www/data.txt; head -c 8388608 /dev/zero > /www/big")
+        .await;
+
+    source.add(verified(&broken), [(target(&id), image.archive.clone())]);
+    let err = orch.update(&id, None).await.expect_err("the update fails");
+    assert!(matches!(err, Error::RolledBack { .. }), "{err}");
+    assert_eq!(http_get(port, "/data.txt").as_deref(), Some("precious\n"));
+    assert_eq!(http_get(port, "/only-in-2.txt"), None);
+    assert_eq!(http_get(port, "/big").map(|b| b.len()), Some(8 << 20));
+
+    // Both snapshots are clones held in engine volumes (no tar was written), counted by size.
+    let snapshots = orch.snapshots(&id).unwrap();
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+    let mut clones = Vec::new();
+    for s in &snapshots {
+        let v = &s.volumes[0];
+        assert!(v.bytes >= 8 << 20, "{v:?}");
+        clones.push(v.clone_volume.clone().expect("a reflink clone on XFS"));
+        assert!(!orch.snapshot_path(s).unwrap().join("www.tar").exists());
+    }
+    let mut on_engine = volumes_of(&docker, &id).await;
+    on_engine.sort();
+    for clone in &clones {
+        assert!(on_engine.contains(clone), "{clone} not in {on_engine:?}");
+    }
+    // A purge deletes them with the app's volume.
+    orch.uninstall(&id, true).await.unwrap();
+    assert!(volumes_of(&docker, &id).await.is_empty());
+}

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lifecycle::InstallReport;
 use super::secrets::SecretStore;
-use super::snapshot::{Reason, VolumeCopy};
+use super::snapshot::{Copy, Reason, VolumeCopy};
 use super::state::create_private_dir;
 use super::{Error, LABEL_NODE, Orchestrator};
 
@@ -66,7 +66,7 @@ impl Orchestrator {
         if file.exists() {
             return Err(Error::NotAvailable(format!("{} exists; a backup never replaces a file", file.display())));
         }
-        let (desired, snapshot) = self.copy_now(app, Reason::Manual).await?;
+        let (desired, snapshot) = self.copy_now(app, Reason::Manual, Copy::Tar).await?;
         if let Some(skipped) = snapshot.as_ref().and_then(|s| s.volumes.iter().find(|v| v.skipped.is_some())) {
             if let Some(s) = &snapshot {
                 let _ = std::fs::remove_dir_all(self.snapshot_path(s)?);

@@ -312,6 +312,12 @@ impl Engine {
         self.docker.create_volume(request).await.map_err(docker_err(format!("creating volume {name}")))
     }
 
+    /// Where the engine keeps volume `name` on its host.
+    pub async fn volume_mountpoint(&self, name: &str) -> Result<String, Error> {
+        let v = self.docker.inspect_volume(name).await.map_err(docker_err(format!("inspecting volume {name}")))?;
+        Ok(v.mountpoint)
+    }
+
     /// Removes a volume; a missing one is fine.
     pub async fn remove_volume(&self, name: &str) -> Result<(), Error> {
         let options = RemoveVolumeOptionsBuilder::new().force(false).build();

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::facts::HostFacts;
 use super::reconcile::Desired;
-use super::snapshot::Reason;
+use super::snapshot::{Copy, Reason};
 use super::source::SourceError;
 use super::state::{AppRecord, Phase, RunState, UpdateOutcome};
 use super::status::{AppStatus, app_status, container_for};
@@ -328,7 +328,9 @@ impl Orchestrator {
         for c in observed.of_app(app).collect::<Vec<_>>().iter().rev() {
             self.engine.stop(&c.id, 30).await?;
         }
-        let snapshot = self.take_snapshot(&current, &observed, Reason::BeforeUpdate { to: m.version.clone() }).await?;
+        let snapshot = self
+            .take_snapshot(&current, &observed, Reason::BeforeUpdate { to: m.version.clone() }, Copy::CloneOrTar)
+            .await?;
         let record = AppRecord {
             app: app.to_owned(),
             version: m.version.clone(),
@@ -368,7 +370,7 @@ impl Orchestrator {
                 record.phase = Phase::Ready;
                 record.last_update = Some(UpdateOutcome { from, to, rolled_back: None });
                 self.state.save(&record)?;
-                self.prune_snapshots(&app)
+                self.prune_snapshots(&app).await
             }
             Err(e) => {
                 let mut reason = e.to_string();
@@ -422,7 +424,7 @@ impl Orchestrator {
                 let rollback = self.converge(&desired, &observed, facts, true).await;
                 self.record_result(desired.record, &rollback)?;
                 rollback?;
-                self.prune_snapshots(&app)?;
+                self.prune_snapshots(&app).await?;
                 Err(Error::RolledBack { app, from: from.to_string(), to: to.to_string(), reason })
             }
         }

@@ -45,8 +45,22 @@ pub const DEFAULT_KEEP: usize = 3;
 /// library of terabytes is not copied before every update.
 pub const DEFAULT_MAX_MIB: u64 = 4096;
 
-/// The `archy.role` of helper containers: a value no manifest container name can take.
+/// The `archy.role` of helper containers and clone volumes: a value no manifest container or
+/// volume name can take, so neither is ever taken for the app's own.
 const HELPER_ROLE: &str = ".snapshot";
+
+/// Label naming the snapshot a clone volume belongs to.
+const LABEL_SNAPSHOT: &str = "archy.snapshot";
+
+/// How a snapshot copies a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Copy {
+    /// A reflink clone into an engine volume where the filesystem can make one (no data is
+    /// copied), else a tar through the engine.
+    CloneOrTar,
+    /// Always a tar (a backup needs the bytes).
+    Tar,
+}
 
 /// Why a snapshot was taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +113,10 @@ pub struct VolumeCopy {
     /// it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The engine volume holding the copy as a reflink clone, when the volume's filesystem
+    /// could clone it (then there is no tar file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_volume: Option<String>,
 }
 
 /// A snapshot of an app's volumes (`snapshot.json`).
@@ -223,6 +241,7 @@ impl Orchestrator {
         desired: &Desired,
         observed: &Observed,
         reason: Reason,
+        how: Copy,
     ) -> Result<Option<Snapshot>, Error> {
         let app = desired.record.app.as_str();
         let version = desired.record.version.clone();
@@ -231,7 +250,7 @@ impl Orchestrator {
             if let (Some(found), Some((image, target))) =
                 (app_volume(app, v, observed), Self::copy_route(&desired.plan, v))
             {
-                routes.push((v.volume.to_string(), found.name.clone(), image, target));
+                routes.push((v.volume.to_string(), found, image, target));
             }
         }
         if routes.is_empty() {
@@ -248,7 +267,22 @@ impl Orchestrator {
         create_private_dir(&part)?;
         let mut volumes = Vec::new();
         let limit = self.config.snapshot_max_mib.unwrap_or(DEFAULT_MAX_MIB).saturating_mul(1 << 20);
-        for (volume, engine_volume, image, target) in routes {
+        for (volume, found, image, target) in routes {
+            let engine_volume = found.name.clone();
+            if how == Copy::CloneOrTar
+                && let Some((clone, bytes)) = self.try_clone(app, found, &version, &id).await?
+            {
+                volumes.push(VolumeCopy {
+                    volume,
+                    engine_volume,
+                    target: target.to_owned(),
+                    file: String::new(),
+                    bytes,
+                    skipped: None,
+                    clone_volume: Some(clone),
+                });
+                continue;
+            }
             let file = format!("{volume}.tar");
             let helper = self.helper(app, image, &engine_volume, target).await?;
             let copied = self.engine.download_to_file(&helper, target, &part.join(&file), limit).await;
@@ -261,7 +295,15 @@ impl Orchestrator {
                     (0, Some(why))
                 }
             };
-            volumes.push(VolumeCopy { volume, engine_volume, target: target.to_owned(), file, bytes, skipped });
+            volumes.push(VolumeCopy {
+                volume,
+                engine_volume,
+                target: target.to_owned(),
+                file,
+                bytes,
+                skipped,
+                clone_volume: None,
+            });
         }
         let snapshot = Snapshot { id: id.clone(), app: app.to_owned(), version, taken_at, reason, volumes };
         let json = serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
@@ -288,7 +330,14 @@ impl Orchestrator {
             self.engine.remove_volume(&copy.engine_volume).await?;
             let mut labels: HashMap<String, String> = v.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             labels.insert(LABEL_NODE.into(), self.node_id.clone());
-            self.engine.create_volume(&copy.engine_volume, labels).await?;
+            let made = self.engine.create_volume(&copy.engine_volume, labels).await?;
+            if let Some(clone) = &copy.clone_volume {
+                let from = self.engine.volume_mountpoint(clone).await?;
+                clone_tree(Path::new(&from), Path::new(&made.mountpoint)).await.map_err(|e| {
+                    Error::Internal(format!("putting volume {} back from its clone {clone}: {e}", copy.engine_volume))
+                })?;
+                continue;
+            }
             let helper = self.helper(app, image, &copy.engine_volume, &copy.target).await?;
             // The tar names the mount point's last component first: extract it into the parent.
             let parent = match copy.target.rsplit_once('/') {
@@ -319,8 +368,14 @@ impl Orchestrator {
         for c in mine.iter().rev() {
             self.engine.stop(&c.id, 30).await?;
         }
-        let kept =
-            self.take_snapshot(failed, &observed, Reason::FailedUpdate { to: failed.record.version.clone() }).await?;
+        let kept = self
+            .take_snapshot(
+                failed,
+                &observed,
+                Reason::FailedUpdate { to: failed.record.version.clone() },
+                Copy::CloneOrTar,
+            )
+            .await?;
         for c in &mine {
             self.engine.remove(&c.id).await?;
         }
@@ -331,14 +386,19 @@ impl Orchestrator {
     /// Copies the volumes of installed `app` into a new snapshot now. A running app is stopped
     /// for the copy (so the copy is consistent) and started again.
     pub async fn snapshot(&self, app: &str) -> Result<Snapshot, Error> {
-        let (_, taken) = self.copy_now(app, Reason::Manual).await?;
+        let (_, taken) = self.copy_now(app, Reason::Manual, Copy::CloneOrTar).await?;
         let snapshot = taken.ok_or_else(|| Error::NotAvailable(format!("app `{app}` has no volume to copy")))?;
-        self.prune_snapshots(app)?;
+        self.prune_snapshots(app).await?;
         Ok(snapshot)
     }
 
     /// Stops installed `app`, copies its volumes, and starts it again if it should run.
-    pub(crate) async fn copy_now(&self, app: &str, reason: Reason) -> Result<(Desired, Option<Snapshot>), Error> {
+    pub(crate) async fn copy_now(
+        &self,
+        app: &str,
+        reason: Reason,
+        how: Copy,
+    ) -> Result<(Desired, Option<Snapshot>), Error> {
         let _guard = self.lock().await?;
         let desired = self.installed(app)?;
         let observed = self.observe(Some(app)).await?;
@@ -346,7 +406,7 @@ impl Orchestrator {
         for c in mine.iter().rev() {
             self.engine.stop(&c.id, 30).await?;
         }
-        let taken = self.take_snapshot(&desired, &observed, reason).await;
+        let taken = self.take_snapshot(&desired, &observed, reason, how).await;
         if desired.record.run == RunState::Running {
             let observed = self.observe(Some(app)).await?;
             self.converge(&desired, &observed, &HostFacts::detect(&self.config.host), true).await?;
@@ -375,8 +435,9 @@ impl Orchestrator {
         for c in mine.iter().rev() {
             self.engine.stop(&c.id, 30).await?;
         }
-        let replaced =
-            self.take_snapshot(&desired, &observed, Reason::BeforeRestore { restored: id.to_owned() }).await?;
+        let replaced = self
+            .take_snapshot(&desired, &observed, Reason::BeforeRestore { restored: id.to_owned() }, Copy::CloneOrTar)
+            .await?;
         for c in &mine {
             self.engine.remove(&c.id).await?;
         }
@@ -388,8 +449,48 @@ impl Orchestrator {
         Ok(replaced)
     }
 
+    /// Clones volume `source` into a new engine volume of snapshot `id`, when this node sees
+    /// the engine's volumes on disk and their filesystem makes reflink copies (btrfs, XFS): `cp
+    /// -a --reflink=always`, which shares the blocks instead of copying them and keeps owners,
+    /// modes and links. `None` (and nothing left behind) when it cannot; the caller copies a
+    /// tar instead.
+    async fn try_clone(
+        &self,
+        app: &str,
+        source: &bollard::models::Volume,
+        version: &semver::Version,
+        id: &str,
+    ) -> Result<Option<(String, u64)>, Error> {
+        let from = PathBuf::from(&source.mountpoint);
+        if source.mountpoint.is_empty() || !from.is_dir() {
+            return Ok(None);
+        }
+        // `.` never occurs in an app id or a volume name: no object of archy's has this name.
+        let name = format!("{}.snap.{id}", source.name);
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_APP.to_owned(), app.to_owned()),
+            (LABEL_NODE.to_owned(), self.node_id.clone()),
+            (LABEL_ROLE.to_owned(), HELPER_ROLE.to_owned()),
+            (catalog::manifest::LABEL_VERSION.to_owned(), version.to_string()),
+            (LABEL_SNAPSHOT.to_owned(), id.to_owned()),
+        ]);
+        let made = self.engine.create_volume(&name, labels).await?;
+        match clone_tree(&from, Path::new(&made.mountpoint)).await {
+            Ok(()) => {
+                let bytes = tokio::task::spawn_blocking(move || dir_bytes(&from)).await.unwrap_or(0);
+                Ok(Some((name, bytes)))
+            }
+            Err(why) => {
+                tracing::debug!(%app, volume = %source.name, %why, "no reflink clone; copying a tar instead");
+                self.engine.remove_volume(&name).await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Deletes all but the newest `snapshots_keep` snapshots of `app`, and any unfinished one.
-    pub(crate) fn prune_snapshots(&self, app: &str) -> Result<(), Error> {
+    pub(crate) async fn prune_snapshots(&self, app: &str) -> Result<(), Error> {
         let keep = self.config.snapshots_keep.unwrap_or(DEFAULT_KEEP);
         let dir = self.snapshots_dir(app)?;
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -397,11 +498,32 @@ impl Orchestrator {
                 remove_dir(&entry.path())?;
             }
         }
-        for old in self.snapshots(app)?.into_iter().skip(keep) {
+        let snapshots = self.snapshots(app)?;
+        for old in snapshots.iter().skip(keep) {
             tracing::info!(%app, snapshot = %old.id, "pruning snapshot");
-            remove_dir(&dir.join(&old.id))?;
+            self.remove_snapshot(old).await?;
+        }
+        // Clone volumes whose snapshot.json was never written (a crash mid-snapshot).
+        let kept: Vec<&str> = snapshots.iter().take(keep).map(|s| s.id.as_str()).collect();
+        let observed = self.observe(Some(app)).await?;
+        for v in &observed.volumes {
+            if let Some(id) = v.labels.get(LABEL_SNAPSHOT)
+                && !kept.contains(&id.as_str())
+            {
+                self.engine.remove_volume(&v.name).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Deletes one snapshot: its clone volumes, then its folder.
+    pub(crate) async fn remove_snapshot(&self, snapshot: &Snapshot) -> Result<(), Error> {
+        for v in &snapshot.volumes {
+            if let Some(clone) = &v.clone_volume {
+                self.engine.remove_volume(clone).await?;
+            }
+        }
+        remove_dir(&self.snapshot_path(snapshot)?)
     }
 
     /// Deletes every snapshot of `app` (purge).
@@ -412,6 +534,35 @@ impl Orchestrator {
         }
         Ok(())
     }
+}
+
+/// `cp -a --reflink=always FROM/. TO`: fails rather than copying data where the filesystem
+/// cannot clone (or the two are not on one filesystem).
+async fn clone_tree(from: &Path, to: &Path) -> Result<(), String> {
+    let out = tokio::process::Command::new("cp")
+        .args(["-a", "--reflink=always", "--"])
+        .arg(from.join("."))
+        .arg(to)
+        .output()
+        .await
+        .map_err(|e| format!("cp: {e}"))?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()) }
+}
+
+/// The apparent size of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => total += entry.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 fn remove_dir(path: &Path) -> Result<(), Error> {

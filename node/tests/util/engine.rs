@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 pub struct TestEngine {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The loop device of a data root on a filesystem of its own ([`TestEngine::start_on_xfs`]).
+    loop_device: Option<String>,
     /// Path of its API socket (what the node's `docker_socket` names).
     pub socket: PathBuf,
 }
@@ -33,8 +35,35 @@ impl TestEngine {
     /// Starts a new engine and waits until it answers. Fails the test loudly when `dockerd`
     /// is missing or does not come up (with its log).
     pub fn start() -> Self {
+        Self::start_with(|_| None)
+    }
+
+    /// Starts an engine whose data root (volumes included) is an XFS filesystem with reflinks
+    /// (`mkfs.xfs -m reflink=1`) of `size_mib` MiB, in a sparse file mounted through a loop
+    /// device: the filesystem of a home server where copies can share blocks. A power cut keeps
+    /// it mounted, as a disk is there again after a reboot.
+    pub fn start_on_xfs(size_mib: u64) -> Self {
+        Self::start_with(|dir| {
+            let image = dir.join("xfs.img");
+            let file = std::fs::File::create(&image).expect("image file");
+            file.set_len(size_mib << 20).expect("sparse image");
+            let run = |cmd: &mut Command| {
+                let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+                assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            };
+            let device = run(Command::new("losetup").args(["-f", "--show"]).arg(&image));
+            run(Command::new("mkfs.xfs").args(["-q", "-f", "-m", "reflink=1", &device]));
+            std::fs::create_dir_all(dir.join("data")).expect("data root");
+            run(Command::new("mount").arg(&device).arg(dir.join("data")));
+            Some(device)
+        })
+    }
+
+    fn start_with(data_root: impl FnOnce(&std::path::Path) -> Option<String>) -> Self {
         // Short paths: the engine's sockets must fit in a Unix socket address.
         let dir = tempfile::Builder::new().prefix("archy-engine-").tempdir_in("/tmp").expect("tempdir");
+        let loop_device = data_root(dir.path());
         let config = serde_json::json!({
             "data-root": dir.path().join("data"),
             "storage-driver": "fuse-overlayfs",
@@ -46,7 +75,7 @@ impl TestEngine {
         });
         std::fs::write(dir.path().join("daemon.json"), config.to_string()).expect("engine config");
         let socket = dir.path().join("docker.sock");
-        let mut engine = Self { dir, child: None, socket };
+        let mut engine = Self { dir, child: None, loop_device, socket };
         engine.launch();
         engine
     }
@@ -197,12 +226,13 @@ impl TestEngine {
     /// Unmounts everything mounted under the engine's folder, deepest first.
     fn unmount_all(&self) {
         let root = self.dir.path();
+        let disk = self.loop_device.as_ref().map(|_| root.join("data"));
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut points: Vec<PathBuf> = mounts
             .lines()
             .filter_map(|l| l.split_whitespace().nth(4))
             .map(|p| PathBuf::from(p.replace("\\040", " ")))
-            .filter(|p| p.starts_with(root))
+            .filter(|p| p.starts_with(root) && Some(p) != disk.as_ref())
             .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         points.dedup();
@@ -225,5 +255,9 @@ impl Drop for TestEngine {
         // Whatever the test left running goes with the engine; its networks and volumes are in
         // its data root, which the temporary folder removes.
         self.power_cut();
+        if let Some(device) = self.loop_device.take() {
+            let _ = Command::new("umount").arg(self.dir.path().join("data")).output();
+            let _ = Command::new("losetup").arg("-d").arg(&device).output();
+        }
     }
 }
