@@ -392,8 +392,7 @@ impl Engine {
         let io = |source| Error::Io { path: to.to_owned(), source };
         let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new().path(path).build();
         let mut stream = self.docker.download_from_container(container, Some(options));
-        let file =
-            tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).await.map_err(io)?;
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).await.map_err(io)?;
         // Large writes: each write of a tokio file is a trip to the blocking pool.
         let mut file = tokio::io::BufWriter::with_capacity(4 << 20, file);
         let mut bytes = 0u64;

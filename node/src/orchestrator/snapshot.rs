@@ -165,13 +165,16 @@ impl Orchestrator {
             if name.ends_with(".part") {
                 continue;
             }
+            // A damaged snapshot is left alone and reported, never a reason for an update or a
+            // listing to fail.
             let file = entry.path().join("snapshot.json");
-            let snapshot: Snapshot =
-                std::fs::read(&file).map_err(|source| Error::Io { path: file.clone(), source }).and_then(|b| {
-                    serde_json::from_slice(&b)
-                        .map_err(|e| Error::CorruptState { path: file.clone(), reason: e.to_string() })
-                })?;
-            out.push(snapshot);
+            let read = std::fs::read(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Snapshot>(&b).map_err(|e| e.to_string()));
+            match read {
+                Ok(snapshot) => out.push(snapshot),
+                Err(why) => tracing::warn!(file = %file.display(), %why, "skipping a snapshot that cannot be read"),
+            }
         }
         out.sort_by(|a, b| b.id.cmp(&a.id));
         Ok(out)
