@@ -5,10 +5,10 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::util::docker::*;
-use crate::util::node_bin;
+use crate::util::{node_bin, run_ok};
 use node::orchestrator::Error;
 use node::orchestrator::snapshot::Reason;
 
@@ -109,17 +109,6 @@ async fn a_snapshot_is_restored_on_a_stopped_app_and_what_it_replaces_is_kept() 
     assert!(orch.snapshots(&id).unwrap().is_empty());
 }
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_moves_an_app_to_another_node_with_its_data_and_secrets() {
     let Some(_engine) = docker_or_skip() else {
@@ -142,21 +131,21 @@ async fn a_backup_moves_an_app_to_another_node_with_its_data_and_secrets() {
     };
 
     let a = data_dir("");
-    run(&mut node(a.path(), &["install", &id]));
+    run_ok(&mut node(a.path(), &["install", &id]));
     exec(&docker, &format!("archy_{id}_web"), "echo from node a > /www/data.txt").await;
     let secret_a = std::fs::read_to_string(a.path().join(format!("orchestrator/secrets/{id}/admin-password"))).unwrap();
     let backup = a.path().join("app.backup");
-    let out = run(&mut node(a.path(), &["backup", &id, backup.to_str().unwrap()]));
+    let out = run_ok(&mut node(a.path(), &["backup", &id, backup.to_str().unwrap()]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 secrets"), "{out:?}");
     assert_eq!(std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(http_get(port, "/data.txt").as_deref(), Some("from node a\n"), "running again after the copy");
     // Moving: the app leaves node A for good.
-    run(&mut node(a.path(), &["uninstall", &id, "--purge", "--yes"]));
+    run_ok(&mut node(a.path(), &["uninstall", &id, "--purge", "--yes"]));
 
     // Node B (its own names on the engine) restores it, running, with A's data and secret.
     let b = data_dir("engine_prefix = \"archyb\"\n");
     let backup_arg = backup.to_str().unwrap();
-    run(&mut node(b.path(), &["restore", "--backup", backup_arg]));
+    run_ok(&mut node(b.path(), &["restore", "--backup", backup_arg]));
     assert_eq!(http_get(port, "/data.txt").as_deref(), Some("from node a\n"));
     let secret_file = b.path().join(format!("orchestrator/secrets/{id}/admin-password"));
     assert_eq!(std::fs::read_to_string(&secret_file).unwrap(), secret_a);
@@ -195,7 +184,7 @@ async fn a_backup_moves_an_app_to_another_node_with_its_data_and_secrets() {
     assert!(!c.path().join(format!("orchestrator/secrets/{id}")).exists(), "no secret written");
     assert_eq!(volumes_of(&docker, &id).await.len(), 1, "only node B's volume exists");
 
-    run(&mut node(b.path(), &["uninstall", &id, "--purge", "--yes"]));
+    run_ok(&mut node(b.path(), &["uninstall", &id, "--purge", "--yes"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,19 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::util::docker::*;
 use crate::util::engine::TestEngine;
-use crate::util::node_bin;
 use crate::util::origin::{Daemon, HttpServer, Node, Origin};
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use crate::util::{node_bin, run_ok};
 
 /// A node (initialised against a local origin) whose engine is `engine`, with two web apps
 /// installed from a folder of signed envelopes: `running` serves a page written into its
@@ -77,7 +66,9 @@ impl Home {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        run(Command::new(node_bin()).args(args).arg("--data").arg(self.node.path()).arg("--from").arg(self.from.path()))
+        run_ok(
+            Command::new(node_bin()).args(args).arg("--data").arg(self.node.path()).arg("--from").arg(self.from.path()),
+        )
     }
 
     /// Containers of `app` on the test engine (any state).
@@ -134,7 +125,7 @@ fn wait_engine(daemon: &Daemon, reachable: bool) -> serde_json::Value {
 
 /// `archy-node status` as the operator reads it.
 fn status_text(node: &Path) -> String {
-    String::from_utf8_lossy(&run(Command::new(node_bin()).args(["status", "--data"]).arg(node)).stdout).into_owned()
+    String::from_utf8_lossy(&run_ok(Command::new(node_bin()).args(["status", "--data"]).arg(node)).stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,21 +3,10 @@
 //! written to, and the app serves.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::util::docker::*;
-use crate::util::{archy_bin, node_bin};
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use crate::util::{archy_bin, node_bin, run_ok};
 
 fn node(data: &Path, from: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(node_bin());
@@ -36,8 +25,8 @@ async fn app_new_then_sign_then_install_from_the_folder_serves_the_app() {
     let _cleanup = Cleanup(vec![id.clone()]);
     let work = tempfile::tempdir().unwrap();
     let key = work.path().join("publisher.key");
-    run(Command::new(archy_bin()).args(["key", "new", "--key"]).arg(&key));
-    run(Command::new(archy_bin()).args(["app", "new", &id, "--dir"]).arg(work.path()).arg("--key").arg(&key));
+    run_ok(Command::new(archy_bin()).args(["key", "new", "--key"]).arg(&key));
+    run_ok(Command::new(archy_bin()).args(["app", "new", &id, "--dir"]).arg(work.path()).arg("--key").arg(&key));
 
     // The developer keeps the head `app new` wrote (id, version, their DID) and describes their
     // own container: the local image archive, served on a free port.
@@ -56,36 +45,36 @@ async fn app_new_then_sign_then_install_from_the_folder_serves_the_app() {
         )
     );
     std::fs::write(app_dir.join("archy.toml"), manifest).unwrap();
-    run(Command::new(archy_bin()).args(["app", "validate"]).arg(&app_dir));
+    run_ok(Command::new(archy_bin()).args(["app", "validate"]).arg(&app_dir));
 
     // `archy app sign` in the folder the node will read: the default name is the one it reads.
     let from = work.path().join("release");
     std::fs::create_dir_all(from.join(&id)).unwrap();
     std::fs::copy(&image.archive, from.join(target(&id))).unwrap();
     let signed =
-        run(Command::new(archy_bin()).current_dir(&from).args(["app", "sign"]).arg(&app_dir).arg("--key").arg(&key));
+        run_ok(Command::new(archy_bin()).current_dir(&from).args(["app", "sign"]).arg(&app_dir).arg("--key").arg(&key));
     let envelope = format!("{id}-0.1.0.archy.json");
     assert!(String::from_utf8_lossy(&signed.stdout).contains(&format!("wrote {envelope}")), "{signed:?}");
     assert!(from.join(&envelope).is_file());
 
     let data = data_dir("");
-    run(&mut node(data.path(), &from, &["install", &id]));
+    run_ok(&mut node(data.path(), &from, &["install", &id]));
     assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
     let ps: serde_json::Value =
-        serde_json::from_slice(&run(&mut node(data.path(), &from, &["ps", "--json"])).stdout).unwrap();
+        serde_json::from_slice(&run_ok(&mut node(data.path(), &from, &["ps", "--json"])).stdout).unwrap();
     assert_eq!(ps[0]["app"], id.as_str(), "{ps}");
     assert_eq!(ps[0]["version"], "0.1.0", "{ps}");
     assert_eq!(ps[0]["state"], "healthy", "{ps}");
-    run(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
+    run_ok(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
     assert!(containers_of(&docker, &id).await.is_empty());
 
     // An envelope under the former name is still installed, with a warning to rename it.
     std::fs::rename(from.join(&envelope), from.join(format!("{id}-0.1.0.envelope.json"))).unwrap();
-    let out = run(node(data.path(), &from, &["install", &id]).env("ARCHY_LOG", "warn"));
+    let out = run_ok(node(data.path(), &from, &["install", &id]).env("ARCHY_LOG", "warn"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("signed envelopes are named *.archy.json now; rename this file"), "{stderr}");
     assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
-    run(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
+    run_ok(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
 }
 
 /// An app folder for `archy app test`: the test image's web container (its archive in
@@ -145,7 +134,7 @@ async fn app_test_walks_the_lifecycle_beside_a_real_install_of_the_same_app() {
     let m = verified(&std::fs::read_to_string(app.join("archy.toml")).unwrap());
     std::fs::write(from.join(format!("{id}-1.0.0.archy.json")), m.envelope().to_bytes()).unwrap();
     let data = data_dir("");
-    run(&mut node(data.path(), &from, &["install", &id]));
+    run_ok(&mut node(data.path(), &from, &["install", &id]));
     let before = containers_of(&docker, &id).await;
     assert_eq!(before.len(), 1);
 
@@ -181,7 +170,7 @@ async fn app_test_walks_the_lifecycle_beside_a_real_install_of_the_same_app() {
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].id, before[0].id);
     assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
-    run(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
+    run_ok(&mut node(data.path(), &from, &["uninstall", &id, "--purge", "--yes"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,17 +214,19 @@ fn template_passes_app_test_as_written(template: &str) {
     let _cleanup = Cleanup(vec![id.clone()]);
     let work = tempfile::tempdir().unwrap();
     let key = work.path().join("publisher.key");
-    run(Command::new(archy_bin()).args(["key", "new", "--key"]).arg(&key));
-    let new = run(Command::new(archy_bin())
-        .args(["app", "new", &id, "--template", template, "--dir"])
-        .arg(work.path())
-        .arg("--key")
-        .arg(&key));
+    run_ok(Command::new(archy_bin()).args(["key", "new", "--key"]).arg(&key));
+    let new = run_ok(
+        Command::new(archy_bin())
+            .args(["app", "new", &id, "--template", template, "--dir"])
+            .arg(work.path())
+            .arg("--key")
+            .arg(&key),
+    );
     let app = work.path().join(&id);
     assert!(String::from_utf8_lossy(&new.stdout).contains(&format!("{}/build.sh", app.display())), "{new:?}");
-    run(Command::new(archy_bin()).args(["app", "validate"]).arg(&app));
+    run_ok(Command::new(archy_bin()).args(["app", "validate"]).arg(&app));
 
-    let built = run(&mut Command::new(app.join("build.sh")));
+    let built = run_ok(&mut Command::new(app.join("build.sh")));
     let image_id = String::from_utf8_lossy(&built.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("image_id ").map(str::to_owned))

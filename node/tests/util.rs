@@ -16,6 +16,7 @@ pub mod nostr;
 pub mod origin;
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// The `archy-node` binary of this build.
 pub fn node_bin() -> PathBuf {
@@ -34,4 +35,16 @@ pub fn registry_bin() -> PathBuf {
     let path = node_bin().with_file_name("archy-registry");
     assert!(path.exists(), "{} is missing: run `cargo build --workspace` (tests/run.sh does)", path.display());
     path
+}
+
+/// Runs `cmd` and fails the test, with its output, unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
