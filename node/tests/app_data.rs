@@ -264,3 +264,31 @@ async fn on_a_filesystem_with_reflinks_a_snapshot_is_a_clone_and_a_failed_update
     orch.uninstall(&id, true).await.unwrap();
     assert!(volumes_of(&docker, &id).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_volumes_cannot_be_copied_is_not_started_and_the_app_runs_on() {
+    let Some(_engine) = docker_or_skip() else {
+        return;
+    };
+    let image = test_image().await;
+    let id = app_id("snapfail");
+    let _cleanup = Cleanup(vec![id.clone()]);
+    let port = free_port();
+    let v1 = verified(&web_app(&id, "1.0.0", &image.image_id, &target(&id), port));
+    let v2 = verified(&web_app(&id, "2.0.0", &image.image_id, &target(&id), port));
+    let source = source_with(vec![v1]).await;
+    let data = data_dir("");
+    let orch = orchestrator(data.path(), source.clone()).await;
+    orch.install(&id, None).await.unwrap();
+    // Where the snapshot would go, a file stands: the copy cannot be made.
+    let snapshots = data.path().join("orchestrator/snapshots");
+    std::fs::create_dir_all(&snapshots).unwrap();
+    std::fs::write(snapshots.join(&id), "in the way\n").unwrap();
+
+    source.add(v2, [(target(&id), image.archive.clone())]);
+    let err = orch.update(&id, None).await.expect_err("no copy, no update");
+    assert!(err.to_string().contains("not started: copying its volumes failed"), "{err}");
+    let status = &orch.status().await.unwrap()[0];
+    assert_eq!((status.version.as_str(), status.state), ("1.0.0", node::orchestrator::AppState::Healthy), "{status:?}");
+    assert_eq!(http_get(port, "/").as_deref(), Some("hello from archy\n"));
+}

@@ -328,9 +328,23 @@ impl Orchestrator {
         for c in observed.of_app(app).collect::<Vec<_>>().iter().rev() {
             self.engine.stop(&c.id, 30).await?;
         }
-        let snapshot = self
+        let taken = self
             .take_snapshot(&current, &observed, Reason::BeforeUpdate { to: m.version.clone() }, Copy::CloneOrTar)
-            .await?;
+            .await;
+        let snapshot = match taken {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing of the update happened: the app runs again as it was.
+                let observed = self.observe(Some(app)).await?;
+                if current.record.run == RunState::Running {
+                    self.converge(&current, &observed, &HostFacts::detect(&self.config.host), true).await?;
+                }
+                return Err(Error::NotAvailable(format!(
+                    "update of `{app}` to {} not started: copying its volumes failed ({e}); the app runs as before",
+                    m.version
+                )));
+            }
+        };
         let record = AppRecord {
             app: app.to_owned(),
             version: m.version.clone(),
