@@ -184,6 +184,16 @@ async fn a_backup_moves_an_app_to_another_node_with_its_data_and_secrets() {
     assert!(!c.path().join(format!("orchestrator/secrets/{id}")).exists(), "no secret written");
     assert_eq!(volumes_of(&docker, &id).await.len(), 1, "only node B's volume exists");
 
+    // A node whose engine names are node B's (same prefix, same engine) would fill B's volume:
+    // refused, naming the owner, and nothing is written on either node.
+    let d = data_dir("engine_prefix = \"archyb\"\n");
+    let out = node(d.path(), &["restore", "--backup", backup_arg]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to"), "{out:?}");
+    assert!(!d.path().join(format!("orchestrator/secrets/{id}")).exists(), "no secret written");
+    assert!(!d.path().join(format!("orchestrator/apps/{id}")).exists(), "nothing recorded");
+    assert_eq!(http_get(port, "/data.txt").as_deref(), Some("from node a\n"), "node B's data untouched");
+
     run_ok(&mut node(b.path(), &["uninstall", &id, "--purge", "--yes"]));
 }
 

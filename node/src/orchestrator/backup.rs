@@ -26,6 +26,7 @@ use super::secrets::SecretStore;
 use super::snapshot::{Copy, Reason, VolumeCopy};
 use super::state::create_private_dir;
 use super::{Error, LABEL_NODE, Orchestrator};
+use catalog::manifest::Namespace;
 
 /// The format name in `archy-backup.json`.
 const FORMAT: &str = "archy-app-backup-1";
@@ -140,56 +141,72 @@ impl Orchestrator {
             )));
         }
         let app = info.app.clone();
-        {
-            let _guard = self.lock().await?;
-            if self.state.load(&app)?.is_some() {
-                return Err(Error::NotAvailable(format!(
-                    "app `{app}` is installed on this node; a backup is restored only where it is not \
-                     (`archy-node uninstall {app} --purge` first, if its data here may go)"
-                )));
-            }
-            let observed = self.observe(Some(&app)).await?;
-            let secrets_dir = self.state.secrets_dir(&app)?;
-            let leftover_secrets = std::fs::read_dir(&secrets_dir).map(|d| d.count() > 0).unwrap_or(false);
-            if !observed.volumes.is_empty() || leftover_secrets {
-                let names: Vec<&str> = observed.volumes.iter().map(|v| v.name.as_str()).collect();
-                return Err(Error::NotAvailable(format!(
-                    "this node keeps data of `{app}` from an earlier install (volumes: {}; secrets in {}): restoring \
-                     would mix the two; `archy-node uninstall {app} --purge` deletes them first",
-                    if names.is_empty() { "none".into() } else { names.join(", ") },
-                    secrets_dir.display()
-                )));
-            }
-            self.ensure_images(&m).await?;
-            let store = SecretStore::with_ledger(secrets_dir, self.state.app_dir(&app)?.join("secrets.generated"));
+        let _guard = self.lock().await?;
+        if self.state.load(&app)?.is_some() {
+            return Err(Error::NotAvailable(format!(
+                "app `{app}` is installed on this node; a backup is restored only where it is not \
+                 (`archy-node uninstall {app} --purge` first, if its data here may go)"
+            )));
+        }
+        let observed = self.observe(Some(&app)).await?;
+        let secrets_dir = self.state.secrets_dir(&app)?;
+        let leftover_secrets = std::fs::read_dir(&secrets_dir).map(|d| d.count() > 0).unwrap_or(false);
+        if !observed.volumes.is_empty() || leftover_secrets {
+            let names: Vec<&str> = observed.volumes.iter().map(|v| v.name.as_str()).collect();
+            return Err(Error::NotAvailable(format!(
+                "this node keeps data of `{app}` from an earlier install (volumes: {}; secrets in {}): restoring \
+                 would mix the two; `archy-node uninstall {app} --purge` deletes them first",
+                if names.is_empty() { "none".into() } else { names.join(", ") },
+                secrets_dir.display()
+            )));
+        }
+        // Everything that can refuse does so before anything is written: the node's policy
+        // and ports, the names in the backup, the engine names (one another app or node holds
+        // is never filled), the images.
+        self.preflight(&m)?;
+        if let Some((name, _)) = secrets.iter().find(|(name, _)| !m.secrets.iter().any(|s| s.name.as_str() == name)) {
+            return Err(bad(format!("secret `{name}` is not one the manifest declares")));
+        }
+        let plan = catalog::manifest::render_in(&m, &self.config.prefix());
+        let mut fills = Vec::new();
+        for copy in &info.volumes {
+            let Some(v) = plan.volumes.iter().find(|v| v.volume.as_str() == copy.volume && v.shared.is_none()) else {
+                return Err(bad(format!("volume `{}` is not one of the app's own volumes", copy.volume)));
+            };
+            let Some((image, target)) = Self::copy_route(&plan, v) else { continue };
+            self.claim(Namespace::Volumes, &v.name, &app, None).await?;
+            fills.push((v, image, target, work.join("volumes").join(&copy.file)));
+        }
+        self.ensure_images(&m).await?;
+
+        // From here on things are written; if the app does not end up installed, they are
+        // taken back, so a refused or failed restore leaves this node as it was.
+        let mut report = InstallReport { installed: Vec::new(), already_installed: false };
+        let written: Result<(), Error> = async {
+            let store =
+                SecretStore::with_ledger(secrets_dir.clone(), self.state.app_dir(&app)?.join("secrets.generated"));
             for (name, value) in secrets {
-                if !m.secrets.iter().any(|s| s.name.as_str() == name) {
-                    return Err(bad(format!("secret `{name}` is not one the manifest declares")));
-                }
                 store.put(&name, value)?;
             }
-            let plan = catalog::manifest::render_in(&m, &self.config.prefix());
-            for copy in &info.volumes {
-                let Some(v) = plan.volumes.iter().find(|v| v.volume.as_str() == copy.volume && v.shared.is_none())
-                else {
-                    return Err(bad(format!("volume `{}` is not one of the app's own volumes", copy.volume)));
-                };
-                let Some((image, target)) = Self::copy_route(&plan, v) else { continue };
+            for (v, image, target, file) in &fills {
                 let mut labels: std::collections::HashMap<String, String> =
                     v.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 labels.insert(LABEL_NODE.into(), self.node_id.clone());
                 self.engine.create_volume(&v.name, labels).await?;
-                let helper = self.helper(&app, image, &v.name, target).await?;
-                let parent = match target.rsplit_once('/') {
-                    Some(("", _)) | None => "/",
-                    Some((parent, _)) => parent,
-                };
-                let restored = self.engine.upload_file(&helper, parent, &work.join("volumes").join(&copy.file)).await;
-                self.engine.remove(&helper).await?;
-                restored?;
+                self.fill_volume(&app, image, &v.name, target, file).await?;
             }
+            self.install_locked(manifest, &mut Vec::new(), &mut report).await
         }
-        let report = self.install_verified(manifest).await?;
+        .await;
+        if let Err(e) = written {
+            if self.state.load(&app)?.is_none() {
+                for (v, ..) in &fills {
+                    let _ = self.engine.remove_volume(&v.name).await;
+                }
+                let _ = self.state.purge(&app);
+            }
+            return Err(e);
+        }
         Ok((info, report))
     }
 }

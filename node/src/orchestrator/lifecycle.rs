@@ -101,7 +101,7 @@ impl Orchestrator {
         })
     }
 
-    async fn install_locked(
+    pub(crate) async fn install_locked(
         &self,
         manifest: VerifiedManifest,
         chain: &mut Vec<String>,
@@ -172,7 +172,7 @@ impl Orchestrator {
     }
 
     /// Checks that this node may run `m`: node version, policy, host ports.
-    fn preflight(&self, m: &Manifest) -> Result<(), Error> {
+    pub(crate) fn preflight(&self, m: &Manifest) -> Result<(), Error> {
         let app = m.id.as_str();
         let ours = semver::Version::parse(env!("CARGO_PKG_VERSION")).map_err(|e| Error::Internal(e.to_string()))?;
         if m.min_node_version > ours {
@@ -390,12 +390,24 @@ impl Orchestrator {
                 let mut reason = e.to_string();
                 tracing::warn!(%app, %to, %from, %reason, "update failed; rolling back");
                 let old = self.state.stored_manifest(&app, &from, None)?;
+                let mut data_back = true;
                 if let Some(id) = &snapshot {
-                    let previous = self.desired(AppRecord {
+                    // Rule (nothing runs on a volume being put back): the previous version is
+                    // recorded stopped before the volumes are touched, so a crash halfway leaves
+                    // it stopped, with the way back named, instead of starting it on half the data.
+                    let previous = AppRecord {
                         version: from.clone(),
                         manifest_hash: old.manifest_hash().to_hex().to_string(),
+                        run: RunState::Stopped,
+                        phase: Phase::Ready,
+                        last_error: Some(format!(
+                            "putting the data back from snapshot {id} did not finish: `archy-node restore {app} {id}`, \
+                             then `archy-node start {app}`"
+                        )),
                         ..desired.record.clone()
-                    })?;
+                    };
+                    self.state.save(&previous)?;
+                    let previous = self.desired(previous)?;
                     match self.put_data_back(&desired, &previous, id).await {
                         Ok(kept) => {
                             reason.push_str(&format!("; the data is back as it was before the update (snapshot {id})"));
@@ -416,14 +428,20 @@ impl Orchestrator {
                                 ));
                             }
                         }
-                        Err(e) => reason.push_str(&format!("; putting the data back from snapshot {id} failed: {e}")),
+                        Err(e) => {
+                            data_back = false;
+                            reason.push_str(&format!(
+                                "; putting the data back from snapshot {id} failed ({e}), so {from} is left stopped: \
+                                 `archy-node restore {app} {id}`, then `archy-node start {app}`"
+                            ));
+                        }
                     }
                 }
                 let back = AppRecord {
                     app: app.clone(),
                     version: from.clone(),
                     manifest_hash: old.manifest_hash().to_hex().to_string(),
-                    run: RunState::Running,
+                    run: if data_back { RunState::Running } else { RunState::Stopped },
                     phase: Phase::Ready,
                     last_error: None,
                     last_update: Some(UpdateOutcome {
@@ -438,7 +456,10 @@ impl Orchestrator {
                 let rollback = self.converge(&desired, &observed, facts, true).await;
                 self.record_result(desired.record, &rollback)?;
                 rollback?;
-                self.prune_snapshots(&app).await?;
+                // The snapshot to restore from stays until the data is back.
+                if data_back {
+                    self.prune_snapshots(&app).await?;
+                }
                 Err(Error::RolledBack { app, from: from.to_string(), to: to.to_string(), reason })
             }
         }

@@ -377,7 +377,7 @@ impl Orchestrator {
 
     /// Refuses `name` in `ns` if an object of that name exists and is not app `app`'s on this
     /// node (for a shared volume: not share `share`'s on this node).
-    async fn claim(&self, ns: Namespace, name: &str, app: &str, share: Option<&str>) -> Result<(), Error> {
+    pub(crate) async fn claim(&self, ns: Namespace, name: &str, app: &str, share: Option<&str>) -> Result<(), Error> {
         let Some(labels) = self.engine.labels_of(ns, name).await? else { return Ok(()) };
         if self.owns(&labels, app, share) {
             return Ok(());

@@ -341,18 +341,31 @@ impl Orchestrator {
                 })?;
                 continue;
             }
-            let helper = self.helper(app, image, &copy.engine_volume, &copy.target).await?;
-            // The tar names the mount point's last component first: extract it into the parent.
-            let parent = match copy.target.rsplit_once('/') {
-                Some(("", _)) | None => "/",
-                Some((parent, _)) => parent,
-            };
-            let restored = self.engine.upload_file(&helper, parent, &folder.join(&copy.file)).await;
-            self.engine.remove(&helper).await?;
-            restored?;
+            self.fill_volume(app, image, &copy.engine_volume, &copy.target, &folder.join(&copy.file)).await?;
         }
         tracing::info!(%app, snapshot = %snapshot.id, "volumes restored");
         Ok(())
+    }
+
+    /// Extracts the tar `file` (copied through mount point `target`) into engine volume
+    /// `volume`, through a helper container of `app` made from `image`.
+    pub(crate) async fn fill_volume(
+        &self,
+        app: &str,
+        image: &Image,
+        volume: &str,
+        target: &str,
+        file: &Path,
+    ) -> Result<(), Error> {
+        let helper = self.helper(app, image, volume, target).await?;
+        // The tar names the mount point's last component first: extract it into the parent.
+        let parent = match target.rsplit_once('/') {
+            Some(("", _)) | None => "/",
+            Some((parent, _)) => parent,
+        };
+        let filled = self.engine.upload_file(&helper, parent, file).await;
+        self.engine.remove(&helper).await?;
+        filled
     }
 
     /// After a failed update: sets what the failed version (`failed`) wrote aside as a snapshot,
@@ -539,16 +552,19 @@ impl Orchestrator {
     }
 }
 
-/// `cp -a --reflink=always FROM/. TO`: fails rather than copying data where the filesystem
+/// `cp -a --reflink=always FROM/. TO`, then `sync -f TO` (the clone is on disk before its
+/// snapshot counts as taken, as a tar is): fails rather than copying data where the filesystem
 /// cannot clone (or the two are not on one filesystem).
 async fn clone_tree(from: &Path, to: &Path) -> Result<(), String> {
-    let out = tokio::process::Command::new("cp")
-        .args(["-a", "--reflink=always", "--"])
-        .arg(from.join("."))
-        .arg(to)
-        .output()
-        .await
-        .map_err(|e| format!("cp: {e}"))?;
+    let run = |cmd: &mut tokio::process::Command| cmd.output();
+    let out =
+        run(tokio::process::Command::new("cp").args(["-a", "--reflink=always", "--"]).arg(from.join(".")).arg(to))
+            .await
+            .map_err(|e| format!("cp: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    let out = run(tokio::process::Command::new("sync").arg("-f").arg(to)).await.map_err(|e| format!("sync: {e}"))?;
     if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()) }
 }
 
