@@ -43,7 +43,9 @@ trap 'rm -rf "$context"' EXIT
 cp -R "$here/image/." "$context/"
 cp "$busybox" "$context/busybox"
 
-"$docker" build --quiet --tag "$tag" "$context" >/dev/null
+# No network for the build: RUN steps need none, and an engine without its default bridge
+# (`--bridge none`) could not give one.
+"$docker" build --quiet --network none --tag "$tag" "$context" >/dev/null
 image_id=$("$docker" image inspect --format '{{.Id}}' "$tag")
 
 mkdir -p "$here/dist"
