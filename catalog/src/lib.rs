@@ -33,6 +33,7 @@ pub mod did;
 pub mod envelope;
 pub mod hash;
 pub mod keyfile;
+pub mod keylife;
 pub mod keys;
 pub mod manifest;
 pub mod metadata;

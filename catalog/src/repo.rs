@@ -30,6 +30,7 @@ use serde_json::{Map, Value};
 use sha2::Digest as _;
 
 use crate::did::DidKey;
+use crate::keylife::{ROLE_STATE_FIELD, RoleKeyState, RoleState};
 use crate::keys::{PublicKey, SigningKey};
 use crate::metadata::{
     DelegatedRole, Delegations, MetaFile, MetadataError, RoleKeys, Root, SPEC_VERSION, SignedMetadata, Snapshot,
@@ -62,6 +63,14 @@ pub enum RepoError {
     /// No publisher role with this name or key.
     #[error("no publisher role {0} in this repository; add it with `archy repo add-publisher`")]
     UnknownPublisher(String),
+    /// The role's key was rotated or revoked: the origin accepts nothing more from it.
+    #[error("publisher role `{role}` is {}: the origin accepts no new version from its key{}", state.state_word(), state.successor.as_ref().map(|s| format!("; publish with the key of role `{s}`")).unwrap_or_default())]
+    Retired {
+        /// The role.
+        role: String,
+        /// Its recorded state.
+        state: RoleKeyState,
+    },
     /// A target path outside what the role was delegated.
     #[error("role `{role}` is not delegated target path `{path}`")]
     PathNotDelegated {
@@ -465,6 +474,9 @@ impl Repository {
         let mut paths: Vec<String> = app_ids.iter().flat_map(|id| app_paths(id)).collect();
         match roles.iter_mut().find(|r| r.name == name) {
             Some(existing) => {
+                if let Some(state) = RoleKeyState::of(existing) {
+                    return Err(RepoError::Retired { role: name.into(), state });
+                }
                 if existing.keyids != vec![keyid.clone()] {
                     return Err(RepoError::Invalid(format!(
                         "role `{name}` belongs to another key; rotate it explicitly"
@@ -486,6 +498,157 @@ impl Repository {
             }),
         }
         delegations.keys.insert(keyid, key);
+        self.sign_targets(targets, targets_key, now)
+    }
+
+    /// Rotates publisher role `name` to the key `new_did` (signed with the targets key; the
+    /// caller then signs a snapshot and timestamp).
+    ///
+    /// A delegated role's published metadata is signed by its old key, and the origin cannot sign
+    /// for a publisher, so the old role is not re-keyed in place (its current version would stop
+    /// verifying, and TUF 1.0 §5.5.5 forbids dropping it from the snapshot). Instead:
+    ///
+    /// - the old role is **frozen**: its delegated `paths` become exactly the target paths it has
+    ///   published, its delegation records [`RoleKeyState`] (`retired`, or `revoked` with
+    ///   `revoke_old`), and the origin never accepts another version of it, so the snapshot keeps
+    ///   naming the version it has (TUF §5.6: the old key's signatures count for nothing newer);
+    /// - a **new role** (`new_name`, or `<name>-<n>`) is delegated the old role's app paths under
+    ///   `new_did`, after the old one in the delegation order, so published versions resolve to
+    ///   the old role (their envelopes stay signed by the key that published them) and every new
+    ///   version to the new one.
+    ///
+    /// Returns the new role's name.
+    pub fn rotate_publisher(
+        &mut self,
+        name: &str,
+        new_did: &DidKey,
+        new_name: Option<&str>,
+        revoke_old: bool,
+        targets_key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<String, RepoError> {
+        check_key("targets", &self.root.signed, targets_key)?;
+        let old = self.live_publisher_role(name)?.clone();
+        let keyid = PublicKey::ed25519(&new_did.verifying_key()).key_id();
+        if let Some(role) = self.role_of_did(new_did) {
+            return Err(RepoError::Invalid(format!("{new_did} is already publisher role `{role}`")));
+        }
+        let new_name = match new_name {
+            Some(n) => n.to_owned(),
+            None => self.next_role_name(name),
+        };
+        check_role_name(&new_name)?;
+        if self.publisher_role(&new_name).is_some() {
+            return Err(RepoError::Invalid(format!("publisher role `{new_name}` already exists")));
+        }
+        let state = if revoke_old { RoleState::Revoked } else { RoleState::Retired };
+        let frozen = self.frozen(&old, state, Some(new_name.clone()), false, now)?;
+        let mut targets = self.targets.signed.clone();
+        let delegations = targets.delegations.as_mut().ok_or_else(|| RepoError::UnknownPublisher(name.into()))?;
+        let roles = delegations.roles.get_or_insert_with(Vec::new);
+        for role in roles.iter_mut().filter(|r| r.name == name) {
+            *role = frozen.clone();
+        }
+        roles.push(DelegatedRole {
+            name: new_name.clone(),
+            keyids: vec![keyid.clone()],
+            threshold: 1,
+            terminating: true,
+            paths: old.paths.clone(),
+            path_hash_prefixes: None,
+            unknown: Map::new(),
+        });
+        delegations.keys.insert(keyid, PublicKey::ed25519(&new_did.verifying_key()));
+        self.sign_targets(targets, targets_key, now)?;
+        Ok(new_name)
+    }
+
+    /// Revokes publisher role `name` (signed with the targets key): its delegation records
+    /// [`RoleKeyState`] `revoked` and the origin accepts nothing more from it. Without `yank` its
+    /// delegated `paths` become exactly what it has published (still listed; nodes refuse to
+    /// install them and flag installed ones); with `yank` they become empty, so no target of the
+    /// role resolves any more (TUF 1.0 §5.6.7) and the versions leave the catalog. The role's
+    /// metadata stays in the snapshot (§5.5.5: a role listed once stays listed), now unreachable.
+    /// A retired role may be revoked later; a revoked one may still be yanked.
+    pub fn revoke_publisher(
+        &mut self,
+        name: &str,
+        yank: bool,
+        targets_key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        check_key("targets", &self.root.signed, targets_key)?;
+        let role = self.publisher_role(name).ok_or_else(|| RepoError::UnknownPublisher(name.into()))?.clone();
+        let previous = RoleKeyState::of(&role);
+        if previous.as_ref().is_some_and(|p| p.state == RoleState::Revoked && (p.yanked || !yank)) {
+            return Err(RepoError::Invalid(format!("publisher role `{name}` is already revoked")));
+        }
+        let successor = previous.and_then(|p| p.successor);
+        let frozen = self.frozen(&role, RoleState::Revoked, successor, yank, now)?;
+        let mut targets = self.targets.signed.clone();
+        let delegations = targets.delegations.as_mut().ok_or_else(|| RepoError::UnknownPublisher(name.into()))?;
+        for r in delegations.roles.iter_mut().flatten().filter(|r| r.name == name) {
+            *r = frozen.clone();
+        }
+        self.sign_targets(targets, targets_key, now)
+    }
+
+    /// The delegation of a role that may still publish.
+    fn live_publisher_role(&self, name: &str) -> Result<&DelegatedRole, RepoError> {
+        let role = self.publisher_role(name).ok_or_else(|| RepoError::UnknownPublisher(name.into()))?;
+        match RoleKeyState::of(role) {
+            None => Ok(role),
+            Some(state) => Err(RepoError::Retired { role: name.into(), state }),
+        }
+    }
+
+    /// `role` frozen to the paths it has published (none when yanked), recording `state`.
+    fn frozen(
+        &self,
+        role: &DelegatedRole,
+        state: RoleState,
+        successor: Option<String>,
+        yank: bool,
+        now: DateTime<Utc>,
+    ) -> Result<DelegatedRole, RepoError> {
+        let published: Vec<String> = if yank {
+            Vec::new()
+        } else {
+            self.delegated.get(&role.name).map(|md| md.signed.targets.keys().cloned().collect()).unwrap_or_default()
+        };
+        // Each path becomes a pattern matching only itself, which needs it to hold no pattern
+        // characters (TUF 1.0 §4.5 `PATHPATTERN`); archy's target paths never do.
+        if let Some(p) = published.iter().find(|p| p.contains(['*', '?', '[', ']'])) {
+            return Err(RepoError::Invalid(format!("target path `{p}` holds pattern characters; it cannot be frozen")));
+        }
+        let record = RoleKeyState {
+            state,
+            successor,
+            since: trunc(now).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            yanked: yank,
+        };
+        let mut frozen = role.clone();
+        frozen.paths = Some(published);
+        frozen.path_hash_prefixes = None;
+        frozen.unknown.insert(
+            ROLE_STATE_FIELD.into(),
+            serde_json::to_value(record).map_err(|e| RepoError::Invalid(e.to_string()))?,
+        );
+        Ok(frozen)
+    }
+
+    /// `<base>-<n>` for the first free `n` from 2, where `base` is `name` without a `-<digits>`
+    /// ending.
+    fn next_role_name(&self, name: &str) -> String {
+        let base = match name.rsplit_once('-') {
+            Some((base, n)) if !base.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+            _ => name,
+        };
+        let base = &base[..base.len().min(56)];
+        (2u32..).map(|n| format!("{base}-{n}")).find(|n| self.publisher_role(n).is_none()).unwrap_or_default()
+    }
+
+    fn sign_targets(&mut self, mut targets: Targets, targets_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
         targets.version += 1;
         targets.expires = trunc(now) + self.expiry.targets;
         self.targets = SignedMetadata::sign(targets, &[targets_key])?;
@@ -500,7 +663,7 @@ impl Repository {
         files: impl IntoIterator<Item = (String, TargetFile)>,
         now: DateTime<Utc>,
     ) -> Result<Targets, RepoError> {
-        let delegation = self.publisher_role(role).ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
+        let delegation = self.live_publisher_role(role)?;
         let mut targets = match self.delegated.get(role) {
             Some(md) => md.signed.clone(),
             None => Targets {
@@ -530,7 +693,7 @@ impl Repository {
     pub fn accept_publisher_targets(&mut self, role: &str, md: SignedMetadata<Targets>) -> Result<(), RepoError> {
         let delegations =
             self.targets.signed.delegations.as_ref().ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
-        let delegation = self.publisher_role(role).ok_or_else(|| RepoError::UnknownPublisher(role.into()))?;
+        let delegation = self.live_publisher_role(role)?;
         md.verify_role(role, &delegations.keys, &delegation.keyids, delegation.threshold)?;
         let current = self.delegated.get(role).map_or(0, |m| m.signed.version);
         if md.signed.version <= current {
@@ -540,6 +703,16 @@ impl Repository {
             return Err(RepoError::PathNotDelegated { role: role.into(), path: path.clone() });
         }
         check_target_hashes(&md.signed)?;
+        // Every path must resolve to this role (TUF 1.0 §5.6.7 pre-order search): a path an
+        // earlier role holds, such as a version a rotated key published, is not this role's.
+        let index = crate::metadata::DelegationIndex::new(delegations);
+        for path in md.signed.targets.keys() {
+            if let Some((owner, _)) = delegations.roles_for_target_indexed(&index, path).into_iter().next()
+                && owner != role
+            {
+                return Err(RepoError::Invalid(format!("`{path}` is already published by publisher role `{owner}`")));
+            }
+        }
         // A published file is immutable: the same path never names other bytes (a new app
         // version gets a new path), so a node that verified a manifest once never sees it change.
         if let Some(current) = self.delegated.get(role) {
@@ -697,11 +870,7 @@ impl Repository {
     /// Re-signs the top-level targets with a (possibly new) targets key, bumping its version.
     pub fn resign_targets(&mut self, targets_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
         check_key("targets", &self.root.signed, targets_key)?;
-        let mut targets = self.targets.signed.clone();
-        targets.version += 1;
-        targets.expires = trunc(now) + self.expiry.targets;
-        self.targets = SignedMetadata::sign(targets, &[targets_key])?;
-        Ok(())
+        self.sign_targets(self.targets.signed.clone(), targets_key, now)
     }
 
     /// Writes new files into `dir`: targets first, then versioned metadata, then `root.json`,

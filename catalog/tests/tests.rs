@@ -8,6 +8,7 @@ mod did_ssi;
 mod envelope_kept;
 mod manifest;
 mod minisign_cli;
+mod publisher_keys;
 mod tamper_props;
 mod trust;
 mod tuf_fixtures;
