@@ -352,7 +352,8 @@ impl Lineage {
 
     /// How many statements are held.
     pub fn len(&self) -> usize {
-        self.successions.values().map(BTreeMap::len).sum::<usize>() + self.revocations.values().map(Vec::len).sum::<usize>()
+        self.successions.values().map(BTreeMap::len).sum::<usize>()
+            + self.revocations.values().map(Vec::len).sum::<usize>()
     }
 
     /// Whether no statement is held.
@@ -450,11 +451,8 @@ impl Lineage {
         while i < out.len() && out.len() < MAX_CHAIN {
             let d = out[i].clone();
             let from_successions = self.predecessors(&d).into_iter().cloned();
-            let from_revocations = self
-                .revocations
-                .keys()
-                .filter(|r| self.revocation_successor(r) == Some(&d))
-                .cloned();
+            let from_revocations =
+                self.revocations.keys().filter(|r| self.revocation_successor(r) == Some(&d)).cloned();
             for p in from_successions.chain(from_revocations).collect::<Vec<_>>() {
                 if !out.contains(&p) && self.head(&p).as_ref() == Some(did) {
                     out.push(p);
@@ -582,7 +580,8 @@ mod tests {
         let (a, b) = (key(1), key(2));
         let Statement::Succession(s) = succession(&a, &b) else { unreachable!() };
         // The succession's signature by `a` is not a revocation by `a`.
-        let forged = Revocation { did: a.did(), successor: None, created: s.created, reason: String::new(), sig: s.sig_old };
+        let forged =
+            Revocation { did: a.did(), successor: None, created: s.created, reason: String::new(), sig: s.sig_old };
         assert!(forged.verify().is_err());
     }
 

@@ -648,7 +648,12 @@ impl Repository {
         (2u32..).map(|n| format!("{base}-{n}")).find(|n| self.publisher_role(n).is_none()).unwrap_or_default()
     }
 
-    fn sign_targets(&mut self, mut targets: Targets, targets_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
+    fn sign_targets(
+        &mut self,
+        mut targets: Targets,
+        targets_key: &SigningKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
         targets.version += 1;
         targets.expires = trunc(now) + self.expiry.targets;
         self.targets = SignedMetadata::sign(targets, &[targets_key])?;
@@ -705,10 +710,17 @@ impl Repository {
         check_target_hashes(&md.signed)?;
         // Every path must resolve to this role (TUF 1.0 §5.6.7 pre-order search): a path an
         // earlier role holds, such as a version a rotated key published, is not this role's.
+        // Listing the very same file again (an image archive a new version still uses) changes
+        // nothing a client sees, so it is let through.
         let index = crate::metadata::DelegationIndex::new(delegations);
-        for path in md.signed.targets.keys() {
+        for (path, file) in &md.signed.targets {
             if let Some((owner, _)) = delegations.roles_for_target_indexed(&index, path).into_iter().next()
                 && owner != role
+                && !self
+                    .delegated
+                    .get(&owner)
+                    .and_then(|o| o.signed.targets.get(path))
+                    .is_some_and(|held| held.length == file.length && held.hashes == file.hashes)
             {
                 return Err(RepoError::Invalid(format!("`{path}` is already published by publisher role `{owner}`")));
             }

@@ -12,12 +12,17 @@ use crate::util::{bootstrap, updater};
 
 /// The envelope at `path`, verified and checked against its catalog entry, with the role that
 /// lists it; `Ok(None)` when the catalog does not offer the path.
-fn resolve(dir: &std::path::Path, store: catalog::client::local::MemoryStore, path: &str) -> Result<Option<String>, String> {
+fn resolve(
+    dir: &std::path::Path,
+    store: catalog::client::local::MemoryStore,
+    path: &str,
+) -> Result<Option<String>, String> {
     let mut client = updater(dir, store, t0());
     client.refresh().map_err(|e| e.to_string())?;
     let Some(target) = client.target_info(path).map_err(|e| e.to_string())? else { return Ok(None) };
     let bytes = client.download_target(&target).map_err(|e| e.to_string())?;
-    let verified = SignedEnvelope::from_slice(&bytes).and_then(|e| e.verify(&Limits::default())).map_err(|e| e.to_string())?;
+    let verified =
+        SignedEnvelope::from_slice(&bytes).and_then(|e| e.verify(&Limits::default())).map_err(|e| e.to_string())?;
     verified.check_catalog_entry(&target).map_err(|e| e.to_string())?;
     Ok(Some(target.role().to_owned()))
 }

@@ -49,6 +49,61 @@ pub struct CatalogApp {
     pub blake3: String,
     /// Length of the envelope.
     pub length: u64,
+    /// Why the node will not install it: the origin revoked the key of the role listing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<String>,
+}
+
+/// A publisher role whose key the origin retired or revoked, as the trusted top-level targets
+/// record it (`archy_key` in the role's delegation, signed by the targets key).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PublisherKey {
+    /// The role.
+    pub role: String,
+    /// The DIDs of the role's keys.
+    pub dids: Vec<String>,
+    /// What the origin recorded.
+    #[serde(flatten)]
+    pub record: catalog::keylife::RoleKeyState,
+}
+
+impl PublisherKey {
+    /// The records of every publisher role with one, from the top-level targets metadata.
+    pub fn from_targets(targets: &catalog::metadata::Targets) -> Vec<Self> {
+        let Some(delegations) = &targets.delegations else { return Vec::new() };
+        delegations
+            .roles
+            .iter()
+            .flatten()
+            .filter_map(|role| {
+                let record = catalog::keylife::RoleKeyState::of(role)?;
+                let dids = role
+                    .keyids
+                    .iter()
+                    .filter_map(|id| delegations.keys.get(id)?.as_ed25519())
+                    .map(|k| catalog::DidKey::from_public_key(&k).to_string())
+                    .collect();
+                Some(Self { role: role.name.clone(), dids, record })
+            })
+            .collect()
+    }
+
+    /// Whether the origin revoked this role's key.
+    pub fn is_revoked(&self) -> bool {
+        self.record.state == catalog::keylife::RoleState::Revoked
+    }
+
+    /// What happened, for listings: `publisher role `a` revoked by the origin on …`.
+    pub fn describe(&self) -> String {
+        let successor =
+            self.record.successor.as_ref().map(|s| format!("; continued by role `{s}`")).unwrap_or_default();
+        format!(
+            "publisher role `{}` {} by the origin on {}{successor}",
+            self.role,
+            self.record.state_word(),
+            self.record.since
+        )
+    }
 }
 
 /// A target file the signed metadata names (an image archive, a manifest).
@@ -85,6 +140,9 @@ pub struct GenerationState {
     pub apps: Vec<CatalogApp>,
     /// Every target file (for fetching archives and serving peers).
     pub files: Vec<CatalogFile>,
+    /// The publisher roles whose key the origin retired or revoked.
+    #[serde(default)]
+    pub publisher_keys: Vec<PublisherKey>,
 }
 
 /// The current generation's directory, if any.

@@ -27,6 +27,7 @@ pub(crate) mod engine_watch;
 pub mod files;
 pub(crate) mod http;
 pub mod init;
+pub(crate) mod key_standing;
 pub mod local_api;
 pub(crate) mod node_info;
 pub mod nostr;

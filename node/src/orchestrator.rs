@@ -152,7 +152,8 @@ pub enum Error {
     /// An update whose manifest comes from another publisher than the installed one.
     #[error(
         "app `{app}` is installed from {installed}; the version offered is by {offered}: an update never changes \
-         publisher (uninstall it first to switch)"
+         publisher unless a signed rotation or succession says the new key continues the old one (uninstall it \
+         first to switch)"
     )]
     OtherPublisher {
         /// The app.

@@ -74,6 +74,12 @@ impl AppSource for NostrSource {
     fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
         Box::pin(async move { Err(no_archives(target)) })
     }
+
+    /// A key succession (or a revocation naming its successor) leads from `installed` to
+    /// `offered`, and nothing on the way is refused.
+    fn continues(&self, _id: &str, installed: &catalog::DidKey, offered: &catalog::DidKey) -> bool {
+        self.view().is_ok_and(|v| v.state().discovery().lineage().lineage_of(offered).contains(installed))
+    }
 }
 
 /// The node's apps: the origin's verified catalog first, Nostr for apps it does not have (or
@@ -130,6 +136,14 @@ impl AppSource for NodeSource {
         let app = target.split('/').next().unwrap_or_default();
         if self.use_origin(app) { self.origin.fetch_archive(target) } else { self.nostr.fetch_archive(target) }
     }
+
+    fn continues(&self, id: &str, installed: &catalog::DidKey, offered: &catalog::DidKey) -> bool {
+        if self.use_origin(id) {
+            self.origin.continues(id, installed, offered)
+        } else {
+            self.nostr.continues(id, installed, offered)
+        }
+    }
 }
 
 /// The node's synced, verified catalog ([`NodeCatalog`]), opened afresh on each
@@ -174,13 +188,24 @@ impl AppSource for CatalogSource {
 
     fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
         let catalog = self.fresh()?;
-        if !catalog.apps().iter().any(|a| a.id == id && version.is_none_or(|v| &a.version == v)) {
-            return Err(SourceError::NotFound(match version {
-                Some(v) => format!("{id} {v} is not in the verified catalog"),
-                None => format!("{id} is not in the verified catalog"),
-            }));
-        }
-        catalog.manifest(id, version).map_err(|e| SourceError::Invalid(format!("{e:#}")))
+        let listed: Vec<_> =
+            catalog.apps().into_iter().filter(|a| a.id == id && version.is_none_or(|v| &a.version == v)).collect();
+        // Newest first; a version whose publisher key the origin revoked is never installed,
+        // so without a version asked for, the newest one not revoked is taken.
+        let Some(chosen) = listed.iter().find(|a| a.revoked.is_none()) else {
+            return Err(match listed.first() {
+                Some(app) => SourceError::Refused(format!(
+                    "{id} {}: {} (the origin no longer vouches for what that key signed)",
+                    app.version,
+                    app.revoked.as_deref().unwrap_or_default()
+                )),
+                None => SourceError::NotFound(match version {
+                    Some(v) => format!("{id} {v} is not in the verified catalog"),
+                    None => format!("{id} is not in the verified catalog"),
+                }),
+            });
+        };
+        catalog.manifest(id, Some(&chosen.version)).map_err(|e| SourceError::Invalid(format!("{e:#}")))
     }
 
     fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>> {
@@ -196,5 +221,22 @@ impl AppSource for CatalogSource {
                 .await
                 .map_err(|e| SourceError::Io(format!("{e:#}")))
         })
+    }
+
+    /// The origin rotated the role of `installed` to the role of `offered` (following
+    /// successors, signed by the targets key in the trusted top-level targets).
+    fn continues(&self, _id: &str, installed: &catalog::DidKey, offered: &catalog::DidKey) -> bool {
+        let Ok(catalog) = self.open() else { return false };
+        let keys = &catalog.state().publisher_keys;
+        let (installed, offered) = (installed.to_string(), offered.to_string());
+        let mut role = keys.iter().find(|k| k.dids.contains(&installed)).map(|k| k.record.clone());
+        for _ in 0..catalog::keylife::MAX_CHAIN {
+            let Some(next) = role.as_ref().and_then(|r| r.successor.clone()) else { return false };
+            if catalog.apps().iter().any(|a| a.role == next && a.publisher == offered) {
+                return true;
+            }
+            role = keys.iter().find(|k| k.role == next).map(|k| k.record.clone());
+        }
+        false
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct Status {
     pub engine: Option<crate::engine_watch::EngineReport>,
     /// Nostr: configured relays, the last full read, the daemon's live subscription.
     pub nostr: NostrStatus,
+    /// Retired and revoked publisher keys, and the installed apps signed by a revoked one.
+    pub publisher_keys: crate::key_standing::KeyReport,
 }
 
 /// The Nostr part of `status`.
@@ -111,6 +113,7 @@ impl Status {
                 last_read: crate::nostr::read::ReadReport::last(data),
                 live: crate::nostr::read::LiveReport::last(data),
             },
+            publisher_keys: crate::key_standing::KeyReport::gather(data),
         }
     }
 
@@ -179,6 +182,13 @@ impl Status {
         }
         for l in self.nostr.render() {
             line(l);
+        }
+        let keys = self.publisher_keys.render();
+        if !keys.is_empty() {
+            line("publisher keys:".into());
+        }
+        for l in keys {
+            line(format!("  {l}"));
         }
         out
     }

@@ -26,12 +26,14 @@ use archy_net::PeerAddr;
 use catalog::client::{Config as TufConfig, FetchError, Remote, Updater};
 use catalog::envelope::SignedEnvelope;
 use catalog::manifest::Limits;
-use catalog::metadata::{SignedMetadata, Timestamp};
+use catalog::metadata::{SignedMetadata, Targets, Timestamp};
 use chrono::Utc;
 use iroh::Endpoint;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CatalogApp, CatalogFile, GenerationState, GenerationStore, NodeCatalog, commit_generation};
+use crate::catalog::{
+    CatalogApp, CatalogFile, GenerationState, GenerationStore, NodeCatalog, PublisherKey, commit_generation,
+};
 use crate::config::{Config, client_endpoint};
 use crate::data_dir::DataDir;
 use crate::files::FileStore;
@@ -388,6 +390,12 @@ fn attempt<R: Remote>(
     let root_version = updater.trusted_root().version;
     let bytes = updater.remote_mut().bytes;
     let store = updater.store().clone();
+    let publisher_keys = store
+        .roles
+        .get("targets")
+        .and_then(|bytes| SignedMetadata::<Targets>::from_slice(bytes, "targets").ok())
+        .map(|md| PublisherKey::from_targets(&md.signed))
+        .unwrap_or_default();
     let state = GenerationState {
         generation: 0,
         source: source.to_owned(),
@@ -398,6 +406,7 @@ fn attempt<R: Remote>(
         root_version,
         apps: Vec::new(),
         files,
+        publisher_keys,
     };
     // Apps are indexed once their envelopes are present (`index_apps`).
     Ok(Attempt { store, state, missing, envelopes, bytes })
@@ -484,6 +493,13 @@ fn index_apps(files: &FileStore, attempt: &mut Attempt, report: &mut SyncReport)
                     role: target.role().to_owned(),
                     blake3: record.blake3,
                     length: record.length,
+                    // The origin revoked the key of the role listing it: listed, not installed.
+                    revoked: attempt
+                        .state
+                        .publisher_keys
+                        .iter()
+                        .find(|k| k.role == target.role() && k.is_revoked())
+                        .map(PublisherKey::describe),
                 });
             }
             Err(e) => {

@@ -11,6 +11,11 @@
 //!    bytes and verify on its own ([`catalog::envelope::SignedEnvelope::verify`]), and name the
 //!    same app, version and publisher.
 //!
+//! Publisher key statements (succession, revocation: [`catalog::keylife`]) need no binding: their
+//! DID signatures are checked on arrival and they join the node's [`Lineage`]. A release by a DID
+//! the lineage refuses (revoked, or a successor of a revoked key) is dropped at step 4 and again
+//! at step 5, naming the rule.
+//!
 //! Only after step 5 is a release [`Accepted`]. [`Discovery`] is the in-memory state those
 //! checks need; it does no I/O, so the node decides how to fetch and what to store.
 
@@ -18,6 +23,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use catalog::DidKey;
 use catalog::envelope::{SignedEnvelope, VerifiedManifest};
+use catalog::keylife::{Lineage, Statement};
 use catalog::manifest::{AppId, Limits};
 use nostr_sdk::{Event, EventId, PublicKey};
 
@@ -25,6 +31,9 @@ use crate::event::{self, Announcement, Rejected, Release, bech32_npub};
 
 /// Most events kept while they wait for their binding event.
 pub const MAX_PARKED: usize = 1024;
+/// Most key statements a node holds (each is at most
+/// [`catalog::keylife::MAX_STATEMENT_BYTES`]).
+pub const MAX_KEY_STATEMENTS: usize = 4096;
 
 /// What [`Discovery::check`] made of an event.
 // One value per event, moved straight on to `accept`: boxing the release would buy nothing.
@@ -50,6 +59,13 @@ pub enum Checked {
         app: AppId,
         /// The revoked version.
         version: semver::Version,
+    },
+    /// A key statement whose DID signatures verify; `new` is false for one already held.
+    KeyStatement {
+        /// The statement.
+        statement: Statement,
+        /// Whether it was news.
+        new: bool,
     },
     /// A release whose Nostr and DID signatures verify; its envelope must be fetched and given
     /// to [`Discovery::accept`].
@@ -90,6 +106,7 @@ pub struct Discovery {
     revoked: HashSet<(DidKey, AppId, semver::Version)>,
     parked: VecDeque<Event>,
     parked_ids: HashSet<EventId>,
+    lineage: Lineage,
 }
 
 impl Discovery {
@@ -121,6 +138,19 @@ impl Discovery {
         let before = self.bindings.len();
         self.bindings.retain(|npub, _| !npubs.contains(npub));
         before - self.bindings.len()
+    }
+
+    /// The publisher key statements held, and each DID's standing under them.
+    pub fn lineage(&self) -> &Lineage {
+        &self.lineage
+    }
+
+    /// `Err` naming the rule when the lineage refuses `did`'s releases.
+    pub fn check_standing(&self, did: &DidKey) -> Result<(), Rejected> {
+        match self.lineage.standing(did).refusal(did) {
+            Some(reason) => Err(Rejected::KeyRefused(reason)),
+            None => Ok(()),
+        }
     }
 
     /// Whether this version was revoked by its publisher.
@@ -158,11 +188,19 @@ impl Discovery {
                 self.revoked.insert((revocation.did.clone(), revocation.app.clone(), revocation.version.clone()));
                 Ok(Checked::Revocation { did: revocation.did, app: revocation.app, version: revocation.version })
             }
+            Announcement::KeyStatement(statement) => {
+                if self.lineage.len() >= MAX_KEY_STATEMENTS {
+                    return Err(Rejected::Overloaded(format!("{MAX_KEY_STATEMENTS} key statements already held")));
+                }
+                let new = self.lineage.add(statement.clone()).map_err(|e| Rejected::BadKeyStatement(e.to_string()))?;
+                Ok(Checked::KeyStatement { statement, new })
+            }
             Announcement::Release(release) => {
                 if !self.is_bound(&npub, &release.did) {
                     return self.park(event, &release.did);
                 }
                 release.verify(&npub)?;
+                self.check_standing(&release.did)?;
                 if self.order(&release)? {
                     return Ok(Checked::Known);
                 }
@@ -229,8 +267,9 @@ impl Discovery {
                 m.id, m.version, m.publisher, release.app, release.version, release.did
             )));
         }
-        // A newer version may have been accepted while this one was fetched (the same one
-        // again is fine: accepting is idempotent).
+        // A newer version may have been accepted, or the key revoked, while this one was
+        // fetched (the same one again is fine: accepting is idempotent).
+        self.check_standing(&release.did)?;
         self.order(release)?;
         self.newest.insert((release.did.clone(), release.app.clone()), (release.version.clone(), release.hash));
         Ok(Accepted { event: pending.event, release: pending.release, manifest })

@@ -7,6 +7,12 @@
 //! | release | `archy:app:<app-id>` | `archy-app` | [`release_message`] |
 //! | binding | `archy:bind:<did>` | `archy-bind` | [`bind_message`] |
 //! | revocation | `archy:revoke:<app-id>:<version>` | `archy-revoke` | [`revoke_message`] |
+//! | key succession | `archy:key:succession:<old did>` | `archy-key` | [`catalog::keylife::Succession::message`] (old and new key) |
+//! | key revocation | `archy:key:revocation:<did>` | `archy-key` | [`catalog::keylife::Revocation::message`] |
+//!
+//! A key statement (the last two) is the statement file itself, carried as the event's content:
+//! its DID signatures make it valid whoever posts it, so an owner whose key is gone can post the
+//! revocation they prepared from any Nostr key, and nodes need no binding to check it.
 //!
 //! Every DID statement names the Nostr key that posts it, so a statement copied into someone
 //! else's event does not verify there. The statements start with their own domain prefix, so a
@@ -34,6 +40,8 @@ pub const TOPIC_APP: &str = "archy-app";
 pub const TOPIC_BIND: &str = "archy-bind";
 /// `t` tag of revocation events.
 pub const TOPIC_REVOKE: &str = "archy-revoke";
+/// `t` tag of key statement events (succession and revocation of a publisher key).
+pub const TOPIC_KEY: &str = "archy-key";
 /// Largest event accepted, as serialized JSON. An archy event is about 1 KiB.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// Largest kind 3 follow list accepted: [`crate::social::MAX_FOLLOWS`] keys of about 70 bytes
@@ -160,6 +168,12 @@ pub enum Rejected {
         /// Why.
         reason: String,
     },
+    /// A publisher key statement whose DID signatures do not verify.
+    #[error("{0}")]
+    BadKeyStatement(String),
+    /// The publisher's key is revoked, or holds its standing only through a revoked key.
+    #[error("refused: {0}")]
+    KeyRefused(String),
     /// The node holds too many events waiting for their binding.
     #[error("dropped: {0}")]
     Overloaded(String),
@@ -248,6 +262,8 @@ pub enum Announcement {
     Binding(Binding),
     /// A revocation.
     Revocation(Revocation),
+    /// A publisher key statement (its DID signatures not yet checked).
+    KeyStatement(catalog::keylife::Statement),
 }
 
 /// The statement a publisher's DID signs for a release: the app, version, envelope hash and
@@ -280,6 +296,26 @@ pub fn release_d_tag(app: &str) -> String {
 /// `d` tag of a DID's binding event.
 pub fn bind_d_tag(did: &DidKey) -> String {
     format!("archy:bind:{did}")
+}
+
+/// `d` tag of a key statement's event: `archy:key:<succession|revocation>:<subject did>`.
+pub fn key_statement_d_tag(statement: &catalog::keylife::Statement) -> String {
+    format!("archy:key:{}:{}", statement.kind(), statement.subject())
+}
+
+/// Builds the event carrying a key statement (signed by any Nostr key: the statement's own DID
+/// signatures are what nodes check).
+pub fn key_statement_event(
+    statement: &catalog::keylife::Statement,
+    nostr: &Keys,
+) -> Result<Event, nostr_sdk::event::builder::Error> {
+    let content = String::from_utf8_lossy(&statement.to_bytes()).into_owned();
+    let alt = match statement {
+        catalog::keylife::Statement::Succession(s) => format!("archy key succession: {} moved to {}", s.old, s.new),
+        catalog::keylife::Statement::Revocation(r) => format!("archy key revocation: {} is revoked", r.did),
+    };
+    let tags = [tag(&["d", &key_statement_d_tag(statement)]), tag(&["t", TOPIC_KEY]), tag(&["alt", &alt])];
+    EventBuilder::new(Kind::from_u16(KIND_APP_DATA), content).tags(tags).sign_with_keys(nostr)
 }
 
 /// `d` tag of a revocation event.
@@ -478,6 +514,13 @@ pub fn parse(event: &Event) -> Result<Announcement, Rejected> {
             return Err(Rejected::BadShape(format!("`d` tag `{d}` does not name the revoked app and version")));
         }
         Ok(Announcement::Revocation(revocation))
+    } else if d.starts_with("archy:key:") {
+        let statement = catalog::keylife::Statement::from_slice(event.content.as_bytes())
+            .map_err(|e| Rejected::BadShape(e.to_string()))?;
+        if d != key_statement_d_tag(&statement) {
+            return Err(Rejected::BadShape(format!("`d` tag `{d}` does not name the statement's kind and key")));
+        }
+        Ok(Announcement::KeyStatement(statement))
     } else {
         Err(Rejected::NotArchy(format!("`d` tag `{d}`")))
     }

@@ -108,6 +108,8 @@ struct TrustJson {
     policy: String,
     keys: Vec<KeyJson>,
     seeds: Vec<(String, String)>,
+    /// The DID's standing under the publisher key statements (and the origin's record of it).
+    key_standing: Option<String>,
 }
 
 fn key_json(view: &NostrView, key: &PublicKey, max_paths: usize) -> KeyJson {
@@ -150,6 +152,17 @@ pub(super) fn explain(data: &DataDir, subject: &str, max_paths: usize, json: boo
         },
     };
     let seeds = view.trust().seeds().iter().map(|s| (bech32_npub(&s.key), s.reason.to_string())).collect();
+    let key_standing = did.as_ref().map(|did| {
+        let origin = crate::catalog::NodeCatalog::open(data)
+            .map(|c| c.state().publisher_keys.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .find(|k| k.dids.contains(&did.to_string()))
+            .map(|k| format!("; on the origin: {}", k.describe()))
+            .unwrap_or_default();
+        let standing = view.state().discovery().lineage().standing(did);
+        format!("{}{origin}", crate::key_standing::standing_text(&standing))
+    });
     let out = TrustJson {
         subject: subject.to_owned(),
         did: did.as_ref().map(ToString::to_string),
@@ -157,6 +170,7 @@ pub(super) fn explain(data: &DataDir, subject: &str, max_paths: usize, json: boo
         policy,
         keys: keys_json,
         seeds,
+        key_standing,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -184,6 +198,9 @@ fn render(t: &TrustJson) -> String {
             if t.keys.len() == 1 { "" } else { "s" }
         )),
         None => {}
+    }
+    if let Some(standing) = &t.key_standing {
+        line(format!("  key: {standing}"));
     }
     line(format!("  install policy: {}", t.policy));
     if t.seeds.is_empty() {

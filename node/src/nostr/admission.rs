@@ -57,7 +57,10 @@ impl Admission {
 
     /// The install policy's verdict on the publisher `did`.
     pub(crate) fn admits(&self, state: &NostrState, did: &DidKey) -> Result<Admitted, Refusal> {
-        let npubs = state.discovery().npubs_of(did);
+        if let Some(detail) = state.discovery().lineage().standing(did).refusal(did) {
+            return Err(Refusal { rule: policy::KEY_RULE, detail });
+        }
+        let npubs = state.lineage_npubs(did);
         let (score, _) = self.scores.publisher_score(state, did);
         policy::check(&self.policy, did, &npubs, score)
     }

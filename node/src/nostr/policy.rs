@@ -18,12 +18,21 @@ use crate::config::NostrPolicy;
 
 /// Why the policy refused a publisher.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("refused by nostr_policy.{rule}: {detail}")]
+#[error("refused by {}: {detail}", rule_name(rule))]
 pub struct Refusal {
-    /// The rule: `deny`, `min_score`, or the list whose entry is invalid.
+    /// The rule: `deny`, `min_score`, the list whose entry is invalid, or [`KEY_RULE`].
     pub rule: &'static str,
     /// What the rule found.
     pub detail: String,
+}
+
+/// The rule of a refusal by the publisher key statements (docs/nostr.md, "Key succession and
+/// revocation"), which come before the policy: a revoked key is refused whatever the operator
+/// allowed.
+pub const KEY_RULE: &str = "key";
+
+fn rule_name(rule: &str) -> String {
+    if rule == KEY_RULE { "the publisher key rules".to_owned() } else { format!("nostr_policy.{rule}") }
 }
 
 /// Why the policy let a publisher through.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use archy_nostr::discovery::PendingRelease;
-use archy_nostr::event::{Rejected, TOPIC_APP, TOPIC_BIND, TOPIC_REVOKE};
+use archy_nostr::event::{Rejected, TOPIC_APP, TOPIC_BIND, TOPIC_KEY, TOPIC_REVOKE};
 use archy_nostr::nostr_sdk::{Kind, PublicKey, Timestamp};
 use archy_nostr::social::{KIND_LABEL, LABEL_NAMESPACE};
 use chrono::Utc;
@@ -171,11 +171,14 @@ pub fn relay_urls(config: &Config) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
-/// Releases and revocations, and bindings too when `since` is given (the live subscription;
-/// a full read asks for bindings first, with [`binding_filter`]).
+/// Releases and revocations, and bindings and key statements too when `since` is given (the
+/// live subscription; a full read asks for those first, with [`binding_filter`]).
 fn archy_filter(since: Option<Timestamp>) -> serde_json::Value {
-    let topics =
-        if since.is_some() { vec![TOPIC_APP, TOPIC_BIND, TOPIC_REVOKE] } else { vec![TOPIC_APP, TOPIC_REVOKE] };
+    let topics = if since.is_some() {
+        vec![TOPIC_APP, TOPIC_BIND, TOPIC_KEY, TOPIC_REVOKE]
+    } else {
+        vec![TOPIC_APP, TOPIC_REVOKE]
+    };
     let mut f = serde_json::json!({
         "kinds": [archy_nostr::event::KIND_APP_DATA],
         "#t": topics,
@@ -187,11 +190,12 @@ fn archy_filter(since: Option<Timestamp>) -> serde_json::Value {
     f
 }
 
-/// Bindings alone, read before everything else in a full read: then a release whose binding
-/// is on the relay never waits for it, and strangers' unbound events filling the waiting room
-/// cannot push an honest release out.
+/// Bindings and publisher key statements, read before everything else in a full read: then a
+/// release whose binding is on the relay never waits for it, strangers' unbound events filling
+/// the waiting room cannot push an honest release out, and no envelope of a revoked key is
+/// fetched.
 fn binding_filter() -> serde_json::Value {
-    serde_json::json!({ "kinds": [archy_nostr::event::KIND_APP_DATA], "#t": [TOPIC_BIND], "limit": QUERY_LIMIT })
+    serde_json::json!({ "kinds": [archy_nostr::event::KIND_APP_DATA], "#t": [TOPIC_BIND, TOPIC_KEY], "limit": QUERY_LIMIT })
 }
 
 fn label_filter(since: Option<Timestamp>) -> serde_json::Value {

@@ -54,6 +54,8 @@ pub fn reason_code(reason: &Rejected) -> &'static str {
         Rejected::BadEnvelope { .. } => "bad_envelope",
         Rejected::Overloaded(_) => "overloaded",
         Rejected::NotAdmitted(_) => "denied",
+        Rejected::BadKeyStatement(_) => "bad_key_statement",
+        Rejected::KeyRefused(_) => "key_refused",
         _ => "other",
     }
 }
@@ -223,14 +225,15 @@ impl NostrState {
                 Err(reason) => state.drop_event(Origin::Store, Some(&file.name), &reason),
             }
         }
-        // Bindings, then revocations, then releases oldest version first, then the rest: the
-        // order in which none has to wait for another.
+        // Key statements, bindings, then revocations, then releases oldest version first, then
+        // the rest: the order in which none has to wait for another.
         let rank = |e: &Event| -> (u8, Option<semver::Version>, u64) {
             match event::parse(e) {
-                Ok(Announcement::Binding(_)) => (0, None, e.created_at.as_secs()),
-                Ok(Announcement::Revocation(_)) => (1, None, e.created_at.as_secs()),
-                Ok(Announcement::Release(r)) => (2, Some(r.version), e.created_at.as_secs()),
-                Err(_) => (3, None, e.created_at.as_secs()),
+                Ok(Announcement::KeyStatement(_)) => (0, None, e.created_at.as_secs()),
+                Ok(Announcement::Binding(_)) => (1, None, e.created_at.as_secs()),
+                Ok(Announcement::Revocation(_)) => (2, None, e.created_at.as_secs()),
+                Ok(Announcement::Release(r)) => (3, Some(r.version), e.created_at.as_secs()),
+                Err(_) => (4, None, e.created_at.as_secs()),
             }
         };
         events.sort_by_cached_key(rank);
@@ -389,6 +392,13 @@ impl NostrState {
                         tracing::info!(%did, %app, %version, "verified revocation");
                         self.keep(&event, "revocation");
                         self.revocation_count += 1;
+                    }
+                }
+                Ok(Checked::KeyStatement { statement, new }) => {
+                    if new {
+                        tracing::info!(kind = statement.kind(), did = %statement.subject(), "verified key statement");
+                        self.keep(&event, "key_statement");
+                        self.drop_refused(from);
                     }
                 }
                 Ok(Checked::Release(p)) => pending.push(p),
@@ -631,6 +641,49 @@ impl NostrState {
                 self.store.remove(&release.event);
             }
         }
+    }
+
+    /// Drops the releases (fetched or held back) of every DID the key statements now refuse:
+    /// out of the listing and the store, each counted and logged with the rule.
+    fn drop_refused(&mut self, from: Origin<'_>) {
+        let refused = |d: &DidKey| self.discovery.check_standing(d).err();
+        let releases: Vec<_> =
+            self.releases.iter().filter_map(|(k, r)| Some((k.clone(), r.event.clone(), refused(r.did())?))).collect();
+        let held: Vec<_> = self
+            .held_back
+            .iter()
+            .filter_map(|(k, h)| Some((k.clone(), h.event.clone(), refused(&h.release.did)?)))
+            .collect();
+        for (key, event, reason) in releases {
+            self.releases.remove(&key);
+            self.forget(from, &event, &reason);
+        }
+        for (key, event, reason) in held {
+            self.held_back.remove(&key);
+            self.forget(from, &event, &reason);
+        }
+    }
+
+    fn forget(&mut self, from: Origin<'_>, event: &Event, reason: &Rejected) {
+        if self.persist {
+            self.store.remove(event);
+        }
+        self.drop_event(from, Some(&event.id.to_hex()), reason);
+    }
+
+    /// The Nostr keys bound to `did` or to any key whose apps it continues (its predecessors by
+    /// succession, or a revoked key that named it): a succession carries the binding over.
+    pub fn lineage_npubs(&self, did: &DidKey) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> =
+            self.discovery.lineage().lineage_of(did).iter().flat_map(|d| self.discovery.npubs_of(d)).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// How many publisher key statements are held.
+    pub fn key_statement_count(&self) -> usize {
+        self.discovery.lineage().len()
     }
 
     /// Ends a full read: events still waiting for a binding are dropped as unbound.

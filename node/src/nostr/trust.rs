@@ -153,11 +153,11 @@ impl TrustScores {
         self.seeds.iter().find(|s| s.key == *key).map(|s| &s.reason)
     }
 
-    /// A publisher's score: the highest of the keys bound to `did`, with that key.
+    /// A publisher's score: the highest of the keys bound to `did` or to a key it succeeded
+    /// (scores carry over a succession), with that key.
     pub(crate) fn publisher_score(&self, state: &NostrState, did: &DidKey) -> (f64, Option<PublicKey>) {
         state
-            .discovery()
-            .npubs_of(did)
+            .lineage_npubs(did)
             .into_iter()
             .map(|k| (self.score_of(&k), Some(k)))
             .fold((0.0, None), |best, next| if next.0 > best.0 || best.1.is_none() { next } else { best })

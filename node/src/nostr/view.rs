@@ -217,10 +217,14 @@ impl NostrView {
                 Err(refusal) => refused.push((score, refusal)),
             }
         }
+        // A publisher that moved to a new key is still one publisher: its old and new DIDs count
+        // as the key that speaks for its apps now (the lineage's head).
+        let lineage = self.state.discovery().lineage();
+        let speaker = |did: &DidKey| lineage.head(did).unwrap_or_else(|| did.clone()).to_string();
         let mut publishers: Vec<String> = admitted
             .iter()
-            .map(|(_, r)| r.did().to_string())
-            .chain(not_fetched.iter().map(|h| h.release.did.to_string()))
+            .map(|(_, r)| speaker(r.did()))
+            .chain(not_fetched.iter().map(|h| speaker(&h.release.did)))
             .collect();
         publishers.sort();
         publishers.dedup();

@@ -290,7 +290,7 @@ impl Orchestrator {
         // The same app id may be announced by other publishers (on Nostr): an update never
         // hands an installed app's volumes and secrets to another publisher.
         let installed_by = current.manifest.publisher();
-        if &m.publisher != installed_by {
+        if &m.publisher != installed_by && !self.source.continues(app, installed_by, &m.publisher) {
             return Err(Error::OtherPublisher {
                 app: app.to_owned(),
                 installed: installed_by.to_string(),

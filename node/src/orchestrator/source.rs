@@ -63,6 +63,14 @@ pub trait AppSource: Send + Sync {
     /// A local path to the image archive named `target` in a manifest (`<app>/<file>`), its bytes
     /// verified against signed metadata where the source has any.
     fn fetch_archive<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<PathBuf, SourceError>>;
+
+    /// Whether `offered` continues the apps of `installed` for app `id`: the publisher moved to a
+    /// new key and the source holds signed proof of it (the origin's rotation of the publisher's
+    /// role, or a Nostr key succession). Without proof an update never changes publisher.
+    fn continues(&self, id: &str, installed: &catalog::DidKey, offered: &catalog::DidKey) -> bool {
+        let _ = (id, installed, offered);
+        false
+    }
 }
 
 /// Manifests and archives held in memory (tests, embedding).

@@ -1,4 +1,5 @@
-//! `archy repo init|add-publisher|add|sign|rotate|timestamp|verify`: an origin repository on disk.
+//! `archy repo init|add-publisher|rotate-publisher|revoke-publisher|add|sign|rotate|timestamp|verify`: an
+//! origin repository on disk.
 //!
 //! A repository folder holds `repository/` (what the origin serves: `metadata/`, `targets/`) and
 //! `keys/` (0700; each key 0600): `root-<n>.key` (offline: move them off the server after
@@ -95,6 +96,37 @@ enum RepoAction {
         #[arg(long = "app", required = true)]
         apps: Vec<String>,
     },
+    /// Move a publisher role to a new key: the old role keeps what it published and accepts
+    /// nothing more; a new role for the new key takes its apps from the next version on.
+    RotatePublisher {
+        #[command(flatten)]
+        repo: RepoDir,
+        /// The publisher role to rotate.
+        #[arg(long)]
+        name: String,
+        /// The publisher's new did:key.
+        #[arg(long)]
+        did: String,
+        /// The new role's name [default: <name>-2, or the next free number].
+        #[arg(long)]
+        new_name: Option<String>,
+        /// The old key is compromised: nodes refuse to install what it signed and flag installed
+        /// apps (its versions stay listed).
+        #[arg(long)]
+        revoke_old: bool,
+    },
+    /// Revoke a publisher role: the origin accepts nothing more from its key, nodes refuse to
+    /// install its versions and flag installed ones.
+    RevokePublisher {
+        #[command(flatten)]
+        repo: RepoDir,
+        /// The publisher role.
+        #[arg(long)]
+        name: String,
+        /// Also take the role's versions out of the catalog.
+        #[arg(long)]
+        yank: bool,
+    },
     /// Sign an app folder's manifest with the publisher key and add it to the publisher's role.
     Add {
         #[command(flatten)]
@@ -149,6 +181,8 @@ pub fn run(args: RepoArgs, out: &Output) -> anyhow::Result<ExitCode> {
     // a running `archy-registry serve`.
     let _lock = match &args.action {
         RepoAction::AddPublisher { repo, .. }
+        | RepoAction::RotatePublisher { repo, .. }
+        | RepoAction::RevokePublisher { repo, .. }
         | RepoAction::Add { repo, .. }
         | RepoAction::Sign { repo }
         | RepoAction::Rotate { repo, .. }
@@ -170,6 +204,34 @@ pub fn run(args: RepoArgs, out: &Output) -> anyhow::Result<ExitCode> {
             out.print(
                 format!("publisher `{name}` ({did}) may publish: {}", apps.join(", ")),
                 &json!({"role": name, "did": did.to_string(), "apps": apps, "targets_version": r.targets().version}),
+            );
+        }
+        RepoAction::RotatePublisher { repo, name, did, new_name, revoke_old } => {
+            let did: catalog::DidKey = did.parse().map_err(|e| user_error(format!("--did: {e}")))?;
+            let mut r = repo.load()?;
+            let new_role =
+                r.rotate_publisher(&name, &did, new_name.as_deref(), revoke_old, &repo.key("targets")?, now)?;
+            r.snapshot_and_timestamp(&repo.key("snapshot")?, &repo.key("timestamp")?, now)?;
+            r.write_dir(&repo.served())?;
+            let state = if revoke_old { "revoked" } else { "retired" };
+            out.print(
+                format!(
+                    "publisher role `{name}` is {state}: it keeps what it published and accepts nothing more
+                     role `{new_role}` ({did}) publishes its apps from the next version on"
+                ),
+                &json!({"role": name, "state": state, "new_role": new_role, "did": did.to_string(),
+                        "targets_version": r.targets().version}),
+            );
+        }
+        RepoAction::RevokePublisher { repo, name, yank } => {
+            let mut r = repo.load()?;
+            r.revoke_publisher(&name, yank, &repo.key("targets")?, now)?;
+            r.snapshot_and_timestamp(&repo.key("snapshot")?, &repo.key("timestamp")?, now)?;
+            r.write_dir(&repo.served())?;
+            let what = if yank { "its versions left the catalog" } else { "its versions stay listed, not installable" };
+            out.print(
+                format!("publisher role `{name}` is revoked: {what}"),
+                &json!({"role": name, "state": "revoked", "yanked": yank, "targets_version": r.targets().version}),
             );
         }
         RepoAction::Add { repo, app, file, key } => add(&repo, &app, &file, &key, out)?,
