@@ -31,6 +31,7 @@ mod orchestrator_gate;
 mod orchestrator_install;
 mod orchestrator_names;
 mod orchestrator_networks;
+mod publisher_keys;
 mod publisher_loop;
 mod service;
 mod sync_attacks;

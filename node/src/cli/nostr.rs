@@ -48,7 +48,15 @@ pub(super) fn apps(data: &DataDir, source: Source, json: bool) -> anyhow::Result
                 for a in apps {
                     // A peer is shown by the first characters of its endpoint id.
                     let from: String = a.source.chars().take(10).collect();
-                    println!("{:<20} {:<12} {:<10} {:<30} {}", a.id, a.version.to_string(), from, a.title, a.publisher);
+                    let revoked = if a.revoked.is_some() { "  REVOKED: not installable" } else { "" };
+                    println!(
+                        "{:<20} {:<12} {:<10} {:<30} {}{revoked}",
+                        a.id,
+                        a.version.to_string(),
+                        from,
+                        a.title,
+                        a.publisher
+                    );
                 }
             }
             Err(e) => println!("  none: {e:#}"),

@@ -176,7 +176,17 @@ pub struct NostrState {
     /// JSON size of each follow list held.
     follow_bytes: HashMap<PublicKey, usize>,
     revocation_count: usize,
+    /// Apps whose releases were dropped because the key statements refuse their publisher, with
+    /// the rule (at most [`MAX_KEY_REFUSED_APPS`]), so an install of one says why.
+    key_refused: BTreeMap<String, String>,
     counts: Counts,
+}
+
+/// Most apps remembered as refused by the key statements.
+pub const MAX_KEY_REFUSED_APPS: usize = 1024;
+
+fn key_refused_path(data: &DataDir) -> std::path::PathBuf {
+    data.nostr_dir().join("key-refused.json")
 }
 
 impl std::fmt::Debug for NostrState {
@@ -206,6 +216,7 @@ impl NostrState {
             label_events: HashMap::new(),
             follow_bytes: HashMap::new(),
             revocation_count: 0,
+            key_refused: BTreeMap::new(),
             counts: Counts::default(),
         }
     }
@@ -217,6 +228,14 @@ impl NostrState {
     /// trust. New events are written from then on.
     pub fn load(data: &DataDir) -> Self {
         let mut state = Self::empty(data);
+        state.key_refused = std::fs::read(key_refused_path(data))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<BTreeMap<String, String>>(&b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .take(MAX_KEY_REFUSED_APPS)
+            .map(|(app, why)| (printable(&app, 64), printable(&why, 400)))
+            .collect();
         let mut events = Vec::new();
         for file in state.store.read_all() {
             let parsed = file.text.map_err(Rejected::Malformed).and_then(|t| event_from_json(&t));
@@ -404,7 +423,12 @@ impl NostrState {
                 Ok(Checked::Release(p)) => pending.push(p),
                 Ok(Checked::Known | Checked::Parked(_)) => {}
                 Ok(_) => {}
-                Err(reason) => self.drop_event(from, Some(&event.id.to_hex()), &reason),
+                Err(reason) => {
+                    if let (Rejected::KeyRefused(why), Ok(Announcement::Release(r))) = (&reason, event::parse(&event)) {
+                        self.note_key_refused(r.app.as_str(), why);
+                    }
+                    self.drop_event(from, Some(&event.id.to_hex()), &reason)
+                }
             }
         }
         pending
@@ -656,12 +680,40 @@ impl NostrState {
             .collect();
         for (key, event, reason) in releases {
             self.releases.remove(&key);
+            self.note_key_refused(&key.1, &reason.to_string());
             self.forget(from, &event, &reason);
         }
         for (key, event, reason) in held {
             self.held_back.remove(&key);
+            self.note_key_refused(&key.1, &reason.to_string());
             self.forget(from, &event, &reason);
         }
+    }
+
+    /// Remembers why `app`'s releases were dropped, in `<data>/nostr/key-refused.json` too: the
+    /// dropped events leave the store, and an install of the app later still names the rule.
+    fn note_key_refused(&mut self, app: &str, why: &str) {
+        let why = why.trim_start_matches("refused: ").to_owned();
+        if self.key_refused.get(app) == Some(&why)
+            || (self.key_refused.len() >= MAX_KEY_REFUSED_APPS && !self.key_refused.contains_key(app))
+        {
+            return;
+        }
+        self.key_refused.insert(app.to_owned(), why);
+        if self.persist {
+            let path = key_refused_path(&self.data);
+            let written = serde_json::to_vec_pretty(&self.key_refused)
+                .map_err(anyhow::Error::new)
+                .and_then(|bytes| Ok(catalog::repo::write_atomic(&path, &bytes)?));
+            if let Err(e) = written {
+                tracing::error!("writing {}: {e:#}", path.display());
+            }
+        }
+    }
+
+    /// Why releases of `app` were dropped by the key statements, if they were.
+    pub fn key_refused(&self, app: &str) -> Option<&str> {
+        self.key_refused.get(app).map(String::as_str)
     }
 
     fn forget(&mut self, from: Origin<'_>, event: &Event, reason: &Rejected) {

@@ -189,6 +189,15 @@ impl NostrView {
             .held_back()
             .filter(|h| h.release.app.as_str() == id && version.is_none_or(|v| &h.release.version == v))
             .collect();
+        if offers.is_empty()
+            && held.is_empty()
+            && let Some(why) = self.state.key_refused(id)
+        {
+            return Err(ResolveError::Refused(Refusal {
+                rule: super::policy::KEY_RULE,
+                detail: format!("the releases of {id} on Nostr were dropped: {why}"),
+            }));
+        }
         if offers.is_empty() && held.is_empty() {
             return Err(ResolveError::NotFound(match version {
                 Some(v) => format!("{id} {v} is not offered on Nostr"),

@@ -26,6 +26,7 @@ pub struct Origin {
     pub dir: tempfile::TempDir,
     pub repo: Repository,
     pub root_key: SigningKey,
+    pub targets_key: SigningKey,
     pub snapshot_key: SigningKey,
     pub timestamp_key: SigningKey,
     pub publisher: SigningKey,
@@ -43,8 +44,14 @@ impl Origin {
         let now = Utc::now();
         let mut repo = keys.create(now);
         repo.add_publisher("acme", &keys.publisher.did(), &["app-a", "app-b"], &keys.targets, now).expect("publisher");
-        let TestKeys { root: root_key, snapshot: snapshot_key, timestamp: timestamp_key, publisher, .. } = keys;
-        let mut origin = Self { dir, repo, root_key, snapshot_key, timestamp_key, publisher };
+        let TestKeys {
+            root: root_key,
+            targets: targets_key,
+            snapshot: snapshot_key,
+            timestamp: timestamp_key,
+            publisher,
+        } = keys;
+        let mut origin = Self { dir, repo, root_key, targets_key, snapshot_key, timestamp_key, publisher };
         origin.publish("app-a", "1.0.0");
         origin
     }
@@ -78,11 +85,13 @@ impl Origin {
         std::fs::read(self.served().join("metadata").join(name)).expect("metadata file")
     }
 
-    /// Writes the repository folder layout `archy-registry serve` expects (keys/ with the online
-    /// keys) and returns its path.
+    /// Writes the repository folder layout `archy-registry serve` and `archy repo` expect (keys/
+    /// with the targets and online keys) and returns its path.
     pub fn registry_folder(&self) -> PathBuf {
         let keys = self.dir.path().join("keys");
-        for (name, key) in [("timestamp", &self.timestamp_key), ("snapshot", &self.snapshot_key)] {
+        for (name, key) in
+            [("timestamp", &self.timestamp_key), ("snapshot", &self.snapshot_key), ("targets", &self.targets_key)]
+        {
             let path = keys.join(format!("{name}.key"));
             if !path.exists() {
                 catalog::keyfile::write_new(&path, key).expect("key file");
@@ -348,6 +357,22 @@ impl Node {
                 )
             })
             .collect()
+    }
+
+    /// `archy-node apps --source origin --json`.
+    pub fn apps_json(&self) -> Vec<serde_json::Value> {
+        let out = Command::new(node_bin())
+            .args(["apps", "--source", "origin", "--json", "--data"])
+            .arg(self.path())
+            .output()
+            .expect("apps");
+        assert!(out.status.success(), "apps: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("apps json")
+    }
+
+    /// `archy-node status` (text).
+    pub fn status(&self) -> std::process::Output {
+        Command::new(node_bin()).args(["status", "--data"]).arg(self.path()).output().expect("status")
     }
 
     pub fn status_json(&self) -> serde_json::Value {
