@@ -6,7 +6,7 @@ use std::path::Path;
 const BOTTOM: &[&str] = &["data_dir", "config", "files", "catalog", "node_info", "store", "http"];
 const MIDDLE: &[&str] = &["sync", "nostr", "orchestrator"];
 const TOP: &[&str] =
-    &["sources", "round", "daemon", "engine_watch", "status", "init", "tuf_client", "local_api", "cli"];
+    &["sources", "round", "daemon", "engine_watch", "status", "init", "tuf_client", "local_api", "key_standing", "cli"];
 
 fn layer(module: &str) -> usize {
     if BOTTOM.contains(&module) {
