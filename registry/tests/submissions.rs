@@ -496,3 +496,62 @@ fn a_400_mib_metadata_part_gets_413_while_the_origin_holds_little() {
     assert!(peak < 200 * MIB && peak - before < 96 * MIB, "{report}");
     assert_eq!(folder_size(&dir.path().join("registry/incoming")), 0);
 }
+
+#[tokio::test]
+async fn a_rotated_publishers_old_key_is_refused_and_its_new_role_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &old.did(), &["notes"])]);
+    let files = [("apps/notes/1.0.0.json", envelope(&old, "notes", "1.0.0"))];
+    let (status, body) = submit(&registry, dir.path(), "acme", &old, &files).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The operator rotates the role (`archy repo rotate-publisher`).
+    let new = SigningKey::generate();
+    let served = dir.path().join("repository");
+    let mut repo = Repository::load(&served, Expiry::default()).unwrap();
+    let targets_key = catalog::keyfile::read(&dir.path().join("keys/targets.key")).unwrap();
+    let snapshot_key = catalog::keyfile::read(&dir.path().join("keys/snapshot.key")).unwrap();
+    let timestamp_key = catalog::keyfile::read(&dir.path().join("keys/timestamp.key")).unwrap();
+    let now = chrono::Utc::now();
+    let role = repo.rotate_publisher("acme", &new.did(), None, false, &targets_key, now).unwrap();
+    repo.snapshot_and_timestamp(&snapshot_key, &timestamp_key, now).unwrap();
+    repo.write_dir(&served).unwrap();
+    let registry = crate::util::registry(dir.path());
+
+    // The old key signs a next version of its role: refused before any file is read.
+    let mut next = repo.delegated("acme").unwrap().clone();
+    next.version += 1;
+    let v2 = envelope(&old, "notes", "2.0.0");
+    next.targets.insert("apps/notes/2.0.0.json".into(), catalog::repo::target_file(&v2, "manifest"));
+    let metadata = SignedMetadata::sign(next, &[&old]).unwrap().to_bytes();
+    let boundary = "b";
+    let mut body = Vec::new();
+    for (disposition, bytes) in [
+        ("form-data; name=\"role\"".to_owned(), b"acme".to_vec()),
+        ("form-data; name=\"metadata\"".to_owned(), metadata),
+        ("form-data; name=\"file\"; filename=\"apps/notes/2.0.0.json\"".to_owned(), v2),
+    ] {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes());
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let request = Request::post("/v1/submissions")
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    let (status, body) = call(&registry, request).await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "publisher_key_retired", "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("publish with the key of role `acme-2`"), "{body}");
+
+    // The new key publishes the next version under the new role.
+    let files = [("apps/notes/2.0.0.json", envelope(&new, "notes", "2.0.0"))];
+    let (status, body) = submit(&registry, dir.path(), &role, &new, &files).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = get(&registry, &format!("/v1/publishers/{}", new.did())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["role"], "acme-2");
+}

@@ -73,6 +73,7 @@ impl From<RepoError> for ApiError {
             RepoError::VersionNotIncreasing { .. } => (StatusCode::CONFLICT, "version_not_increasing"),
             RepoError::Metadata(_) => (StatusCode::FORBIDDEN, "bad_signature_or_metadata"),
             RepoError::Invalid(_) => (StatusCode::CONFLICT, "invalid"),
+            RepoError::Retired { .. } => (StatusCode::FORBIDDEN, "publisher_key_retired"),
             _ => return Self::internal(e),
         };
         Self::refused(status, code, e.to_string())

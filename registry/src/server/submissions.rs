@@ -343,7 +343,8 @@ async fn read_submission(registry: &Registry, mut multipart: Multipart) -> Resul
 }
 
 /// The submitted metadata, parsed and checked against the served delegations before any file is
-/// read: the role is delegated (403 `unknown_publisher`), signed by a threshold of its keys (TUF
+/// read: the role is delegated (403 `unknown_publisher`) and not retired or revoked (403
+/// `publisher_key_retired`), signed by a threshold of its keys (TUF
 /// 1.0 §5.6.3 from the repository side; 403 `bad_signature_or_metadata`) and newer than the
 /// served version (409 `version_not_increasing`), and gives every target's SHA-256 as a digest
 /// (400 `bad_target_hash`). [`apply_submission`] checks it all again, and the rest, under the
@@ -356,6 +357,11 @@ fn check_signed(registry: &Registry, role: &str, metadata: &[u8]) -> Result<Sign
     let unknown = || ApiError::from(catalog::repo::RepoError::UnknownPublisher(role.to_owned()));
     let delegations = roles.delegations.as_ref().ok_or_else(unknown)?;
     let delegation = delegations.roles.iter().flatten().find(|r| r.name == role).ok_or_else(unknown)?;
+    // A rotated or revoked role accepts nothing more (403 `publisher_key_retired`, naming the
+    // role that continues it).
+    if let Some(state) = catalog::keylife::RoleKeyState::of(delegation) {
+        return Err(ApiError::from(catalog::repo::RepoError::Retired { role: role.into(), state }));
+    }
     md.verify_role(role, &delegations.keys, &delegation.keyids, delegation.threshold)
         .map_err(|e| ApiError::from(catalog::repo::RepoError::Metadata(e)))?;
     let current = roles.versions.get(&format!("{}.json", catalog::client::encode_role_name(role))).copied();
