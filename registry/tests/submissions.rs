@@ -517,7 +517,7 @@ async fn a_rotated_publishers_old_key_is_refused_and_its_new_role_accepted() {
     let role = repo.rotate_publisher("acme", &new.did(), None, false, &targets_key, now).unwrap();
     repo.snapshot_and_timestamp(&snapshot_key, &timestamp_key, now).unwrap();
     repo.write_dir(&served).unwrap();
-    let registry = crate::util::registry(dir.path());
+    let registry = crate::util::open(dir.path(), |_| {});
 
     // The old key signs a next version of its role: refused before any file is read.
     let mut next = repo.delegated("acme").unwrap().clone();
