@@ -24,12 +24,16 @@
 //! 2. **A succession from a revoked key is ignored**, and so is every key that holds its standing
 //!    only through one: the thief's successor, and its successors, are refused too.
 //! 3. **A revocation may name the successor** (the owner's backup key, chosen when the revocation
-//!    was prepared): that DID continues the revoked key's apps. Two revocations of one key that
-//!    name different successors name none.
+//!    was prepared): that DID continues the revoked key's apps, and a succession to it from the
+//!    revoked key does not taint it. The successor is followed only when every revocation of the
+//!    key names it: one naming another key, or none, means none is followed.
 //! 4. **A key with two different successors follows neither** (only the key's owner and a thief
 //!    both hold it; the owner settles it by revoking).
-//! 5. Chains are followed at most [`MAX_CHAIN`] steps; statements are a set, so replaying an old
-//!    one changes nothing.
+//! 5. **A key that moved on publishes nothing more**: after a succession, new releases come from
+//!    the successor only (whoever else still holds the old key speaks for nobody).
+//! 6. Chains are followed at most [`MAX_CHAIN`] steps (a longer one is refused); a node holds at
+//!    most [`MAX_PER_KEY`] statements of each kind per key; statements are a set, so replaying an
+//!    old one changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +71,9 @@ pub enum StatementError {
         /// `old`, `new` or `revoked`.
         which: &'static str,
     },
+    /// More statements about one key than a node holds ([`MAX_PER_KEY`]).
+    #[error("too many key statements: {0}")]
+    TooMany(String),
     /// A succession from a key to itself, or a revocation naming itself as successor.
     #[error("a key cannot succeed itself ({0})")]
     SelfSuccession(String),
@@ -297,15 +304,18 @@ pub enum Standing {
         /// The successors it named.
         successors: Vec<DidKey>,
     },
+    /// It descends from more successions than a node follows ([`MAX_CHAIN`]): refused.
+    ChainTooLong,
 }
 
 impl Standing {
-    /// Whether releases signed by this DID are refused.
+    /// Whether the key is refused: nothing it signed is installed or updated to, and installed
+    /// apps it signed are flagged.
     pub fn is_refused(&self) -> bool {
-        matches!(self, Self::Revoked { .. } | Self::SuccessorOfRevoked { .. })
+        matches!(self, Self::Revoked { .. } | Self::SuccessorOfRevoked { .. } | Self::ChainTooLong)
     }
 
-    /// The refusal, naming its rule, if releases of this DID are refused.
+    /// The refusal, naming its rule, if the key is refused ([`Standing::is_refused`]).
     pub fn refusal(&self, did: &DidKey) -> Option<String> {
         match self {
             Self::Revoked { .. } => Some(format!("{did} is revoked by its own key (a revocation always wins)")),
@@ -313,16 +323,63 @@ impl Standing {
                 "{did} holds its standing only through a succession from the revoked key {from} (a succession \
                  from a revoked key is ignored)"
             )),
+            Self::ChainTooLong => {
+                Some(format!("{did} descends from more than {MAX_CHAIN} successions (a longer chain is not followed)"))
+            }
             _ => None,
+        }
+    }
+
+    /// Why new releases signed by this DID are not taken: it is refused, or it moved on — a key
+    /// that named a successor publishes nothing more (its apps continue under the successor, and
+    /// whoever else still holds it, such as a thief of an old key file, speaks for nobody), and
+    /// neither does a key that named two (rule 4).
+    pub fn release_refusal(&self, did: &DidKey) -> Option<String> {
+        match self {
+            Self::Succeeded { by } => Some(format!(
+                "{did} moved to {by}: a key with a successor publishes nothing more (its apps continue under {by})"
+            )),
+            Self::Conflicting { successors } => Some(format!(
+                "{did} named {} different successors: none is followed and the key publishes nothing more",
+                successors.len()
+            )),
+            other => other.refusal(did),
         }
     }
 }
 
+/// Most statements of each kind about one key: revocations of it, successions from it, and
+/// successions *to* it. Bounds what a flood of statements can cost (each DID's standing is then
+/// found in a bounded number of steps) and what it can hold per key.
+pub const MAX_PER_KEY: usize = 4;
+
 /// Every verified statement a node holds, and the standing of each DID under the rules above.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Lineage {
+    /// old → new → statement.
     successions: BTreeMap<DidKey, BTreeMap<DidKey, Succession>>,
+    /// new → the old keys whose succession names it.
+    predecessors: BTreeMap<DidKey, BTreeSet<DidKey>>,
     revocations: BTreeMap<DidKey, Vec<Revocation>>,
+    /// Standings computed since the last change (statements only ever add, so a change clears
+    /// them all).
+    memo: std::sync::Mutex<std::collections::HashMap<DidKey, Standing>>,
+}
+
+impl Clone for Lineage {
+    fn clone(&self) -> Self {
+        Self {
+            successions: self.successions.clone(),
+            predecessors: self.predecessors.clone(),
+            revocations: self.revocations.clone(),
+            memo: std::sync::Mutex::default(),
+        }
+    }
+}
+
+/// A signature as lowercase hex of its decoded bytes, so `AB…` and `ab…` are one statement.
+fn normal_hex(sig: &str) -> String {
+    hex::decode(sig).map_or_else(|_| sig.to_owned(), hex::encode)
 }
 
 impl Lineage {
@@ -334,20 +391,43 @@ impl Lineage {
     /// Verifies and adds a statement; `Ok(false)` when it was already held (a replay).
     pub fn add(&mut self, statement: Statement) -> Result<bool, StatementError> {
         statement.verify()?;
-        Ok(match statement {
-            Statement::Succession(s) => {
-                self.successions.entry(s.old.clone()).or_default().insert(s.new.clone(), s).is_none()
+        let too_many =
+            |what: &str, did: &DidKey| StatementError::TooMany(format!("{MAX_PER_KEY} {what} {did} are already held"));
+        let added = match statement {
+            Statement::Succession(mut s) => {
+                s.sig_old = normal_hex(&s.sig_old);
+                s.sig_new = normal_hex(&s.sig_new);
+                let from = self.successions.get(&s.old);
+                if from.and_then(|to| to.get(&s.new)) == Some(&s) {
+                    return Ok(false);
+                }
+                if from.is_some_and(|to| to.len() >= MAX_PER_KEY && !to.contains_key(&s.new)) {
+                    return Err(too_many("successions from", &s.old));
+                }
+                let into = self.predecessors.get(&s.new);
+                if into.is_some_and(|p| p.len() >= MAX_PER_KEY && !p.contains(&s.old)) {
+                    return Err(too_many("successions to", &s.new));
+                }
+                self.predecessors.entry(s.new.clone()).or_default().insert(s.old.clone());
+                // Two statements of one succession (signed at two times) are one succession.
+                self.successions.entry(s.old.clone()).or_default().entry(s.new.clone()).or_insert(s);
+                true
             }
-            Statement::Revocation(r) => {
+            Statement::Revocation(mut r) => {
+                r.sig = normal_hex(&r.sig);
                 let held = self.revocations.entry(r.did.clone()).or_default();
                 if held.contains(&r) {
-                    false
-                } else {
-                    held.push(r);
-                    true
+                    return Ok(false);
                 }
+                if held.len() >= MAX_PER_KEY {
+                    return Err(too_many("revocations of", &r.did));
+                }
+                held.push(r);
+                true
             }
-        })
+        };
+        self.memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        Ok(added)
     }
 
     /// How many statements are held.
@@ -361,38 +441,54 @@ impl Lineage {
         self.len() == 0
     }
 
+    /// Whether some statement names `did` (as its subject, a new key or a named successor).
+    pub fn names(&self, did: &DidKey) -> bool {
+        self.successions.contains_key(did)
+            || self.predecessors.contains_key(did)
+            || self.revocations.contains_key(did)
+            || self.revocations.values().flatten().any(|r| r.successor.as_ref() == Some(did))
+    }
+
     /// Every DID some statement names, with its standing.
     pub fn standings(&self) -> BTreeMap<DidKey, Standing> {
         let mut dids: BTreeSet<&DidKey> = self.successions.keys().chain(self.revocations.keys()).collect();
-        dids.extend(self.successions.values().flat_map(BTreeMap::keys));
+        dids.extend(self.predecessors.keys());
         dids.extend(self.revocations.values().flatten().filter_map(|r| r.successor.as_ref()));
         dids.into_iter().map(|d| (d.clone(), self.standing(d))).collect()
     }
 
-    /// The successor a revocation of `did` names, when all its revocations agree (rule 3).
+    /// The successor the revocations of `did` name, when every one of them names the same key
+    /// (rule 3). A revocation that names none counts as a different answer: whoever else holds
+    /// the key could otherwise add a revocation naming their own key as the only successor.
     fn revocation_successor(&self, did: &DidKey) -> Option<&DidKey> {
         let revocations = self.revocations.get(did)?;
-        let named: BTreeSet<Option<&DidKey>> = revocations.iter().map(|r| r.successor.as_ref()).collect();
-        // A revocation naming no successor does not cancel one that names it (anyone holding
-        // the key may revoke it; only a second, different successor makes the choice unclear).
-        match named.into_iter().flatten().collect::<Vec<_>>().as_slice() {
-            [one] => Some(one),
-            _ => None,
-        }
+        let first = revocations.first()?.successor.as_ref()?;
+        revocations.iter().all(|r| r.successor.as_ref() == Some(first)).then_some(first)
     }
 
-    /// The DIDs whose succession names `did` as the new key.
-    fn predecessors(&self, did: &DidKey) -> Vec<&DidKey> {
-        self.successions.iter().filter(|(_, to)| to.contains_key(did)).map(|(from, _)| from).collect()
+    /// The revoked keys whose revocations name `did` as their successor.
+    fn named_by(&self, did: &DidKey) -> Vec<&DidKey> {
+        self.revocations.keys().filter(|r| self.revocation_successor(r) == Some(did)).collect()
     }
 
     /// `did`'s standing.
     pub fn standing(&self, did: &DidKey) -> Standing {
+        if let Some(known) = self.memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(did) {
+            return known.clone();
+        }
+        let standing = self.compute_standing(did);
+        self.memo.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(did.clone(), standing.clone());
+        standing
+    }
+
+    fn compute_standing(&self, did: &DidKey) -> Standing {
         if self.revocations.contains_key(did) {
             return Standing::Revoked { successor: self.revocation_successor(did).cloned() };
         }
-        if let Some(from) = self.revoked_ancestor(did) {
-            return Standing::SuccessorOfRevoked { from };
+        match self.revoked_ancestor(did) {
+            Ancestry::Revoked(from) => return Standing::SuccessorOfRevoked { from },
+            Ancestry::TooDeep => return Standing::ChainTooLong,
+            Ancestry::Clean => {}
         }
         match self.successions.get(did).map(|to| to.keys().cloned().collect::<Vec<_>>()) {
             Some(to) if to.len() == 1 => Standing::Succeeded { by: to[0].clone() },
@@ -402,8 +498,9 @@ impl Lineage {
     }
 
     /// A revoked key from which `did` descends through successions alone (rule 2). A key named
-    /// by a revocation as its successor does not descend from it: the owner chose it.
-    fn revoked_ancestor(&self, did: &DidKey) -> Option<DidKey> {
+    /// by a revocation as its successor does not descend from it: the owner chose it. A chain
+    /// longer than [`MAX_CHAIN`] is refused rather than followed to its end.
+    fn revoked_ancestor(&self, did: &DidKey) -> Ancestry {
         let mut frontier = vec![did];
         let mut seen = BTreeSet::new();
         for _ in 0..MAX_CHAIN {
@@ -412,24 +509,27 @@ impl Lineage {
                 if !seen.insert(d) {
                     continue;
                 }
-                for p in self.predecessors(d) {
+                for p in self.predecessors.get(d).into_iter().flatten() {
                     if self.revocations.contains_key(p) {
-                        return Some(p.clone());
+                        if self.revocation_successor(p) == Some(d) {
+                            continue;
+                        }
+                        return Ancestry::Revoked(p.clone());
                     }
                     next.push(p);
                 }
             }
             if next.is_empty() {
-                return None;
+                return Ancestry::Clean;
             }
             frontier = next;
         }
-        None
+        Ancestry::TooDeep
     }
 
     /// The key that speaks for `did`'s apps now: follow successions (and a revocation's named
-    /// successor) to the end. `None` when `did` or a key on the way is refused, or the way
-    /// forks (rule 4 stops there: the key before the fork speaks).
+    /// successor) to the end. `None` when `did` or a key on the way is refused; where the way
+    /// forks (rule 4) the key before the fork speaks.
     pub fn head(&self, did: &DidKey) -> Option<DidKey> {
         let mut current = did.clone();
         for _ in 0..MAX_CHAIN {
@@ -437,23 +537,29 @@ impl Lineage {
                 Standing::Active | Standing::Conflicting { .. } => return Some(current),
                 Standing::Succeeded { by } => current = by,
                 Standing::Revoked { successor: Some(next) } => current = next,
-                Standing::Revoked { successor: None } | Standing::SuccessorOfRevoked { .. } => return None,
+                Standing::Revoked { successor: None }
+                | Standing::SuccessorOfRevoked { .. }
+                | Standing::ChainTooLong => {
+                    return None;
+                }
             }
         }
-        Some(current)
+        None
     }
 
-    /// The keys whose apps `did` continues: itself and every key that leads to it by
-    /// successions or a revocation's named successor (what trust scores carry over from).
+    /// The keys whose apps `did` continues: itself and the keys that lead to it by successions
+    /// or a revocation's named successor (what trust scores carry over from), at most
+    /// [`MAX_CHAIN`] of them.
     pub fn lineage_of(&self, did: &DidKey) -> Vec<DidKey> {
         let mut out = vec![did.clone()];
         let mut i = 0;
         while i < out.len() && out.len() < MAX_CHAIN {
             let d = out[i].clone();
-            let from_successions = self.predecessors(&d).into_iter().cloned();
-            let from_revocations =
-                self.revocations.keys().filter(|r| self.revocation_successor(r) == Some(&d)).cloned();
-            for p in from_successions.chain(from_revocations).collect::<Vec<_>>() {
+            let from_successions = self.predecessors.get(&d).into_iter().flatten();
+            for p in from_successions.chain(self.named_by(&d)).cloned().collect::<Vec<_>>() {
+                if out.len() >= MAX_CHAIN {
+                    break;
+                }
                 if !out.contains(&p) && self.head(&p).as_ref() == Some(did) {
                     out.push(p);
                 }
@@ -462,6 +568,13 @@ impl Lineage {
         }
         out
     }
+}
+
+/// What lies up a DID's succession chain.
+enum Ancestry {
+    Clean,
+    Revoked(DidKey),
+    TooDeep,
 }
 
 /// The key state the origin records in a publisher's delegation (`archy_key` in the delegated
@@ -630,5 +743,58 @@ mod tests {
         lineage.add(revocation(&a, Some(&c))).expect("add");
         assert_eq!(lineage.standing(&a.did()), Standing::Revoked { successor: None });
         assert_eq!(lineage.head(&a.did()), None);
+    }
+
+    #[test]
+    fn a_revocation_naming_another_successor_or_none_cancels_the_named_one() {
+        let (owner, backup, thief) = (key(1), key(2), key(3));
+        let mut lineage = Lineage::new();
+        lineage.add(revocation(&owner, None)).expect("the owner revokes");
+        lineage.add(revocation(&owner, Some(&thief))).expect("the thief, holding the key, names itself");
+        assert_eq!(lineage.standing(&owner.did()), Standing::Revoked { successor: None });
+        assert_eq!(lineage.head(&owner.did()), None);
+        assert_eq!(lineage.lineage_of(&thief.did()), vec![thief.did()], "no trust carried to the thief");
+        let mut lineage = Lineage::new();
+        lineage.add(revocation(&owner, Some(&backup))).expect("add");
+        assert_eq!(lineage.head(&owner.did()), Some(backup.did()));
+    }
+
+    #[test]
+    fn revoking_a_rotated_away_key_in_favour_of_its_successor_keeps_the_successor() {
+        let (old, new) = (key(1), key(2));
+        let mut lineage = Lineage::new();
+        lineage.add(succession(&old, &new)).expect("add");
+        assert!(lineage.standing(&old.did()).release_refusal(&old.did()).is_some(), "a retired key publishes nothing");
+        assert_eq!(lineage.standing(&old.did()).refusal(&old.did()), None, "but is not refused");
+        lineage.add(revocation(&old, Some(&new))).expect("add");
+        assert_eq!(lineage.standing(&new.did()), Standing::Active);
+        assert_eq!(lineage.head(&old.did()), Some(new.did()));
+    }
+
+    #[test]
+    fn statements_per_key_are_capped_and_hex_case_is_no_new_statement() {
+        let target = key(50);
+        let mut lineage = Lineage::new();
+        for n in 0..MAX_PER_KEY as u8 {
+            lineage.add(succession(&key(60 + n), &target)).expect("within the cap");
+        }
+        let err = lineage.add(succession(&key(99), &target)).expect_err("over the cap");
+        assert!(matches!(err, StatementError::TooMany(_)), "{err}");
+        let Statement::Revocation(mut r) = revocation(&key(60), None) else { unreachable!() };
+        lineage.add(Statement::Revocation(r.clone())).expect("add");
+        r.sig = r.sig.to_uppercase();
+        assert!(!lineage.add(Statement::Revocation(r)).expect("verifies"), "the same revocation");
+    }
+
+    #[test]
+    fn a_chain_longer_than_followed_is_refused() {
+        let keys: Vec<SigningKey> = (0..=MAX_CHAIN as u8 + 1).map(|n| key(100 + n)).collect();
+        let mut lineage = Lineage::new();
+        for pair in keys.windows(2) {
+            lineage.add(succession(&pair[0], &pair[1])).expect("add");
+        }
+        lineage.add(revocation(&keys[0], None)).expect("add");
+        let last = keys.last().expect("keys");
+        assert!(lineage.standing(&last.did()).is_refused(), "{:?}", lineage.standing(&last.did()));
     }
 }

@@ -727,9 +727,11 @@ impl Repository {
         }
         // A published file is immutable: the same path never names other bytes (a new app
         // version gets a new path), so a node that verified a manifest once never sees it change.
-        if let Some(current) = self.delegated.get(role) {
+        // Every role's files count, a yanked role's included: a successor may not reuse a path
+        // its predecessor published.
+        for held in self.delegated.values() {
             for (path, file) in &md.signed.targets {
-                if let Some(old) = current.signed.targets.get(path)
+                if let Some(old) = held.signed.targets.get(path)
                     && (old.length != file.length || old.hashes != file.hashes)
                 {
                     return Err(RepoError::Invalid(format!(

@@ -117,3 +117,20 @@ fn a_revoked_publisher_without_yank_stays_listed_and_publishes_nothing_more() {
     let err = repo.rotate_publisher("alice", &key(31).did(), None, false, &keys.targets, t0()).expect_err("not live");
     assert!(matches!(err, RepoError::Retired { .. }), "{err}");
 }
+
+#[test]
+fn a_successor_may_not_reuse_a_yanked_predecessors_path_with_other_bytes() {
+    let keys = TestKeys::fixed();
+    let (old, new) = (&keys.publisher, key(32));
+    let mut repo = keys.create(t0());
+    repo.add_publisher("alice", &old.did(), &["hello-web"], &keys.targets, t0()).expect("alice");
+    let v1 = "apps/hello-web/0.1.0.json";
+    repo.add_publisher_target("alice", v1, TestApp::new("hello-web").envelope(old), "manifest", old, t0()).expect("v1");
+    repo.rotate_publisher("alice", &new.did(), None, true, &keys.targets, t0()).expect("rotate");
+    repo.revoke_publisher("alice", true, &keys.targets, t0()).expect("yank");
+    // The yanked role resolves nothing now, but its path keeps its bytes.
+    let err = repo
+        .add_publisher_target("alice-2", v1, TestApp::new("hello-web").envelope(&new), "manifest", &new, t0())
+        .expect_err("same path, other bytes");
+    assert!(err.to_string().contains("is already published with other content"), "{err}");
+}

@@ -116,6 +116,7 @@ pub(crate) fn standing_text(standing: &catalog::keylife::Standing) -> String {
         Standing::SuccessorOfRevoked { from } => {
             format!("REFUSED: holds its standing only through a succession from the revoked key {from}")
         }
+        Standing::ChainTooLong => "REFUSED: descends from a longer chain of successions than a node follows".into(),
         Standing::Conflicting { successors } => {
             format!("named {} different successors; none is followed", successors.len())
         }

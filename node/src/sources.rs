@@ -43,6 +43,12 @@ impl NostrSource {
         Self { data: data.clone() }
     }
 
+    /// Why the key statements on Nostr refuse `did`, if they do.
+    fn refusal(&self, did: &catalog::DidKey) -> Option<String> {
+        let state = crate::nostr::state::NostrState::load(&self.data);
+        state.discovery().lineage().standing(did).refusal(did)
+    }
+
     /// The stored events checked again, with the scores of the seeds `config.toml` names now.
     fn view(&self) -> Result<NostrView, SourceError> {
         let config = self.data.config().map_err(|e| SourceError::Io(format!("{e:#}")))?;
@@ -118,7 +124,12 @@ impl AppSource for NodeSource {
 
     fn manifest(&self, id: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, SourceError> {
         if self.use_origin(id) {
-            return self.origin.manifest(id, version);
+            let manifest = self.origin.manifest(id, version)?;
+            // A key its owner revoked on Nostr is refused wherever its manifests come from.
+            if let Some(why) = self.nostr.refusal(manifest.publisher()) {
+                return Err(SourceError::Refused(format!("{id} {}: {why}", manifest.manifest().version)));
+            }
+            return Ok(manifest);
         }
         match self.nostr.manifest(id, version) {
             Err(e) if self.source == Source::All && e.is_not_found() => {

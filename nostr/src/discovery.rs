@@ -145,9 +145,10 @@ impl Discovery {
         &self.lineage
     }
 
-    /// `Err` naming the rule when the lineage refuses `did`'s releases.
+    /// `Err` naming the rule when the lineage refuses `did`'s releases (a revoked key, one that
+    /// descends from one, or one that moved to a successor).
     pub fn check_standing(&self, did: &DidKey) -> Result<(), Rejected> {
-        match self.lineage.standing(did).refusal(did) {
+        match self.lineage.standing(did).release_refusal(did) {
             Some(reason) => Err(Rejected::KeyRefused(reason)),
             None => Ok(()),
         }
@@ -189,8 +190,16 @@ impl Discovery {
                 Ok(Checked::Revocation { did: revocation.did, app: revocation.app, version: revocation.version })
             }
             Announcement::KeyStatement(statement) => {
-                if self.lineage.len() >= MAX_KEY_STATEMENTS {
-                    return Err(Rejected::Overloaded(format!("{MAX_KEY_STATEMENTS} key statements already held")));
+                // Past the cap, only statements about a key the node already knows (bound on
+                // Nostr, or named by a statement it holds) are taken: strangers' statements are
+                // free to make, and must not crowd out a publisher's revocation. Those are bounded
+                // by the bound keys and `MAX_PER_KEY`.
+                let subject = statement.subject();
+                let known = self.bindings.values().any(|d| d.contains(subject)) || self.lineage.names(subject);
+                if self.lineage.len() >= MAX_KEY_STATEMENTS && !known {
+                    return Err(Rejected::Overloaded(format!(
+                        "{MAX_KEY_STATEMENTS} key statements already held; {subject} is not a key this node knows"
+                    )));
                 }
                 let new = self.lineage.add(statement.clone()).map_err(|e| Rejected::BadKeyStatement(e.to_string()))?;
                 Ok(Checked::KeyStatement { statement, new })

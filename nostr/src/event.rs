@@ -7,8 +7,8 @@
 //! | release | `archy:app:<app-id>` | `archy-app` | [`release_message`] |
 //! | binding | `archy:bind:<did>` | `archy-bind` | [`bind_message`] |
 //! | revocation | `archy:revoke:<app-id>:<version>` | `archy-revoke` | [`revoke_message`] |
-//! | key succession | `archy:key:succession:<old did>` | `archy-key` | [`catalog::keylife::Succession::message`] (old and new key) |
-//! | key revocation | `archy:key:revocation:<did>` | `archy-key` | [`catalog::keylife::Revocation::message`] |
+//! | key succession | `archy:key:succession:<old did>:<hash>` | `archy-key` | [`catalog::keylife::Succession::message`] (old and new key) |
+//! | key revocation | `archy:key:revocation:<did>:<hash>` | `archy-key` | [`catalog::keylife::Revocation::message`] |
 //!
 //! A key statement (the last two) is the statement file itself, carried as the event's content:
 //! its DID signatures make it valid whoever posts it, so an owner whose key is gone can post the
@@ -298,9 +298,14 @@ pub fn bind_d_tag(did: &DidKey) -> String {
     format!("archy:bind:{did}")
 }
 
-/// `d` tag of a key statement's event: `archy:key:<succession|revocation>:<subject did>`.
+/// `d` tag of a key statement's event:
+/// `archy:key:<succession|revocation>:<subject did>:<first 16 hex digits of BLAKE3(statement)>`.
+/// The hash makes each statement its own address, so a later statement about the same key by the
+/// same Nostr key (a thief holding both keys) never replaces an earlier one on relays (NIP-01
+/// keeps one addressable event per address).
 pub fn key_statement_d_tag(statement: &catalog::keylife::Statement) -> String {
-    format!("archy:key:{}:{}", statement.kind(), statement.subject())
+    let hash = blake3::hash(&statement.to_bytes()).to_hex();
+    format!("archy:key:{}:{}:{}", statement.kind(), statement.subject(), &hash[..16])
 }
 
 /// Builds the event carrying a key statement (signed by any Nostr key: the statement's own DID

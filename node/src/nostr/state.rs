@@ -244,12 +244,12 @@ impl NostrState {
                 Err(reason) => state.drop_event(Origin::Store, Some(&file.name), &reason),
             }
         }
-        // Key statements, bindings, then revocations, then releases oldest version first, then
-        // the rest: the order in which none has to wait for another.
+        // Bindings, key statements (which know the bound keys then), revocations, then releases
+        // oldest version first, then the rest: the order in which none has to wait for another.
         let rank = |e: &Event| -> (u8, Option<semver::Version>, u64) {
             match event::parse(e) {
-                Ok(Announcement::KeyStatement(_)) => (0, None, e.created_at.as_secs()),
-                Ok(Announcement::Binding(_)) => (1, None, e.created_at.as_secs()),
+                Ok(Announcement::Binding(_)) => (0, None, e.created_at.as_secs()),
+                Ok(Announcement::KeyStatement(_)) => (1, None, e.created_at.as_secs()),
                 Ok(Announcement::Revocation(_)) => (2, None, e.created_at.as_secs()),
                 Ok(Announcement::Release(r)) => (3, Some(r.version), e.created_at.as_secs()),
                 Err(_) => (4, None, e.created_at.as_secs()),

@@ -45,8 +45,9 @@ enum KeyAction {
     /// Show the identity of a key.
     Show(KeyPath),
     /// Replace the key with a new one and sign a succession statement with both; the old key is
-    /// kept beside it as `<key>.retired-<time>`. With --relay, the statement and the new DID's
-    /// binding to your Nostr key are posted.
+    /// kept beside it as `<key>.retired-<time>` (0600; delete it once the origin has rotated your
+    /// role: whoever holds it could sign a revocation of it). With --relay, the statement and the
+    /// new DID's binding to your Nostr key are posted.
     Rotate {
         #[command(flatten)]
         key: KeyPath,
@@ -174,8 +175,10 @@ fn rotate(key: &KeyPath, nostr_key: &NostrKeyPath, relay_urls: &[String], out: &
     let statement_file = statement_path(&path, "succession");
     catalog::repo::write_atomic(&statement_file, &statement.to_bytes())?;
     let posted = if relay_urls.is_empty() { None } else { Some(post(&statement, nostr_key, relay_urls, Some(&new))?) };
+    // The old key gets a second name first, then the new key replaces it in one rename: at no
+    // moment is there no key at `path`.
     let retired = PathBuf::from(format!("{}.retired-{}", path.display(), now.format("%Y%m%dT%H%M%SZ")));
-    std::fs::rename(&path, &retired).with_context(|| format!("moving the old key to {}", retired.display()))?;
+    std::fs::hard_link(&path, &retired).with_context(|| format!("keeping the old key as {}", retired.display()))?;
     std::fs::rename(&pending, &path).with_context(|| format!("moving the new key to {}", path.display()))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
