@@ -625,3 +625,21 @@ impl Revocation {
         verify_did(&self.did, &message, &self.did_sig, "revocation", npub)
     }
 }
+
+#[cfg(test)]
+mod key_statement_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_statement_event_parses_back_to_its_statement() {
+        let (old, new) = (SigningKey::generate(), SigningKey::generate());
+        let statement = catalog::keylife::Statement::Succession(
+            catalog::keylife::Succession::sign(&old, &new, catalog::testing::t0()).expect("sign"),
+        );
+        let event = key_statement_event(&statement, &Keys::generate()).expect("event");
+        match parse(&event) {
+            Ok(Announcement::KeyStatement(parsed)) => assert_eq!(parsed, statement),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -222,3 +222,40 @@ fn stock_minisign_accepts_the_bootstrap_root_signature() {
     assert!(out.status.success(), "minisign -V refused: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("archy bootstrap root v1"));
 }
+
+#[test]
+fn key_rotate_keeps_the_old_key_and_signs_a_succession_with_both() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    let old = env.ok(&["key", "new"])["did"].as_str().unwrap().to_owned();
+    let rotated = env.ok(&["key", "rotate"]);
+    let new = rotated["did"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(env.ok(&["key", "show"])["did"], new.as_str(), "the key path holds the new key");
+    let retired = PathBuf::from(rotated["retired_key"].as_str().unwrap());
+    assert_eq!(catalog::keyfile::read(&retired).unwrap().did().to_string(), old);
+    for key in [env.path("publisher.key"), retired] {
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "{}", key.display());
+    }
+    let bytes = std::fs::read(rotated["statement"].as_str().unwrap()).unwrap();
+    let statement = catalog::keylife::Statement::from_slice(&bytes).unwrap();
+    statement.verify().expect("signed by both keys");
+    match statement {
+        catalog::keylife::Statement::Succession(s) => {
+            assert_eq!((s.old.to_string(), s.new.to_string()), (old.clone(), new.clone()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(rotated["posted"].is_null(), "no relay named, nothing posted");
+    // A revocation prepared with a successor is written 0600 and verifies.
+    let prepared = env.ok(&["key", "revoke", "--prepare", "--successor", &old, "--out", "revoke.json"]);
+    assert_eq!(prepared["posted"], false);
+    let path = env.path("revoke.json");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    catalog::keylife::Statement::from_slice(&std::fs::read(&path).unwrap()).unwrap().verify().expect("verifies");
+    // Revoking without --prepare needs a relay to post to.
+    let out = env.archy(&["key", "revoke", "--out", "now.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--relay"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!env.path("now.json").exists(), "nothing written when nothing can be posted");
+}

@@ -45,7 +45,7 @@ enum KeyAction {
     /// Show the identity of a key.
     Show(KeyPath),
     /// Replace the key with a new one and sign a succession statement with both; the old key is
-    /// kept beside it as `<key>.retired-<time>` (0600; delete it once the origin has rotated your
+    /// kept beside it as `<key>.retired-<key id>` (0600; delete it once the origin has rotated your
     /// role: whoever holds it could sign a revocation of it). With --relay, the statement and the
     /// new DID's binding to your Nostr key are posted.
     Rotate {
@@ -102,6 +102,9 @@ pub fn run(args: KeyArgs, out: &Output) -> anyhow::Result<ExitCode> {
         KeyAction::Show(kp) => show(&kp.load()?, &kp.path(), false, out),
         KeyAction::Rotate { key, nostr_key, relays } => rotate(&key, &nostr_key, &relays.relays, out)?,
         KeyAction::Revoke { key, nostr_key, relays, prepare, out: file, successor, reason } => {
+            if !prepare && relays.relays.is_empty() {
+                return Err(user_error("name at least one relay with --relay ws://…, or write it with --prepare"));
+            }
             let signing = key.load()?;
             let successor = successor
                 .map(|s| s.parse::<catalog::DidKey>().map_err(|e| user_error(format!("--successor: {e}"))))
@@ -177,8 +180,11 @@ fn rotate(key: &KeyPath, nostr_key: &NostrKeyPath, relay_urls: &[String], out: &
     let posted = if relay_urls.is_empty() { None } else { Some(post(&statement, nostr_key, relay_urls, Some(&new))?) };
     // The old key gets a second name first, then the new key replaces it in one rename: at no
     // moment is there no key at `path`.
-    let retired = PathBuf::from(format!("{}.retired-{}", path.display(), now.format("%Y%m%dT%H%M%SZ")));
-    std::fs::hard_link(&path, &retired).with_context(|| format!("keeping the old key as {}", retired.display()))?;
+    // Named by the old key's id: a resumed rotation finds its link already there.
+    let retired = PathBuf::from(format!("{}.retired-{}", path.display(), &old.key_id()[..16]));
+    if !(retired.exists() && catalog::keyfile::read(&retired).is_ok_and(|k| k.did() == old.did())) {
+        std::fs::hard_link(&path, &retired).with_context(|| format!("keeping the old key as {}", retired.display()))?;
+    }
     std::fs::rename(&pending, &path).with_context(|| format!("moving the new key to {}", path.display()))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
