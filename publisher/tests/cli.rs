@@ -227,18 +227,18 @@ fn stock_minisign_accepts_the_bootstrap_root_signature() {
 fn key_rotate_keeps_the_old_key_and_signs_a_succession_with_both() {
     use std::os::unix::fs::PermissionsExt as _;
     let env = Env::new();
-    let old = env.ok(&["key", "new"])["did"].as_str().unwrap().to_owned();
+    let old = env.ok(&["key", "new"])["did"].as_str().expect("present").to_owned();
     let rotated = env.ok(&["key", "rotate"]);
-    let new = rotated["did"].as_str().unwrap().to_owned();
+    let new = rotated["did"].as_str().expect("present").to_owned();
     assert_ne!(new, old);
     assert_eq!(env.ok(&["key", "show"])["did"], new.as_str(), "the key path holds the new key");
-    let retired = PathBuf::from(rotated["retired_key"].as_str().unwrap());
-    assert_eq!(catalog::keyfile::read(&retired).unwrap().did().to_string(), old);
+    let retired = PathBuf::from(rotated["retired_key"].as_str().expect("present"));
+    assert_eq!(catalog::keyfile::read(&retired).expect("present").did().to_string(), old);
     for key in [env.path("publisher.key"), retired] {
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600, "{}", key.display());
+        assert_eq!(std::fs::metadata(&key).expect("present").permissions().mode() & 0o777, 0o600, "{}", key.display());
     }
-    let bytes = std::fs::read(rotated["statement"].as_str().unwrap()).unwrap();
-    let statement = catalog::keylife::Statement::from_slice(&bytes).unwrap();
+    let bytes = std::fs::read(rotated["statement"].as_str().expect("present")).expect("present");
+    let statement = catalog::keylife::Statement::from_slice(&bytes).expect("present");
     statement.verify().expect("signed by both keys");
     match statement {
         catalog::keylife::Statement::Succession(s) => {
@@ -251,8 +251,11 @@ fn key_rotate_keeps_the_old_key_and_signs_a_succession_with_both() {
     let prepared = env.ok(&["key", "revoke", "--prepare", "--successor", &old, "--out", "revoke.json"]);
     assert_eq!(prepared["posted"], false);
     let path = env.path("revoke.json");
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    catalog::keylife::Statement::from_slice(&std::fs::read(&path).unwrap()).unwrap().verify().expect("verifies");
+    assert_eq!(std::fs::metadata(&path).expect("present").permissions().mode() & 0o777, 0o600);
+    catalog::keylife::Statement::from_slice(&std::fs::read(&path).expect("present"))
+        .expect("present")
+        .verify()
+        .expect("verifies");
     // Revoking without --prepare needs a relay to post to.
     let out = env.archy(&["key", "revoke", "--out", "now.json"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
