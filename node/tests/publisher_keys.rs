@@ -232,17 +232,14 @@ fn a_stolen_key_is_revoked_and_neither_it_nor_the_thiefs_successor_is_trusted() 
     std::fs::copy(&owner_key, &thief_key).unwrap();
     let thief_nostr = Keys::generate();
     nostr_key_file(&thief_dir.join("nostr.key"), &thief_nostr);
-    let (code, out) = archy_cli(&[
-        "key",
-        "rotate",
-        "--key",
-        path_str(&thief_key),
-        "--nostr-key",
-        path_str(&thief_dir.join("nostr.key")),
-        "--relay",
-        &relay,
-    ]);
-    assert_eq!(code, Some(0), "{out}");
+    let thief_rotates = || {
+        let nostr_key = thief_dir.join("nostr.key");
+        let args =
+            ["key", "rotate", "--key", path_str(&thief_key), "--nostr-key", path_str(&nostr_key), "--relay", &relay];
+        let (code, out) = archy_cli(&args);
+        assert_eq!(code, Some(0), "{out}");
+    };
+    thief_rotates();
     let thief = Publisher { did: catalog::keyfile::read(&thief_key).unwrap(), nostr: thief_nostr };
     assert_ne!(thief.did(), owner.did());
     world.relay.publish(&[thief.release("hello-nostr", "2.0.0", &world.envelopes)]);
@@ -289,17 +286,7 @@ fn a_stolen_key_is_revoked_and_neither_it_nor_the_thiefs_successor_is_trusted() 
         );
     }
     // The thief rotating again changes nothing: it is still a successor of the revoked key.
-    let (code, out) = archy_cli(&[
-        "key",
-        "rotate",
-        "--key",
-        path_str(&thief_key),
-        "--nostr-key",
-        path_str(&thief_dir.join("nostr.key")),
-        "--relay",
-        &relay,
-    ]);
-    assert_eq!(code, Some(0), "{out}");
+    thief_rotates();
     let thief2 = catalog::keyfile::read(&thief_key).unwrap().did().to_string();
     // The backup key named in the revocation continues the app, with the owner's trust
     // carried over to its new Nostr key.

@@ -39,7 +39,16 @@ async fn submit_described(
     let listed = files.iter().map(|(path, bytes)| ((*path).to_owned(), describe(bytes)));
     let next = repo.next_publisher_targets(role, listed, chrono::Utc::now()).unwrap();
     let metadata = SignedMetadata::sign(next, &[key]).unwrap().to_bytes();
+    post_submission(registry, role, &metadata, files).await
+}
 
+/// `POST /v1/submissions` of `metadata` for `role` with `files`: `(status, JSON body)`.
+async fn post_submission(
+    registry: &Arc<Registry>,
+    role: &str,
+    metadata: &[u8],
+    files: &[(&str, Vec<u8>)],
+) -> (StatusCode, Value) {
     let boundary = "archy-test-boundary";
     let mut body = Vec::new();
     let mut part = |disposition: String, bytes: &[u8]| {
@@ -48,7 +57,7 @@ async fn submit_described(
         body.extend_from_slice(b"\r\n");
     };
     part("form-data; name=\"role\"".into(), role.as_bytes());
-    part("form-data; name=\"metadata\"".into(), &metadata);
+    part("form-data; name=\"metadata\"".into(), metadata);
     for (path, bytes) in files {
         part(format!("form-data; name=\"file\"; filename=\"{path}\""), bytes);
     }
@@ -525,24 +534,7 @@ async fn a_rotated_publishers_old_key_is_refused_and_its_new_role_accepted() {
     let v2 = envelope(&old, "notes", "2.0.0");
     next.targets.insert("apps/notes/2.0.0.json".into(), catalog::repo::target_file(&v2, "manifest"));
     let metadata = SignedMetadata::sign(next, &[&old]).unwrap().to_bytes();
-    let boundary = "b";
-    let mut body = Vec::new();
-    for (disposition, bytes) in [
-        ("form-data; name=\"role\"".to_owned(), b"acme".to_vec()),
-        ("form-data; name=\"metadata\"".to_owned(), metadata),
-        ("form-data; name=\"file\"; filename=\"apps/notes/2.0.0.json\"".to_owned(), v2),
-    ] {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes());
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let request = Request::post("/v1/submissions")
-        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
-        .body(Body::from(body))
-        .unwrap();
-    let (status, body) = call(&registry, request).await;
-    let body: Value = serde_json::from_slice(&body).unwrap();
+    let (status, body) = post_submission(&registry, "acme", &metadata, &[("apps/notes/2.0.0.json", v2)]).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "publisher_key_retired", "{body}");
     assert!(body["reason"].as_str().unwrap().contains("publish with the key of role `acme-2`"), "{body}");
