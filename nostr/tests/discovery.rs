@@ -230,3 +230,31 @@ fn the_nip82_mirror_is_never_taken_for_an_archy_event() {
         assert!(matches!(err, Rejected::NotArchy(_)), "{what}: {err}");
     }
 }
+
+#[test]
+fn a_flood_of_strangers_key_statements_cannot_crowd_out_a_publishers_revocation() {
+    use archy_nostr::discovery::MAX_KEY_STATEMENTS;
+    use catalog::keylife::{Revocation, Statement};
+    let mut discovery = Discovery::new();
+    let alice = Publisher::new();
+    assert!(matches!(discovery.check(&alice.binding()), Ok(Checked::Binding { .. })));
+    let poster = Keys::generate();
+    let now = catalog::testing::t0();
+    // Free to make: revocations of throwaway keys fill the node's room for strangers.
+    for _ in 0..MAX_KEY_STATEMENTS {
+        let throwaway = SigningKey::generate();
+        let statement = Statement::Revocation(Revocation::sign(&throwaway, None, "", now).expect("sign"));
+        let event = event::key_statement_event(&statement, &poster).expect("event");
+        assert!(matches!(discovery.check(&event), Ok(Checked::KeyStatement { new: true, .. })));
+    }
+    let one_more = Statement::Revocation(Revocation::sign(&SigningKey::generate(), None, "", now).expect("sign"));
+    let event = event::key_statement_event(&one_more, &poster).expect("event");
+    assert!(matches!(discovery.check(&event), Err(Rejected::Overloaded(_))), "a stranger's is dropped");
+    // The revocation of a bound publisher still gets in, and her releases are refused.
+    let revocation = Statement::Revocation(Revocation::sign(&alice.did, None, "stolen", now).expect("sign"));
+    let event = event::key_statement_event(&revocation, &poster).expect("event");
+    assert!(matches!(discovery.check(&event), Ok(Checked::KeyStatement { new: true, .. })));
+    let (release, _) = alice.release("1.0.0");
+    let err = discovery.check(&release).expect_err("revoked");
+    assert!(err.to_string().contains("a revocation always wins"), "{err}");
+}
