@@ -177,6 +177,7 @@ step "done: the origin registry and its relay, node 1 and hello-web keep running
 API=$(sed -n 's|^api = "\(.*\)"|\1|p' "$WORK/node1/config.toml")
 echo "  open the app:        http://127.0.0.1:8090/"
 echo "  origin registry:     $ORIGIN    Nostr relay: $RELAY"
+echo "  marketplace:         $ORIGIN/   (every app of the origin's catalog, verified by the origin)"
 echo "  node 1's local API:  http://$API (token: archy-node api-token --data $WORK/node1)"
 echo "                       e.g. $BIN/archy-node api GET /v1/apps --data $WORK/node1"
 echo "  work folder:         $WORK"

@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod blobs;
+mod market;
 mod submissions;
 mod util;

@@ -11,19 +11,23 @@ use axum::routing::{get, post};
 use catalog::envelope::MAX_ENVELOPE_BYTES;
 use chrono::Utc;
 
-use super::{Config, Registry, blobs, endpoint, files, metrics, submissions};
+use super::{Config, Registry, blobs, endpoint, files, metrics, pages, submissions};
 use archy_net::PeerAddr;
 
 /// Largest body of a route that takes no upload.
 const MAX_REQUEST: usize = 64 * 1024;
 
-/// The HTTP API: TUF layout under `/metadata/` and `/targets/`, submissions under `/v1/`.
+/// The HTTP API: TUF layout under `/metadata/` and `/targets/`, submissions under `/v1/`, and the
+/// marketplace's pages (`/`, `/apps/<id>`, `/style.css`).
 ///
 /// Every route that takes a body is bounded: submissions by [`Config::max_submission`], hosted
 /// envelopes by [`MAX_ENVELOPE_BYTES`], everything else by 64 KiB.
 pub fn router(registry: Arc<Registry>) -> Router {
     let limit = usize::try_from(registry.config.max_submission).unwrap_or(usize::MAX);
     Router::new()
+        .route("/", get(pages::list))
+        .route("/apps/{id}", get(pages::app))
+        .route("/style.css", get(pages::style))
         .route("/metadata/{name}", get(files::metadata))
         .route("/targets/{*path}", get(files::target))
         .route("/v1/submissions", post(submissions::submit).layer(DefaultBodyLimit::max(limit)))

@@ -146,6 +146,8 @@ pub struct Registry {
     pub(crate) incoming_reserved: Arc<AtomicU64>,
     /// The envelopes hosted at `/v1/blobs`.
     pub(crate) hosted: Mutex<HostedIndex>,
+    /// The marketplace's verified index of the catalog, rebuilt when the timestamp changes.
+    pub(crate) market: Mutex<Option<Arc<super::market::Market>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -171,6 +173,7 @@ impl Registry {
             submission_slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_submissions.max(1))),
             incoming_reserved: Arc::new(AtomicU64::new(0)),
             hosted: Mutex::new(hosted),
+            market: Mutex::new(None),
             timestamp_key: read_key("timestamp")?,
             snapshot_key: read_key("snapshot")?,
             repo_dir,

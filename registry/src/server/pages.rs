@@ -1,0 +1,315 @@
+//! The marketplace's pages, server-rendered HTML (no JavaScript needed): `/` lists the origin's
+//! apps with search (`q`) and category filters (`category`) as query parameters, 48 to a page
+//! (`page`); `/apps/<id>` shows one app: its versions, what a node would create for it (the
+//! `archy app render` plan), its permissions and dependencies, and the signature facts this server
+//! verified. Everything from a manifest is escaped (maud escapes every `(value)`), links go only
+//! to a manifest's `https://` source, and no image is loaded from anywhere.
+
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+use super::Registry;
+use super::market::{Market, MarketApp, MarketVersion};
+
+/// Apps on one page of the list.
+pub(crate) const PAGE_SIZE: usize = 48;
+
+const STYLE: &str = include_str!("market.css");
+
+/// `?q=&category=&page=` of the list.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    page: usize,
+}
+
+fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · archy" }
+                link rel="stylesheet" href="/style.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "archy" }
+                    span.tag { "signed apps for your own server" }
+                }
+                main { (body) }
+                footer {
+                    "Every app here is signed by its publisher and listed in this origin's TUF catalog; "
+                    "your node verifies all of it again before it installs anything."
+                }
+            }
+        }
+    }
+}
+
+/// The letter avatar of an app (no image is fetched from anywhere).
+fn avatar(m: &catalog::manifest::Manifest) -> Markup {
+    let letter = m.title.chars().next().unwrap_or('?').to_uppercase().collect::<String>();
+    html! { span.avatar aria-hidden="true" { (letter) } }
+}
+
+fn short_did(did: &str) -> String {
+    match did.get(..20) {
+        Some(head) if did.len() > 28 => format!("{head}…{}", &did[did.len() - 6..]),
+        _ => did.to_owned(),
+    }
+}
+
+/// A link to the list with these filters.
+fn list_url(q: &str, category: &str, page: usize) -> String {
+    let mut params = Vec::new();
+    if !q.is_empty() {
+        params.push(format!("q={}", encode(q)));
+    }
+    if !category.is_empty() {
+        params.push(format!("category={}", encode(category)));
+    }
+    if page > 0 {
+        params.push(format!("page={page}"));
+    }
+    if params.is_empty() { "/".to_owned() } else { format!("/?{}", params.join("&")) }
+}
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn card(app: &MarketApp) -> Markup {
+    let v = app.newest();
+    let m = &v.manifest;
+    html! {
+        li.card {
+            (avatar(m))
+            div.body {
+                h2 { a href={ "/apps/" (m.id) } { (m.title) } }
+                p.summary { (m.summary) }
+                p.meta {
+                    span.version { "v" (m.version) }
+                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
+                }
+                p.publisher title=(m.publisher.to_string()) { "by " code { (short_did(&m.publisher.to_string())) } }
+                @if let Some(why) = &v.revoked { p.revoked { "Publisher key revoked: " (why) } }
+            }
+        }
+    }
+}
+
+/// `GET /`: the list.
+pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Query<ListQuery>) -> Response {
+    let market = match current(&registry).await {
+        Ok(m) => m,
+        Err(e) => return unavailable(&e),
+    };
+    let q = query.q.trim().to_lowercase();
+    let category = query.category.trim().to_owned();
+    let found: Vec<&MarketApp> = market.apps.values().filter(|a| a.in_category(&category) && a.matches(&q)).collect();
+    let pages = found.len().div_ceil(PAGE_SIZE).max(1);
+    let current = query.page.min(pages - 1);
+    let shown = found.iter().skip(current * PAGE_SIZE).take(PAGE_SIZE);
+    let categories = market.categories();
+    let heading = match (q.is_empty(), category.is_empty()) {
+        (true, true) => format!("{} apps", found.len()),
+        _ => format!("{} of {} apps", found.len(), market.apps.len()),
+    };
+    let body = html! {
+        form.search role="search" method="get" action="/" {
+            label for="q" { "Search apps" }
+            input #q type="search" name="q" value=(query.q) placeholder="title, summary or id";
+            @if !category.is_empty() { input type="hidden" name="category" value=(category); }
+            button type="submit" { "Search" }
+        }
+        nav.categories aria-label="Categories" {
+            a href=(list_url(&query.q, "", 0)) aria-current=[category.is_empty().then_some("page")] { "All" }
+            @for (c, n) in &categories {
+                " "
+                a href=(list_url(&query.q, c, 0)) aria-current=[(category == *c).then_some("page")] { (c) " (" (n) ")" }
+            }
+        }
+        h1 { (heading) }
+        @if found.is_empty() {
+            p.empty { "No app matches." }
+        } @else {
+            ul.apps { @for app in shown { (card(app)) } }
+        }
+        @if pages > 1 {
+            nav.pages aria-label="Pages" {
+                @if current > 0 { a rel="prev" href=(list_url(&query.q, &category, current - 1)) { "← previous" } }
+                " page " (current + 1) " of " (pages) " "
+                @if current + 1 < pages { a rel="next" href=(list_url(&query.q, &category, current + 1)) { "next →" } }
+            }
+        }
+    };
+    Html(page("Apps", body).into_string()).into_response()
+}
+
+fn plan(v: &MarketVersion) -> Markup {
+    let plan = catalog::manifest::render(&v.manifest);
+    html! {
+        h2 { "What a node creates" }
+        table {
+            thead { tr { th scope="col" { "Container" } th scope="col" { "Image" } th scope="col" { "Ports" } th scope="col" { "Mounts" } } }
+            tbody {
+                @for c in &plan.containers {
+                    tr {
+                        td { code { (c.name) } }
+                        td { code { (image_text(&c.image)) } }
+                        td { @for p in &c.ports { code { (p) } " " } }
+                        td { @for m in &c.mounts { code { (mount_text(m)) } br; } }
+                    }
+                }
+            }
+        }
+        @if !plan.volumes.is_empty() {
+            p { "Volumes: " @for vol in &plan.volumes { code { (vol.name) } " " } }
+        }
+        p { "Network: " code { (plan.network.name) } }
+        @if !plan.secrets.is_empty() {
+            p { "Secrets generated on the node: " @for s in &plan.secrets { code { (s.name) } " " } }
+        }
+        h2 { "Permissions" }
+        @if plan.permissions.is_empty() {
+            p { "None: the app runs with archy's defaults (no host paths, devices or extra capabilities)." }
+        } @else {
+            p { "The node's operator must grant these before it runs:" }
+            ul.permissions { @for p in &plan.permissions { li { code { (p) } } } }
+        }
+    }
+}
+
+fn image_text(image: &catalog::manifest::Image) -> String {
+    image.to_string()
+}
+
+fn mount_text(mount: &catalog::manifest::Mount) -> String {
+    serde_json::to_value(mount)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /apps/<id>`: one app.
+pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlPath<String>) -> Response {
+    let market = match current(&registry).await {
+        Ok(m) => m,
+        Err(e) => return unavailable(&e),
+    };
+    let Some(app) = market.apps.get(&id) else {
+        let body = html! { h1 { "No app " code { (id) } } p { a href="/" { "All apps" } } };
+        return (StatusCode::NOT_FOUND, Html(page("Not found", body).into_string())).into_response();
+    };
+    let v = app.newest();
+    let m = &v.manifest;
+    let verified_at = market.verified_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let body = html! {
+        div.app-head {
+            (avatar(m))
+            div {
+                h1 { (m.title) }
+                p.summary { (m.summary) }
+                p.meta {
+                    span.version { "v" (m.version) }
+                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
+                }
+            }
+        }
+        @if let Some(why) = &v.revoked { p.revoked role="alert" { "Publisher key revoked: " (why) ". Nodes will not install this version." } }
+        section.install {
+            h2 { "Install" }
+            pre { code { "archy-node install " (m.id) } }
+        }
+        section {
+            h2 { "About" }
+            @for para in m.description.split("\n\n").filter(|p| !p.trim().is_empty()) { p.description { (para.trim()) } }
+            p {
+                "Licence " code { (m.license) } " · "
+                a href=(m.source) rel="noopener noreferrer nofollow" { "source code" }
+            }
+        }
+        section { (plan(v)) }
+        @if !m.dependencies.is_empty() {
+            section {
+                h2 { "Dependencies" }
+                ul { @for (dep, req) in &m.dependencies { li { a href={ "/apps/" (dep) } { (dep) } " " code { (req) } } } }
+            }
+        }
+        section.signature {
+            h2 { "Signature" }
+            dl {
+                dt { "Publisher" } dd { code { (m.publisher) } }
+                dt { "Key id (TUF)" } dd { code { (v.keyid) } }
+                dt { "Manifest BLAKE3" } dd { code { (v.manifest_hash) } }
+                dt { "TUF role" } dd { code { (v.role) } " version " (v.role_version) }
+                dt { "Catalog" } dd { "timestamp version " (market.timestamp_version) }
+                @if let Some(at) = &verified_at { dt { "Verified" } dd { "by this server at " (at) } }
+            }
+        }
+        section {
+            h2 { "Versions" }
+            table {
+                thead { tr { th scope="col" { "Version" } th scope="col" { "Role" } th scope="col" { "Manifest BLAKE3" } } }
+                tbody {
+                    @for ver in &app.versions {
+                        tr {
+                            td { (ver.manifest.version) @if ver.revoked.is_some() { " (revoked)" } }
+                            td { code { (ver.role) } " v" (ver.role_version) }
+                            td { code { (ver.manifest_hash.get(..16).unwrap_or_default()) "…" } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Html(page(&m.title, body).into_string()).into_response()
+}
+
+/// `GET /style.css`.
+pub(crate) async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], STYLE).into_response()
+}
+
+fn unavailable(e: &anyhow::Error) -> Response {
+    tracing::error!("the marketplace could not read the catalog: {e:#}");
+    let body = html! { h1 { "The catalog cannot be read right now" } p { "Try again in a moment." } };
+    (StatusCode::SERVICE_UNAVAILABLE, Html(page("Unavailable", body).into_string())).into_response()
+}
+
+/// The market for the catalog this server serves now (rebuilt when its timestamp changes).
+pub(crate) async fn current(registry: &Arc<Registry>) -> anyhow::Result<Arc<Market>> {
+    let version = registry.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?.timestamp_version;
+    if let Some(m) = registry.market.lock().map_err(|_| anyhow::anyhow!("market lock poisoned"))?.as_ref()
+        && m.timestamp_version == version
+    {
+        return Ok(m.clone());
+    }
+    let dir = registry.repo_dir.clone();
+    let built = tokio::task::spawn_blocking(move || Market::build(&dir, version, chrono::Utc::now())).await??;
+    let built = Arc::new(built);
+    *registry.market.lock().map_err(|_| anyhow::anyhow!("market lock poisoned"))? = Some(built.clone());
+    Ok(built)
+}

@@ -1,0 +1,167 @@
+//! The marketplace's pages through the router: what a visitor sees, search and category filters
+//! without JavaScript, the app page's plan and signature facts, and stranger-supplied text shown
+//! as text.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use catalog::envelope::SignedEnvelope;
+use catalog::keys::SigningKey;
+use catalog::manifest::{Limits, Manifest};
+use catalog::metadata::SignedMetadata;
+use catalog::repo::{Expiry, Repository, target_file};
+use registry::server::Registry;
+
+use crate::util::{call, origin};
+
+/// Publishes a manifest made from the example with `edit` applied, through the registry's
+/// submission route, as `role` signed by `key`.
+async fn publish(
+    registry: &Arc<Registry>,
+    dir: &std::path::Path,
+    role: &str,
+    key: &SigningKey,
+    id: &str,
+    edit: impl Fn(String) -> String,
+) {
+    let toml = edit(catalog::manifest::example_toml(id, &key.did()));
+    let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
+    let bytes = SignedEnvelope::sign(&manifest, key).expect("sign").to_bytes();
+    let path = catalog::repo::envelope_target_path(id, &manifest.version);
+    let repo = Repository::load(&dir.join("repository"), Expiry::default()).unwrap();
+    let next = repo
+        .next_publisher_targets(role, [(path.clone(), target_file(&bytes, "manifest"))], chrono::Utc::now())
+        .unwrap();
+    let metadata = SignedMetadata::sign(next, &[key]).unwrap().to_bytes();
+    let boundary = "b";
+    let mut body = Vec::new();
+    for (disposition, part) in [
+        ("form-data; name=\"role\"".to_owned(), role.as_bytes().to_vec()),
+        ("form-data; name=\"metadata\"".to_owned(), metadata),
+        (format!("form-data; name=\"file\"; filename=\"{path}\""), bytes),
+    ] {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes());
+        body.extend_from_slice(&part);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let request = Request::post("/v1/submissions")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    let (status, answer) = call(registry, request).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+}
+
+async fn page(registry: &Arc<Registry>, path: &str) -> (StatusCode, String) {
+    let (status, body) = call(registry, Request::get(path).body(Body::empty()).unwrap()).await;
+    (status, String::from_utf8(body).expect("utf-8"))
+}
+
+#[tokio::test]
+async fn the_list_searches_and_filters_and_the_app_page_shows_the_plan_and_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &key.did(), &["team-wiki", "photo-box"])]);
+    publish(&registry, dir.path(), "acme", &key, "team-wiki", |t| {
+        t.replace("A small static website served from your home server.", "A wiki for your team.")
+            .replace("categories = [\"web\"]", "categories = [\"productivity\"]")
+    })
+    .await;
+    publish(&registry, dir.path(), "acme", &key, "photo-box", |t| {
+        t.replace("categories = [\"web\"]", "categories = [\"media\"]")
+    })
+    .await;
+
+    let (status, html) = page(&registry, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("2 apps"), "{html}");
+    assert!(html.contains(">Team Wiki<") && html.contains(">Photo Box<"), "{html}");
+    assert!(html.contains(&key.did().to_string()), "the publisher's DID is shown");
+
+    let (_, html) = page(&registry, "/?q=WIKI").await;
+    assert!(html.contains("1 of 2 apps") && html.contains(">Team Wiki<") && !html.contains(">Photo Box<"), "{html}");
+    let (_, html) = page(&registry, "/?category=media").await;
+    assert!(html.contains(">Photo Box<") && !html.contains(">Team Wiki<"), "{html}");
+    let (_, html) = page(&registry, "/?q=nothing-like-this").await;
+    assert!(html.contains("No app matches."), "{html}");
+
+    let (status, html) = page(&registry, "/apps/team-wiki").await;
+    assert_eq!(status, StatusCode::OK);
+    for expected in [
+        "archy-node install team-wiki",
+        "archy_team-wiki",                             // the app's network, from the render plan
+        "archy_team-wiki_site",                        // its volume
+        "docker.io/library/nginx:1.27-alpine@sha256:", // the pinned image
+        "TUF role",
+        "acme",
+        "Manifest BLAKE3",
+        "by this server at",
+        "https://example.org/team-wiki",
+    ] {
+        assert!(html.contains(expected), "{expected} missing:\n{html}");
+    }
+    let (status, html) = page(&registry, "/apps/no-such-app").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("No app"), "{html}");
+    let (status, css) = page(&registry, "/style.css").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(css.contains("body"), "{css}");
+}
+
+#[tokio::test]
+async fn a_script_in_a_manifest_is_shown_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &key.did(), &["evil-app"])]);
+    publish(&registry, dir.path(), "acme", &key, "evil-app", |t| {
+        t.replace("title = \"Evil App\"", "title = \"<b onmouseover=alert(1)>Evil</b>\"")
+            .replace("A small static website served from your home server.", "\\\"><script>alert('summary')</script>")
+            .replace("Describe what the app does", "<script>alert(document.cookie)</script> Describe what the app does")
+    })
+    .await;
+    for path in ["/", "/apps/evil-app", "/?q=%3Cscript%3E"] {
+        let (status, html) = page(&registry, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!html.contains("<script"), "{path}: a script tag reached the page:\n{html}");
+        assert!(!html.contains("<b onmouseover"), "{path}: markup reached the page:\n{html}");
+    }
+    let (_, html) = page(&registry, "/apps/evil-app").await;
+    assert!(html.contains("&lt;script&gt;alert(document.cookie)&lt;/script&gt;"), "shown as text:\n{html}");
+    assert!(html.contains("&lt;b onmouseover=alert(1)&gt;Evil&lt;/b&gt;"), "{html}");
+}
+
+#[tokio::test]
+async fn a_large_catalog_is_listed_a_page_at_a_time_and_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let ids: Vec<String> = (0..600).map(|n| format!("app-{n:05}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    crate::util::init_folder(dir.path(), &[("acme", &key.did(), &id_refs)]);
+    // Written straight into the repository: hundreds of submissions through HTTP would test the
+    // submission route, not the marketplace. (The time for 10,000 apps is a benchmark's.)
+    let served = dir.path().join("repository");
+    let mut repo = Repository::load(&served, Expiry::default()).unwrap();
+    let files = ids
+        .iter()
+        .map(|id| {
+            let envelope = catalog::testing::TestApp::new(id).envelope(&key);
+            (catalog::repo::envelope_target_path(id, &"0.1.0".parse().unwrap()), envelope, "manifest".to_owned())
+        })
+        .collect();
+    repo.add_publisher_targets("acme", files, &key, chrono::Utc::now()).unwrap();
+    let keys = |name: &str| catalog::keyfile::read(&dir.path().join(format!("keys/{name}.key"))).unwrap();
+    repo.snapshot_and_timestamp(&keys("snapshot"), &keys("timestamp"), chrono::Utc::now()).unwrap();
+    repo.write_dir(&served).unwrap();
+    let registry = crate::util::open(dir.path(), |_| {});
+
+    let (status, html) = page(&registry, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("600 apps") && html.contains("page 1 of 13"), "{}", &html[..html.len().min(2000)]);
+    assert_eq!(html.matches("class=\"card\"").count(), 48, "one page of cards");
+    let (_, html) = page(&registry, "/?q=app-0059&page=0").await;
+    assert!(html.contains("10 of 600 apps"), "{}", &html[..html.len().min(2000)]);
+    let (_, html) = page(&registry, "/?page=12").await;
+    assert!(html.contains("page 13 of 13") && html.contains("app-00599"), "the last page");
+}
