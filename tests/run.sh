@@ -6,11 +6,12 @@
 #   (a container registry on 127.0.0.1 serving the digest-pinned image of a Nostr app), systemd
 #   (systemd-analyze verifies the shipped units), docker.io and fuse-overlayfs (tests start
 #   engines of their own to kill and restart), xfsprogs (an engine on an XFS filesystem with
-#   reflinks, in a loop-mounted file, for snapshots that share blocks).
+#   reflinks, in a loop-mounted file, for snapshots that share blocks), chromium and
+#   chromium-driver (the marketplace is tested in a real browser).
 # - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
 #   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
-# - python-tuf and pynostr in ~/.cache/archy-interop-venv (interop: python-tuf reads archy
-#   repositories, pynostr checks archy's Nostr events).
+# - python-tuf, pynostr and selenium in ~/.cache/archy-interop-venv (interop: python-tuf reads
+#   archy repositories, pynostr checks archy's Nostr events, selenium drives chromium).
 # - nostr-rs-relay, an independent Nostr relay, built once into ~/.cache/archy-tools.
 # - cargo test --workspace.
 # - The public TUF conformance suite against `archy-node tuf-client`, when it is available
@@ -31,6 +32,8 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v fuse-overlayfs >/dev/null 2>&1 || missing+=(fuse-overlayfs)
 # mkfs.xfs makes the reflink-capable filesystem a snapshot test runs an engine on.
 command -v mkfs.xfs >/dev/null 2>&1 || missing+=(xfsprogs)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -qq

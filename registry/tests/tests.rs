@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod blobs;
+mod browser;
 mod market;
 mod submissions;
 mod util;

@@ -1,0 +1,82 @@
+//! The marketplace in a real browser: the origin serves a catalog of the six sample apps on
+//! 127.0.0.1, and `tests/interop/browser_market.py` drives Debian's chromium (headless, through
+//! chromium-driver and selenium) through the list, a search typed into the search box, an app
+//! page and a phone-sized window, writing a screenshot of each under the test's output folder.
+
+use std::path::{Path, PathBuf};
+
+use catalog::envelope::SignedEnvelope;
+use catalog::keys::SigningKey;
+use catalog::manifest::{Limits, Manifest};
+use catalog::repo::{Expiry, Repository};
+
+/// The sample apps under `apps/`, published by `key` in one role.
+fn sample_catalog(dir: &Path, key: &SigningKey) -> usize {
+    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps");
+    let mut manifests = Vec::new();
+    for entry in std::fs::read_dir(&apps).unwrap() {
+        let path = entry.unwrap().path();
+        if path.join("archy.toml").exists() {
+            let mut manifest = Manifest::from_dir(&path, &Limits::default()).unwrap();
+            manifest.publisher = key.did();
+            manifests.push(manifest);
+        }
+    }
+    let ids: Vec<String> = manifests.iter().map(|m| m.id.to_string()).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    crate::util::init_folder(dir, &[("samples", &key.did(), &refs)]);
+    let served = dir.join("repository");
+    let mut repo = Repository::load(&served, Expiry::default()).unwrap();
+    let files = manifests
+        .iter()
+        .map(|m| {
+            let envelope = SignedEnvelope::sign(m, key).unwrap().to_bytes();
+            (catalog::repo::envelope_target_path(m.id.as_str(), &m.version), envelope, "manifest".to_owned())
+        })
+        .collect();
+    let now = chrono::Utc::now();
+    repo.add_publisher_targets("samples", files, key, now).unwrap();
+    let keys = |name: &str| catalog::keyfile::read(&dir.join(format!("keys/{name}.key"))).unwrap();
+    repo.snapshot_and_timestamp(&keys("snapshot"), &keys("timestamp"), now).unwrap();
+    repo.write_dir(&served).unwrap();
+    manifests.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_marketplace_in_a_real_browser() {
+    let python = std::env::var("ARCHY_INTEROP_PYTHON")
+        .expect("ARCHY_INTEROP_PYTHON is not set: run the tests with `bash tests/run.sh`, which makes the venv");
+    for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} is missing: `bash tests/run.sh` installs chromium and chromium-driver"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let apps = sample_catalog(dir.path(), &key);
+    assert_eq!(apps, 6, "the six sample apps");
+    let registry = crate::util::open(dir.path(), |_| {});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, registry::server::router(registry)).await });
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-market");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/browser_market.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&url)
+        .arg(&shots)
+        .arg(apps.to_string())
+        .arg(key.did().to_string())
+        .output()
+        .await
+        .unwrap();
+    server.abort();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    for page in ["list", "search", "app", "phone"] {
+        let png = std::fs::read(shots.join(format!("marketplace-{page}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "screenshot of the {page} page");
+    }
+}

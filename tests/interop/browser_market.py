@@ -1,0 +1,75 @@
+"""Drives the origin's marketplace in a real browser (Debian's chromium, headless, through
+chromium-driver and selenium) the way a visitor would, and writes a screenshot of each page.
+
+    python browser_market.py <marketplace URL> <screenshot folder> <expected app count> <publisher DID>
+
+Exits 0 when every step saw what a visitor should see; otherwise prints the step and exits 1.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+
+def fail(step, driver):
+    print(f"marketplace in the browser: {step}\n--- page source ---\n{driver.page_source[:4000]}", file=sys.stderr)
+    driver.quit()
+    sys.exit(1)
+
+
+def main():
+    url, shots, expected, did = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    os.makedirs(shots, exist_ok=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        driver.get(url + "/")
+        cards = driver.find_elements(By.CSS_SELECTOR, "li.card")
+        if len(cards) != expected:
+            fail(f"the list shows {len(cards)} apps, not {expected}", driver)
+        driver.save_screenshot(os.path.join(shots, "marketplace-list.png"))
+
+        # Search the way a visitor does: type into the search box and press the button.
+        box = driver.find_element(By.ID, "q")
+        box.send_keys("wiki")
+        driver.find_element(By.CSS_SELECTOR, "form.search button").click()
+        titles = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "li.card h2")]
+        if len(titles) != 1 or "Wiki" not in titles[0]:
+            fail(f"searching `wiki` found {titles}", driver)
+        if "q=wiki" not in driver.current_url:
+            fail(f"the search is not in the URL: {driver.current_url}", driver)
+        driver.save_screenshot(os.path.join(shots, "marketplace-search.png"))
+
+        driver.find_element(By.CSS_SELECTOR, "li.card h2 a").click()
+        headings = [e.text for e in driver.find_elements(By.TAG_NAME, "h2")]
+        for wanted in ("Permissions", "What a node creates", "Signature", "Versions"):
+            if wanted not in headings:
+                fail(f"the app page has no `{wanted}` section (sections: {headings})", driver)
+        if did not in driver.find_element(By.CSS_SELECTOR, "section.signature").text:
+            fail("the app page does not show the publisher DID", driver)
+        if "archy-node install" not in driver.find_element(By.CSS_SELECTOR, "section.install").text:
+            fail("the app page does not say how to install", driver)
+        driver.save_screenshot(os.path.join(shots, "marketplace-app.png"))
+
+        # A phone-sized window still shows the list, one column.
+        driver.set_window_size(390, 844)
+        driver.get(url + "/")
+        driver.save_screenshot(os.path.join(shots, "marketplace-phone.png"))
+        first = driver.find_elements(By.CSS_SELECTOR, "li.card")[0]
+        if first.size["width"] > 390:
+            fail(f"a card is {first.size['width']} px wide in a 390 px window", driver)
+    finally:
+        driver.quit()
+    print("marketplace in the browser: list, search, app page and phone layout as expected")
+
+
+main()
