@@ -317,7 +317,7 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
 
     // No Nostr key before the first use; `identity bind` creates it, 0600.
     assert_eq!(env.ok(&["identity", "show"])["npub"], Value::Null);
-    let bound = env.ok(&["identity", "bind", "--relay", &relay, "--relay", &registry_relay]);
+    let bound = env.ok(&["identity", "bind", "--relay", &relay, "--relay", &registry_relay, "--marketplace", &http]);
     assert_eq!(bound["created"], true);
     assert_eq!(bound["did"], did);
     use std::os::unix::fs::PermissionsExt as _;
@@ -330,6 +330,18 @@ fn bind_publish_replace_and_revoke_on_real_relays() {
     assert!(answers.iter().all(|a| a["ok"] == true), "{bound}");
     let handlers = env.query(&relay, Filter::new().kind(Kind::from_u16(31990)).author(author));
     assert_eq!(handlers.len(), 1, "the NIP-89 handler is on the relay");
+    // Its `web` template sends Nostr clients to the origin's marketplace: the link a client makes
+    // for a release (`naddr`) lands on that app's page.
+    let web = handlers[0].tags.iter().map(Tag::as_slice).find(|t| t[0] == "web").expect("a web template").to_vec();
+    assert_eq!(web[1], format!("{http}/a/<bech32>"));
+    use archy_nostr::nostr_sdk::ToBech32 as _;
+    use archy_nostr::nostr_sdk::nips::nip01::Coordinate;
+    use archy_nostr::nostr_sdk::nips::nip19::Nip19Coordinate;
+    let coordinate = Coordinate::new(Kind::from_u16(event::KIND_APP_DATA), author).identifier("archy:app:notes");
+    let naddr = Nip19Coordinate::new(coordinate, []).to_bech32().unwrap();
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let answer = agent.get(&web[1].replace("<bech32>", &naddr)).call().expect("an answer");
+    assert_eq!((answer.status(), answer.header("location")), (303, Some("/apps/notes")));
 
     // Publish 1.0.0 with the envelope uploaded to the registry.
     let v1 = env.app("notes", "1.0.0", &did);

@@ -39,6 +39,10 @@ enum IdentityAction {
         /// A relay to post to (ws://… or wss://…); repeat for several.
         #[arg(long = "relay", value_name = "URL", required = true)]
         relays: Vec<String>,
+        /// An origin's marketplace (http(s)://host:port): the handler event then tells Nostr
+        /// clients to open releases there (`<URL>/a/<bech32>`, NIP-89 `web`).
+        #[arg(long, value_name = "URL")]
+        marketplace: Option<String>,
         #[command(flatten)]
         key: KeyPath,
         #[command(flatten)]
@@ -50,7 +54,9 @@ enum IdentityAction {
 pub fn run(args: IdentityArgs, out: &Output) -> anyhow::Result<ExitCode> {
     match args.action {
         IdentityAction::Show { key, nostr_key } => show(&key, &nostr_key, out),
-        IdentityAction::Bind { relays, key, nostr_key } => bind(&relays, &key, &nostr_key, out),
+        IdentityAction::Bind { relays, marketplace, key, nostr_key } => {
+            bind(&relays, marketplace.as_deref(), &key, &nostr_key, out)
+        }
     }
 }
 
@@ -67,7 +73,20 @@ fn show(key: &KeyPath, nostr_key: &NostrKeyPath, out: &Output) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-fn bind(relay_urls: &[String], key: &KeyPath, nostr_key: &NostrKeyPath, out: &Output) -> anyhow::Result<ExitCode> {
+fn bind(
+    relay_urls: &[String],
+    marketplace: Option<&str>,
+    key: &KeyPath,
+    nostr_key: &NostrKeyPath,
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    let web = match marketplace {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Some(format!("{}/a/<bech32>", url.trim_end_matches('/')))
+        }
+        Some(url) => return Err(crate::output::user_error(format!("--marketplace {url}: not an http(s):// URL"))),
+        None => None,
+    };
     let signing = key.load()?;
     let did = signing.did();
     let (keys, created) = nostr_key.load_or_create()?;
@@ -81,7 +100,7 @@ fn bind(relay_urls: &[String], key: &KeyPath, nostr_key: &NostrKeyPath, out: &Ou
             }
         }
         let binding = archy_nostr::event::binding_event(&signing, &keys)?;
-        let handler = archy_nostr::interop::handler_event(&keys, None)?;
+        let handler = archy_nostr::interop::handler_event(&keys, web.as_deref())?;
         for relay in connections {
             answers.push(relays::post(relay, "binding", &binding).await);
             answers.push(relays::post(relay, "handler", &handler).await);

@@ -288,6 +288,26 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
     Html(page(&m.title, body).into_string()).into_response()
 }
 
+/// `GET /a/<naddr>`: where a Nostr client's link to an archy release lands (the NIP-89 handler's
+/// `web` template is `<marketplace>/a/<bech32>`): the release's address names the app in its `d`
+/// tag (`archy:app:<id>`), and the visitor is sent to `/apps/<id>`.
+pub(crate) async fn naddr(UrlPath(naddr): UrlPath<String>) -> Response {
+    use archy_nostr::nostr_sdk::FromBech32 as _;
+    use archy_nostr::nostr_sdk::nips::nip19::Nip19Coordinate;
+    let app = Nip19Coordinate::from_bech32(&naddr)
+        .ok()
+        .filter(|c| c.kind.as_u16() == archy_nostr::event::KIND_APP_DATA)
+        .and_then(|c| c.identifier.strip_prefix("archy:app:").map(str::to_owned))
+        .filter(|id| id.parse::<catalog::manifest::AppId>().is_ok());
+    match app {
+        Some(id) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/apps/{id}"))]).into_response(),
+        None => {
+            let body = html! { h1 { "Not an archy app release" } p { "The link does not name an archy app. " a href="/" { "All apps" } } };
+            (StatusCode::NOT_FOUND, Html(page("Not found", body).into_string())).into_response()
+        }
+    }
+}
+
 /// `GET /style.css`.
 pub(crate) async fn style() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], STYLE).into_response()

@@ -27,6 +27,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/", get(pages::list))
         .route("/apps/{id}", get(pages::app))
+        .route("/a/{naddr}", get(pages::naddr))
         .route("/style.css", get(pages::style))
         .route("/metadata/{name}", get(files::metadata))
         .route("/targets/{*path}", get(files::target))
