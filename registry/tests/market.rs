@@ -12,6 +12,7 @@ use catalog::manifest::{Limits, Manifest};
 use catalog::metadata::SignedMetadata;
 use catalog::repo::{Expiry, Repository, target_file};
 use registry::server::Registry;
+use tower::ServiceExt as _;
 
 use crate::util::{call, origin};
 
@@ -164,4 +165,81 @@ async fn a_large_catalog_is_listed_a_page_at_a_time_and_searched() {
     assert!(html.contains("10 of 600 apps"), "{}", &html[..html.len().min(2000)]);
     let (_, html) = page(&registry, "/?page=12").await;
     assert!(html.contains("page 13 of 13") && html.contains("app-00599"), "the last page");
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_marked_a_yanked_one_is_gone_and_links_from_nostr_land_on_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (SigningKey::generate(), SigningKey::generate());
+    let registry = origin(dir.path(), &[("acme", &old.did(), &["team-wiki"])]);
+    publish(&registry, dir.path(), "acme", &old, "team-wiki", |t| t).await;
+    let served = dir.path().join("repository");
+    let key = |name: &str| catalog::keyfile::read(&dir.path().join(format!("keys/{name}.key"))).unwrap();
+    let change = |f: &dyn Fn(&mut Repository)| {
+        let mut repo = Repository::load(&served, Expiry::default()).unwrap();
+        f(&mut repo);
+        repo.snapshot_and_timestamp(&key("snapshot"), &key("timestamp"), chrono::Utc::now()).unwrap();
+        repo.write_dir(&served).unwrap();
+    };
+    // The key was stolen: rotated with --revoke-old, the new key publishes 0.2.0.
+    change(&|r| {
+        r.rotate_publisher("acme", &new.did(), None, true, &key("targets"), chrono::Utc::now()).unwrap();
+    });
+    let registry = crate::util::open(dir.path(), |_| {});
+    publish(&registry, dir.path(), "acme-2", &new, "team-wiki", |t| {
+        t.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+    })
+    .await;
+    let (_, html) = page(&registry, "/apps/team-wiki").await;
+    assert!(html.contains("0.1.0 (revoked)"), "{html}");
+    assert!(html.contains("v0.2.0"), "the page is led by the version not revoked:\n{html}");
+    // The new role is yanked: its version leaves, the revoked one is all that is left, marked.
+    change(&|r| r.revoke_publisher("acme-2", true, &key("targets"), chrono::Utc::now()).unwrap());
+    let registry = crate::util::open(dir.path(), |_| {});
+    let (_, html) = page(&registry, "/").await;
+    assert!(html.contains("Publisher key revoked") && !html.contains("v0.2.0"), "{html}");
+
+    // A Nostr client's link to a release (NIP-89 `web` template) lands on the app's page.
+    use archy_nostr::nostr_sdk::nips::nip01::Coordinate;
+    use archy_nostr::nostr_sdk::nips::nip19::Nip19Coordinate;
+    use archy_nostr::nostr_sdk::{Keys, Kind, ToBech32 as _};
+    let author = Keys::generate().public_key();
+    let naddr = |kind: u16, d: &str| {
+        let coordinate = Coordinate::new(Kind::from_u16(kind), author).identifier(d);
+        Nip19Coordinate::new(coordinate, []).to_bech32().unwrap()
+    };
+    let response = registry::server::router(registry.clone())
+        .oneshot(Request::get(format!("/a/{}", naddr(30078, "archy:app:team-wiki"))).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], "/apps/team-wiki");
+    for bad in [
+        naddr(30078, "archy:bind:x"),
+        naddr(1, "archy:app:team-wiki"),
+        "naddr1nothing".into(),
+        "https:%2F%2Fevil".into(),
+    ] {
+        let (status, _) = page(&registry, &format!("/a/{bad}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn pages_forbid_scripts_and_survive_odd_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = origin(dir.path(), &[]);
+    let response = registry::server::router(registry.clone())
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let long = "x".repeat(20_000);
+    for path in ["/?page=-1".to_owned(), "/?page=18446744073709551616".to_owned(), format!("/?q={long}")] {
+        let (status, html) = page(&registry, &path).await;
+        assert_eq!(status, StatusCode::OK, "{}", &path[..path.len().min(40)]);
+        assert!(html.len() < 20_000, "a long search is cut: {} bytes", html.len());
+    }
 }

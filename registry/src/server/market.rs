@@ -1,6 +1,7 @@
-//! The marketplace's index: every app version of the origin's catalog, verified by this server the
-//! way a node verifies it (the envelope's own signature, the placement rule for its catalog entry,
-//! the stored bytes against the signed hashes), kept in memory per catalog version.
+//! The marketplace's index: every app version of the origin's catalog, each envelope verified by
+//! this server the way a node verifies envelopes (its own signature, the placement rule for its
+//! catalog entry, the stored bytes against the signed hashes), kept in memory per catalog version.
+//! (The metadata is this server's own; its signatures are what nodes check.)
 //!
 //! Only what verifies is shown; an entry that does not is left out and counted. A role the origin
 //! revoked shows its versions marked (nodes will not install them); a yanked role shows nothing.
@@ -40,9 +41,10 @@ pub(crate) struct MarketApp {
 }
 
 impl MarketApp {
-    /// The newest version.
+    /// The version the app is shown by: the newest one whose key the origin did not revoke (a
+    /// revoked key's last version never speaks for the app), else the newest.
     pub(crate) fn newest(&self) -> &MarketVersion {
-        &self.versions[0]
+        self.versions.iter().find(|v| v.revoked.is_none()).unwrap_or(&self.versions[0])
     }
 
     /// Whether `query` (lowercase) is in the id, title or summary of the newest version.
@@ -71,6 +73,8 @@ pub(crate) struct Market {
     pub verified_at: Option<DateTime<Utc>>,
     /// Entries left out because they did not verify (path: why).
     pub refused: Vec<String>,
+    /// Every category of the apps' shown versions, with how many apps list it.
+    pub categories: BTreeMap<String, usize>,
 }
 
 impl Market {
@@ -133,17 +137,14 @@ impl Market {
         for app in market.apps.values_mut() {
             app.versions.sort_by(|a, b| b.manifest.version.cmp(&a.manifest.version));
         }
-        Ok(market)
-    }
-
-    /// Every category of the apps' newest versions, with how many apps list it.
-    pub(crate) fn categories(&self) -> BTreeMap<String, usize> {
-        let mut out = BTreeMap::new();
-        for app in self.apps.values() {
+        for app in market.apps.values() {
             for c in &app.newest().manifest.categories {
-                *out.entry(c.clone()).or_default() += 1;
+                *market.categories.entry(c.clone()).or_default() += 1;
             }
         }
-        out
+        for refused in &market.refused {
+            tracing::warn!("the marketplace leaves out {refused}");
+        }
+        Ok(market)
     }
 }

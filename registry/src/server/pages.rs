@@ -20,7 +20,10 @@ pub(crate) const PAGE_SIZE: usize = 48;
 
 const STYLE: &str = include_str!("market.css");
 
-/// `?q=&category=&page=` of the list.
+/// Longest search text used (longer text is cut; it is repeated in the page's links).
+const MAX_QUERY_BYTES: usize = 200;
+
+/// `?q=&category=&page=` of the list (anything unreadable counts as absent).
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct ListQuery {
     #[serde(default)]
@@ -28,7 +31,28 @@ pub(crate) struct ListQuery {
     #[serde(default)]
     category: String,
     #[serde(default)]
-    page: usize,
+    page: String,
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// An HTML page with the headers every page carries: no script may run, nothing is loaded from
+/// elsewhere, forms post only here, and no other site may frame it.
+fn html_page(status: StatusCode, markup: Markup) -> Response {
+    let policy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    (
+        status,
+        [(header::CONTENT_SECURITY_POLICY, policy), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+        Html(markup.into_string()),
+    )
+        .into_response()
 }
 
 fn page(title: &str, body: Markup) -> Markup {
@@ -42,11 +66,12 @@ fn page(title: &str, body: Markup) -> Markup {
                 link rel="stylesheet" href="/style.css";
             }
             body {
+                a.skip href="#main" { "Skip to the content" }
                 header.top {
                     a.brand href="/" { "archy" }
                     span.tag { "signed apps for your own server" }
                 }
-                main { (body) }
+                main #main { (body) }
                 footer {
                     "Every app here is signed by its publisher and listed in this origin's TUF catalog; "
                     "your node verifies all of it again before it installs anything."
@@ -107,7 +132,9 @@ fn card(app: &MarketApp) -> Markup {
                     span.version { "v" (m.version) }
                     @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
                 }
-                p.publisher title=(m.publisher.to_string()) { "by " code { (short_did(&m.publisher.to_string())) } }
+                p.publisher title=(m.publisher.to_string()) {
+                    "by " code aria-label=(m.publisher.to_string()) { (short_did(&m.publisher.to_string())) }
+                }
                 @if let Some(why) = &v.revoked { p.revoked { "Publisher key revoked: " (why) } }
             }
         }
@@ -120,13 +147,14 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
         Ok(m) => m,
         Err(e) => return unavailable(&e),
     };
-    let q = query.q.trim().to_lowercase();
-    let category = query.category.trim().to_owned();
+    let shown_q = cut(query.q.trim(), MAX_QUERY_BYTES).to_owned();
+    let q = shown_q.to_lowercase();
+    let category = cut(query.category.trim(), MAX_QUERY_BYTES).to_owned();
     let found: Vec<&MarketApp> = market.apps.values().filter(|a| a.in_category(&category) && a.matches(&q)).collect();
     let pages = found.len().div_ceil(PAGE_SIZE).max(1);
-    let current = query.page.min(pages - 1);
+    let current = query.page.trim().parse::<usize>().unwrap_or(0).min(pages - 1);
     let shown = found.iter().skip(current * PAGE_SIZE).take(PAGE_SIZE);
-    let categories = market.categories();
+    let categories = &market.categories;
     let heading = match (q.is_empty(), category.is_empty()) {
         (true, true) => format!("{} apps", found.len()),
         _ => format!("{} of {} apps", found.len(), market.apps.len()),
@@ -134,15 +162,15 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
     let body = html! {
         form.search role="search" method="get" action="/" {
             label for="q" { "Search apps" }
-            input #q type="search" name="q" value=(query.q) placeholder="title, summary or id";
+            input #q type="search" name="q" value=(shown_q) placeholder="title, summary or id";
             @if !category.is_empty() { input type="hidden" name="category" value=(category); }
             button type="submit" { "Search" }
         }
         nav.categories aria-label="Categories" {
-            a href=(list_url(&query.q, "", 0)) aria-current=[category.is_empty().then_some("page")] { "All" }
-            @for (c, n) in &categories {
+            a href="/" aria-current=[category.is_empty().then_some("page")] { "All" }
+            @for (c, n) in categories {
                 " "
-                a href=(list_url(&query.q, c, 0)) aria-current=[(category == *c).then_some("page")] { (c) " (" (n) ")" }
+                a href=(list_url("", c, 0)) aria-current=[(category == *c).then_some("page")] { (c) " (" (n) ")" }
             }
         }
         h1 { (heading) }
@@ -153,13 +181,13 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
         }
         @if pages > 1 {
             nav.pages aria-label="Pages" {
-                @if current > 0 { a rel="prev" href=(list_url(&query.q, &category, current - 1)) { "← previous" } }
+                @if current > 0 { a rel="prev" href=(list_url(&shown_q, &category, current - 1)) { "← previous" } }
                 " page " (current + 1) " of " (pages) " "
-                @if current + 1 < pages { a rel="next" href=(list_url(&query.q, &category, current + 1)) { "next →" } }
+                @if current + 1 < pages { a rel="next" href=(list_url(&shown_q, &category, current + 1)) { "next →" } }
             }
         }
     };
-    Html(page("Apps", body).into_string()).into_response()
+    html_page(StatusCode::OK, page("Apps", body))
 }
 
 fn plan(v: &MarketVersion) -> Markup {
@@ -221,7 +249,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
     };
     let Some(app) = market.apps.get(&id) else {
         let body = html! { h1 { "No app " code { (id) } } p { a href="/" { "All apps" } } };
-        return (StatusCode::NOT_FOUND, Html(page("Not found", body).into_string())).into_response();
+        return html_page(StatusCode::NOT_FOUND, page("Not found", body));
     };
     let v = app.newest();
     let m = &v.manifest;
@@ -238,7 +266,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
                 }
             }
         }
-        @if let Some(why) = &v.revoked { p.revoked role="alert" { "Publisher key revoked: " (why) ". Nodes will not install this version." } }
+        @if let Some(why) = &v.revoked { p.revoked { "Publisher key revoked: " (why) ". Nodes will not install this version." } }
         section.install {
             h2 { "Install" }
             pre { code { "archy-node install " (m.id) } }
@@ -285,7 +313,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
             }
         }
     };
-    Html(page(&m.title, body).into_string()).into_response()
+    html_page(StatusCode::OK, page(&m.title, body))
 }
 
 /// `GET /a/<naddr>`: where a Nostr client's link to an archy release lands (the NIP-89 handler's
@@ -303,7 +331,7 @@ pub(crate) async fn naddr(UrlPath(naddr): UrlPath<String>) -> Response {
         Some(id) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/apps/{id}"))]).into_response(),
         None => {
             let body = html! { h1 { "Not an archy app release" } p { "The link does not name an archy app. " a href="/" { "All apps" } } };
-            (StatusCode::NOT_FOUND, Html(page("Not found", body).into_string())).into_response()
+            html_page(StatusCode::NOT_FOUND, page("Not found", body))
         }
     }
 }
@@ -316,20 +344,33 @@ pub(crate) async fn style() -> Response {
 fn unavailable(e: &anyhow::Error) -> Response {
     tracing::error!("the marketplace could not read the catalog: {e:#}");
     let body = html! { h1 { "The catalog cannot be read right now" } p { "Try again in a moment." } };
-    (StatusCode::SERVICE_UNAVAILABLE, Html(page("Unavailable", body).into_string())).into_response()
+    html_page(StatusCode::SERVICE_UNAVAILABLE, page("Unavailable", body))
 }
 
-/// The market for the catalog this server serves now (rebuilt when its timestamp changes).
+/// The market for the catalog this server serves now. One build at a time: a request that finds
+/// the index out of date waits for the build under way rather than starting its own, and an
+/// older build never replaces a newer index.
 pub(crate) async fn current(registry: &Arc<Registry>) -> anyhow::Result<Arc<Market>> {
-    let version = registry.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?.timestamp_version;
-    if let Some(m) = registry.market.lock().map_err(|_| anyhow::anyhow!("market lock poisoned"))?.as_ref()
-        && m.timestamp_version == version
-    {
-        return Ok(m.clone());
+    let cached = |version: u64| -> anyhow::Result<Option<Arc<Market>>> {
+        let market = registry.market.lock().map_err(|_| anyhow::anyhow!("market lock poisoned"))?;
+        Ok(market.as_ref().filter(|m| m.timestamp_version >= version).cloned())
+    };
+    let served = || -> anyhow::Result<u64> {
+        Ok(registry.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?.timestamp_version)
+    };
+    if let Some(m) = cached(served()?)? {
+        return Ok(m);
+    }
+    let _building = registry.market_build.lock().await;
+    let version = served()?;
+    if let Some(m) = cached(version)? {
+        return Ok(m);
     }
     let dir = registry.repo_dir.clone();
-    let built = tokio::task::spawn_blocking(move || Market::build(&dir, version, chrono::Utc::now())).await??;
-    let built = Arc::new(built);
-    *registry.market.lock().map_err(|_| anyhow::anyhow!("market lock poisoned"))? = Some(built.clone());
+    let built = Arc::new(tokio::task::spawn_blocking(move || Market::build(&dir, version, chrono::Utc::now())).await??);
+    let mut market = registry.market.lock().map_err(|_| anyhow::anyhow!("market lock poisoned"))?;
+    if market.as_ref().is_none_or(|m| m.timestamp_version < built.timestamp_version) {
+        *market = Some(built.clone());
+    }
     Ok(built)
 }

@@ -148,6 +148,8 @@ pub struct Registry {
     pub(crate) hosted: Mutex<HostedIndex>,
     /// The marketplace's verified index of the catalog, rebuilt when the timestamp changes.
     pub(crate) market: Mutex<Option<Arc<super::market::Market>>>,
+    /// Held while the marketplace's index is built (one build at a time).
+    pub(crate) market_build: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -174,6 +176,7 @@ impl Registry {
             incoming_reserved: Arc::new(AtomicU64::new(0)),
             hosted: Mutex::new(hosted),
             market: Mutex::new(None),
+            market_build: tokio::sync::Mutex::new(()),
             timestamp_key: read_key("timestamp")?,
             snapshot_key: read_key("snapshot")?,
             repo_dir,
