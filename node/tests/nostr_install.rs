@@ -141,7 +141,23 @@ fn a_nostr_app_installs_through_docker_like_an_origin_app() {
         docker::http_get(port, "/")
     });
     let ps = text(&archy(&node, &["ps"]).stdout);
+
+    // The publisher's key is stolen: the owner posts a revocation, the thief a new version.
+    let revocation = catalog::keylife::Statement::Revocation(
+        catalog::keylife::Revocation::sign(&third_party.did, None, "key stolen", chrono::Utc::now()).unwrap(),
+    );
+    let v2 = docker::verified(&toml.replace("version = \"1.0.0\"", "version = \"1.1.0\""));
+    let url2 = world.envelopes.put(&v2.envelope().to_bytes());
+    let thiefs = event::release_event(&v2, &[Location::Url(url2)], &third_party.did, &third_party.nostr).unwrap();
+    world.relay.publish(&[event::key_statement_event(&revocation, &Keys::generate()).unwrap(), thiefs]);
+    sync(&node);
+    let status = text(&archy(&node, &["status"]).stdout);
+    let update = archy(&node, &["update", &id]);
     cleanup();
+    assert!(status.contains(&format!("FLAGGED: {id} 1.0.0 is signed by a revoked publisher key")), "{status}");
+    assert!(!update.status.success(), "no update from a revoked key");
+    let said = text(&update.stderr);
+    assert!(said.contains("refused by the publisher key rules") && said.contains("a revocation always wins"), "{said}");
     assert_eq!(page.as_deref(), Some("hello from archy\n"), "the Nostr app serves its page");
     assert!(ps.contains(&id), "`archy-node ps` lists the Nostr app: {ps}");
     let left = rt.block_on(async { docker::containers_of(&docker::docker().await, &id).await });

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use catalog::envelope::SignedEnvelope;
 use catalog::keys::SigningKey;
 use catalog::manifest::{Limits, Manifest};
-use catalog::repo::{Expiry, Repository};
 
 /// The sample apps under `apps/`, published by `key` in one role.
 fn sample_catalog(dir: &Path, key: &SigningKey) -> usize {
@@ -25,8 +24,6 @@ fn sample_catalog(dir: &Path, key: &SigningKey) -> usize {
     let ids: Vec<String> = manifests.iter().map(|m| m.id.to_string()).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     crate::util::init_folder(dir, &[("samples", &key.did(), &refs)]);
-    let served = dir.join("repository");
-    let mut repo = Repository::load(&served, Expiry::default()).unwrap();
     let files = manifests
         .iter()
         .map(|m| {
@@ -34,11 +31,7 @@ fn sample_catalog(dir: &Path, key: &SigningKey) -> usize {
             (catalog::repo::envelope_target_path(m.id.as_str(), &m.version), envelope, "manifest".to_owned())
         })
         .collect();
-    let now = chrono::Utc::now();
-    repo.add_publisher_targets("samples", files, key, now).unwrap();
-    let keys = |name: &str| catalog::keyfile::read(&dir.join(format!("keys/{name}.key"))).unwrap();
-    repo.snapshot_and_timestamp(&keys("snapshot"), &keys("timestamp"), now).unwrap();
-    repo.write_dir(&served).unwrap();
+    crate::util::publish_direct(dir, "samples", key, files);
     manifests.len()
 }
 

@@ -14,7 +14,7 @@ use catalog::repo::{Expiry, Repository, target_file};
 use registry::server::Registry;
 use tower::ServiceExt as _;
 
-use crate::util::{call, origin};
+use crate::util::{call, folder_key, origin, post_submission, publish_direct};
 
 /// Publishes a manifest made from the example with `edit` applied, through the registry's
 /// submission route, as `role` signed by `key`.
@@ -35,24 +35,8 @@ async fn publish(
         .next_publisher_targets(role, [(path.clone(), target_file(&bytes, "manifest"))], chrono::Utc::now())
         .unwrap();
     let metadata = SignedMetadata::sign(next, &[key]).unwrap().to_bytes();
-    let boundary = "b";
-    let mut body = Vec::new();
-    for (disposition, part) in [
-        ("form-data; name=\"role\"".to_owned(), role.as_bytes().to_vec()),
-        ("form-data; name=\"metadata\"".to_owned(), metadata),
-        (format!("form-data; name=\"file\"; filename=\"{path}\""), bytes),
-    ] {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes());
-        body.extend_from_slice(&part);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let request = Request::post("/v1/submissions")
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .body(Body::from(body))
-        .unwrap();
-    let (status, answer) = call(registry, request).await;
-    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    let (status, answer) = post_submission(registry, role, &metadata, &[(&path, bytes)]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
 async fn page(registry: &Arc<Registry>, path: &str) -> (StatusCode, String) {
@@ -142,8 +126,6 @@ async fn a_large_catalog_is_listed_a_page_at_a_time_and_searched() {
     crate::util::init_folder(dir.path(), &[("acme", &key.did(), &id_refs)]);
     // Written straight into the repository: hundreds of submissions through HTTP would test the
     // submission route, not the marketplace. (The time for 10,000 apps is a benchmark's.)
-    let served = dir.path().join("repository");
-    let mut repo = Repository::load(&served, Expiry::default()).unwrap();
     let files = ids
         .iter()
         .map(|id| {
@@ -151,10 +133,7 @@ async fn a_large_catalog_is_listed_a_page_at_a_time_and_searched() {
             (catalog::repo::envelope_target_path(id, &"0.1.0".parse().unwrap()), envelope, "manifest".to_owned())
         })
         .collect();
-    repo.add_publisher_targets("acme", files, &key, chrono::Utc::now()).unwrap();
-    let keys = |name: &str| catalog::keyfile::read(&dir.path().join(format!("keys/{name}.key"))).unwrap();
-    repo.snapshot_and_timestamp(&keys("snapshot"), &keys("timestamp"), chrono::Utc::now()).unwrap();
-    repo.write_dir(&served).unwrap();
+    publish_direct(dir.path(), "acme", &key, files);
     let registry = crate::util::open(dir.path(), |_| {});
 
     let (status, html) = page(&registry, "/").await;
@@ -174,7 +153,7 @@ async fn a_revoked_key_is_marked_a_yanked_one_is_gone_and_links_from_nostr_land_
     let registry = origin(dir.path(), &[("acme", &old.did(), &["team-wiki"])]);
     publish(&registry, dir.path(), "acme", &old, "team-wiki", |t| t).await;
     let served = dir.path().join("repository");
-    let key = |name: &str| catalog::keyfile::read(&dir.path().join(format!("keys/{name}.key"))).unwrap();
+    let key = |name: &str| folder_key(dir.path(), name);
     let change = |f: &dyn Fn(&mut Repository)| {
         let mut repo = Repository::load(&served, Expiry::default()).unwrap();
         f(&mut repo);

@@ -13,7 +13,7 @@ use catalog::repo::{Expiry, Repository};
 use registry::server::Registry;
 use serde_json::Value;
 
-use crate::util::{call, envelope, folder_size, origin, origin_with};
+use crate::util::{call, envelope, folder_size, origin, origin_with, post_submission};
 
 /// Submits `files` as the next version of `role`, signed by `key`: `(status, JSON body)`.
 async fn submit(
@@ -40,34 +40,6 @@ async fn submit_described(
     let next = repo.next_publisher_targets(role, listed, chrono::Utc::now()).unwrap();
     let metadata = SignedMetadata::sign(next, &[key]).unwrap().to_bytes();
     post_submission(registry, role, &metadata, files).await
-}
-
-/// `POST /v1/submissions` of `metadata` for `role` with `files`: `(status, JSON body)`.
-async fn post_submission(
-    registry: &Arc<Registry>,
-    role: &str,
-    metadata: &[u8],
-    files: &[(&str, Vec<u8>)],
-) -> (StatusCode, Value) {
-    let boundary = "archy-test-boundary";
-    let mut body = Vec::new();
-    let mut part = |disposition: String, bytes: &[u8]| {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes());
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    };
-    part("form-data; name=\"role\"".into(), role.as_bytes());
-    part("form-data; name=\"metadata\"".into(), metadata);
-    for (path, bytes) in files {
-        part(format!("form-data; name=\"file\"; filename=\"{path}\""), bytes);
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let request = Request::post("/v1/submissions")
-        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
-        .body(Body::from(body))
-        .unwrap();
-    let (status, body) = call(registry, request).await;
-    (status, serde_json::from_slice(&body).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body))))
 }
 
 async fn get(registry: &Arc<Registry>, path: &str) -> (StatusCode, Vec<u8>) {
@@ -519,9 +491,9 @@ async fn a_rotated_publishers_old_key_is_refused_and_its_new_role_accepted() {
     let new = SigningKey::generate();
     let served = dir.path().join("repository");
     let mut repo = Repository::load(&served, Expiry::default()).unwrap();
-    let targets_key = catalog::keyfile::read(&dir.path().join("keys/targets.key")).unwrap();
-    let snapshot_key = catalog::keyfile::read(&dir.path().join("keys/snapshot.key")).unwrap();
-    let timestamp_key = catalog::keyfile::read(&dir.path().join("keys/timestamp.key")).unwrap();
+    let targets_key = crate::util::folder_key(dir.path(), "targets");
+    let snapshot_key = crate::util::folder_key(dir.path(), "snapshot");
+    let timestamp_key = crate::util::folder_key(dir.path(), "timestamp");
     let now = chrono::Utc::now();
     let role = repo.rotate_publisher("acme", &new.did(), None, false, &targets_key, now).unwrap();
     repo.snapshot_and_timestamp(&snapshot_key, &timestamp_key, now).unwrap();

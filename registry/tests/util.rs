@@ -74,3 +74,48 @@ pub(crate) async fn call(registry: &Arc<Registry>, request: Request<Body>) -> (S
     let body = axum::body::to_bytes(response.into_body(), 4 * MAX_ENVELOPE_BYTES).await.unwrap();
     (status, body.to_vec())
 }
+
+/// `POST /v1/submissions` of `metadata` for `role` with `files`: `(status, JSON body)`.
+pub(crate) async fn post_submission(
+    registry: &Arc<Registry>,
+    role: &str,
+    metadata: &[u8],
+    files: &[(&str, Vec<u8>)],
+) -> (StatusCode, serde_json::Value) {
+    let boundary = "archy-test-boundary";
+    let mut body = Vec::new();
+    let mut part = |disposition: String, bytes: &[u8]| {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    };
+    part("form-data; name=\"role\"".into(), role.as_bytes());
+    part("form-data; name=\"metadata\"".into(), metadata);
+    for (path, bytes) in files {
+        part(format!("form-data; name=\"file\"; filename=\"{path}\""), bytes);
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let request = Request::post("/v1/submissions")
+        .header(axum::http::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    let (status, body) = call(registry, request).await;
+    (status, serde_json::from_slice(&body).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&body))))
+}
+
+/// Adds `files` (`(path, bytes, kind)`) to `role` signed by `key`, signs a snapshot and timestamp
+/// with the folder's online keys and writes the repository in `dir`, as `archy repo add` does:
+/// for catalogs too large to submit one file at a time.
+pub(crate) fn publish_direct(dir: &Path, role: &str, key: &SigningKey, files: Vec<(String, Vec<u8>, String)>) {
+    let served = dir.join("repository");
+    let mut repo = catalog::repo::Repository::load(&served, catalog::repo::Expiry::default()).unwrap();
+    let now = chrono::Utc::now();
+    repo.add_publisher_targets(role, files, key, now).unwrap();
+    repo.snapshot_and_timestamp(&folder_key(dir, "snapshot"), &folder_key(dir, "timestamp"), now).unwrap();
+    repo.write_dir(&served).unwrap();
+}
+
+/// The role key `name` of the repository folder `dir` (`keys/<name>.key`).
+pub(crate) fn folder_key(dir: &Path, name: &str) -> SigningKey {
+    catalog::keyfile::read(&dir.join(format!("keys/{name}.key"))).unwrap()
+}

@@ -38,6 +38,17 @@ struct RelayArgs {
     relays: Vec<String>,
 }
 
+/// The publisher key a statement is signed with, and where and with which Nostr key it is posted.
+#[derive(Args, Debug, Clone)]
+struct Signer {
+    #[command(flatten)]
+    key: KeyPath,
+    #[command(flatten)]
+    nostr_key: NostrKeyPath,
+    #[command(flatten)]
+    relays: RelayArgs,
+}
+
 #[derive(Subcommand, Debug)]
 enum KeyAction {
     /// Generate a new key (written 0600; never overwrites).
@@ -48,24 +59,13 @@ enum KeyAction {
     /// kept beside it as `<key>.retired-<key id>` (0600; delete it once the origin has rotated your
     /// role: whoever holds it could sign a revocation of it). With --relay, the statement and the
     /// new DID's binding to your Nostr key are posted.
-    Rotate {
-        #[command(flatten)]
-        key: KeyPath,
-        #[command(flatten)]
-        nostr_key: NostrKeyPath,
-        #[command(flatten)]
-        relays: RelayArgs,
-    },
+    Rotate(Signer),
     /// Revoke the key with a statement signed by it: nodes then refuse everything it signs and
     /// every key it names as successor by rotation. Prepare it now (--prepare) and keep it
     /// offline: once the key is lost you can no longer sign it.
     Revoke {
         #[command(flatten)]
-        key: KeyPath,
-        #[command(flatten)]
-        nostr_key: NostrKeyPath,
-        #[command(flatten)]
-        relays: RelayArgs,
+        signer: Signer,
         /// Write the statement without posting it.
         #[arg(long)]
         prepare: bool,
@@ -100,8 +100,8 @@ pub fn run(args: KeyArgs, out: &Output) -> anyhow::Result<ExitCode> {
             show(&key, &path, true, out);
         }
         KeyAction::Show(kp) => show(&kp.load()?, &kp.path(), false, out),
-        KeyAction::Rotate { key, nostr_key, relays } => rotate(&key, &nostr_key, &relays.relays, out)?,
-        KeyAction::Revoke { key, nostr_key, relays, prepare, out: file, successor, reason } => {
+        KeyAction::Rotate(Signer { key, nostr_key, relays }) => rotate(&key, &nostr_key, &relays.relays, out)?,
+        KeyAction::Revoke { signer: Signer { key, nostr_key, relays }, prepare, out: file, successor, reason } => {
             if !prepare && relays.relays.is_empty() {
                 return Err(user_error("name at least one relay with --relay ws://…, or write it with --prepare"));
             }
