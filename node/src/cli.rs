@@ -67,6 +67,8 @@ enum Command {
     ApiToken(api::TokenArgs),
     /// One request to the running node's local API (the token or the socket used for you).
     Api(api::Args),
+    /// Print a one-time link that signs a browser into the running node's dashboard.
+    Dashboard(api::DashboardArgs),
     /// The systemd unit that starts `archy-node run` at boot: install or print it.
     Service(service::Args),
     /// App lifecycle: install, start, stop, restart, update, uninstall, ps, logs, reconcile.
@@ -97,6 +99,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::TufClient(args) => tuf_client::run(args),
         Command::ApiToken(args) => api::token(args),
         Command::Api(args) => api::run(args),
+        Command::Dashboard(args) => api::dashboard(args),
         Command::Service(args) => service::run(args),
         Command::Lifecycle(command) => lifecycle::run(command),
     }

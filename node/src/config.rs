@@ -286,6 +286,31 @@ impl Config {
     }
 }
 
+/// Edits the config file at `path` in place, keeping everything `edit` does not touch (comments
+/// and layout included): the edited file must still be a valid configuration (for the sync side
+/// and for the orchestrator), else nothing is written. Written atomically; one edit at a time in
+/// this process.
+pub fn edit_file(
+    path: &Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().with_context(|| format!("{}", path.display()))?;
+    edit(&mut doc)?;
+    let out = doc.to_string();
+    toml::from_str::<Config>(&out).with_context(|| format!("{} as edited", path.display()))?;
+    toml::from_str::<crate::orchestrator::config::NodeConfig>(&out)
+        .with_context(|| format!("{} as edited", path.display()))?;
+    catalog::repo::write_atomic(path, out.as_bytes())?;
+    Ok(())
+}
+
 /// A client endpoint for fetching, bound on the address family the node serves on (loopback
 /// when it serves on loopback), under a key made for this use.
 pub async fn client_endpoint(config: &Config) -> anyhow::Result<iroh::Endpoint> {

@@ -15,6 +15,8 @@
 //!   then those routes answer 503 saying why, and `GET /v1/status` reports `lifecycle`.
 //! - Writes `<data>/node.json` with its API URL and iroh address.
 
+mod dashboard;
+
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -51,8 +53,8 @@ struct Daemon {
 enum Lifecycle {
     /// The engine did not answer yet (normal at boot); why, as last seen.
     Waiting(String),
-    /// The orchestrator's routes.
-    Ready(axum::Router),
+    /// The orchestrator's routes, and the orchestrator (for the dashboard's pages).
+    Ready(axum::Router, Arc<crate::orchestrator::Orchestrator>),
 }
 
 impl Daemon {
@@ -92,7 +94,7 @@ async fn api_status(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> 
     let mut status =
         serde_json::to_value(crate::status::Status::gather(&d.data)).map_err(|e| ApiError::Internal(e.into()))?;
     status["lifecycle"] = match &*d.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner) {
-        Lifecycle::Ready(_) => "ready".into(),
+        Lifecycle::Ready(..) => "ready".into(),
         Lifecycle::Waiting(why) => format!("waiting for the container engine: {why}").into(),
     };
     let engine = d.engine.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
@@ -114,7 +116,7 @@ async fn api_lifecycle(State(d): State<Arc<Daemon>>, request: axum::extract::Req
         )));
     }
     let routes = match &*d.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner) {
-        Lifecycle::Ready(routes) => routes.clone(),
+        Lifecycle::Ready(routes, _) => routes.clone(),
         Lifecycle::Waiting(why) => {
             return Err(ApiError::Unavailable(format!(
                 "app lifecycle is not available yet: the container engine does not answer ({why}); retrying"
@@ -181,6 +183,7 @@ fn router(d: Arc<Daemon>) -> axum::Router {
         .route("/v1/installed", any(api_lifecycle))
         .route("/v1/installed/{*rest}", any(api_lifecycle))
         .route("/v1/reconcile", any(api_lifecycle))
+        .route("/v1/events", any(api_lifecycle))
         .with_state(d)
 }
 
@@ -196,7 +199,7 @@ fn lifecycle(
     };
     let mut attempt = first.map(Arc::new);
     match &attempt {
-        Ok(o) => set(&daemon, Lifecycle::Ready(crate::orchestrator::api::router(o.clone()))),
+        Ok(o) => set(&daemon, Lifecycle::Ready(crate::orchestrator::api::router(o.clone()), o.clone())),
         Err(e) => set(&daemon, Lifecycle::Waiting(e.to_string())),
     }
     async move {
@@ -213,7 +216,7 @@ fn lifecycle(
                     attempt = crate::orchestrator::Orchestrator::open(&daemon.data, source).await.map(Arc::new);
                     if let Ok(o) = &attempt {
                         tracing::info!("app lifecycle ready");
-                        set(&daemon, Lifecycle::Ready(crate::orchestrator::api::router(o.clone())));
+                        set(&daemon, Lifecycle::Ready(crate::orchestrator::api::router(o.clone()), o.clone()));
                     }
                 }
             }
@@ -378,9 +381,19 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
             *d.engine.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(report.clone());
         })
     });
-    let api = router(daemon.clone());
-    // Every route behind the guard: Host, cross-site, credentials, JSON bodies.
-    let api = api.layer(axum::middleware::from_fn_with_state(Arc::new(guard), crate::local_api::guard));
+    let guard = Arc::new(guard);
+    let mut api = router(daemon.clone());
+    if guard.sessions().is_some() {
+        let url = info.api.clone();
+        api = api.merge(dashboard::router(Arc::new(dashboard::Dashboard {
+            daemon: daemon.clone(),
+            guard: guard.clone(),
+            url,
+        })));
+    }
+    // Every route behind the guard: Host, cross-site, credentials (token or dashboard session),
+    // JSON bodies.
+    let api = api.layer(axum::middleware::from_fn_with_state(guard, crate::local_api::guard));
     match listener {
         ApiListener::Tcp(l) => axum::serve(l, api).with_graceful_shutdown(shutdown).await?,
         ApiListener::Unix(l, path) => {

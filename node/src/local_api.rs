@@ -11,17 +11,29 @@
 //!    `same-site`, or whose `Origin` is not the API's own origin, is refused with 403.
 //! 3. **Credentials**: on TCP, `Authorization: Bearer <token>` with the token of
 //!    `<data>/api.token` (32 random bytes, hex, created 0600 on first use; compared in constant
-//!    time). Else 401 and nothing runs. On a Unix socket (`serve.api = "unix:<path>"`, created
-//!    0600) the socket's permissions are the authentication.
+//!    time), or the dashboard's session cookie (below). Else 401 and nothing runs (a page of the
+//!    dashboard is redirected to its login page instead). On a Unix socket
+//!    (`serve.api = "unix:<path>"`, created 0600) the socket's permissions are the
+//!    authentication.
 //! 4. **Bodies**: a request with a body must say `Content-Type: application/json` (a form or
-//!    `text/plain` body, which browsers send without a preflight, is refused with 415).
+//!    `text/plain` body, which browsers send without a preflight, is refused with 415). The
+//!    dashboard's login form is the one form accepted, and it changes nothing but the session.
 //!
-//! A browser dashboard can use the same API later with a session cookie (`SameSite=Strict`)
-//! checked at step 3; steps 1, 2 and 4 already hold for it.
+//! **The dashboard's sessions** (TCP only). `POST /login` with the API token, or
+//! `GET /login/once?code=…` with a one-time code (`archy-node dashboard`; 32 random bytes,
+//! single use, 10 minutes), opens a session: 32 random bytes in a cookie
+//! `archy_session=…; HttpOnly; SameSite=Strict; Path=/` (12 hours; at most 32 sessions, the
+//! oldest closed first; sessions live in memory, so a restart of the node logs everyone out).
+//! A request authenticated by the cookie that changes state must also carry the session's CSRF
+//! token in `X-Archy-CSRF` (a synchronizer token that the dashboard's pages embed; OWASP CSRF
+//! Prevention Cheat Sheet), on top of `SameSite=Strict` and step 2. Secrets are looked up by their
+//! BLAKE3 hash, never compared byte by byte, and never logged.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -87,6 +99,135 @@ pub(crate) struct Guard {
     hosts: Vec<String>,
     /// When listening on every address: any IP literal with this port is accepted too.
     any_ip_port: Option<u16>,
+    /// The dashboard's sessions (TCP only).
+    sessions: Option<Arc<Sessions>>,
+}
+
+/// How a request that passed the guard was authenticated; routes find it in the request's
+/// extensions.
+#[derive(Debug, Clone)]
+pub(crate) enum Access {
+    /// The bearer token, or the Unix socket.
+    Token,
+    /// A dashboard session, with its CSRF token (for the pages to embed).
+    Session { csrf: String },
+    /// A page anyone may see: the login page and the dashboard's static files.
+    Public,
+}
+
+/// Why the guard refused a request.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// An answer with this status and message.
+    Status(StatusCode, String),
+    /// A dashboard page without a session: to the login page.
+    Login,
+}
+
+/// The session cookie's name.
+pub(crate) const SESSION_COOKIE: &str = "archy_session";
+/// The header carrying a session's CSRF token.
+pub(crate) const CSRF_HEADER: &str = "x-archy-csrf";
+/// How long a dashboard session lasts.
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How long a one-time login code is valid.
+const LINK_TTL: Duration = Duration::from_secs(600);
+/// Open sessions at most (the oldest is closed for a new one).
+const MAX_SESSIONS: usize = 32;
+/// Unused one-time codes at most (the oldest is dropped for a new one).
+const MAX_LINKS: usize = 8;
+
+/// The dashboard's sessions and one-time login codes, in memory.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    table: std::sync::Mutex<SessionTable>,
+}
+
+#[derive(Debug, Default)]
+struct SessionTable {
+    /// By the BLAKE3 of the cookie value.
+    live: HashMap<blake3::Hash, Session>,
+    /// One-time codes by their BLAKE3, with when they expire.
+    links: HashMap<blake3::Hash, Instant>,
+}
+
+#[derive(Debug)]
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+/// 32 random bytes as hex.
+fn secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+impl Sessions {
+    fn table(&self) -> std::sync::MutexGuard<'_, SessionTable> {
+        let mut table = self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        table.live.retain(|_, s| s.expires > now);
+        table.links.retain(|_, expires| *expires > now);
+        table
+    }
+
+    /// Opens a session: the cookie's value.
+    pub(crate) fn open(&self) -> anyhow::Result<String> {
+        let (id, csrf) = (secret()?, secret()?);
+        let mut table = self.table();
+        while table.live.len() >= MAX_SESSIONS {
+            let oldest = table.live.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k);
+            oldest.map(|k| table.live.remove(&k));
+        }
+        table.live.insert(blake3::hash(id.as_bytes()), Session { csrf, expires: Instant::now() + SESSION_TTL });
+        Ok(id)
+    }
+
+    /// The CSRF token of the session `id`, if it is open.
+    fn csrf_of(&self, id: &str) -> Option<String> {
+        self.table().live.get(&blake3::hash(id.as_bytes())).map(|s| s.csrf.clone())
+    }
+
+    /// Closes the session `id`.
+    pub(crate) fn close(&self, id: &str) {
+        self.table().live.remove(&blake3::hash(id.as_bytes()));
+    }
+
+    /// A new one-time login code.
+    pub(crate) fn link(&self) -> anyhow::Result<String> {
+        let code = secret()?;
+        let mut table = self.table();
+        while table.links.len() >= MAX_LINKS {
+            let oldest = table.links.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k);
+            oldest.map(|k| table.links.remove(&k));
+        }
+        table.links.insert(blake3::hash(code.as_bytes()), Instant::now() + LINK_TTL);
+        Ok(code)
+    }
+
+    /// Uses up the one-time code `code`: whether it was valid.
+    pub(crate) fn redeem(&self, code: &str) -> bool {
+        self.table().links.remove(&blake3::hash(code.as_bytes())).is_some()
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// Whether `path` is a page anyone may request: the login page, a one-time login, the
+/// dashboard's static files.
+fn public(path: &str) -> bool {
+    matches!(path, "/login" | "/login/once") || path.starts_with("/assets/")
 }
 
 impl Guard {
@@ -97,12 +238,27 @@ impl Guard {
         if bound.ip().is_loopback() || bound.ip().is_unspecified() {
             hosts.extend([format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")]);
         }
-        Self { token: Some(token), hosts, any_ip_port: bound.ip().is_unspecified().then_some(port) }
+        Self {
+            token: Some(token),
+            hosts,
+            any_ip_port: bound.ip().is_unspecified().then_some(port),
+            sessions: Some(Arc::new(Sessions::default())),
+        }
     }
 
     /// The guard of an API on a Unix socket.
     pub(crate) fn unix() -> Self {
-        Self { token: None, hosts: Vec::new(), any_ip_port: None }
+        Self { token: None, hosts: Vec::new(), any_ip_port: None, sessions: None }
+    }
+
+    /// The dashboard's sessions (`None` on a Unix socket, which no browser reaches).
+    pub(crate) fn sessions(&self) -> Option<&Arc<Sessions>> {
+        self.sessions.as_ref()
+    }
+
+    /// Whether `offered` is the API token (the login form).
+    pub(crate) fn token_matches(&self, offered: &str) -> bool {
+        self.token.as_ref().is_some_and(|t| t.matches(offered.trim()))
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -114,59 +270,87 @@ impl Guard {
         self.any_ip_port.is_some_and(|port| host.parse::<SocketAddr>().is_ok_and(|a| a.port() == port))
     }
 
-    fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+    fn check(&self, method: &Method, path: &str, headers: &HeaderMap) -> Result<Access, Refused> {
+        let status = |code: StatusCode, message: String| Err(Refused::Status(code, message));
         let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         // 1. Host (TCP only: DNS rebinding needs a browser, and no browser reaches a socket).
         if self.token.is_some() {
             match text(header::HOST) {
                 Some(host) if self.host_allowed(host) => {}
                 Some(host) => {
-                    return Err((StatusCode::MISDIRECTED_REQUEST, format!("Host `{}` is not this API", shorten(host))));
+                    return status(
+                        StatusCode::MISDIRECTED_REQUEST,
+                        format!("Host `{}` is not this API", shorten(host)),
+                    );
                 }
-                None => return Err((StatusCode::BAD_REQUEST, "a Host header is required".into())),
+                None => return status(StatusCode::BAD_REQUEST, "a Host header is required".into()),
             }
         }
         // 2. Cross-site, for anything that changes state.
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
             if let Some(site @ ("cross-site" | "same-site")) = text(header::HeaderName::from_static("sec-fetch-site")) {
-                return Err((StatusCode::FORBIDDEN, format!("refused: a {site} request may not change the node")));
+                return status(StatusCode::FORBIDDEN, format!("refused: a {site} request may not change the node"));
             }
             if let Some(origin) = text(header::ORIGIN) {
                 let own = origin
                     .strip_prefix("http://")
                     .is_some_and(|host| self.hosts.iter().any(|h| h == host) || self.host_allowed(host));
                 if !own {
-                    return Err((
+                    return status(
                         StatusCode::FORBIDDEN,
                         format!("refused: a request from origin `{}` may not change the node", shorten(origin)),
-                    ));
+                    );
                 }
             }
         }
-        // 3. Credentials.
+        let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+            || text(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0");
+        let content_type = text(header::CONTENT_TYPE).and_then(|t| t.split(';').next()).map(str::trim);
+        // The dashboard's public pages (TCP only): the login form is the one form body taken.
+        if self.sessions.is_some() && public(path) {
+            let form = content_type.is_some_and(|t| t.eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+            if has_body && !(path == "/login" && form) {
+                return status(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "the login form is application/x-www-form-urlencoded".into(),
+                );
+            }
+            return Ok(Access::Public);
+        }
+        // 3. Credentials: the token, or a dashboard session (with its CSRF token to change state).
+        let mut access = Access::Token;
         if let Some(token) = &self.token {
             let offered = text(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
-            if !offered.is_some_and(|t| token.matches(t.trim())) {
-                return Err((
+            let session = || {
+                let sessions = self.sessions.as_ref()?;
+                sessions.csrf_of(cookie(headers, SESSION_COOKIE)?)
+            };
+            if offered.is_some_and(|t| token.matches(t.trim())) {
+            } else if let Some(csrf) = session() {
+                let sent = text(header::HeaderName::from_static(CSRF_HEADER));
+                if !safe && sent.is_none_or(|sent| blake3::hash(sent.as_bytes()) != blake3::hash(csrf.as_bytes())) {
+                    return status(
+                        StatusCode::FORBIDDEN,
+                        "refused: a dashboard request that changes the node must carry its page's CSRF token".into(),
+                    );
+                }
+                access = Access::Session { csrf };
+            } else if !path.starts_with("/v1/") && safe {
+                return Err(Refused::Login);
+            } else {
+                return status(
                     StatusCode::UNAUTHORIZED,
                     "send `Authorization: Bearer <token>` with the token of <data>/api.token (`archy-node api-token`)"
                         .into(),
-                ));
+                );
             }
         }
         // 4. Bodies are JSON.
-        let has_body = headers.contains_key(header::TRANSFER_ENCODING)
-            || text(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0");
-        if has_body {
-            let json = text(header::CONTENT_TYPE)
-                .and_then(|t| t.split(';').next())
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-            if !json {
-                return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "request bodies must be application/json".into()));
-            }
+        if has_body && !content_type.is_some_and(|t| t.eq_ignore_ascii_case("application/json")) {
+            return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "request bodies must be application/json".into());
         }
-        Ok(())
+        Ok(access)
     }
 }
 
@@ -175,11 +359,16 @@ fn shorten(s: &str) -> String {
     s.chars().take(100).map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
-/// The middleware: refuses a request that fails the [`Guard`] before any route runs.
-pub(crate) async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    match guard.check(request.method(), request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err((status, message)) => {
+/// The middleware: refuses a request that fails the [`Guard`] before any route runs, and tells
+/// the routes how the request was authenticated ([`Access`]).
+pub(crate) async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
+    match guard.check(request.method(), request.uri().path(), request.headers()) {
+        Ok(access) => {
+            request.extensions_mut().insert(access);
+            next.run(request).await
+        }
+        Err(Refused::Login) => axum::response::Redirect::to("/login").into_response(),
+        Err(Refused::Status(status, message)) => {
             tracing::info!(%status, method = %request.method(), path = %request.uri().path(), "local API request refused: {message}");
             let mut response = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
             if status == StatusCode::UNAUTHORIZED {
@@ -203,6 +392,16 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    const API: &str = "/v1/installed";
+
+    fn code(r: Result<Access, Refused>) -> StatusCode {
+        match r {
+            Err(Refused::Status(status, _)) => status,
+            Err(Refused::Login) => StatusCode::SEE_OTHER,
+            Ok(_) => StatusCode::OK,
+        }
     }
 
     fn guard() -> (Guard, String) {
@@ -229,35 +428,35 @@ mod tests {
         let (g, t) = guard();
         let auth = format!("Bearer {t}");
         let ok = headers(&[("host", "127.0.0.1:7780"), ("authorization", &auth)]);
-        assert!(g.check(&Method::GET, &ok).is_ok());
+        assert!(g.check(&Method::GET, API, &ok).is_ok());
         let no_token = headers(&[("host", "localhost:7780")]);
-        assert_eq!(g.check(&Method::GET, &no_token).unwrap_err().0, StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::GET, API, &no_token)), StatusCode::UNAUTHORIZED);
         let wrong = headers(&[("host", "localhost:7780"), ("authorization", "Bearer 00")]);
-        assert_eq!(g.check(&Method::GET, &wrong).unwrap_err().0, StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::GET, API, &wrong)), StatusCode::UNAUTHORIZED);
         let rebound = headers(&[("host", "evil.example:7780"), ("authorization", &auth)]);
-        assert_eq!(g.check(&Method::GET, &rebound).unwrap_err().0, StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(code(g.check(&Method::GET, API, &rebound)), StatusCode::MISDIRECTED_REQUEST);
         let cross = headers(&[("host", "localhost:7780"), ("authorization", &auth), ("sec-fetch-site", "cross-site")]);
-        assert_eq!(g.check(&Method::POST, &cross).unwrap_err().0, StatusCode::FORBIDDEN);
-        assert!(g.check(&Method::GET, &cross).is_ok(), "reading is not changing");
+        assert_eq!(code(g.check(&Method::POST, API, &cross)), StatusCode::FORBIDDEN);
+        assert!(g.check(&Method::GET, API, &cross).is_ok(), "reading is not changing");
         let origin =
             headers(&[("host", "localhost:7780"), ("authorization", &auth), ("origin", "http://localhost:3000")]);
-        assert_eq!(g.check(&Method::DELETE, &origin).unwrap_err().0, StatusCode::FORBIDDEN);
+        assert_eq!(code(g.check(&Method::DELETE, API, &origin)), StatusCode::FORBIDDEN);
         let own = headers(&[("host", "localhost:7780"), ("authorization", &auth), ("origin", "http://localhost:7780")]);
-        assert!(g.check(&Method::POST, &own).is_ok());
+        assert!(g.check(&Method::POST, API, &own).is_ok());
         let text = headers(&[
             ("host", "localhost:7780"),
             ("authorization", &auth),
             ("content-type", "text/plain"),
             ("content-length", "2"),
         ]);
-        assert_eq!(g.check(&Method::POST, &text).unwrap_err().0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(code(g.check(&Method::POST, API, &text)), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         let json = headers(&[
             ("host", "localhost:7780"),
             ("authorization", &auth),
             ("content-type", "application/json; charset=utf-8"),
             ("content-length", "2"),
         ]);
-        assert!(g.check(&Method::POST, &json).is_ok());
+        assert!(g.check(&Method::POST, API, &json).is_ok());
     }
 
     #[test]
@@ -269,5 +468,89 @@ mod tests {
         assert!(g.host_allowed("[2001:db8::1]:7780"));
         assert!(!g.host_allowed("192.0.2.7:7781"));
         assert!(!g.host_allowed("rebind.example:7780"));
+    }
+
+    #[test]
+    fn a_session_reads_but_changes_state_only_with_its_csrf_token() {
+        let (g, _) = guard();
+        let sessions = g.sessions().unwrap().clone();
+        let id = sessions.open().unwrap();
+        let cookie = format!("theme=dark; {SESSION_COOKIE}={id}");
+        let read = headers(&[("host", "localhost:7780"), ("cookie", &cookie)]);
+        let csrf = match g.check(&Method::GET, "/", &read) {
+            Ok(Access::Session { csrf }) => csrf,
+            other => panic!("a session reads: {other:?}"),
+        };
+        assert_eq!(code(g.check(&Method::POST, API, &read)), StatusCode::FORBIDDEN, "no CSRF token");
+        let wrong = headers(&[("host", "localhost:7780"), ("cookie", &cookie), (CSRF_HEADER, "00")]);
+        assert_eq!(code(g.check(&Method::POST, API, &wrong)), StatusCode::FORBIDDEN, "a wrong CSRF token");
+        let right = headers(&[("host", "localhost:7780"), ("cookie", &cookie), (CSRF_HEADER, &csrf)]);
+        assert!(g.check(&Method::POST, API, &right).is_ok());
+        // The token of one session is not another's.
+        let other = sessions.open().unwrap();
+        let theirs = headers(&[
+            ("host", "localhost:7780"),
+            ("cookie", &format!("{SESSION_COOKIE}={other}")),
+            (CSRF_HEADER, &csrf),
+        ]);
+        assert_eq!(code(g.check(&Method::POST, API, &theirs)), StatusCode::FORBIDDEN);
+        // A forged or closed session is no session: pages go to the login page, the API says 401.
+        sessions.close(&id);
+        assert_eq!(code(g.check(&Method::GET, "/", &read)), StatusCode::SEE_OTHER);
+        assert_eq!(code(g.check(&Method::GET, API, &read)), StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::POST, API, &right)), StatusCode::UNAUTHORIZED);
+        // Cross-site requests stay refused whatever the cookie.
+        let id = sessions.open().unwrap();
+        let csrf = sessions.csrf_of(&id).unwrap();
+        let cross = headers(&[
+            ("host", "localhost:7780"),
+            ("cookie", &format!("{SESSION_COOKIE}={id}")),
+            (CSRF_HEADER, &csrf),
+            ("origin", "http://evil.example"),
+        ]);
+        assert_eq!(code(g.check(&Method::POST, API, &cross)), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn the_login_page_takes_a_form_and_nothing_else_is_public() {
+        let (g, t) = guard();
+        let form = headers(&[
+            ("host", "localhost:7780"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("content-length", "70"),
+        ]);
+        assert!(matches!(g.check(&Method::POST, "/login", &form), Ok(Access::Public)));
+        assert_eq!(code(g.check(&Method::POST, "/logout", &form)), StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::POST, API, &form)), StatusCode::UNAUTHORIZED);
+        let evil = headers(&[
+            ("host", "localhost:7780"),
+            ("origin", "http://evil.example"),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("content-length", "70"),
+        ]);
+        assert_eq!(code(g.check(&Method::POST, "/login", &evil)), StatusCode::FORBIDDEN, "login CSRF");
+        let rebound = headers(&[("host", "evil.example:7780")]);
+        assert_eq!(code(g.check(&Method::GET, "/login", &rebound)), StatusCode::MISDIRECTED_REQUEST);
+        assert!(g.token_matches(&t) && !g.token_matches("00") && !g.token_matches(""));
+        // On a Unix socket there is no dashboard: nothing is public.
+        let unix = Guard::unix();
+        assert!(unix.sessions().is_none());
+        assert!(matches!(unix.check(&Method::GET, "/v1/status", &HeaderMap::new()), Ok(Access::Token)));
+    }
+
+    #[test]
+    fn a_one_time_code_works_once() {
+        let sessions = Sessions::default();
+        let code = sessions.link().unwrap();
+        assert!(!sessions.redeem("not a code"));
+        assert!(sessions.redeem(&code));
+        assert!(!sessions.redeem(&code), "used up");
+        let codes: Vec<String> = (0..MAX_LINKS + 2).map(|_| sessions.link().unwrap()).collect();
+        assert!(!sessions.redeem(&codes[0]), "the oldest is dropped past the limit");
+        assert!(sessions.redeem(codes.last().unwrap()));
+        for _ in 0..MAX_SESSIONS + 3 {
+            sessions.open().unwrap();
+        }
+        assert_eq!(sessions.table().live.len(), MAX_SESSIONS);
     }
 }

@@ -37,6 +37,7 @@ pub mod docker;
 pub mod facts;
 mod lifecycle;
 pub mod policy;
+pub mod progress;
 pub mod reconcile;
 pub mod secrets;
 pub mod snapshot;
@@ -366,11 +367,16 @@ impl Error {
 pub struct Orchestrator {
     data_dir: DataDir,
     state: StateDir,
-    config: NodeConfig,
+    /// Read again from `config_file` each time the lock is taken (the grants may change while
+    /// the node runs); the engine socket and the engine prefix stay as they were at open.
+    config: std::sync::RwLock<Arc<NodeConfig>>,
+    /// Where the configuration came from (`None`: given by the caller, never read again).
+    config_file: Option<PathBuf>,
     engine: Engine,
     source: Arc<dyn AppSource>,
     node_id: String,
     local: tokio::sync::Mutex<()>,
+    progress: progress::Progress,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -391,7 +397,9 @@ impl Orchestrator {
     /// `config.toml` and connecting to the engine it names.
     pub async fn open(data_dir: &DataDir, source: Arc<dyn AppSource>) -> Result<Self, Error> {
         let config = NodeConfig::load(&data_dir.config_file())?;
-        Self::with_config(data_dir, config, source).await
+        let mut orchestrator = Self::with_config(data_dir, config, source).await?;
+        orchestrator.config_file = Some(data_dir.config_file());
+        Ok(orchestrator)
     }
 
     /// Like [`Orchestrator::open`] with an explicit configuration.
@@ -406,11 +414,13 @@ impl Orchestrator {
         Ok(Self {
             data_dir: data_dir.clone(),
             state,
-            config,
+            config: std::sync::RwLock::new(Arc::new(config)),
+            config_file: None,
             engine,
             source,
             node_id,
             local: tokio::sync::Mutex::new(()),
+            progress: progress::Progress::default(),
         })
     }
 
@@ -434,9 +444,29 @@ impl Orchestrator {
         &self.state
     }
 
+    /// Live progress of lifecycle operations.
+    pub fn progress(&self) -> &progress::Progress {
+        &self.progress
+    }
+
     /// The configuration in use.
-    pub fn config(&self) -> &NodeConfig {
-        &self.config
+    pub fn config(&self) -> Arc<NodeConfig> {
+        self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Reads the configuration file again (its grants and app settings; the engine socket and
+    /// prefix stay). A file that does not parse leaves the configuration as it was.
+    fn reload_config(&self) {
+        let Some(path) = &self.config_file else { return };
+        match NodeConfig::load(path) {
+            Ok(mut fresh) => {
+                let mut current = self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                fresh.docker_socket.clone_from(&current.docker_socket);
+                fresh.engine_prefix.clone_from(&current.engine_prefix);
+                *current = Arc::new(fresh);
+            }
+            Err(e) => tracing::warn!("{}: {e}; the configuration read before stays in use", path.display()),
+        }
     }
 
     /// Waits for the lock.
@@ -446,13 +476,18 @@ impl Orchestrator {
         let file = tokio::task::spawn_blocking(move || StateLock::acquire(&path))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
+        self.reload_config();
         Ok(Guard { _local: local, _file: file })
     }
 
     /// Takes the lock if it is free.
     pub(crate) async fn try_lock(&self) -> Result<Option<Guard<'_>>, Error> {
         let Ok(local) = self.local.try_lock() else { return Ok(None) };
-        Ok(StateLock::try_acquire(&self.state.lock_path())?.map(|file| Guard { _local: local, _file: file }))
+        let guard = StateLock::try_acquire(&self.state.lock_path())?.map(|file| Guard { _local: local, _file: file });
+        if guard.is_some() {
+            self.reload_config();
+        }
+        Ok(guard)
     }
 }
 

@@ -16,6 +16,7 @@
 mod util;
 
 mod app_data;
+mod dashboard;
 mod engine_life;
 mod layers;
 mod local_api;

@@ -20,12 +20,41 @@ pub(super) fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `archy-node dashboard`: a one-time login link to the running node's dashboard.
+#[derive(clap::Args)]
+pub(super) struct DashboardArgs {
+    #[command(flatten)]
+    data: DataArg,
+}
+
+pub(super) fn dashboard(args: DashboardArgs) -> anyhow::Result<ExitCode> {
+    let data = args.data.dir();
+    let info = read_node_info(&data)
+        .ok_or_else(|| anyhow::anyhow!("{data}: no running node (no node.json); start `archy-node run`"))?;
+    anyhow::ensure!(
+        !info.api.starts_with("unix:"),
+        "the local API listens on a Unix socket ({}), which no browser reaches: set serve.api to a TCP address \
+         (the default is 127.0.0.1:7780) for the dashboard",
+        info.api
+    );
+    let token = ApiToken::load_or_create(&data.api_token())?;
+    let (status, body) = over_tcp(&info.api, &token, "POST", "/v1/dashboard/link", None)?;
+    anyhow::ensure!(status == 200, "{}: {status}: {}", info.api, body.trim());
+    let answer: serde_json::Value = serde_json::from_str(&body)?;
+    let url = answer["url"].as_str().ok_or_else(|| anyhow::anyhow!("{}: no link in the answer", info.api))?;
+    println!("{url}");
+    eprintln!(
+        "open it in a browser on this machine within 10 minutes; it signs in once (or sign in with `archy-node api-token`)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `archy-node api METHOD PATH [BODY]`: one request to the running node's local API.
 #[derive(clap::Args)]
 pub(super) struct Args {
     #[command(flatten)]
     data: DataArg,
-    /// GET, POST or DELETE.
+    /// GET, POST, PUT or DELETE.
     method: String,
     /// The path, e.g. /v1/installed or /v1/installed/hello-web/restart.
     path: String,
@@ -38,7 +67,10 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let info = read_node_info(&data)
         .ok_or_else(|| anyhow::anyhow!("{data}: no running node (no node.json); start `archy-node run`"))?;
     let method = args.method.to_ascii_uppercase();
-    anyhow::ensure!(matches!(method.as_str(), "GET" | "POST" | "DELETE"), "method `{method}`: GET, POST or DELETE");
+    anyhow::ensure!(
+        matches!(method.as_str(), "GET" | "POST" | "PUT" | "DELETE"),
+        "method `{method}`: GET, POST, PUT or DELETE"
+    );
     anyhow::ensure!(args.path.starts_with('/'), "the path starts with `/`, e.g. /v1/status");
     let (status, body) = match info.api.strip_prefix("unix:") {
         Some(socket) => over_socket(socket, &method, &args.path, args.body.as_deref())?,

@@ -10,6 +10,7 @@
 //! | `DELETE /v1/installed/{app}?purge=true&confirm={app}` | purge; `confirm` must repeat the app id |
 //! | `GET /v1/installed/{app}/logs?tail=100&container=web` | logs, `text/plain` |
 //! | `POST /v1/reconcile` | one reconcile pass |
+//! | `GET /v1/events` | live progress of lifecycle operations, `text/event-stream` ([`super::progress`]) |
 //!
 //! Errors are `{"error": "..."}` with 400 (bad input), 403 (policy gate, or the Nostr install
 //! policy: the message names the `nostr_policy` rule), 404 (unknown app or
@@ -43,6 +44,7 @@ pub fn router(orchestrator: Arc<Orchestrator>) -> Router {
         .route("/v1/installed/{app}/update", post(update))
         .route("/v1/installed/{app}/logs", get(logs))
         .route("/v1/reconcile", post(reconcile))
+        .route("/v1/events", get(events))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(orchestrator)
 }
@@ -120,6 +122,33 @@ fn answer(status: StatusCode, message: String) -> Response {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// Reports how an operation on `app` ended to the progress listeners, and passes its outcome on.
+fn ended<T>(o: &Orchestrator, app: &str, op: &str, outcome: std::result::Result<T, Error>) -> Result<T> {
+    match &outcome {
+        Ok(_) => o.progress().report(app, "done", op, None),
+        Err(e) => o.progress().report(app, "failed", format!("{op}: {e}"), None),
+    }
+    Ok(outcome?)
+}
+
+/// Live progress as server-sent events: one `progress` event (JSON, [`super::progress::Event`])
+/// per step, a `lagged` event saying how many a slow reader missed, a comment every 15 s.
+async fn events(State(o): State<Arc<Orchestrator>>) -> Response {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    use tokio::sync::broadcast::error::RecvError;
+    let stream = futures_util::stream::unfold(o.progress().subscribe(), |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(e) => Sse::default().event("progress").json_data(e).unwrap_or_default(),
+            Err(RecvError::Lagged(n)) => Sse::default().event("lagged").data(n.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), rx))
+    });
+    axum::response::Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response()
+}
+
 async fn list(State(o): State<Arc<Orchestrator>>) -> Result<Response> {
     Ok(Json(o.status().await?).into_response())
 }
@@ -145,21 +174,25 @@ async fn install(
     body: axum::body::Bytes,
 ) -> Result<Response> {
     let version = optional_body::<InstallBody>(&body)?.version;
-    Ok(Json(o.install(&app, version.as_ref()).await?).into_response())
+    let outcome = o.install(&app, version.as_ref()).await;
+    Ok(Json(ended(&o, &app, "install", outcome)?).into_response())
 }
 
 async fn start(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
-    o.start(&app).await?;
+    let outcome = o.start(&app).await;
+    ended(&o, &app, "start", outcome)?;
     Ok(ok())
 }
 
 async fn stop(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
-    o.stop(&app).await?;
+    let outcome = o.stop(&app).await;
+    ended(&o, &app, "stop", outcome)?;
     Ok(ok())
 }
 
 async fn restart(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
-    o.restart(&app).await?;
+    let outcome = o.restart(&app).await;
+    ended(&o, &app, "restart", outcome)?;
     Ok(ok())
 }
 
@@ -176,7 +209,8 @@ async fn update(
     body: axum::body::Bytes,
 ) -> Result<Response> {
     let to = optional_body::<UpdateBody>(&body)?.to;
-    Ok(Json(o.update(&app, to.as_ref()).await?).into_response())
+    let outcome = o.update(&app, to.as_ref()).await;
+    Ok(Json(ended(&o, &app, "update", outcome)?).into_response())
 }
 
 /// Query of `uninstall`.
@@ -198,7 +232,8 @@ async fn uninstall(
             "purge needs confirm={app}: it deletes the app's volumes and secrets for good"
         )));
     }
-    o.uninstall(&app, q.purge).await?;
+    let outcome = o.uninstall(&app, q.purge).await;
+    ended(&o, &app, if q.purge { "purge" } else { "uninstall" }, outcome)?;
     Ok(ok())
 }
 

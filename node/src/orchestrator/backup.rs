@@ -167,7 +167,7 @@ impl Orchestrator {
         if let Some((name, _)) = secrets.iter().find(|(name, _)| !m.secrets.iter().any(|s| s.name.as_str() == name)) {
             return Err(bad(format!("secret `{name}` is not one the manifest declares")));
         }
-        let plan = catalog::manifest::render_in(&m, &self.config.prefix());
+        let plan = catalog::manifest::render_in(&m, &self.config().prefix());
         let mut fills = Vec::new();
         for copy in &info.volumes {
             let Some(v) = plan.volumes.iter().find(|v| v.volume.as_str() == copy.volume && v.shared.is_none()) else {

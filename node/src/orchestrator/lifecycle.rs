@@ -53,7 +53,7 @@ impl Orchestrator {
             let mut record = record;
             record.run = RunState::Running;
             self.state.save(&record)?;
-            let facts = HostFacts::detect(&self.config.host);
+            let facts = HostFacts::detect(&self.config().host);
             match record.phase.clone() {
                 // An update a crash interrupted is finished as an update (with its rollback).
                 Phase::Updating { from, snapshot } => self.finish_update(record, from, snapshot, &facts).await?,
@@ -84,11 +84,36 @@ impl Orchestrator {
         for c in &manifest.manifest().containers {
             if let catalog::manifest::Image::Archive { target, image_id } = &c.image
                 && !self.engine.has_image(&image_id.to_string()).await.unwrap_or(true)
-                && let Err(e) = self.source.fetch_archive(target).await
             {
-                tracing::debug!(%app, %target, "prefetch: {e}");
+                self.progress.report(app, "fetch", target.as_str(), None);
+                match self.source.fetch_archive(target).await {
+                    Ok(path) => {
+                        let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+                        self.progress.report(app, "fetched", target.as_str(), size);
+                    }
+                    Err(e) => tracing::debug!(%app, %target, "prefetch: {e}"),
+                }
             }
         }
+    }
+
+    /// The manifest `app`'s install would use now (its newest version), verified.
+    pub fn manifest_of(&self, app: &str) -> Result<VerifiedManifest, Error> {
+        self.fetch_manifest(app, None)
+    }
+
+    /// What `m` uses that this node's configuration does not grant (empty: it may install).
+    pub fn refusals_of(&self, m: &Manifest) -> Vec<policy::Refusal> {
+        let config = self.config();
+        let mut refusals = policy::refusals(m, config.grants(m.id.as_str()), self.engine.socket());
+        if let Err(more) = policy::resolve_binds(m, config.grants(m.id.as_str()), self.engine.socket()) {
+            for r in more {
+                if !refusals.contains(&r) {
+                    refusals.push(r);
+                }
+            }
+        }
+        refusals
     }
 
     fn fetch_manifest(&self, app: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, Error> {
@@ -153,7 +178,7 @@ impl Orchestrator {
         };
         self.state.save(&record)?;
         test_pause("after-desired-state");
-        self.finish_install(record, &HostFacts::detect(&self.config.host)).await?;
+        self.finish_install(record, &HostFacts::detect(&self.config().host)).await?;
         report.installed.push((app, m.version.to_string()));
         Ok(())
     }
@@ -183,12 +208,12 @@ impl Orchestrator {
                 ours: ours.to_string(),
             });
         }
-        let refusals = policy::refusals(m, self.config.grants(app), self.engine.socket());
+        let refusals = policy::refusals(m, self.config().grants(app), self.engine.socket());
         if !refusals.is_empty() {
             return Err(Error::PolicyRefused { app: app.to_owned(), refusals });
         }
         // The binds' real paths too (checked again at every apply).
-        if let Err(refusals) = policy::resolve_binds(m, self.config.grants(app), self.engine.socket()) {
+        if let Err(refusals) = policy::resolve_binds(m, self.config().grants(app), self.engine.socket()) {
             return Err(Error::PolicyRefused { app: app.to_owned(), refusals });
         }
         let ports = |m: &Manifest| -> BTreeSet<(u16, Protocol)> {
@@ -224,7 +249,7 @@ impl Orchestrator {
         desired.record.last_error = None;
         self.state.save(&desired.record)?;
         let observed = self.observe(Some(app)).await?;
-        let result = self.converge(&desired, &observed, &HostFacts::detect(&self.config.host), true).await;
+        let result = self.converge(&desired, &observed, &HostFacts::detect(&self.config().host), true).await;
         self.record_result(desired.record, &result)?;
         result.map(|_| ())
     }
@@ -236,7 +261,7 @@ impl Orchestrator {
         desired.record.run = RunState::Stopped;
         self.state.save(&desired.record)?;
         let observed = self.observe(Some(app)).await?;
-        let result = self.converge(&desired, &observed, &HostFacts::detect(&self.config.host), false).await;
+        let result = self.converge(&desired, &observed, &HostFacts::detect(&self.config().host), false).await;
         self.record_result(desired.record, &result)?;
         result.map(|_| ())
     }
@@ -248,7 +273,7 @@ impl Orchestrator {
         desired.record.run = RunState::Running;
         desired.record.last_error = None;
         self.state.save(&desired.record)?;
-        let facts = HostFacts::detect(&self.config.host);
+        let facts = HostFacts::detect(&self.config().host);
         let observed = self.observe(Some(app)).await?;
         let mut result = self.converge(&desired, &observed, &facts, true).await.map(|_| ());
         if result.is_ok() {
@@ -337,7 +362,7 @@ impl Orchestrator {
                 // Nothing of the update happened: the app runs again as it was.
                 let observed = self.observe(Some(app)).await?;
                 if current.record.run == RunState::Running {
-                    self.converge(&current, &observed, &HostFacts::detect(&self.config.host), true).await?;
+                    self.converge(&current, &observed, &HostFacts::detect(&self.config().host), true).await?;
                 }
                 return Err(Error::NotAvailable(format!(
                     "update of `{app}` to {} not started: copying its volumes failed ({e}); the app runs as before",
@@ -360,7 +385,7 @@ impl Orchestrator {
             Phase::Updating { snapshot, .. } => snapshot.clone(),
             _ => None,
         };
-        self.finish_update(record, from.clone(), snapshot, &HostFacts::detect(&self.config.host)).await?;
+        self.finish_update(record, from.clone(), snapshot, &HostFacts::detect(&self.config().host)).await?;
         Ok(UpdateReport { from: from.to_string(), to: m.version.to_string(), unchanged: false })
     }
 

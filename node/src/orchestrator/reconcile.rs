@@ -105,7 +105,7 @@ impl Orchestrator {
     /// Reads the desired state of one record: its stored manifest, verified again.
     pub(crate) fn desired(&self, record: AppRecord) -> Result<Desired, Error> {
         let manifest = self.state.stored_manifest(&record.app, &record.version, Some(&record.manifest_hash))?;
-        let plan = catalog::manifest::render_in(manifest.manifest(), &self.config.prefix());
+        let plan = catalog::manifest::render_in(manifest.manifest(), &self.config().prefix());
         Ok(Desired { record, manifest, plan })
     }
 
@@ -126,7 +126,7 @@ impl Orchestrator {
     pub(crate) async fn reconcile_locked(&self) -> Result<ReconcileReport, Error> {
         let (records, damaged) = self.state.load_each()?;
         let observed = self.observe(None).await?;
-        let facts = HostFacts::detect(&self.config.host);
+        let facts = HostFacts::detect(&self.config().host);
         let mut report = ReconcileReport { apps: records.len() + damaged.len(), ..Default::default() };
         // An app whose desired state can't be read is left as it is (its containers are not
         // orphans) and reported; the others are converged.
@@ -198,9 +198,9 @@ impl Orchestrator {
 
         // Rule (policy gate): checked again at every apply, so a permission the operator
         // revokes in config.toml takes effect: the app's containers are stopped.
-        let mut refusals = policy::refusals(m, self.config.grants(app), self.engine.socket());
+        let mut refusals = policy::refusals(m, self.config().grants(app), self.engine.socket());
         let real_binds = if refusals.is_empty() {
-            policy::resolve_binds(m, self.config.grants(app), self.engine.socket()).unwrap_or_else(|r| {
+            policy::resolve_binds(m, self.config().grants(app), self.engine.socket()).unwrap_or_else(|r| {
                 refusals = r;
                 Default::default()
             })
@@ -256,10 +256,11 @@ impl Orchestrator {
         let data_dir = data_dir.unwrap_or(self.state.app_dir(app)?);
         let ledger = self.state.app_dir(app)?.join("secrets.generated");
         let secrets = SecretStore::with_ledger(self.state.secrets_dir(app)?, ledger).ensure(&m.secrets)?;
+        let config = self.config();
         let cx = ApplyContext {
             node_id: &self.node_id,
             network_id: &network_id,
-            publish_ip: self.config.publish_ip_for(app),
+            publish_ip: config.publish_ip_for(app),
             secrets: &secrets,
         };
         let bodies: Vec<_> = plan
@@ -306,6 +307,7 @@ impl Orchestrator {
                         tracing::info!(container = %c.name, "recreating container whose spec changed");
                         self.engine.remove(&o.id).await?;
                     }
+                    self.progress.report(app, "create", c.name.as_str(), None);
                     self.create_container(c, body, plan).await?;
                     changes.created += 1;
                     test_pause(&format!("after-create:{}", c.name));
@@ -318,6 +320,7 @@ impl Orchestrator {
                         self.wait_healthy(app, d).await?;
                     }
                 }
+                self.progress.report(app, "start", c.name.as_str(), None);
                 self.engine.start(&c.name).await?;
                 changes.started += 1;
             }
@@ -514,7 +517,9 @@ impl Orchestrator {
                     if self.engine.has_image(&id).await? {
                         continue;
                     }
+                    // Install and update fetched it before taking the lock, and reported that.
                     let path = self.source.fetch_archive(target).await.map_err(Error::Source)?;
+                    self.progress.report(app, "load", id.as_str(), None);
                     // Checked against the signed image id and stripped of its tags first, so
                     // loading it can't retag an image the operator uses elsewhere.
                     let staged = self.state.tmp_dir()?.join(format!("{app}.archive.tar"));
@@ -546,6 +551,7 @@ impl Orchestrator {
                         });
                     }
                     tracing::info!(%app, %target, image = %id, "image archive loaded and its id checked");
+                    self.progress.report(app, "loaded", id.as_str(), None);
                 }
             }
         }
@@ -565,6 +571,8 @@ impl Orchestrator {
         });
         let deadline = Instant::now() + grace;
         let fail = |problem: String| Error::Unhealthy { app: app.to_owned(), container: c.name.clone(), problem };
+        self.progress.report(app, "health", c.name.as_str(), None);
+        let healthy = || self.progress.report(app, "healthy", c.name.as_str(), None);
         loop {
             let Some(info) = self.engine.inspect(&c.name).await? else {
                 return Err(fail("was removed".into()));
@@ -575,8 +583,14 @@ impl Orchestrator {
                 Some(ContainerStateStatusEnum::RUNNING) => {
                     let health = state.health.as_ref().and_then(|h| h.status);
                     match health {
-                        _ if c.healthcheck.is_none() => return Ok(()),
-                        Some(HealthStatusEnum::HEALTHY) => return Ok(()),
+                        _ if c.healthcheck.is_none() => {
+                            healthy();
+                            return Ok(());
+                        }
+                        Some(HealthStatusEnum::HEALTHY) => {
+                            healthy();
+                            return Ok(());
+                        }
                         Some(HealthStatusEnum::UNHEALTHY) => {
                             let output = state
                                 .health

@@ -269,7 +269,7 @@ impl Orchestrator {
         let part = dir.join(format!("{id}.part"));
         create_private_dir(&part)?;
         let mut volumes = Vec::new();
-        let limit = self.config.snapshot_max_mib.unwrap_or(DEFAULT_MAX_MIB).saturating_mul(1 << 20);
+        let limit = self.config().snapshot_max_mib.unwrap_or(DEFAULT_MAX_MIB).saturating_mul(1 << 20);
         for (volume, found, image, target) in routes {
             let engine_volume = found.name.clone();
             if how == Copy::CloneOrTar
@@ -425,7 +425,7 @@ impl Orchestrator {
         let taken = self.take_snapshot(&desired, &observed, reason, how).await;
         if desired.record.run == RunState::Running {
             let observed = self.observe(Some(app)).await?;
-            self.converge(&desired, &observed, &HostFacts::detect(&self.config.host), true).await?;
+            self.converge(&desired, &observed, &HostFacts::detect(&self.config().host), true).await?;
         }
         Ok((desired, taken?))
     }
@@ -459,7 +459,7 @@ impl Orchestrator {
         }
         self.restore_snapshot(&desired, &snapshot).await?;
         let observed = self.observe(Some(app)).await?;
-        let result = self.converge(&desired, &observed, &HostFacts::detect(&self.config.host), false).await;
+        let result = self.converge(&desired, &observed, &HostFacts::detect(&self.config().host), false).await;
         self.record_result(desired.record, &result)?;
         result?;
         Ok(replaced)
@@ -507,7 +507,7 @@ impl Orchestrator {
 
     /// Deletes all but the newest `snapshots_keep` snapshots of `app`, and any unfinished one.
     pub(crate) async fn prune_snapshots(&self, app: &str) -> Result<(), Error> {
-        let keep = self.config.snapshots_keep.unwrap_or(DEFAULT_KEEP);
+        let keep = self.config().snapshots_keep.unwrap_or(DEFAULT_KEEP);
         let dir = self.snapshots_dir(app)?;
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             if entry.file_name().to_string_lossy().ends_with(".part") {

@@ -1,0 +1,809 @@
+//! The operator's dashboard, served by `archy-node run` beside its local API (TCP only: no
+//! browser reaches a Unix socket). Server-rendered pages (maud) and one small script
+//! (`/assets/dashboard.js`) that calls the same JSON API as `archy-node api`:
+//!
+//! | page | shows |
+//! |---|---|
+//! | `/login` | the login form (the API token); `/login/once?code=…` is a one-time link |
+//! | `/` | installed apps with live state and health, their actions; catalog freshness, origin reachability, peers, the container engine; equivocation evidence as a red banner |
+//! | `/catalog` | the origin's apps and the Nostr apps apart, each with what its install would grant and an install button (asking for the grants the policy needs first) and live progress |
+//! | `/apps/{id}` | one installed app: containers, actions, purge (typing the id), logs |
+//! | `/trust` | the Nostr install policy and the trust seeds, editable |
+//!
+//! Every page passes the local API's guard first ([`crate::local_api`]): Host, cross-site,
+//! a session cookie (else to `/login`), and for anything that changes the node the session's
+//! CSRF token, which each page carries in `<meta name="archy-csrf">` for the script. Pages
+//! forbid inline scripts, other origins and framing (CSP, `X-Frame-Options: DENY`), and send
+//! no referrer to other sites. Everything that comes from a manifest or a relay is escaped (maud escapes every
+//! `(value)`).
+//!
+//! JSON routes added for the dashboard (bearer token or session, like every `/v1/` route):
+//! `POST /v1/dashboard/link` (a one-time login link), `GET`/`PUT /v1/nostr/policy`,
+//! `POST /v1/grants/{app}`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use maud::{DOCTYPE, Markup, html};
+use serde::{Deserialize, Serialize};
+
+use super::{Daemon, Lifecycle};
+use crate::catalog::NodeCatalog;
+use crate::local_api::{Access, Guard, SESSION_COOKIE, cookie};
+use crate::orchestrator::api::ApiError;
+use crate::orchestrator::{AppStatus, Orchestrator};
+
+const STYLE: &str = include_str!("dashboard.css");
+const SCRIPT: &str = include_str!("dashboard.js");
+
+/// The dashboard's state: the node, the guard (its sessions and token), the API's own URL.
+pub(super) struct Dashboard {
+    pub(super) daemon: Arc<Daemon>,
+    pub(super) guard: Arc<Guard>,
+    pub(super) url: String,
+}
+
+type Dash = State<Arc<Dashboard>>;
+
+/// The dashboard's routes (pages, static files, and the JSON routes it adds).
+pub(super) fn router(dashboard: Arc<Dashboard>) -> Router {
+    Router::new()
+        .route("/", get(overview))
+        .route("/catalog", get(catalog))
+        .route("/apps/{app}", get(app_page))
+        .route("/trust", get(trust))
+        .route("/login", get(login_page).post(login))
+        .route("/login/once", get(login_once))
+        .route("/logout", post(logout))
+        .route("/assets/dashboard.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }))
+        .route(
+            "/assets/dashboard.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT) }),
+        )
+        .route("/v1/dashboard/link", post(link))
+        .route("/v1/nostr/policy", get(policy_get).put(policy_put))
+        .route("/v1/grants/{app}", post(grant))
+        .with_state(dashboard)
+}
+
+impl Dashboard {
+    /// The orchestrator, once the container engine answered.
+    fn orchestrator(&self) -> Option<Arc<Orchestrator>> {
+        match &*self.daemon.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Lifecycle::Ready(_, o) => Some(o.clone()),
+            Lifecycle::Waiting(_) => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions.
+
+/// `Set-Cookie` for a new session.
+fn session_cookie(id: &str) -> String {
+    format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200")
+}
+
+/// Into the dashboard with a new session.
+fn enter(dash: &Dashboard) -> Response {
+    match dash.guard.sessions().map(|s| s.open()) {
+        Some(Ok(id)) => {
+            let mut response = Redirect::to("/").into_response();
+            if let Ok(value) = session_cookie(&id).parse() {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Some(Err(e)) => ApiError::Internal(e).into_response(),
+        None => (StatusCode::NOT_FOUND, "no dashboard on a Unix socket").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn login_page() -> Response {
+    login_form(StatusCode::OK, None)
+}
+
+fn login_form(status: StatusCode, error: Option<&str>) -> Response {
+    let body = html! {
+        main.login {
+            h1 { "archy node" }
+            p { "Sign in with the node's API token (" code { "archy-node api-token" } "), or open the one-time link "
+                code { "archy-node dashboard" } " prints." }
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form method="post" action="/login" {
+                label for="token" { "API token" }
+                input #token name="token" type="password" autocomplete="current-password" required autofocus;
+                button type="submit" { "Sign in" }
+            }
+        }
+    };
+    respond(status, layout("Sign in", None, None, body))
+}
+
+async fn login(State(dash): Dash, Form(form): Form<LoginForm>) -> Response {
+    if dash.guard.token_matches(&form.token) {
+        tracing::info!("dashboard: signed in with the API token");
+        return enter(&dash);
+    }
+    tracing::info!("dashboard: a sign-in with a wrong token was refused");
+    // A guess costs a second (the token is 256 random bits; this only keeps logs readable).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    login_form(StatusCode::UNAUTHORIZED, Some("That is not this node's API token."))
+}
+
+#[derive(Deserialize)]
+struct OnceQuery {
+    #[serde(default)]
+    code: String,
+}
+
+async fn login_once(State(dash): Dash, Query(q): Query<OnceQuery>) -> Response {
+    if dash.guard.sessions().is_some_and(|s| s.redeem(&q.code)) {
+        tracing::info!("dashboard: signed in with a one-time link");
+        return enter(&dash);
+    }
+    login_form(
+        StatusCode::UNAUTHORIZED,
+        Some(
+            "This login link is used up or expired (links work once, for 10 minutes): run `archy-node dashboard` again.",
+        ),
+    )
+}
+
+async fn logout(State(dash): Dash, headers: HeaderMap) -> Response {
+    if let (Some(sessions), Some(id)) = (dash.guard.sessions(), cookie(&headers, SESSION_COOKIE)) {
+        sessions.close(id);
+    }
+    let mut response = Json(serde_json::json!({ "ok": true })).into_response();
+    let gone = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    if let Ok(value) = gone.parse() {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `POST /v1/dashboard/link`: a one-time login link (`archy-node dashboard`).
+async fn link(State(dash): Dash) -> Result<Response, ApiError> {
+    let sessions = dash.guard.sessions().ok_or_else(|| ApiError::BadRequest("no dashboard on a Unix socket".into()))?;
+    let code = sessions.link().map_err(ApiError::Internal)?;
+    Ok(Json(serde_json::json!({ "url": format!("{}/login/once?code={code}", dash.url), "valid_secs": 600 }))
+        .into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout.
+
+/// The headers every dashboard page carries: scripts and styles from here only, no inline
+/// script, nothing framed, no referrer to other sites (browsers then still send this origin in
+/// `Origin`, which the guard checks), never cached.
+fn respond(status: StatusCode, markup: Markup) -> Response {
+    let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                  form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+    (
+        status,
+        [
+            (header::CONTENT_SECURITY_POLICY, policy),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "same-origin"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(markup.into_string()),
+    )
+        .into_response()
+}
+
+/// The page around `body`; `csrf` and `nav` for signed-in pages.
+fn layout(title: &str, csrf: Option<&str>, nav: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(csrf) = csrf { meta name="archy-csrf" content=(csrf); }
+                title { (title) " · archy node" }
+                link rel="stylesheet" href="/assets/dashboard.css";
+                script src="/assets/dashboard.js" defer {}
+            }
+            body {
+                @if let Some(current) = nav {
+                    header.top {
+                        a.brand href="/" { "archy node" }
+                        nav aria-label="Dashboard" {
+                            @for (href, name) in [("/", "Apps"), ("/catalog", "Catalog"), ("/trust", "Trust")] {
+                                @if href == current { a href=(href) aria-current="page" { (name) } }
+                                @else { a href=(href) { (name) } }
+                            }
+                        }
+                        button.link #logout type="button" { "Sign out" }
+                    }
+                }
+                (body)
+            }
+        }
+    }
+}
+
+/// The CSRF token of a signed-in request (pages are reached only through a session or the token).
+fn csrf_of(access: &Access) -> &str {
+    match access {
+        Access::Session { csrf } => csrf,
+        _ => "",
+    }
+}
+
+/// A page's answer when the app lifecycle is not up yet.
+fn engine_waiting(d: &Daemon) -> Option<String> {
+    match &*d.lifecycle.read().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        Lifecycle::Waiting(why) => Some(format!("The container engine does not answer ({why}); retrying.")),
+        Lifecycle::Ready(..) => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages.
+
+fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `/`: installed apps and the node's state.
+async fn overview(State(dash): Dash, Extension(access): Extension<Access>, headers: HeaderMap) -> Response {
+    let data = dash.daemon.data.clone();
+    let status = tokio::task::spawn_blocking(move || crate::status::Status::gather(&data)).await;
+    let Ok(status) = status else { return ApiError::Internal(anyhow::anyhow!("status task failed")).into_response() };
+    let engine = dash.daemon.engine.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let orchestrator = dash.orchestrator();
+    let (apps, apps_error) = match &orchestrator {
+        Some(o) => match o.status().await {
+            Ok(apps) => (apps, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        },
+        None => (Vec::new(), engine_waiting(&dash.daemon)),
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned();
+    let body = html! {
+        @if !status.equivocation.is_empty() {
+            div.banner.danger role="alert" {
+                strong { "The origin showed this node two different catalogs for the same version." }
+                " This is evidence of a compromised or dishonest origin: the node keeps its current catalog. Evidence: "
+                @for p in &status.equivocation { code { (p.display()) } " " }
+            }
+        }
+        main {
+            h1 { "Installed apps" }
+            @if let Some(e) = &apps_error { p.error role="alert" { (e) } }
+            section #progress.progress hidden aria-live="polite" { h2 { "Progress" } p #progress-state {} ol #progress-steps {} }
+            @if apps.is_empty() && apps_error.is_none() {
+                p { "No app is installed yet. " a href="/catalog" { "Browse the catalog" } "." }
+            } @else {
+                div.scroll { table.apps {
+                    thead { tr { th { "App" } th { "Version" } th { "State" } th { "Containers" } th { "Actions" } } }
+                    tbody { @for app in &apps { (app_row(&dash, orchestrator.as_deref(), app, &host)) } }
+                } }
+            }
+            h2 { "This node" }
+            dl.facts {
+                dt { "Catalog" }
+                dd {
+                    @match &status.catalog {
+                        Some(c) => {
+                            (c.apps) " apps, timestamp version " (c.timestamp_version) ", from " (c.source)
+                            ", verified " (time(&c.synced_at))
+                            @if let Some(expires) = &c.expires { "; expires " (time(expires)) }
+                            @if c.expired { " " strong.bad { "EXPIRED" } }
+                        }
+                        None => { "no verified catalog yet" }
+                    }
+                }
+                dt { "Origin" }
+                dd {
+                    (status.origin_url.as_deref().unwrap_or("none configured"))
+                    @if let Some(last) = &status.last_sync {
+                        @if last.origin_reachable { " — " span.good { "reachable" } } @else { " — " span.bad { "unreachable" } }
+                        @if let Some(at) = &last.at { " at the last round (" (time(at)) ")" }
+                    }
+                }
+                dt { "Last round" }
+                dd {
+                    @match &status.last_sync {
+                        Some(last) => {
+                            (last.bytes_downloaded) " bytes downloaded"
+                            @if let Some(source) = &last.source { " from " (source) }
+                            @for e in &last.errors { br; span.bad { (e) } }
+                        }
+                        None => { "none yet" }
+                    }
+                }
+                dt { "Peers" }
+                dd { (status.peers.len()) " configured" @for p in &status.peers { br; code { (p) } } }
+                dt { "Container engine" }
+                dd {
+                    @match &engine {
+                        Some(e) if e.reachable => { span.good { "answers" } }
+                        Some(e) => { span.bad { "does not answer" } " since " (time(&e.since)) }
+                        None => { "not checked yet" }
+                    }
+                }
+                dt { "Nostr" }
+                dd { (status.nostr.relays.len()) " relays, " (status.nostr.seeds) " trust seeds, minimum score " (status.nostr.min_score) }
+            }
+        }
+    };
+    respond(StatusCode::OK, layout("Apps", Some(csrf_of(&access)), Some("/"), body))
+}
+
+/// One installed app's row: state, containers, an open link, its actions.
+fn app_row(dash: &Dashboard, o: Option<&Orchestrator>, app: &AppStatus, host: &str) -> Markup {
+    let open = o.and_then(|o| open_url(o, &app.app, host));
+    let _ = dash;
+    html! {
+        tr data-app=(app.app) {
+            td { a href={ "/apps/" (app.app) } { (app.app) } }
+            td { (app.version) }
+            td {
+                span.state data-state=(app.state.to_string()) { (app.state.to_string()) }
+                @if let Some(p) = &app.pending { br; small { (p) } }
+                @if let Some(r) = &app.reason { br; small.bad { (r) } }
+            }
+            td { @for c in &app.containers {
+                code { (c.role) } ": " (c.state) @if let Some(h) = &c.health { " (" (h) ")" } br;
+            } }
+            td.actions { (actions(&app.app, open.as_deref())) }
+        }
+    }
+}
+
+/// The lifecycle buttons of an installed app.
+fn actions(app: &str, open: Option<&str>) -> Markup {
+    html! {
+        @if let Some(url) = open { a.button href=(url) target="_blank" rel="noopener noreferrer" { "Open" } " " }
+        @for op in ["start", "stop", "restart", "update"] {
+            button type="button" data-op=(op) data-app=(app) { (op) } " "
+        }
+        button type="button" data-op="uninstall" data-app=(app) { "uninstall" }
+    }
+}
+
+/// Where the app answers in a browser: its first TCP port on the address it is published on
+/// (the host the dashboard was reached by, when published on every address).
+fn open_url(o: &Orchestrator, app: &str, host: &str) -> Option<String> {
+    let desired = o.installed(app).ok()?;
+    let port = desired
+        .manifest
+        .manifest()
+        .containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .find(|p| p.protocol == catalog::manifest::Protocol::Tcp)?
+        .host;
+    let ip = match o.config().publish_ip_for(app) {
+        Some(ip) if ip != "0.0.0.0" && ip != "::" => ip.to_owned(),
+        _ => host.to_owned(),
+    };
+    let ip = if ip.contains(':') && !ip.starts_with('[') { format!("[{ip}]") } else { ip };
+    Some(format!("http://{ip}:{port}/"))
+}
+
+/// `/apps/{id}`: one installed app, its actions and logs.
+async fn app_page(
+    State(dash): Dash,
+    Extension(access): Extension<Access>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned();
+    let Some(o) = dash.orchestrator() else {
+        let why = engine_waiting(&dash.daemon).unwrap_or_default();
+        return respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            layout(&app, Some(csrf_of(&access)), Some(""), html! { main { p.error { (why) } } }),
+        );
+    };
+    let statuses = o.status().await.unwrap_or_default();
+    let Some(status) = statuses.into_iter().find(|s| s.app == app) else {
+        let body = html! { main { h1 { (app) } p { "This app is not installed. " a href="/catalog" { "Browse the catalog" } "." } } };
+        return respond(StatusCode::NOT_FOUND, layout(&app, Some(csrf_of(&access)), Some(""), body));
+    };
+    let logs = match o.logs(&app, None, Some(200), false).await {
+        Ok(stream) => {
+            use futures_util::StreamExt as _;
+            let lines: Vec<String> = stream.filter_map(|l| async move { l.ok() }).collect().await;
+            lines.concat()
+        }
+        Err(e) => format!("(no logs: {e})"),
+    };
+    let manifest = o.installed(&app).ok().map(|d| d.manifest.manifest().clone());
+    let open = open_url(&o, &app, &host);
+    let body = html! {
+        main {
+            h1 { @if let Some(m) = &manifest { (m.title) " " } small { code { (app) } " " (status.version) } }
+            @if let Some(m) = &manifest { p { (m.summary) } }
+            section #progress.progress hidden aria-live="polite" { h2 { "Progress" } p #progress-state {} ol #progress-steps {} }
+            p { "State: " span.state data-state=(status.state.to_string()) { (status.state.to_string()) }
+                @if let Some(r) = &status.reason { " — " span.bad { (r) } } }
+            p.actions { (actions(&app, open.as_deref())) }
+            h2 { "Containers" }
+            ul { @for c in &status.containers {
+                li { code { (c.name) } ": " (c.state) @if let Some(h) = &c.health { " (" (h) ")" } " — " (c.status) }
+            } }
+            h2 { "Purge" }
+            p { "Uninstalls the app " strong { "and deletes its volumes and secrets for good" } ". Type the app id to confirm." }
+            p.purge {
+                label for="purge-confirm" { "App id" }
+                input #purge-confirm type="text" autocomplete="off" data-app=(app);
+                button #purge.danger type="button" data-op="purge" data-app=(app) disabled { "Purge " (app) }
+            }
+            h2 { "Logs " small { "(last 200 lines) " a href={ "/apps/" (app) } { "refresh" } } }
+            pre.logs { (logs) }
+        }
+    };
+    respond(StatusCode::OK, layout(&app, Some(csrf_of(&access)), Some(""), body))
+}
+
+/// One app of the catalog page.
+struct Offer {
+    id: String,
+    version: String,
+    title: String,
+    summary: String,
+    publisher: String,
+    /// For Nostr apps: the announcing key, the score, why it is held back.
+    npub: Option<String>,
+    score: Option<f64>,
+    unavailable: Option<String>,
+    /// What the install creates and grants.
+    permissions: Vec<String>,
+    /// Grants the node's policy needs first: (what, the `config.toml` entry).
+    needs: Vec<(String, String)>,
+    installed: bool,
+}
+
+/// `/catalog`: the origin's apps and the Nostr apps, apart.
+async fn catalog(State(dash): Dash, Extension(access): Extension<Access>) -> Response {
+    let o = dash.orchestrator();
+    let installed: Vec<String> = match &o {
+        Some(o) => o.status().await.unwrap_or_default().into_iter().map(|s| s.app).collect(),
+        None => Vec::new(),
+    };
+    let data = dash.daemon.data.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let origin = NodeCatalog::open(&data).map(|c| c.apps().to_vec());
+        let nostr = data.config().and_then(|config| crate::nostr::NostrView::load(&data, &config)).map(|v| v.apps());
+        (origin, nostr)
+    })
+    .await;
+    let Ok((origin, nostr)) = listed else {
+        return ApiError::Internal(anyhow::anyhow!("catalog task failed")).into_response();
+    };
+    let offer = |id: &str, version: String, title: String, publisher: String| {
+        let mut offer = Offer {
+            id: id.to_owned(),
+            version,
+            title,
+            summary: String::new(),
+            publisher,
+            npub: None,
+            score: None,
+            unavailable: None,
+            permissions: Vec::new(),
+            needs: Vec::new(),
+            installed: installed.iter().any(|a| a == id),
+        };
+        if let Some(o) = &o {
+            match o.manifest_of(id) {
+                Ok(m) => {
+                    let m = m.manifest();
+                    offer.summary.clone_from(&m.summary);
+                    offer.permissions =
+                        catalog::manifest::render(m).permissions.iter().map(ToString::to_string).collect();
+                    offer.needs = o
+                        .refusals_of(m)
+                        .into_iter()
+                        .map(|r| (format!("{}: {}", r.subject, r.permission), r.grant_toml))
+                        .collect();
+                }
+                Err(e) => offer.unavailable = Some(e.to_string()),
+            }
+        }
+        offer
+    };
+    // Newest version of each app (the lists are by id, newest first).
+    let mut origin_offers = Vec::new();
+    let origin_error = match &origin {
+        Ok(apps) => {
+            let mut seen = std::collections::BTreeSet::new();
+            for a in apps.iter().filter(|a| a.revoked.is_none()) {
+                if seen.insert(a.id.clone()) {
+                    origin_offers.push(offer(&a.id, a.version.to_string(), a.title.clone(), a.publisher.clone()));
+                }
+            }
+            None
+        }
+        Err(e) => Some(format!("{e:#}")),
+    };
+    let mut nostr_offers = Vec::new();
+    let nostr_error = match &nostr {
+        Ok(apps) => {
+            let mut seen = std::collections::BTreeSet::new();
+            for a in apps {
+                if origin_offers.iter().any(|o| o.id == a.id) || !seen.insert(a.id.clone()) {
+                    continue;
+                }
+                let mut n = offer(&a.id, a.version.to_string(), a.title.clone(), a.publisher.clone());
+                n.npub = Some(a.npub.clone());
+                n.score = Some(a.score);
+                if let Some(why) = &a.held_back {
+                    n.unavailable = Some(why.clone());
+                }
+                nostr_offers.push(n);
+            }
+            None
+        }
+        Err(e) => Some(format!("{e:#}")),
+    };
+    let waiting = engine_waiting(&dash.daemon);
+    let body = html! {
+        main {
+            h1 { "Catalog" }
+            @if let Some(w) = &waiting { p.error role="alert" { (w) } }
+            section #progress.progress hidden aria-live="polite" { h2 { "Progress" } p #progress-state {} ol #progress-steps {} }
+            h2 { "From the origin" }
+            @if let Some(e) = &origin_error { p.error { (e) } }
+            div.cards { @for a in &origin_offers { (offer_card(a)) } }
+            h2 { "From Nostr" }
+            p.hint { "Third-party apps, verified against their publisher's signature, ranked by your trust seeds ("
+                a href="/trust" { "policy" } ")." }
+            @if let Some(e) = &nostr_error { p.error { (e) } }
+            @if nostr_offers.is_empty() && nostr_error.is_none() { p { "No Nostr app is known to this node." } }
+            div.cards { @for a in &nostr_offers { (offer_card(a)) } }
+        }
+    };
+    respond(StatusCode::OK, layout("Catalog", Some(csrf_of(&access)), Some("/catalog"), body))
+}
+
+fn offer_card(a: &Offer) -> Markup {
+    html! {
+        article.card data-app=(a.id) {
+            h3 { (a.title) " " small { code { (a.id) } " " (a.version) } }
+            @if !a.summary.is_empty() { p { (a.summary) } }
+            p.publisher { "Publisher " code.did { (a.publisher) }
+                @if let Some(npub) = &a.npub { br; "announced by " code.did { (npub) } }
+                @if let Some(score) = a.score { br; "trust score " strong { (format!("{score:.1}")) } }
+            }
+            @if !a.permissions.is_empty() {
+                details { summary { "The install grants" } ul { @for p in &a.permissions { li { code { (p) } } } } }
+            }
+            @if a.installed {
+                p { "Installed. " a href={ "/apps/" (a.id) } { "Manage" } }
+            } @else if let Some(why) = &a.unavailable {
+                p.bad { "Not installable: " (why) }
+            } @else {
+                @if !a.needs.is_empty() {
+                    fieldset.grants {
+                        legend { "This node's policy needs your permission first" }
+                        @for (what, toml) in &a.needs {
+                            label { input type="checkbox" data-grant=(toml); " " (what) }
+                        }
+                    }
+                }
+                button.primary type="button" data-op="install" data-app=(a.id) disabled[!a.needs.is_empty()] {
+                    @if a.needs.is_empty() { "Install" } @else { "Grant and install" }
+                }
+            }
+        }
+    }
+}
+
+/// `/trust`: the Nostr install policy and the seeds.
+async fn trust(State(dash): Dash, Extension(access): Extension<Access>) -> Response {
+    let policy = match dash.daemon.data.config() {
+        Ok(c) => Policy::from(&c),
+        Err(e) => return ApiError::Unavailable(format!("{e:#}")).into_response(),
+    };
+    let lines = |v: &[String]| v.join("\n");
+    let body = html! {
+        main {
+            h1 { "Trust" }
+            p { "Apps found on Nostr install only when their publisher passes this policy, in order: "
+                strong { "deny" } ", then " strong { "allow" } " (whatever the score), then the " strong { "minimum score" }
+                ". Scores come from your seeds: the Nostr keys you trust, and whom they follow and endorse." }
+            form #policy.policy {
+                label for="seeds" { "Trust seeds (npub1… or hex, one per line)" }
+                textarea #seeds name="seeds" rows="4" { (lines(&policy.seeds)) }
+                label for="min_score" { "Minimum score (0–100)" }
+                input #min_score name="min_score" type="number" min="0" max="100" step="any" value=(policy.min_score);
+                label for="allow" { "Always allow (did:key:… or npub1…, one per line)" }
+                textarea #allow name="allow" rows="3" { (lines(&policy.allow)) }
+                label for="deny" { "Never allow (did:key:… or npub1…, one per line)" }
+                textarea #deny name="deny" rows="3" { (lines(&policy.deny)) }
+                button.primary type="submit" { "Save" }
+                p #policy-result role="status" {}
+            }
+        }
+    };
+    respond(StatusCode::OK, layout("Trust", Some(csrf_of(&access)), Some("/trust"), body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON routes.
+
+/// The Nostr install policy and the trust seeds (`GET`/`PUT /v1/nostr/policy`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Policy {
+    /// `[trust] seeds`.
+    #[serde(default)]
+    pub seeds: Vec<String>,
+    /// `[nostr_policy] min_score`.
+    pub min_score: f64,
+    /// `[nostr_policy] allow`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// `[nostr_policy] deny`.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+impl From<&crate::config::Config> for Policy {
+    fn from(c: &crate::config::Config) -> Self {
+        Self {
+            seeds: c.trust.seeds.clone(),
+            min_score: c.nostr_policy.min_score,
+            allow: c.nostr_policy.allow.clone(),
+            deny: c.nostr_policy.deny.clone(),
+        }
+    }
+}
+
+/// Entries of a list at most, and bytes of an entry.
+const MAX_ENTRIES: usize = 256;
+const MAX_ENTRY_BYTES: usize = 200;
+
+impl Policy {
+    /// Refuses what the node could not use, naming the entry.
+    fn check(&self) -> Result<(), String> {
+        if !(self.min_score.is_finite() && (0.0..=100.0).contains(&self.min_score)) {
+            return Err(format!("min_score {} is not between 0 and 100", self.min_score));
+        }
+        for (name, list) in [("seeds", &self.seeds), ("allow", &self.allow), ("deny", &self.deny)] {
+            if list.len() > MAX_ENTRIES {
+                return Err(format!("{name}: {} entries, at most {MAX_ENTRIES}", list.len()));
+            }
+            for (i, entry) in list.iter().enumerate() {
+                let short: String = entry.chars().take(80).collect();
+                if entry.len() > MAX_ENTRY_BYTES {
+                    return Err(format!("{name}[{i}] `{short}…` is too long"));
+                }
+                let npub = crate::nostr::trust::parse_npub(entry).is_ok();
+                let did = entry.parse::<catalog::DidKey>().is_ok();
+                let fits = if name == "seeds" { npub } else { npub || did };
+                if !fits {
+                    let expected = if name == "seeds" { "an npub (or 64 hex digits)" } else { "a did:key or an npub" };
+                    return Err(format!("{name}[{i}] `{short}` is not {expected}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn policy_get(State(dash): Dash) -> Result<Response, ApiError> {
+    let config = dash.daemon.data.config().map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+    Ok(Json(Policy::from(&config)).into_response())
+}
+
+/// `PUT /v1/nostr/policy`: writes `[trust] seeds` and `[nostr_policy]` into `config.toml`
+/// (the rest of the file, comments included, is kept); the next sync and the next install use it.
+async fn policy_put(State(dash): Dash, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let mut policy: Policy =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
+    for list in [&mut policy.seeds, &mut policy.allow, &mut policy.deny] {
+        list.iter_mut().for_each(|e| *e = e.trim().to_owned());
+        list.retain(|e| !e.is_empty());
+    }
+    policy.check().map_err(ApiError::BadRequest)?;
+    let path = dash.daemon.data.config_file();
+    let written = policy_into_config(&path, &policy);
+    tokio::task::spawn_blocking(move || written)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::Internal)?;
+    tracing::info!(seeds = policy.seeds.len(), min_score = policy.min_score, "dashboard: the Nostr policy was changed");
+    Ok(Json(policy).into_response())
+}
+
+fn policy_into_config(path: &std::path::Path, policy: &Policy) -> anyhow::Result<()> {
+    let array = |list: &[String]| {
+        let mut a = toml_edit::Array::new();
+        list.iter().for_each(|e| a.push(e.as_str()));
+        toml_edit::value(a)
+    };
+    crate::config::edit_file(path, |doc| {
+        doc["trust"]["seeds"] = array(&policy.seeds);
+        doc["nostr_policy"]["min_score"] = toml_edit::value(policy.min_score);
+        doc["nostr_policy"]["allow"] = array(&policy.allow);
+        doc["nostr_policy"]["deny"] = array(&policy.deny);
+        Ok(())
+    })
+}
+
+/// Body of `POST /v1/grants/{app}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    /// `config.toml` entries, exactly as the catalog offered them (`grant_toml` of a refusal).
+    grants: Vec<String>,
+}
+
+/// `POST /v1/grants/{app}`: grants `app` what its newest manifest needs and the policy refuses.
+/// Only entries the policy asked for are taken (anything else is refused, naming it); they are
+/// added to `[apps.<app>] permissions` in `config.toml`, which the next lifecycle operation reads.
+async fn grant(State(dash): Dash, Path(app): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let body: GrantBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
+    let o = dash.orchestrator().ok_or_else(|| {
+        ApiError::Unavailable(engine_waiting(&dash.daemon).unwrap_or_else(|| "the app lifecycle is not up".into()))
+    })?;
+    let manifest = o.manifest_of(&app)?;
+    let asked: Vec<String> = o.refusals_of(manifest.manifest()).into_iter().map(|r| r.grant_toml).collect();
+    if let Some(other) = body.grants.iter().find(|g| !asked.contains(g)) {
+        let short: String = other.chars().take(120).collect();
+        return Err(ApiError::BadRequest(format!(
+            "`{short}` is not a grant {app} needs; needed: {}",
+            asked.join(", ")
+        )));
+    }
+    let path = dash.daemon.data.config_file();
+    let grants = body.grants.clone();
+    let app_id = app.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::config::edit_file(&path, |doc| {
+            let apps = doc.entry("apps").or_insert_with(|| {
+                let mut t = toml_edit::Table::new();
+                t.set_implicit(true);
+                toml_edit::Item::Table(t)
+            });
+            let entry = apps
+                .as_table_like_mut()
+                .ok_or_else(|| anyhow::anyhow!("config.toml: `apps` is not a table"))?
+                .entry(&app_id)
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+            let permissions = entry
+                .as_table_like_mut()
+                .ok_or_else(|| anyhow::anyhow!("config.toml: `apps.{app_id}` is not a table"))?
+                .entry("permissions")
+                .or_insert_with(|| toml_edit::value(toml_edit::Array::new()));
+            let array = permissions
+                .as_array_mut()
+                .ok_or_else(|| anyhow::anyhow!("config.toml: `apps.{app_id}.permissions` is not an array"))?;
+            for g in &grants {
+                let doc: toml_edit::DocumentMut = format!("grant = {g}").parse()?;
+                let value = doc["grant"].as_value().cloned().ok_or_else(|| anyhow::anyhow!("grant `{g}`"))?;
+                array.push_formatted(value);
+            }
+            Ok(())
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(ApiError::Internal)?;
+    tracing::info!(%app, grants = ?body.grants, "dashboard: permissions granted");
+    let left: BTreeMap<&str, bool> = asked.iter().map(|g| (g.as_str(), !body.grants.contains(g))).collect();
+    Ok(Json(serde_json::json!({ "granted": body.grants, "still_needed": left.into_iter().filter(|(_, l)| *l).map(|(g, _)| g).collect::<Vec<_>>() }))
+        .into_response())
+}
