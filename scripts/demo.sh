@@ -175,10 +175,18 @@ sed -i 's|^version = "2.8.0"|version = "2.9.0"|' "$WORK/apps/wiki/archy.toml"
 
 step "done: the origin registry and its relay, node 1 and hello-web keep running"
 API=$(sed -n 's|^api = "\(.*\)"|\1|p' "$WORK/node1/config.toml")
+curl -sf "$ORIGIN/" >/dev/null || { echo "error: the marketplace does not answer on $ORIGIN/" >&2; exit 1; }
+curl -sf "http://$API/login" >/dev/null || { echo "error: node 1's dashboard does not answer on http://$API/login" >&2; exit 1; }
+# A one-time link that signs a browser into node 1's dashboard (valid 10 minutes; after that
+# `archy-node dashboard` makes another, or sign in with the API token).
+LINK=$("$BIN/archy-node" dashboard --data "$WORK/node1" 2>/dev/null) ||
+  { echo "error: archy-node dashboard failed" >&2; exit 1; }
 echo "  open the app:        http://127.0.0.1:8090/"
 echo "  origin registry:     $ORIGIN    Nostr relay: $RELAY"
-echo "  marketplace:         $ORIGIN/   (every app of the origin's catalog, verified by the origin)"
 echo "  node 1's local API:  http://$API (token: archy-node api-token --data $WORK/node1)"
 echo "                       e.g. $BIN/archy-node api GET /v1/apps --data $WORK/node1"
 echo "  work folder:         $WORK"
 echo "  stop everything:     bash scripts/demo.sh stop"
+echo "  marketplace:         $ORIGIN/   (every app of the origin's catalog, verified by the origin)"
+echo "  node 1's dashboard:  $LINK"
+echo "                       (signs in once, within 10 minutes; a new link: $BIN/archy-node dashboard --data $WORK/node1)"

@@ -204,3 +204,143 @@ fn a_unix_socket_path_that_holds_a_file_is_refused_and_the_file_kept() {
     assert!(stderr.contains("exists and is not a socket"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "the operator's\n");
 }
+
+/// The `Set-Cookie` value of a raw answer's headers (the whole answer is given).
+fn raw_full(api: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let addr = api.strip_prefix("http://").expect("a TCP API");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (status, head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn the_dashboard_signs_in_with_the_token_only_and_changes_nothing_without_its_csrf_token() {
+    let Some(_engine) = docker_or_skip() else { return };
+    let mut origin = Origin::new();
+    // A publisher's title and summary with markup in them.
+    let mut manifest = catalog::testing::TestApp::new("app-b").manifest(&origin.publisher);
+    manifest.title = "<script>alert('title')</script>".into();
+    manifest.summary = "<img src=x onerror=alert(1)> & more".into();
+    let envelope = catalog::envelope::SignedEnvelope::sign(&manifest, &origin.publisher).expect("sign").to_bytes();
+    let now = chrono::Utc::now();
+    let path = catalog::repo::envelope_target_path("app-b", &manifest.version);
+    origin
+        .repo
+        .add_publisher_targets("acme", vec![(path, envelope, "manifest".into())], &origin.publisher, now)
+        .unwrap();
+    origin.repo.snapshot_and_timestamp(&origin.snapshot_key, &origin.timestamp_key, now).unwrap();
+    origin.write();
+    let server = HttpServer::start(origin.served());
+    let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
+    assert!(node.sync().0);
+    let daemon = node.run();
+    let host = daemon.api.strip_prefix("http://").expect("tcp").to_owned();
+    let own = daemon.api.clone();
+    let form =
+        [("Host", host.as_str()), ("Content-Type", "application/x-www-form-urlencoded"), ("Origin", own.as_str())];
+
+    // Without a session: pages go to the login page, the API answers 401.
+    let (status, head, _) = raw_full(&daemon.api, "GET", "/catalog", &[("Host", &host)], "");
+    assert_eq!(status, 303, "{head}");
+    assert!(head.to_ascii_lowercase().contains("location: /login"), "{head}");
+    // A wrong token opens no session.
+    let (status, head, body) = raw_full(&daemon.api, "POST", "/login", &form, "token=00ff");
+    assert_eq!(status, 401, "{body}");
+    assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
+    // A login form posted from another site is refused (login CSRF).
+    let evil = [
+        ("Host", host.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", "http://evil.example"),
+    ];
+    let (status, _, _) = raw_full(&daemon.api, "POST", "/login", &evil, &format!("token={}", daemon.token));
+    assert_eq!(status, 403);
+
+    // The token opens a session: HttpOnly, SameSite=Strict.
+    let (status, head, _) = raw_full(&daemon.api, "POST", "/login", &form, &format!("token={}", daemon.token));
+    assert_eq!(status, 303, "{head}");
+    let set_cookie = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.trim()))
+        .expect("a session cookie")
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let session = set_cookie.split(';').next().expect("name=value").to_owned();
+    let (status, head, page) = raw_full(&daemon.api, "GET", "/catalog", &[("Host", &host), ("Cookie", &session)], "");
+    assert_eq!(status, 200, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{head}");
+    assert!(lower.contains("x-frame-options: deny"), "{head}");
+    // A manifest's markup is text.
+    assert!(page.contains("&lt;script&gt;alert('title')&lt;/script&gt;"), "{page}");
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt; &amp; more"), "{page}");
+    assert!(!page.contains("<script>alert") && !page.contains("<img src=x"), "{page}");
+    let csrf = page
+        .split("name=\"archy-csrf\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its CSRF token")
+        .to_owned();
+
+    // The session changes nothing without its CSRF token, or from another origin.
+    let install = "/v1/installed/app-a";
+    let (status, _, body) = raw_full(&daemon.api, "POST", install, &[("Host", &host), ("Cookie", &session)], "");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF token"), "{body}");
+    let wrong = [("Host", host.as_str()), ("Cookie", session.as_str()), ("X-Archy-CSRF", "00")];
+    assert_eq!(raw_full(&daemon.api, "POST", install, &wrong, "").0, 403);
+    let cross = [
+        ("Host", host.as_str()),
+        ("Cookie", session.as_str()),
+        ("X-Archy-CSRF", csrf.as_str()),
+        ("Origin", "http://evil.example"),
+    ];
+    assert_eq!(raw_full(&daemon.api, "POST", install, &cross, "").0, 403);
+    assert_eq!(app_state(&node, "app-a"), (false, String::new()), "nothing was installed");
+    // With it, the request reaches the API (a policy change here; refused for what it says).
+    let with = [
+        ("Host", host.as_str()),
+        ("Cookie", session.as_str()),
+        ("X-Archy-CSRF", csrf.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, _, body) = raw_full(&daemon.api, "PUT", "/v1/nostr/policy", &with, r#"{"min_score": 150}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("min_score 150 is not between 0 and 100"), "{body}");
+    let (status, _, body) =
+        raw_full(&daemon.api, "PUT", "/v1/nostr/policy", &with, r#"{"min_score": 7, "deny": ["nobody"]}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("deny[0] `nobody` is not a did:key or an npub"), "{body}");
+    let before = std::fs::read_to_string(node.path().join("config.toml")).unwrap();
+    assert!(before.contains("min_score = 1.0"), "nothing was written: {before}");
+    let (status, _, body) = raw_full(&daemon.api, "PUT", "/v1/nostr/policy", &with, r#"{"min_score": 7}"#);
+    assert_eq!(status, 200, "{body}");
+    let after = std::fs::read_to_string(node.path().join("config.toml")).unwrap();
+    assert!(after.contains("min_score = 7.0"), "{after}");
+    for line in before.lines().filter(|l| !l.starts_with("min_score")) {
+        assert!(after.lines().any(|l| l == line), "`{line}` is kept:\n{before}\n---\n{after}");
+    }
+
+    // Grants are taken only where the app's manifest needs them and the policy refuses.
+    let (status, _, body) =
+        raw_full(&daemon.api, "POST", "/v1/grants/app-a", &with, r#"{"grants": ["{ kind = \"privileged\" }"]}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("is not a grant app-a needs"), "{body}");
+    assert!(!std::fs::read_to_string(node.path().join("config.toml")).unwrap().contains("privileged"));
+
+    // Signing out ends the session.
+    let (status, _, _) = raw_full(&daemon.api, "POST", "/logout", &with[..3], "");
+    assert_eq!(status, 200);
+    assert_eq!(raw_full(&daemon.api, "GET", "/catalog", &[("Host", &host), ("Cookie", &session)], "").0, 303);
+    assert_eq!(raw_full(&daemon.api, "PUT", "/v1/nostr/policy", &with, r#"{"min_score": 9}"#).0, 401);
+}

@@ -36,7 +36,7 @@ use super::{Daemon, Lifecycle};
 use crate::catalog::NodeCatalog;
 use crate::local_api::{Access, Guard, SESSION_COOKIE, cookie};
 use crate::orchestrator::api::ApiError;
-use crate::orchestrator::{AppStatus, Orchestrator};
+use crate::orchestrator::{AppState, AppStatus, Orchestrator};
 
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
@@ -255,6 +255,11 @@ fn engine_waiting(d: &Daemon) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Pages.
 
+/// `1 relay`, `2 relays`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
 fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -329,7 +334,7 @@ async fn overview(State(dash): Dash, Extension(access): Extension<Access>, heade
                     }
                 }
                 dt { "Peers" }
-                dd { (status.peers.len()) " configured" @for p in &status.peers { br; code { (p) } } }
+                dd { (count(status.peers.len(), "peer")) " configured" @for p in &status.peers { br; code { (p) } } }
                 dt { "Container engine" }
                 dd {
                     @match &engine {
@@ -339,7 +344,10 @@ async fn overview(State(dash): Dash, Extension(access): Extension<Access>, heade
                     }
                 }
                 dt { "Nostr" }
-                dd { (status.nostr.relays.len()) " relays, " (status.nostr.seeds) " trust seeds, minimum score " (status.nostr.min_score) }
+                dd {
+                    (count(status.nostr.relays.len(), "relay")) ", " (count(status.nostr.seeds, "trust seed"))
+                    ", minimum score " (status.nostr.min_score)
+                }
             }
         }
     };
@@ -362,18 +370,21 @@ fn app_row(dash: &Dashboard, o: Option<&Orchestrator>, app: &AppStatus, host: &s
             td { @for c in &app.containers {
                 code { (c.role) } ": " (c.state) @if let Some(h) = &c.health { " (" (h) ")" } br;
             } }
-            td.actions { (actions(&app.app, open.as_deref())) }
+            td.actions { (actions(&app.app, &app.state, open.as_deref())) }
         }
     }
 }
 
-/// The lifecycle buttons of an installed app.
-fn actions(app: &str, open: Option<&str>) -> Markup {
+/// The lifecycle buttons of an installed app: start when it is stopped, else open, stop and
+/// restart; update and uninstall always.
+fn actions(app: &str, state: &AppState, open: Option<&str>) -> Markup {
+    let stopped = *state == AppState::Stopped;
+    let ops: &[&str] = if stopped { &["start", "update"] } else { &["stop", "restart", "update"] };
     html! {
-        @if let Some(url) = open { a.button href=(url) target="_blank" rel="noopener noreferrer" { "Open" } " " }
-        @for op in ["start", "stop", "restart", "update"] {
-            button type="button" data-op=(op) data-app=(app) { (op) } " "
+        @if let (Some(url), false) = (open, stopped) {
+            a.button href=(url) target="_blank" rel="noopener noreferrer" { "Open" } " "
         }
+        @for op in ops { button type="button" data-op=(op) data-app=(app) { (op) } " " }
         button type="button" data-op="uninstall" data-app=(app) { "uninstall" }
     }
 }
@@ -436,7 +447,7 @@ async fn app_page(
             section #progress.progress hidden aria-live="polite" { h2 { "Progress" } p #progress-state {} ol #progress-steps {} }
             p { "State: " span.state data-state=(status.state.to_string()) { (status.state.to_string()) }
                 @if let Some(r) = &status.reason { " — " span.bad { (r) } } }
-            p.actions { (actions(&app, open.as_deref())) }
+            p.actions { (actions(&app, &status.state, open.as_deref())) }
             h2 { "Containers" }
             ul { @for c in &status.containers {
                 li { code { (c.name) } ": " (c.state) @if let Some(h) = &c.health { " (" (h) ")" } " — " (c.status) }
@@ -449,7 +460,7 @@ async fn app_page(
                 button #purge.danger type="button" data-op="purge" data-app=(app) disabled { "Purge " (app) }
             }
             h2 { "Logs " small { "(last 200 lines) " a href={ "/apps/" (app) } { "refresh" } } }
-            pre.logs { (logs) }
+            @if logs.trim().is_empty() { p { "No output yet." } } @else { pre.logs { (logs) } }
         }
     };
     respond(StatusCode::OK, layout(&app, Some(csrf_of(&access)), Some(""), body))
@@ -727,6 +738,14 @@ async fn policy_put(State(dash): Dash, body: axum::body::Bytes) -> Result<Respon
     Ok(Json(policy).into_response())
 }
 
+/// The table `name` of `doc` (made when missing, as a `[name]` table).
+fn table<'a>(doc: &'a mut toml_edit::DocumentMut, name: &str) -> anyhow::Result<&'a mut dyn toml_edit::TableLike> {
+    doc.entry(name)
+        .or_insert_with(toml_edit::table)
+        .as_table_like_mut()
+        .ok_or_else(|| anyhow::anyhow!("config.toml: `{name}` is not a table"))
+}
+
 fn policy_into_config(path: &std::path::Path, policy: &Policy) -> anyhow::Result<()> {
     let array = |list: &[String]| {
         let mut a = toml_edit::Array::new();
@@ -734,15 +753,47 @@ fn policy_into_config(path: &std::path::Path, policy: &Policy) -> anyhow::Result
         toml_edit::value(a)
     };
     crate::config::edit_file(path, |doc| {
-        doc["trust"]["seeds"] = array(&policy.seeds);
-        doc["nostr_policy"]["min_score"] = toml_edit::value(policy.min_score);
-        doc["nostr_policy"]["allow"] = array(&policy.allow);
-        doc["nostr_policy"]["deny"] = array(&policy.deny);
+        table(doc, "trust")?.insert("seeds", array(&policy.seeds));
+        let nostr = table(doc, "nostr_policy")?;
+        nostr.insert("min_score", toml_edit::value(policy.min_score));
+        nostr.insert("allow", array(&policy.allow));
+        nostr.insert("deny", array(&policy.deny));
         Ok(())
     })
 }
 
 /// Body of `POST /v1/grants/{app}`.
+/// Adds `grants` (`config.toml` entries such as `{ kind = "lan_ports" }`) to
+/// `[apps.<app>] permissions` in the config file at `path`, keeping the rest of the file.
+fn grants_into_config(path: &std::path::Path, app: &str, grants: &[String]) -> anyhow::Result<()> {
+    crate::config::edit_file(path, |doc| {
+        let apps = doc.entry("apps").or_insert_with(|| {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            toml_edit::Item::Table(t)
+        });
+        let entry = apps
+            .as_table_like_mut()
+            .ok_or_else(|| anyhow::anyhow!("config.toml: `apps` is not a table"))?
+            .entry(app)
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+        let permissions = entry
+            .as_table_like_mut()
+            .ok_or_else(|| anyhow::anyhow!("config.toml: `apps.{app}` is not a table"))?
+            .entry("permissions")
+            .or_insert_with(|| toml_edit::value(toml_edit::Array::new()));
+        let array = permissions
+            .as_array_mut()
+            .ok_or_else(|| anyhow::anyhow!("config.toml: `apps.{app}.permissions` is not an array"))?;
+        for g in grants {
+            let doc: toml_edit::DocumentMut = format!("grant = {g}").parse()?;
+            let value = doc["grant"].as_value().cloned().ok_or_else(|| anyhow::anyhow!("grant `{g}`"))?;
+            array.push_formatted(value);
+        }
+        Ok(())
+    })
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
@@ -771,39 +822,68 @@ async fn grant(State(dash): Dash, Path(app): Path<String>, body: axum::body::Byt
     let path = dash.daemon.data.config_file();
     let grants = body.grants.clone();
     let app_id = app.clone();
-    tokio::task::spawn_blocking(move || {
-        crate::config::edit_file(&path, |doc| {
-            let apps = doc.entry("apps").or_insert_with(|| {
-                let mut t = toml_edit::Table::new();
-                t.set_implicit(true);
-                toml_edit::Item::Table(t)
-            });
-            let entry = apps
-                .as_table_like_mut()
-                .ok_or_else(|| anyhow::anyhow!("config.toml: `apps` is not a table"))?
-                .entry(&app_id)
-                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-            let permissions = entry
-                .as_table_like_mut()
-                .ok_or_else(|| anyhow::anyhow!("config.toml: `apps.{app_id}` is not a table"))?
-                .entry("permissions")
-                .or_insert_with(|| toml_edit::value(toml_edit::Array::new()));
-            let array = permissions
-                .as_array_mut()
-                .ok_or_else(|| anyhow::anyhow!("config.toml: `apps.{app_id}.permissions` is not an array"))?;
-            for g in &grants {
-                let doc: toml_edit::DocumentMut = format!("grant = {g}").parse()?;
-                let value = doc["grant"].as_value().cloned().ok_or_else(|| anyhow::anyhow!("grant `{g}`"))?;
-                array.push_formatted(value);
-            }
-            Ok(())
-        })
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(ApiError::Internal)?;
+    tokio::task::spawn_blocking(move || grants_into_config(&path, &app_id, &grants))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::Internal)?;
     tracing::info!(%app, grants = ?body.grants, "dashboard: permissions granted");
     let left: BTreeMap<&str, bool> = asked.iter().map(|g| (g.as_str(), !body.grants.contains(g))).collect();
     Ok(Json(serde_json::json!({ "granted": body.grants, "still_needed": left.into_iter().filter(|(_, l)| *l).map(|(g, _)| g).collect::<Vec<_>>() }))
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::orchestrator::config::{Grant, NodeConfig};
+
+    #[test]
+    fn grants_and_the_policy_are_written_into_the_config_keeping_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let before = "# the operator's own notes\npublish_ip = \"127.0.0.1\"  # loopback only\n\n[origin]\nurl = \"http://o.example\"\n";
+        std::fs::write(&path, before).unwrap();
+        grants_into_config(&path, "media", &[r#"{ kind = "lan_ports" }"#.to_owned()]).unwrap();
+        grants_into_config(&path, "media", &[r#"{ kind = "device", path = "/dev/dri" }"#.to_owned()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(before), "{text}");
+        let config = NodeConfig::load(&path).unwrap();
+        assert_eq!(config.grants("media"), [Grant::LanPorts, Grant::Device { path: "/dev/dri".into() }]);
+
+        // A grant the orchestrator does not know leaves the file as it was.
+        let err = grants_into_config(&path, "media", &[r#"{ kind = "root_please" }"#.to_owned()]).unwrap_err();
+        assert!(format!("{err:#}").contains("as edited"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+        let policy = Policy { seeds: vec![], min_score: 12.5, allow: vec![], deny: vec![] };
+        policy_into_config(&path, &policy).unwrap();
+        let config = crate::config::Config::load(&path).unwrap();
+        assert!((config.nostr_policy.min_score - 12.5).abs() < f64::EPSILON);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(before), "{text}");
+    }
+
+    #[test]
+    fn a_manifest_s_markup_is_shown_as_text_on_the_catalog() {
+        let offer = Offer {
+            id: "x".into(),
+            version: "1.0.0".into(),
+            title: "<script>alert(1)</script>".into(),
+            summary: "<b>bold</b>".into(),
+            publisher: "did:key:z6Mk\"><script>".into(),
+            npub: None,
+            score: None,
+            unavailable: None,
+            permissions: vec!["<i>".into()],
+            needs: vec![("<u>".into(), "{ kind = \"x\" }".into())],
+            installed: false,
+        };
+        let html = offer_card(&offer).into_string();
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>") && !html.contains("<i>") && !html.contains("<u>"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    }
 }
