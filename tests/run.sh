@@ -7,7 +7,7 @@
 #   (systemd-analyze verifies the shipped units), docker.io and fuse-overlayfs (tests start
 #   engines of their own to kill and restart), xfsprogs (an engine on an XFS filesystem with
 #   reflinks, in a loop-mounted file, for snapshots that share blocks), chromium and
-#   chromium-driver (the marketplace is tested in a real browser).
+#   chromium-driver (the marketplace and the node's dashboard are tested in a real browser).
 # - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
 #   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
 # - python-tuf, pynostr and selenium in ~/.cache/archy-interop-venv (interop: python-tuf reads

@@ -16,6 +16,7 @@
 //! - Writes `<data>/node.json` with its API URL and iroh address.
 
 mod dashboard;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -84,12 +85,18 @@ impl Daemon {
     }
 }
 
+#[utoipa::path(post, path = "/v1/sync", tag = "node",
+    summary = "One sync round now: the origin's catalog (peers when the origin is unreachable), then the Nostr relays",
+    responses((status = 200, description = "The round's report (`archy-node sync --json`)", body = Object), crate::orchestrator::api::Denied))]
 async fn api_sync(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
     // A round that verified nothing is still an answer (its report says why); an error here is
     // the node's own failure.
     Ok(axum::Json(d.sync().await.map_err(ApiError::Internal)?).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/status", tag = "node",
+    summary = "Catalog version and expiry, origin reachability, peers, equivocation evidence, Nostr, the container engine (`archy-node status --json`)",
+    responses((status = 200, description = "The node's status", body = Object), crate::orchestrator::api::Denied))]
 async fn api_status(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
     let mut status =
         serde_json::to_value(crate::status::Status::gather(&d.data)).map_err(|e| ApiError::Internal(e.into()))?;
@@ -142,6 +149,10 @@ struct AppsQuery {
 }
 
 /// The origin's apps, Nostr's, or both in one list (each entry's `source` says which).
+#[utoipa::path(get, path = "/v1/apps", tag = "node",
+    summary = "Installable apps: the origin's verified catalog and verified Nostr announcements (`archy-node apps --json`)",
+    params(("source" = Option<String>, Query, description = "`all` (default), `origin` or `nostr`")),
+    responses((status = 200, description = "Every app version, each with its `source`", body = Vec<Object>), crate::orchestrator::api::Denied))]
 async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> Result<Response, ApiError> {
     let source = match q.source.as_deref() {
         None | Some("all") => Source::All,
@@ -184,6 +195,7 @@ fn router(d: Arc<Daemon>) -> axum::Router {
         .route("/v1/installed/{*rest}", any(api_lifecycle))
         .route("/v1/reconcile", any(api_lifecycle))
         .route("/v1/events", any(api_lifecycle))
+        .route("/v1/openapi.json", get(openapi::document))
         .with_state(d)
 }
 

@@ -292,6 +292,14 @@ fn the_dashboard_signs_in_with_the_token_only_and_changes_nothing_without_its_cs
         .expect("the page carries its CSRF token")
         .to_owned();
 
+    // The API describes itself (OpenAPI 3.1), to a session as to the token.
+    let (status, _, body) =
+        raw_full(&daemon.api, "GET", "/v1/openapi.json", &[("Host", &host), ("Cookie", &session)], "");
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("the OpenAPI document is JSON");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{doc}");
+    assert!(doc["paths"]["/v1/installed/{app}"]["post"].is_object(), "{doc}");
+
     // The session changes nothing without its CSRF token, or from another origin.
     let install = "/v1/installed/app-a";
     let (status, _, body) = raw_full(&daemon.api, "POST", install, &[("Host", &host), ("Cookie", &session)], "");

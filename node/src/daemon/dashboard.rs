@@ -174,6 +174,9 @@ async fn logout(State(dash): Dash, headers: HeaderMap) -> Response {
 }
 
 /// `POST /v1/dashboard/link`: a one-time login link (`archy-node dashboard`).
+#[utoipa::path(post, path = "/v1/dashboard/link", tag = "dashboard",
+    summary = "A one-time link that signs a browser into the dashboard (single use, 10 minutes)",
+    responses((status = 200, description = "`{\"url\": \"http://…/login/once?code=…\", \"valid_secs\": 600}`", body = Object), crate::orchestrator::api::Denied))]
 async fn link(State(dash): Dash) -> Result<Response, ApiError> {
     let sessions = dash.guard.sessions().ok_or_else(|| ApiError::BadRequest("no dashboard on a Unix socket".into()))?;
     let code = sessions.link().map_err(ApiError::Internal)?;
@@ -522,11 +525,14 @@ async fn catalog(State(dash): Dash, Extension(access): Extension<Access>) -> Res
                     offer.summary.clone_from(&m.summary);
                     offer.permissions =
                         catalog::manifest::render(m).permissions.iter().map(ToString::to_string).collect();
-                    offer.needs = o
-                        .refusals_of(m)
-                        .into_iter()
-                        .map(|r| (format!("{}: {}", r.subject, r.permission), r.grant_toml))
-                        .collect();
+                    // One checkbox per grant, naming every use it covers.
+                    for r in o.refusals_of(m) {
+                        let what = format!("{}: {}", r.subject, r.permission);
+                        match offer.needs.iter_mut().find(|(_, toml)| *toml == r.grant_toml) {
+                            Some((uses, _)) => *uses = format!("{uses}; {what}"),
+                            None => offer.needs.push((what, r.grant_toml)),
+                        }
+                    }
                 }
                 Err(e) => offer.unavailable = Some(e.to_string()),
             }
@@ -654,7 +660,7 @@ async fn trust(State(dash): Dash, Extension(access): Extension<Access>) -> Respo
 // JSON routes.
 
 /// The Nostr install policy and the trust seeds (`GET`/`PUT /v1/nostr/policy`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Policy {
     /// `[trust] seeds`.
@@ -713,6 +719,9 @@ impl Policy {
     }
 }
 
+#[utoipa::path(get, path = "/v1/nostr/policy", tag = "dashboard",
+    summary = "The Nostr install policy and the trust seeds",
+    responses((status = 200, description = "The policy", body = Policy), crate::orchestrator::api::Denied))]
 async fn policy_get(State(dash): Dash) -> Result<Response, ApiError> {
     let config = dash.daemon.data.config().map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
     Ok(Json(Policy::from(&config)).into_response())
@@ -720,6 +729,10 @@ async fn policy_get(State(dash): Dash) -> Result<Response, ApiError> {
 
 /// `PUT /v1/nostr/policy`: writes `[trust] seeds` and `[nostr_policy]` into `config.toml`
 /// (the rest of the file, comments included, is kept); the next sync and the next install use it.
+#[utoipa::path(put, path = "/v1/nostr/policy", tag = "dashboard",
+    summary = "Change the Nostr install policy and the trust seeds (written into config.toml, keeping the rest of it)",
+    request_body = Policy,
+    responses((status = 200, description = "The policy as saved", body = Policy), crate::orchestrator::api::Denied))]
 async fn policy_put(State(dash): Dash, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let mut policy: Policy =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
@@ -788,15 +801,19 @@ fn grants_into_config(path: &std::path::Path, app: &str, grants: &[String]) -> a
         for g in grants {
             let doc: toml_edit::DocumentMut = format!("grant = {g}").parse()?;
             let value = doc["grant"].as_value().cloned().ok_or_else(|| anyhow::anyhow!("grant `{g}`"))?;
-            array.push_formatted(value);
+            // A grant already there (or asked twice) is not written again.
+            let same = |v: &toml_edit::Value| v.to_string().trim() == value.to_string().trim();
+            if !array.iter().any(same) {
+                array.push_formatted(value);
+            }
         }
         Ok(())
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GrantBody {
+pub(crate) struct GrantBody {
     /// `config.toml` entries, exactly as the catalog offered them (`grant_toml` of a refusal).
     grants: Vec<String>,
 }
@@ -804,6 +821,12 @@ struct GrantBody {
 /// `POST /v1/grants/{app}`: grants `app` what its newest manifest needs and the policy refuses.
 /// Only entries the policy asked for are taken (anything else is refused, naming it); they are
 /// added to `[apps.<app>] permissions` in `config.toml`, which the next lifecycle operation reads.
+#[utoipa::path(post, path = "/v1/grants/{app}", tag = "dashboard",
+    summary = "Grant an app what its newest manifest needs and the node's policy refuses",
+    description = "Only entries the policy gate asked for are taken (the `grant_toml` of a refusal, e.g. `{ kind = \"lan_ports\" }`); they are added to `[apps.<app>] permissions` in config.toml.",
+    params(("app" = String, Path, description = "The app id")),
+    request_body = GrantBody,
+    responses((status = 200, description = "`{\"granted\": […], \"still_needed\": […]}`", body = Object), crate::orchestrator::api::Denied))]
 async fn grant(State(dash): Dash, Path(app): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let body: GrantBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?;
@@ -845,7 +868,9 @@ mod tests {
         let before = "# the operator's own notes\npublish_ip = \"127.0.0.1\"  # loopback only\n\n[origin]\nurl = \"http://o.example\"\n";
         std::fs::write(&path, before).unwrap();
         grants_into_config(&path, "media", &[r#"{ kind = "lan_ports" }"#.to_owned()]).unwrap();
-        grants_into_config(&path, "media", &[r#"{ kind = "device", path = "/dev/dri" }"#.to_owned()]).unwrap();
+        let dri = r#"{ kind = "device", path = "/dev/dri" }"#.to_owned();
+        grants_into_config(&path, "media", &[dri.clone(), dri]).unwrap();
+        grants_into_config(&path, "media", &[r#"{ kind = "lan_ports" }"#.to_owned()]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(before), "{text}");
         let config = NodeConfig::load(&path).unwrap();

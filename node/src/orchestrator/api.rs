@@ -133,6 +133,10 @@ fn ended<T>(o: &Orchestrator, app: &str, op: &str, outcome: std::result::Result<
 
 /// Live progress as server-sent events: one `progress` event (JSON, [`super::progress::Event`])
 /// per step, a `lagged` event saying how many a slow reader missed, a comment every 15 s.
+#[utoipa::path(get, path = "/v1/events", tag = "apps",
+    summary = "Live progress of lifecycle operations (server-sent events)",
+    description = "One `progress` event per step (JSON, the `Event` schema): `fetch`, `fetched`, `load`, `loaded`, `create`, `start`, `health`, `healthy`, then `done` or `failed`. A reader that falls behind gets a `lagged` event with how many it missed.",
+    responses((status = 200, description = "An event stream", body = super::progress::Event, content_type = "text/event-stream")))]
 async fn events(State(o): State<Arc<Orchestrator>>) -> Response {
     use axum::response::sse::{Event as Sse, KeepAlive};
     use tokio::sync::broadcast::error::RecvError;
@@ -149,14 +153,19 @@ async fn events(State(o): State<Arc<Orchestrator>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/v1/installed", tag = "apps",
+    summary = "Every installed app's status (as `archy-node ps --json`)",
+    responses((status = 200, description = "The installed apps", body = Vec<crate::orchestrator::AppStatus>), Refusals))]
 async fn list(State(o): State<Arc<Orchestrator>>) -> Result<Response> {
     Ok(Json(o.status().await?).into_response())
 }
 
 /// Body of `install`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InstallBody {
+    /// The version to install (the newest when absent).
+    #[schema(value_type = Option<String>)]
     version: Option<semver::Version>,
 }
 
@@ -168,6 +177,12 @@ fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Resul
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
 }
 
+#[utoipa::path(post, path = "/v1/installed/{app}", tag = "apps",
+    summary = "Install an app (its dependencies first)",
+    description = "Fetches and verifies the image archives, checks the policy gate, creates the containers and waits for them to be healthy. Progress is streamed on `GET /v1/events`.",
+    params(("app" = String, Path, description = "The app id")),
+    request_body(content = Option<InstallBody>, description = "Optional; empty for the newest version"),
+    responses((status = 200, description = "Installed", body = crate::orchestrator::InstallReport), Refusals))]
 async fn install(
     State(o): State<Arc<Orchestrator>>,
     Path(app): Path<String>,
@@ -178,18 +193,24 @@ async fn install(
     Ok(Json(ended(&o, &app, "install", outcome)?).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/installed/{app}/start", tag = "apps", summary = "Start a stopped app",
+    params(("app" = String, Path, description = "The app id")), responses((status = 200, description = "Started", body = Done), Refusals))]
 async fn start(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
     let outcome = o.start(&app).await;
     ended(&o, &app, "start", outcome)?;
     Ok(ok())
 }
 
+#[utoipa::path(post, path = "/v1/installed/{app}/stop", tag = "apps", summary = "Stop an app (it stays stopped)",
+    params(("app" = String, Path, description = "The app id")), responses((status = 200, description = "Stopped", body = Done), Refusals))]
 async fn stop(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
     let outcome = o.stop(&app).await;
     ended(&o, &app, "stop", outcome)?;
     Ok(ok())
 }
 
+#[utoipa::path(post, path = "/v1/installed/{app}/restart", tag = "apps", summary = "Restart an app",
+    params(("app" = String, Path, description = "The app id")), responses((status = 200, description = "Restarted", body = Done), Refusals))]
 async fn restart(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) -> Result<Response> {
     let outcome = o.restart(&app).await;
     ended(&o, &app, "restart", outcome)?;
@@ -197,12 +218,20 @@ async fn restart(State(o): State<Arc<Orchestrator>>, Path(app): Path<String>) ->
 }
 
 /// Body of `update`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    /// The version to update to (the newest when absent).
+    #[schema(value_type = Option<String>)]
     to: Option<semver::Version>,
 }
 
+#[utoipa::path(post, path = "/v1/installed/{app}/update", tag = "apps",
+    summary = "Update an app; rolled back if the new version is not healthy",
+    description = "A snapshot of the app's volumes is taken first. An update never changes the publisher unless the origin's signed rotation or a key succession proves the new key continues the old one.",
+    params(("app" = String, Path, description = "The app id")),
+    request_body(content = Option<UpdateBody>, description = "Optional; empty for the newest version"),
+    responses((status = 200, description = "Updated (or already at that version)", body = crate::orchestrator::UpdateReport), Refusals))]
 async fn update(
     State(o): State<Arc<Orchestrator>>,
     Path(app): Path<String>,
@@ -221,6 +250,12 @@ struct UninstallQuery {
     confirm: Option<String>,
 }
 
+#[utoipa::path(delete, path = "/v1/installed/{app}", tag = "apps",
+    summary = "Uninstall an app (volumes and secrets kept), or purge it",
+    params(("app" = String, Path, description = "The app id"),
+        ("purge" = Option<bool>, Query, description = "Also delete the app's volumes and secrets for good"),
+        ("confirm" = Option<String>, Query, description = "With purge: the app id again")),
+    responses((status = 200, description = "Uninstalled", body = Done), Refusals))]
 async fn uninstall(
     State(o): State<Arc<Orchestrator>>,
     Path(app): Path<String>,
@@ -244,6 +279,11 @@ struct LogsQuery {
     container: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/installed/{app}/logs", tag = "apps", summary = "An app's container logs",
+    params(("app" = String, Path, description = "The app id"),
+        ("tail" = Option<u64>, Query, description = "Lines from the end of each container's log (200)"),
+        ("container" = Option<String>, Query, description = "One container's name in the manifest")),
+    responses((status = 200, description = "The log lines", body = String, content_type = "text/plain"), Refusals))]
 async fn logs(
     State(o): State<Arc<Orchestrator>>,
     Path(app): Path<String>,
@@ -254,8 +294,74 @@ async fn logs(
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], lines.concat()).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/reconcile", tag = "apps", summary = "One reconcile pass over every installed app",
+    responses((status = 200, description = "What the pass did", body = Object), Refusals))]
 async fn reconcile(State(o): State<Arc<Orchestrator>>) -> Result<Response> {
     Ok(Json(o.reconcile_once(true).await?).into_response())
+}
+
+/// `{"ok": true}`: the operation was done.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Done {
+    /// Always true.
+    ok: bool,
+}
+
+/// Every error: `{"error": "…"}`, saying why (a 500 hides its cause, which is logged).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorBody {
+    /// Why.
+    error: String,
+}
+
+/// The refusals of the node's other routes, by status (for the OpenAPI document).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum Denied {
+    /// Bad input.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No token or session.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// A cross-site request, or a session request without its CSRF token.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// What is asked for is not there yet (no verified catalog, the engine does not answer).
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The refusals of the lifecycle routes, by status (for the OpenAPI document; [`ApiError`]
+/// makes them).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(crate) enum Refusals {
+    /// Bad input.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No token or session.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Refused by the node's policy gate, the Nostr install policy, a cross-site rule or a
+    /// missing CSRF token.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Unknown app or version.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// A conflict: dependency, port, name held elsewhere, downgrade, rolled-back update, expired
+    /// catalog.
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// An image or health failure.
+    #[response(status = 422)]
+    Unprocessable(ErrorBody),
+    /// The container engine does not answer.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
 }
 
 fn ok() -> Response {

@@ -16,16 +16,18 @@ use super::status::{AppStatus, app_status, container_for};
 use super::{Error, Orchestrator, VerifiedManifest, policy, test_pause};
 
 /// What `install` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InstallReport {
-    /// Apps installed, dependencies first (empty if it was already installed).
+    /// Apps installed, dependencies first, as `[app, version]` pairs (empty if it was already
+    /// installed).
+    #[schema(value_type = Vec<Vec<String>>)]
     pub installed: Vec<(String, String)>,
     /// The app was already installed at that version (its containers were converged).
     pub already_installed: bool,
 }
 
 /// What `update` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UpdateReport {
     /// Version before.
     pub from: String,

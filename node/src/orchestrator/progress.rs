@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 const BACKLOG: usize = 256;
 
 /// One step of an operation on an app.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// The app.
     pub app: String,

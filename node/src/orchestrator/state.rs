@@ -53,11 +53,13 @@ pub enum Phase {
 }
 
 /// The outcome of the last update, shown by `ps`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpdateOutcome {
     /// Version before the update.
+    #[schema(value_type = String)]
     pub from: semver::Version,
     /// Version the update tried.
+    #[schema(value_type = String)]
     pub to: semver::Version,
     /// `None` when the update succeeded; the reason when it was rolled back.
     pub rolled_back: Option<String>,

@@ -10,7 +10,7 @@ use super::docker::ObservedContainer;
 use super::state::{AppRecord, Phase, RunState, UpdateOutcome};
 
 /// An app's state as the operator sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppState {
     /// Every container runs; none has a healthcheck that passed yet (or none has one).
@@ -38,7 +38,7 @@ impl fmt::Display for AppState {
 }
 
 /// One container of an app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ContainerStatus {
     /// Engine name (`archy_<app>_<role>`).
     pub name: String,
@@ -53,7 +53,7 @@ pub struct ContainerStatus {
 }
 
 /// One installed app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AppStatus {
     /// App id.
     pub app: String,
