@@ -38,6 +38,7 @@ mod error;
 mod files;
 mod hosted;
 mod market;
+mod market_nostr;
 mod metrics;
 mod pages;
 mod service;
@@ -45,6 +46,7 @@ mod state;
 mod submissions;
 
 pub use self::hosted::BlobQuota;
+pub use self::market_nostr::NostrMarketConfig;
 pub use self::service::{Listening, read_listening, router, serve, serve_http};
 pub(crate) use self::state::WrongOnlineKey;
 pub use self::state::{Config, Registry};

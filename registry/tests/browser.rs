@@ -1,7 +1,9 @@
 //! The marketplace in a real browser: the origin serves a catalog of the six sample apps on
-//! 127.0.0.1, and `tests/interop/browser_market.py` drives Debian's chromium (headless, through
-//! chromium-driver and selenium) through the list, a search typed into the search box, an app
-//! page and a phone-sized window, writing a screenshot of each under the test's output folder.
+//! 127.0.0.1 and, from its embedded relay, a third party's Nostr app (its envelope hosted here,
+//! its publisher followed by the operator's seed); `tests/interop/browser_market.py` drives
+//! Debian's chromium (headless, through chromium-driver and selenium) through the list (the
+//! Nostr app apart, with its trust score), a search typed into the search box, an app page and a
+//! phone-sized window, writing a screenshot of each under the test's output folder.
 
 use std::path::{Path, PathBuf};
 
@@ -49,10 +51,32 @@ async fn the_marketplace_in_a_real_browser() {
     let key = SigningKey::generate();
     let apps = sample_catalog(dir.path(), &key);
     assert_eq!(apps, 6, "the six sample apps");
-    let registry = crate::util::open(dir.path(), |_| {});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, registry::server::router(registry)).await });
+    let seed = archy_nostr::nostr_sdk::Keys::generate();
+    let served = crate::util::Served::start(dir.path(), |c| {
+        use archy_nostr::nostr_sdk::ToBech32 as _;
+        c.market.seeds = vec![seed.public_key().to_bech32().unwrap()];
+        c.market.every = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let url = served.http.clone();
+    let publisher = crate::util::NostrPublisher::new();
+    let toml = catalog::manifest::example_toml("guestbook", &publisher.did.did())
+        .lines()
+        .map(|l| if l.starts_with("title =") { "title = \"Guestbook\"" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    publisher.announce(&served.relay, &toml, Some(&served)).await;
+    let follows = archy_nostr::social::follow_list_event(&seed, &[publisher.nostr.public_key()]).unwrap();
+    let relay =
+        archy_nostr::client::RelayConnection::connect(&served.relay, std::time::Duration::from_secs(10)).await.unwrap();
+    relay.publish(&follows).await.unwrap();
+    relay.disconnect().await;
+    for _ in 0..100 {
+        if served.get("/").await.1.contains("trusted along") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-market");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/browser_market.py");
@@ -62,10 +86,11 @@ async fn the_marketplace_in_a_real_browser() {
         .arg(&shots)
         .arg(apps.to_string())
         .arg(key.did().to_string())
+        .arg("Guestbook")
         .output()
         .await
         .unwrap();
-    server.abort();
+    served.stop().await;
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{said}");
     for page in ["list", "search", "app", "phone"] {

@@ -222,3 +222,87 @@ async fn pages_forbid_scripts_and_survive_odd_queries() {
         assert!(html.len() < 20_000, "a long search is cut: {} bytes", html.len());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nostr_apps_are_listed_apart_ranked_by_the_operators_seeds_and_only_when_the_origin_hosts_them() {
+    use archy_nostr::nostr_sdk::{Keys, ToBech32 as _};
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &key.did(), &["team-wiki"])]);
+    publish(&registry, dir.path(), "acme", &key, "team-wiki", |t| t).await;
+    drop(registry);
+    let seed = Keys::generate();
+    let seed_npub = seed.public_key().to_bech32().unwrap();
+    let served = crate::util::Served::start(dir.path(), |c| {
+        c.market.seeds = vec![seed_npub.clone()];
+        c.market.every = std::time::Duration::from_millis(300);
+    })
+    .await;
+
+    // A third party announces a guestbook whose title carries markup, and hosts its envelope
+    // here; a stranger announces one whose envelope this origin does not hold.
+    let publisher = crate::util::NostrPublisher::new();
+    let toml = catalog::manifest::example_toml("guestbook", &publisher.did.did())
+        .lines()
+        .map(|l| if l.starts_with("title =") { "title = \"Guestbook <script>alert(1)</script>\"" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let release = publisher.announce(&served.relay, &toml, Some(&served)).await;
+    let stranger = crate::util::NostrPublisher::new();
+    stranger.announce(&served.relay, &catalog::manifest::example_toml("unhosted", &stranger.did.did()), None).await;
+    // The operator's seed follows the publisher.
+    let follows = archy_nostr::social::follow_list_event(&seed, &[publisher.nostr.public_key()]).unwrap();
+    let relay =
+        archy_nostr::client::RelayConnection::connect(&served.relay, std::time::Duration::from_secs(10)).await.unwrap();
+    relay.publish(&follows).await.unwrap();
+    relay.disconnect().await;
+
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = served.get("/").await.1;
+        if html.contains("/nostr/guestbook") && html.contains("trusted along") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(html.contains("From Nostr") && html.contains("/nostr/guestbook"), "{html}");
+    assert!(html.contains("Guestbook &lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"), "{html}");
+    let (origin_part, nostr_part) = html.split_once("From Nostr").unwrap();
+    assert!(origin_part.contains("/apps/team-wiki") && !origin_part.contains("guestbook"), "apart:\n{html}");
+    assert!(!nostr_part.contains("team-wiki"), "apart:\n{html}");
+    assert!(nostr_part.contains("Trust score"), "{html}");
+    assert!(
+        nostr_part.contains(&format!("trusted along {}", &seed_npub[..12])),
+        "the path starts at the seed:\n{html}"
+    );
+    assert!(!html.contains("unhosted"), "an envelope the origin does not host is not shown:\n{html}");
+
+    // Search and the app page.
+    let (_, found) = served.get("/?q=guest").await;
+    assert!(found.contains("/nostr/guestbook") && !found.contains("/apps/team-wiki"), "{found}");
+    let (_, found) = served.get("/?q=wiki").await;
+    assert!(!found.contains("/nostr/guestbook") && found.contains("/apps/team-wiki"), "{found}");
+    let (status, app) = served.get("/nostr/guestbook").await;
+    assert_eq!(status, 200, "{app}");
+    for wanted in [
+        publisher.did.did().to_string(),
+        publisher.nostr.public_key().to_bech32().unwrap(),
+        "What a node creates".to_owned(),
+        "Permissions".to_owned(),
+        release.id.to_hex(),
+    ] {
+        assert!(app.contains(&wanted), "the app page shows {wanted}:\n{app}");
+    }
+    assert_eq!(served.get("/nostr/unhosted").await.0, 404);
+
+    // A Nostr client's link to the release lands on it.
+    use archy_nostr::nostr_sdk::nips::nip01::Coordinate;
+    use archy_nostr::nostr_sdk::nips::nip19::Nip19Coordinate;
+    let coordinate = Coordinate::new(archy_nostr::nostr_sdk::Kind::from_u16(30078), publisher.nostr.public_key())
+        .identifier("archy:app:guestbook");
+    let naddr = Nip19Coordinate::new(coordinate, []).to_bech32().unwrap();
+    let (status, answer) = served.get_full(&format!("/a/{naddr}")).await;
+    assert_eq!(status, 303, "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("location: /nostr/guestbook\r\n"), "{answer}");
+    served.stop().await;
+}

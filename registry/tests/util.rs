@@ -119,3 +119,118 @@ pub(crate) fn publish_direct(dir: &Path, role: &str, key: &SigningKey, files: Ve
 pub(crate) fn folder_key(dir: &Path, name: &str) -> SigningKey {
     catalog::keyfile::read(&dir.join(format!("keys/{name}.key"))).unwrap()
 }
+
+/// A running `serve` (HTTP on a free port, the embedded relay, no iroh) and its addresses.
+pub(crate) struct Served {
+    pub http: String,
+    pub relay: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    /// Serves the repository folder `dir`, with `configure` applied to the defaults.
+    pub(crate) async fn start(dir: &Path, configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::new(dir.to_owned());
+        config.iroh = None;
+        config.http = "127.0.0.1:0".parse().unwrap();
+        config.relay = Some("127.0.0.1:0".parse().unwrap());
+        configure(&mut config);
+        let _ = std::fs::remove_file(dir.join("registry/endpoint.json"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(registry::server::serve(config, async move {
+            let _ = stopped.await;
+        }));
+        for _ in 0..200 {
+            if let Ok(l) = registry::server::read_listening(dir) {
+                return Self { http: l.http, relay: l.relay.expect("the relay runs"), stop: Some(stop), task };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the origin did not start");
+    }
+
+    /// Stops it.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// `GET path`: the status and the body.
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
+        let (status, answer) = self.request_full("GET", path, &[]).await;
+        (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
+
+    /// `GET path`: the status and the whole answer (headers too).
+    pub(crate) async fn get_full(&self, path: &str) -> (u16, String) {
+        self.request_full("GET", path, &[]).await
+    }
+
+    /// One HTTP/1.1 request with `body`: the status and the body.
+    pub(crate) async fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let (status, answer) = self.request_full(method, path, body).await;
+        (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
+
+    async fn request_full(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let addr = self.http.strip_prefix("http://").unwrap();
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap();
+        (status, answer)
+    }
+}
+
+/// A third-party publisher on Nostr: its DID key and Nostr key, bound.
+pub(crate) struct NostrPublisher {
+    pub did: SigningKey,
+    pub nostr: archy_nostr::nostr_sdk::Keys,
+}
+
+impl NostrPublisher {
+    pub(crate) fn new() -> Self {
+        Self { did: SigningKey::generate(), nostr: archy_nostr::nostr_sdk::Keys::generate() }
+    }
+
+    /// Posts the binding and the release of `toml` (signed by the DID) on `relay`; with `host`,
+    /// the envelope is posted to the origin's `/v1/blobs` first. Returns the release event.
+    pub(crate) async fn announce(
+        &self,
+        relay: &str,
+        toml: &str,
+        host: Option<&Served>,
+    ) -> archy_nostr::nostr_sdk::Event {
+        let manifest = catalog::manifest::Manifest::from_toml_str(toml, &catalog::manifest::Limits::default()).unwrap();
+        let verified = catalog::testing::verified(&manifest, &self.did);
+        let bytes = verified.envelope().to_bytes();
+        if let Some(origin) = host {
+            let (status, body) = origin.request("POST", "/v1/blobs", &bytes).await;
+            assert!((200..300).contains(&status), "hosting the envelope: {status} {body}");
+        }
+        let location =
+            archy_nostr::event::Location::Url(format!("http://127.0.0.1:1/v1/blobs/{}", blake3::hash(&bytes).to_hex()));
+        let events = [
+            archy_nostr::event::binding_event(&self.did, &self.nostr).unwrap(),
+            archy_nostr::event::release_event(&verified, &[location], &self.did, &self.nostr).unwrap(),
+        ];
+        let connection =
+            archy_nostr::client::RelayConnection::connect(relay, std::time::Duration::from_secs(10)).await.unwrap();
+        for e in &events {
+            connection.publish(e).await.unwrap();
+        }
+        connection.disconnect().await;
+        events[1].clone()
+    }
+}

@@ -1,7 +1,8 @@
 """Drives the origin's marketplace in a real browser (Debian's chromium, headless, through
 chromium-driver and selenium) the way a visitor would, and writes a screenshot of each page.
 
-    python browser_market.py <marketplace URL> <screenshot folder> <expected app count> <publisher DID>
+    python browser_market.py <marketplace URL> <screenshot folder> <expected app count> <publisher DID> \
+        <Nostr app title>
 
 Exits 0 when every step saw what a visitor should see; otherwise prints the step and exits 1.
 """
@@ -23,7 +24,7 @@ def fail(step, driver):
 
 
 def main():
-    url, shots, expected, did = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    url, shots, expected, did, nostr_title = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
     os.makedirs(shots, exist_ok=True)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -33,9 +34,13 @@ def main():
     driver.set_page_load_timeout(60)
     try:
         driver.get(url + "/")
-        cards = driver.find_elements(By.CSS_SELECTOR, "li.card")
+        cards = driver.find_elements(By.CSS_SELECTOR, "li.card:not(.nostr)")
         if len(cards) != expected:
-            fail(f"the list shows {len(cards)} apps, not {expected}", driver)
+            fail(f"the list shows {len(cards)} apps of the origin, not {expected}", driver)
+        # The Nostr app is listed apart, with its trust score and why.
+        nostr = driver.find_elements(By.CSS_SELECTOR, "section.nostr li.card.nostr")
+        if len(nostr) != 1 or nostr_title not in nostr[0].text or "Trust score" not in nostr[0].text:
+            fail(f"the Nostr section does not show `{nostr_title}` with its trust score", driver)
         driver.save_screenshot(os.path.join(shots, "marketplace-list.png"))
 
         # Search the way a visitor does: type into the search box and press the button.

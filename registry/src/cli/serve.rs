@@ -59,6 +59,14 @@ pub struct Args {
     /// the publisher used), e.g. https://origin.example.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// A Nostr key (npub1… or hex) whose web of trust ranks the marketplace's Nostr apps
+    /// (repeatable); the keys bound to the origin's own publishers count as seeds too.
+    #[arg(long = "market-seed", value_name = "NPUB")]
+    pub market_seeds: Vec<String>,
+    /// Another relay (ws://…) whose archy apps the marketplace lists (repeatable); the embedded
+    /// relay is always read when it runs.
+    #[arg(long = "market-relay", value_name = "URL")]
+    pub market_relays: Vec<String>,
 }
 
 impl Args {
@@ -86,6 +94,11 @@ impl Args {
             },
             relay: self.relay,
             public_url: self.public_url,
+            market: crate::server::NostrMarketConfig {
+                relays: self.market_relays,
+                seeds: self.market_seeds,
+                ..Default::default()
+            },
         })
     }
 }

@@ -13,7 +13,8 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::Registry;
-use super::market::{Market, MarketApp, MarketVersion};
+use super::market::{Market, MarketApp};
+use super::market_nostr::{NostrApp, NostrMarket};
 
 /// Apps on one page of the list.
 pub(crate) const PAGE_SIZE: usize = 48;
@@ -141,6 +142,81 @@ fn card(app: &MarketApp) -> Markup {
     }
 }
 
+/// The Nostr apps as last read, if the relays were read.
+fn nostr_market(registry: &Registry) -> Option<Arc<NostrMarket>> {
+    registry.nostr_market.read().ok().and_then(|m| m.clone())
+}
+
+fn nostr_card(app: &NostrApp) -> Markup {
+    let m = &app.manifest;
+    html! {
+        li.card.nostr {
+            (avatar(m))
+            div.body {
+                h2 { a href={ "/nostr/" (m.id) } { (m.title) } }
+                p.summary { (m.summary) }
+                p.meta {
+                    span.version { "v" (m.version) }
+                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
+                }
+                p.publisher title=(m.publisher.to_string()) {
+                    "by " code aria-label=(m.publisher.to_string()) { (short_did(&m.publisher.to_string())) }
+                    " · " code aria-label=(app.npub) { (short_did(&app.npub)) }
+                }
+                p.trust { "Trust score " strong { (format!("{:.1}", app.score)) } ": " (app.why) }
+            }
+        }
+    }
+}
+
+/// `GET /nostr/<id>`: one Nostr app.
+pub(crate) async fn nostr_app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlPath<String>) -> Response {
+    let Some(app) = nostr_market(&registry).and_then(|n| n.apps.get(&id).cloned()) else {
+        let body = html! { h1 { "No Nostr app " code { (id) } } p { a href="/" { "All apps" } } };
+        return html_page(StatusCode::NOT_FOUND, page("Not found", body));
+    };
+    let m = &app.manifest;
+    let body = html! {
+        div.app-head {
+            (avatar(m))
+            div {
+                h1 { (m.title) }
+                p.summary { (m.summary) }
+                p.meta {
+                    span.version { "v" (m.version) }
+                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
+                }
+            }
+        }
+        p.trust { "Announced on Nostr. Trust score " strong { (format!("{:.1}", app.score)) } ": " (app.why) "." }
+        section.install {
+            h2 { "Install" }
+            p { "A node installs a Nostr app when its own install policy admits the publisher (its trust seeds, "
+                code { "nostr_policy" } "):" }
+            pre { code { "archy-node install " (m.id) } }
+        }
+        section {
+            h2 { "About" }
+            @for para in m.description.split("\n\n").filter(|p| !p.trim().is_empty()) { p.description { (para.trim()) } }
+            p {
+                "Licence " code { (m.license) } " · "
+                a href=(m.source) rel="noopener noreferrer nofollow" { "source code" }
+            }
+        }
+        section { (plan(m)) }
+        section.signature {
+            h2 { "Signature" }
+            dl {
+                dt { "Publisher" } dd { code { (m.publisher) } }
+                dt { "Nostr key" } dd { code { (app.npub) } }
+                dt { "Envelope BLAKE3" } dd { code { (app.envelope_blake3) } }
+                dt { "Release event" } dd { code { (app.event) } }
+            }
+        }
+    };
+    html_page(StatusCode::OK, page(&m.title, body))
+}
+
 /// `GET /`: the list.
 pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Query<ListQuery>) -> Response {
     let market = match current(&registry).await {
@@ -151,6 +227,9 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
     let q = shown_q.to_lowercase();
     let category = cut(query.category.trim(), MAX_QUERY_BYTES).to_owned();
     let found: Vec<&MarketApp> = market.apps.values().filter(|a| a.in_category(&category) && a.matches(&q)).collect();
+    let nostr = nostr_market(&registry);
+    let nostr_found: Vec<&NostrApp> =
+        nostr.as_ref().map(|n| n.matching(&q, &category).take(PAGE_SIZE).collect()).unwrap_or_default();
     let pages = found.len().div_ceil(PAGE_SIZE).max(1);
     let current = query.page.trim().parse::<usize>().unwrap_or(0).min(pages - 1);
     let shown = found.iter().skip(current * PAGE_SIZE).take(PAGE_SIZE);
@@ -186,12 +265,24 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
                 @if current + 1 < pages { a rel="next" href=(list_url(&shown_q, &category, current + 1)) { "next →" } }
             }
         }
+        @if !nostr_found.is_empty() {
+            section.nostr aria-labelledby="nostr-apps" {
+                h1 #nostr-apps { "From Nostr" }
+                p.hint {
+                    "Apps third-party publishers announced on Nostr, not in this origin's catalog. Each release is "
+                    "signed by its publisher's did:key, bound to the Nostr key that announced it, and its manifest "
+                    "is hosted and verified here. The score is this marketplace operator's web of trust; your node "
+                    "ranks them by your own."
+                }
+                ul.apps { @for app in &nostr_found { (nostr_card(app)) } }
+            }
+        }
     };
     html_page(StatusCode::OK, page("Apps", body))
 }
 
-fn plan(v: &MarketVersion) -> Markup {
-    let plan = catalog::manifest::render(&v.manifest);
+fn plan(m: &catalog::manifest::Manifest) -> Markup {
+    let plan = catalog::manifest::render(m);
     html! {
         h2 { "What a node creates" }
         table {
@@ -279,7 +370,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
                 a href=(m.source) rel="noopener noreferrer nofollow" { "source code" }
             }
         }
-        section { (plan(v)) }
+        section { (plan(m)) }
         @if !m.dependencies.is_empty() {
             section {
                 h2 { "Dependencies" }
@@ -319,7 +410,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
 /// `GET /a/<naddr>`: where a Nostr client's link to an archy release lands (the NIP-89 handler's
 /// `web` template is `<marketplace>/a/<bech32>`): the release's address names the app in its `d`
 /// tag (`archy:app:<id>`), and the visitor is sent to `/apps/<id>`.
-pub(crate) async fn naddr(UrlPath(naddr): UrlPath<String>) -> Response {
+pub(crate) async fn naddr(State(registry): State<Arc<Registry>>, UrlPath(naddr): UrlPath<String>) -> Response {
     use archy_nostr::nostr_sdk::FromBech32 as _;
     use archy_nostr::nostr_sdk::nips::nip19::Nip19Coordinate;
     let app = Nip19Coordinate::from_bech32(&naddr)
@@ -328,7 +419,13 @@ pub(crate) async fn naddr(UrlPath(naddr): UrlPath<String>) -> Response {
         .and_then(|c| c.identifier.strip_prefix("archy:app:").map(str::to_owned))
         .filter(|id| id.parse::<catalog::manifest::AppId>().is_ok());
     match app {
-        Some(id) => (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/apps/{id}"))]).into_response(),
+        Some(id) => {
+            // The origin's app when its catalog has one by that id, else the Nostr app's page.
+            let in_origin = current(&registry).await.is_ok_and(|m| m.apps.contains_key(&id));
+            let on_nostr = nostr_market(&registry).is_some_and(|n| n.apps.contains_key(&id));
+            let to = if !in_origin && on_nostr { format!("/nostr/{id}") } else { format!("/apps/{id}") };
+            (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+        }
         None => {
             let body = html! { h1 { "Not an archy app release" } p { "The link does not name an archy app. " a href="/" { "All apps" } } };
             html_page(StatusCode::NOT_FOUND, page("Not found", body))

@@ -27,6 +27,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/", get(pages::list))
         .route("/apps/{id}", get(pages::app))
+        .route("/nostr/{id}", get(pages::nostr_app))
         .route("/a/{naddr}", get(pages::naddr))
         .route("/style.css", get(pages::style))
         .route("/metadata/{name}", get(files::metadata))
@@ -95,9 +96,24 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         println!("  relay: {}", relay.url());
     }
 
+    // The marketplace's Nostr apps, from the embedded relay and any other configured.
+    let mut market_relays = config.market.relays.clone();
+    market_relays.extend(relay.as_ref().map(|r| r.url().to_owned()));
+    let market_seeds = super::market_nostr::parse_seeds(&config.market.seeds)?;
+    let nostr_market = (!market_relays.is_empty()).then(|| {
+        tokio::spawn(super::market_nostr::keep_fresh(
+            registry.clone(),
+            market_relays,
+            market_seeds,
+            config.market.every,
+        ))
+    });
     let resigner = tokio::spawn(resign_on_schedule(registry.clone()));
     serve_http(listener, registry.clone(), shutdown).await?;
     resigner.abort();
+    if let Some(task) = nostr_market {
+        task.abort();
+    }
     if let Some(relay) = relay {
         relay.shutdown();
     }

@@ -47,6 +47,8 @@ pub struct Config {
     pub relay: Option<SocketAddr>,
     /// Base URL that `POST /v1/blobs` answers name (`None`: `http://` and the request's `Host`).
     pub public_url: Option<String>,
+    /// Where the marketplace finds Nostr apps and whom it trusts to rank them.
+    pub market: super::market_nostr::NostrMarketConfig,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             blobs: BlobQuota::default(),
             relay: None,
             public_url: None,
+            market: super::market_nostr::NostrMarketConfig::default(),
         }
     }
 }
@@ -150,6 +153,8 @@ pub struct Registry {
     pub(crate) market: Mutex<Option<Arc<super::market::Market>>>,
     /// Held while the marketplace's index is built (one build at a time).
     pub(crate) market_build: tokio::sync::Mutex<()>,
+    /// The marketplace's Nostr apps, as the relays offered them at the last read.
+    pub(crate) nostr_market: RwLock<Option<Arc<super::market_nostr::NostrMarket>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -177,6 +182,7 @@ impl Registry {
             hosted: Mutex::new(hosted),
             market: Mutex::new(None),
             market_build: tokio::sync::Mutex::new(()),
+            nostr_market: RwLock::new(None),
             timestamp_key: read_key("timestamp")?,
             snapshot_key: read_key("snapshot")?,
             repo_dir,
