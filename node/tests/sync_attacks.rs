@@ -412,6 +412,14 @@ async fn malicious_peer_equivocating_timestamp_is_kept_as_evidence() {
     assert_ne!(evidence["trusted"], evidence["conflicting"]);
     assert_eq!(node.status_json()["equivocation"].as_array().expect("list").len(), 1);
     assert!(node.stored() == before, "the equivocating timestamp replaced the trusted one");
+    // The operator's dashboard says so in a red banner, naming the evidence.
+    let daemon = node.run();
+    let (status, page) = daemon.dashboard_page("/");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("class=\"banner danger\" role=\"alert\""), "{page}");
+    assert!(page.contains("two different catalogs for the same version"), "{page}");
+    let file = report.equivocation[0].file_name().expect("file").to_string_lossy().into_owned();
+    assert!(page.contains(&file), "the banner names the evidence {file}:\n{page}");
 }
 
 // --- keys and thresholds ------------------------------------------------------------------

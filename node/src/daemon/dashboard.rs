@@ -37,6 +37,7 @@ use crate::catalog::NodeCatalog;
 use crate::local_api::{Access, Guard, SESSION_COOKIE, cookie};
 use crate::orchestrator::api::ApiError;
 use crate::orchestrator::{AppState, AppStatus, Orchestrator};
+use catalog::manifest::Manifest;
 
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
@@ -494,84 +495,90 @@ async fn catalog(State(dash): Dash, Extension(access): Extension<Access>) -> Res
         Some(o) => o.status().await.unwrap_or_default().into_iter().map(|s| s.app).collect(),
         None => Vec::new(),
     };
+    // The catalog and the Nostr view are opened once, and each app's manifest read from them
+    // (the install reads them again, and checks everything again).
+    type Listing = (String, String, String, String, Option<(String, f64)>, Result<Manifest, String>);
     let data = dash.daemon.data.clone();
     let listed = tokio::task::spawn_blocking(move || {
-        let origin = NodeCatalog::open(&data).map(|c| c.apps().to_vec());
-        let nostr = data.config().and_then(|config| crate::nostr::NostrView::load(&data, &config)).map(|v| v.apps());
+        let origin = NodeCatalog::open(&data).map(|catalog| {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut out: Vec<Listing> = Vec::new();
+            // Newest version of each app not revoked (the list is by id, newest first).
+            for a in catalog.apps().into_iter().filter(|a| a.revoked.is_none()) {
+                if seen.insert(a.id.clone()) {
+                    let m = catalog.manifest(&a.id, Some(&a.version)).map(|m| m.manifest().clone());
+                    out.push((
+                        a.id,
+                        a.version.to_string(),
+                        a.title,
+                        a.publisher,
+                        None,
+                        m.map_err(|e| format!("{e:#}")),
+                    ));
+                }
+            }
+            out
+        });
+        let nostr = data.config().and_then(|config| crate::nostr::NostrView::load(&data, &config)).map(|view| {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut out: Vec<Listing> = Vec::new();
+            for a in view.apps() {
+                if !seen.insert(a.id.clone()) {
+                    continue;
+                }
+                let m = match &a.held_back {
+                    Some(why) => Err(why.clone()),
+                    None => view.resolve(&a.id, None).map(|m| m.manifest().clone()).map_err(|e| e.to_string()),
+                };
+                out.push((a.id, a.version.to_string(), a.title, a.publisher, Some((a.npub, a.score)), m));
+            }
+            out
+        });
         (origin, nostr)
     })
     .await;
     let Ok((origin, nostr)) = listed else {
         return ApiError::Internal(anyhow::anyhow!("catalog task failed")).into_response();
     };
-    let offer = |id: &str, version: String, title: String, publisher: String| {
+    let offer = |(id, version, title, publisher, nostr, manifest): &Listing| {
         let mut offer = Offer {
-            id: id.to_owned(),
-            version,
-            title,
+            id: id.clone(),
+            version: version.clone(),
+            title: title.clone(),
             summary: String::new(),
-            publisher,
-            npub: None,
-            score: None,
+            publisher: publisher.clone(),
+            npub: nostr.as_ref().map(|(npub, _)| npub.clone()),
+            score: nostr.as_ref().map(|(_, score)| *score),
             unavailable: None,
             permissions: Vec::new(),
             needs: Vec::new(),
             installed: installed.iter().any(|a| a == id),
         };
-        if let Some(o) = &o {
-            match o.manifest_of(id) {
-                Ok(m) => {
-                    let m = m.manifest();
-                    offer.summary.clone_from(&m.summary);
-                    offer.permissions =
-                        catalog::manifest::render(m).permissions.iter().map(ToString::to_string).collect();
-                    // One checkbox per grant, naming every use it covers.
-                    for r in o.refusals_of(m) {
-                        let what = format!("{}: {}", r.subject, r.permission);
-                        match offer.needs.iter_mut().find(|(_, toml)| *toml == r.grant_toml) {
-                            Some((uses, _)) => *uses = format!("{uses}; {what}"),
-                            None => offer.needs.push((what, r.grant_toml)),
-                        }
+        match manifest {
+            Ok(m) => {
+                offer.summary.clone_from(&m.summary);
+                offer.permissions = catalog::manifest::render(m).permissions.iter().map(ToString::to_string).collect();
+                // One checkbox per grant, naming every use it covers.
+                for r in o.as_ref().map(|o| o.refusals_of(m)).unwrap_or_default() {
+                    let what = format!("{}: {}", r.subject, r.permission);
+                    match offer.needs.iter_mut().find(|(_, toml)| *toml == r.grant_toml) {
+                        Some((uses, _)) => *uses = format!("{uses}; {what}"),
+                        None => offer.needs.push((what, r.grant_toml)),
                     }
                 }
-                Err(e) => offer.unavailable = Some(e.to_string()),
             }
+            Err(e) => offer.unavailable = Some(e.clone()),
         }
         offer
     };
-    // Newest version of each app (the lists are by id, newest first).
-    let mut origin_offers = Vec::new();
-    let origin_error = match &origin {
-        Ok(apps) => {
-            let mut seen = std::collections::BTreeSet::new();
-            for a in apps.iter().filter(|a| a.revoked.is_none()) {
-                if seen.insert(a.id.clone()) {
-                    origin_offers.push(offer(&a.id, a.version.to_string(), a.title.clone(), a.publisher.clone()));
-                }
-            }
-            None
-        }
-        Err(e) => Some(format!("{e:#}")),
+    let (origin_offers, origin_error): (Vec<Offer>, Option<String>) = match &origin {
+        Ok(apps) => (apps.iter().map(offer).collect(), None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
     };
-    let mut nostr_offers = Vec::new();
-    let nostr_error = match &nostr {
-        Ok(apps) => {
-            let mut seen = std::collections::BTreeSet::new();
-            for a in apps {
-                if origin_offers.iter().any(|o| o.id == a.id) || !seen.insert(a.id.clone()) {
-                    continue;
-                }
-                let mut n = offer(&a.id, a.version.to_string(), a.title.clone(), a.publisher.clone());
-                n.npub = Some(a.npub.clone());
-                n.score = Some(a.score);
-                if let Some(why) = &a.held_back {
-                    n.unavailable = Some(why.clone());
-                }
-                nostr_offers.push(n);
-            }
-            None
-        }
-        Err(e) => Some(format!("{e:#}")),
+    // A Nostr app the origin also has is installed from the origin: not offered twice.
+    let (nostr_offers, nostr_error): (Vec<Offer>, Option<String>) = match &nostr {
+        Ok(apps) => (apps.iter().filter(|a| !origin_offers.iter().any(|o| o.id == a.0)).map(offer).collect(), None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
     };
     let waiting = engine_waiting(&dash.daemon);
     let body = html! {

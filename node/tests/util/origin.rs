@@ -434,6 +434,39 @@ impl Daemon {
     pub fn iroh(&self) -> PeerAddr {
         self.iroh.clone().expect("started")
     }
+
+    /// A dashboard page as a signed-in operator sees it: signs in with the token (the login
+    /// form), then `GET path` with the session cookie. The status and the body.
+    pub fn dashboard_page(&self, path: &str) -> (u16, String) {
+        use std::io::{Read as _, Write as _};
+        let host = self.api.strip_prefix("http://").expect("a TCP API");
+        let exchange = |request: String| {
+            let mut stream = std::net::TcpStream::connect(host).expect("connect");
+            stream.write_all(request.as_bytes()).expect("write");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            answer
+        };
+        let form = format!("token={}", self.token);
+        let login = exchange(format!(
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: {}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            self.api,
+            form.len()
+        ));
+        let cookie = login
+            .lines()
+            .find_map(|l| {
+                l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.trim())
+            })
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_else(|| panic!("no session from the token: {login}"))
+            .to_owned();
+        let answer =
+            exchange(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"));
+        let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+        (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
 }
 
 impl Drop for Daemon {
