@@ -185,6 +185,29 @@ pub fn image_target_path(archive_target: &str) -> String {
     format!("images/{archive_target}")
 }
 
+/// The image types an app icon may have, by file extension, with their media types.
+pub const ICON_TYPES: [(&str, &str); 5] = [
+    ("svg", "image/svg+xml"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("webp", "image/webp"),
+];
+
+/// The TUF target path of an app version's icon, from the icon file's name (its extension,
+/// lower-cased, must be one of [`ICON_TYPES`]): `images/<app>/icon-<version>.<ext>`. Under
+/// `images/`, so nodes fetch it only when something asks for it; the marketplace serves it.
+pub fn icon_target_path(app_id: &str, version: &semver::Version, icon_file: &str) -> Option<String> {
+    let ext = std::path::Path::new(icon_file).extension()?.to_str()?.to_ascii_lowercase();
+    ICON_TYPES.iter().any(|(e, _)| *e == ext).then(|| format!("images/{app_id}/icon-{version}.{ext}"))
+}
+
+/// The media type of an icon target path (`None` for anything else).
+pub fn icon_media_type(target_path: &str) -> Option<&'static str> {
+    let ext = target_path.rsplit_once('.')?.1;
+    ICON_TYPES.iter().find(|(e, _)| *e == ext).map(|(_, t)| *t)
+}
+
 /// Validates a publisher role name: it becomes a file name and a URL path segment.
 pub fn check_role_name(name: &str) -> Result<(), RepoError> {
     let ok = !name.is_empty()

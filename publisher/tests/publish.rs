@@ -129,7 +129,16 @@ fn published_app_and_its_archive_reach_a_node() {
     let toml = std::fs::read_to_string(app.join("archy.toml")).unwrap();
     let pinned = toml.lines().find(|l| l.starts_with("image = ")).expect("image line").to_owned();
     let archive_line = "image = { target = \"notes/notes-1.0.0.tar\", image_id = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\" }";
-    std::fs::write(app.join("archy.toml"), toml.replacen(&pinned, archive_line, 1)).unwrap();
+    // And an icon, which the catalog carries too.
+    let toml = toml.replacen(&pinned, archive_line, 1);
+    let toml = if toml.contains("# icon = \"icon.svg\"") {
+        toml.replace("# icon = \"icon.svg\"", "icon = \"icon.svg\"")
+    } else {
+        toml.replacen("\nlicense = ", "\nicon = \"icon.svg\"\nlicense = ", 1)
+    };
+    std::fs::write(app.join("archy.toml"), toml).unwrap();
+    let icon = b"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 8 8\"><rect width=\"8\" height=\"8\"/></svg>";
+    std::fs::write(app.join("icon.svg"), icon).unwrap();
     std::fs::create_dir_all(app.join("dist")).unwrap();
     let archive: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(app.join("dist/notes-1.0.0.tar"), &archive).unwrap();
@@ -138,7 +147,8 @@ fn published_app_and_its_archive_reach_a_node() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["role"], "acme");
-    assert_eq!(answer["published"].as_array().unwrap().len(), 2, "{answer}");
+    assert_eq!(answer["published"].as_array().unwrap().len(), 3, "{answer}");
+    assert!(answer["published"].as_array().unwrap().iter().any(|p| p == "images/notes/icon-1.0.0.svg"), "{answer}");
 
     let data = node(&env, &registry);
     assert_eq!(node_apps(&data), vec![("notes".to_owned(), "1.0.0".to_owned())]);
@@ -150,6 +160,15 @@ fn published_app_and_its_archive_reach_a_node() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let path = String::from_utf8(out.stdout).unwrap();
     assert_eq!(std::fs::read(path.trim()).unwrap(), archive);
+    // The icon is a target of the verified catalog like the archive.
+    let out = Command::new(bin("archy-node"))
+        .args(["fetch", "images/notes/icon-1.0.0.svg", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(std::fs::read(path.trim()).unwrap(), icon);
 }
 
 #[test]

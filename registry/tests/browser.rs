@@ -26,13 +26,17 @@ fn sample_catalog(dir: &Path, key: &SigningKey) -> usize {
     let ids: Vec<String> = manifests.iter().map(|m| m.id.to_string()).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     crate::util::init_folder(dir, &[("samples", &key.did(), &refs)]);
-    let files = manifests
-        .iter()
-        .map(|m| {
-            let envelope = SignedEnvelope::sign(m, key).unwrap().to_bytes();
-            (catalog::repo::envelope_target_path(m.id.as_str(), &m.version), envelope, "manifest".to_owned())
-        })
-        .collect();
+    let mut files = Vec::new();
+    for m in &manifests {
+        let envelope = SignedEnvelope::sign(m, key).unwrap().to_bytes();
+        files.push((catalog::repo::envelope_target_path(m.id.as_str(), &m.version), envelope, "manifest".to_owned()));
+        // Each sample's icon, as `archy publish` uploads it.
+        if let Some(catalog::manifest::Icon::Path(file)) = &m.icon {
+            let icon = std::fs::read(apps.join(m.id.as_str()).join(file)).unwrap();
+            let target = catalog::repo::icon_target_path(m.id.as_str(), &m.version, file).unwrap();
+            files.push((target, icon, "icon".to_owned()));
+        }
+    }
     crate::util::publish_direct(dir, "samples", key, files);
     manifests.len()
 }

@@ -306,3 +306,62 @@ async fn nostr_apps_are_listed_apart_ranked_by_the_operators_seeds_and_only_when
     assert!(answer.to_ascii_lowercase().contains("location: /nostr/guestbook\r\n"), "{answer}");
     served.stop().await;
 }
+
+#[tokio::test]
+async fn an_icon_is_served_from_the_catalog_only_as_signed_and_can_run_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate();
+    let registry = origin(dir.path(), &[("acme", &key.did(), &["team-wiki"])]);
+    let toml = catalog::manifest::example_toml("team-wiki", &key.did())
+        .replace("# icon = \"icon.svg\"", "icon = \"icon.svg\"");
+    let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
+    let envelope = SignedEnvelope::sign(&manifest, &key).expect("sign").to_bytes();
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><script>alert(1)</script><rect width="8" height="8"/></svg>"#.to_vec();
+    let path = catalog::repo::envelope_target_path("team-wiki", &manifest.version);
+    let icon_path = catalog::repo::icon_target_path("team-wiki", &manifest.version, "icon.svg").unwrap();
+    assert_eq!(icon_path, "images/team-wiki/icon-0.1.0.svg");
+    let repo = Repository::load(&dir.path().join("repository"), Expiry::default()).unwrap();
+    let next = repo
+        .next_publisher_targets(
+            "acme",
+            [(path.clone(), target_file(&envelope, "manifest")), (icon_path.clone(), target_file(&svg, "icon"))],
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let metadata = SignedMetadata::sign(next, &[&key]).unwrap().to_bytes();
+    let (status, answer) =
+        post_submission(&registry, "acme", &metadata, &[(&path, envelope), (&icon_path, svg.clone())]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let (_, html) = page(&registry, "/").await;
+    assert!(html.contains(r#"<img class="icon" src="/icons/team-wiki/0.1.0""#), "{html}");
+    let response = registry::server::router(registry.clone())
+        .oneshot(Request::get("/icons/team-wiki/0.1.0").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("sandbox") && policy.contains("default-src 'none'"), "{policy}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+
+    // Stored bytes that are not what the publisher signed are not served.
+    let stored = walk(&dir.path().join("repository/targets"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with("icon-0.1.0.svg"))
+        .unwrap();
+    std::fs::write(&stored, b"<svg xmlns=\"http://www.w3.org/2000/svg\"><text>swapped</text></svg>").unwrap();
+    let (status, _) = page(&registry, "/icons/team-wiki/0.1.0").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(page(&registry, "/icons/team-wiki/9.9.9").await.0, StatusCode::NOT_FOUND);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}

@@ -37,6 +37,13 @@ def main():
         cards = driver.find_elements(By.CSS_SELECTOR, "li.card:not(.nostr)")
         if len(cards) != expected:
             fail(f"the list shows {len(cards)} apps of the origin, not {expected}", driver)
+        # Each sample's icon comes from the catalog (this origin), and the browser could draw it.
+        icons = driver.find_elements(By.CSS_SELECTOR, "li.card:not(.nostr) img.icon")
+        drawn = [driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in icons]
+        if len(icons) != expected or not all(drawn):
+            fail(f"{len(icons)} icons, drawn: {drawn}", driver)
+        if any(not i.get_attribute("src").startswith(url + "/icons/") for i in icons):
+            fail("an icon is not served by this origin", driver)
         # The Nostr app is listed apart, with its trust score and why.
         nostr = driver.find_elements(By.CSS_SELECTOR, "section.nostr li.card.nostr")
         if len(nostr) != 1 or nostr_title not in nostr[0].text or "Trust score" not in nostr[0].text:

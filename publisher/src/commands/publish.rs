@@ -113,6 +113,21 @@ pub fn sign_app(app: &Path, key: &SigningKey) -> anyhow::Result<VerifiedManifest
     Ok(envelope.verify(&Limits::default())?)
 }
 
+/// The icon file of an app folder and its target path, when the manifest names a local file
+/// (an `https://` icon is only a link: nothing is uploaded).
+pub fn icon(manifest: &catalog::manifest::Manifest, app: &Path) -> anyhow::Result<Option<(String, PathBuf)>> {
+    let Some(catalog::manifest::Icon::Path(file)) = &manifest.icon else { return Ok(None) };
+    let target = catalog::repo::icon_target_path(manifest.id.as_str(), &manifest.version, file).ok_or_else(|| {
+        let types: Vec<&str> = catalog::repo::ICON_TYPES.iter().map(|(e, _)| *e).collect();
+        user_error(format!(
+            "{}: icon `{file}`: the catalog takes {} icons; convert it",
+            app.join("archy.toml").display(),
+            types.join(", ")
+        ))
+    })?;
+    Ok(Some((target, app.join(file))))
+}
+
 fn submit_to_registry(args: &PublishArgs, app: &Path, registry: &str, out: &Output) -> anyhow::Result<ExitCode> {
     let key = args.key.load()?;
     let verified = sign_app(app, &key)?;
@@ -123,6 +138,9 @@ fn submit_to_registry(args: &PublishArgs, app: &Path, registry: &str, out: &Outp
     )];
     for (target, path) in archives(manifest, app, &args.images)? {
         files.push((catalog::repo::image_target_path(&target), Upload::File(path)));
+    }
+    if let Some((target, path)) = icon(manifest, app)? {
+        files.push((target, Upload::File(path)));
     }
 
     let base = registry.trim_end_matches('/').to_owned();
@@ -197,7 +215,13 @@ enum Upload {
 
 impl Upload {
     fn describe(&self, path: &str) -> anyhow::Result<catalog::metadata::TargetFile> {
-        let kind = if path.starts_with("apps/") { "manifest" } else { "image" };
+        let kind = if path.starts_with("apps/") {
+            "manifest"
+        } else if catalog::repo::icon_media_type(path).is_some() && path.contains("/icon-") {
+            "icon"
+        } else {
+            "image"
+        };
         match self {
             Upload::Bytes(b) => Ok(catalog::repo::target_file(b, kind)),
             Upload::File(p) => {

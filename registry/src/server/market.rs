@@ -16,6 +16,9 @@ use catalog::metadata::DelegationIndex;
 use catalog::repo::{Expiry, Repository, consistent_target_path};
 use chrono::{DateTime, Utc};
 
+/// The largest icon the marketplace serves.
+pub(crate) const MAX_ICON_BYTES: u64 = 1024 * 1024;
+
 /// One verified app version.
 #[derive(Debug, Clone)]
 pub(crate) struct MarketVersion {
@@ -31,6 +34,9 @@ pub(crate) struct MarketVersion {
     pub role_version: u64,
     /// Set when the origin revoked the role's key: why nodes will not install it.
     pub revoked: Option<String>,
+    /// The version's icon in the catalog (`images/<app>/icon-<version>.<ext>`, listed by the same
+    /// role): its target path and signed description.
+    pub icon: Option<(String, catalog::metadata::TargetFile)>,
 }
 
 /// Every version of one app, newest first.
@@ -114,7 +120,16 @@ impl Market {
                             state.as_ref().filter(|s| s.state == catalog::keylife::RoleState::Revoked).map(|s| {
                                 format!("the origin revoked the key of publisher role `{}` ({})", role.name, s.since)
                             });
+                        // The icon the same role lists for this version, if any.
+                        let icon = catalog::repo::ICON_TYPES.iter().find_map(|(ext, _)| {
+                            let path = format!("images/{}/icon-{}.{ext}", manifest.id, manifest.version);
+                            let owner = delegations.roles_for_target_indexed(&index, &path).into_iter().next();
+                            let file = md.targets.get(&path)?;
+                            (owner.is_some_and(|(r, _)| r == role.name) && file.length <= MAX_ICON_BYTES)
+                                .then(|| (path, file.clone()))
+                        });
                         let version = MarketVersion {
+                            icon,
                             manifest_hash: verified.manifest_hash().to_hex().to_string(),
                             manifest,
                             keyid,

@@ -88,6 +88,54 @@ fn avatar(m: &catalog::manifest::Manifest) -> Markup {
     html! { span.avatar aria-hidden="true" { (letter) } }
 }
 
+/// The app's icon from the catalog (served by this origin, checked against its signed hashes),
+/// or its letter avatar.
+fn icon(v: &super::market::MarketVersion) -> Markup {
+    match &v.icon {
+        Some(_) => html! {
+            img.icon src={ "/icons/" (v.manifest.id) "/" (v.manifest.version) } alt="" width="48" height="48" loading="lazy";
+        },
+        None => avatar(&v.manifest),
+    }
+}
+
+/// `GET /icons/<id>/<version>`: the icon a version lists in the catalog, served only when the
+/// stored bytes match the length and hashes its publisher signed. Sent as an image that can run
+/// nothing even when opened on its own (an SVG is a document: `sandbox` and no script).
+pub(crate) async fn icon_file(
+    State(registry): State<Arc<Registry>>,
+    UrlPath((id, version)): UrlPath<(String, String)>,
+) -> Response {
+    let market = match current(&registry).await {
+        Ok(m) => m,
+        Err(e) => return unavailable(&e),
+    };
+    let found =
+        market.apps.get(&id).and_then(|a| a.versions.iter().find(|v| v.manifest.version.to_string() == version));
+    let Some((path, file)) = found.and_then(|v| v.icon.clone()) else {
+        return (StatusCode::NOT_FOUND, "no such icon").into_response();
+    };
+    let stored = registry.repo_dir.join("targets").join(catalog::repo::consistent_target_path(&path, &file));
+    let bytes = match tokio::fs::read(&stored).await {
+        Ok(b) if file.verify_bytes(&b).is_ok() => b,
+        _ => {
+            tracing::warn!(%path, "the marketplace does not serve an icon whose stored bytes do not match the catalog");
+            return (StatusCode::NOT_FOUND, "no such icon").into_response();
+        }
+    };
+    let media = catalog::repo::icon_media_type(&path).unwrap_or("application/octet-stream");
+    (
+        [
+            (header::CONTENT_TYPE, media),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "max-age=86400, immutable"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
 fn short_did(did: &str) -> String {
     match did.get(..20) {
         Some(head) if did.len() > 28 => format!("{head}…{}", &did[did.len() - 6..]),
@@ -125,7 +173,7 @@ fn card(app: &MarketApp) -> Markup {
     let m = &v.manifest;
     html! {
         li.card {
-            (avatar(m))
+            (icon(v))
             div.body {
                 h2 { a href={ "/apps/" (m.id) } { (m.title) } }
                 p.summary { (m.summary) }
@@ -347,7 +395,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
     let verified_at = market.verified_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let body = html! {
         div.app-head {
-            (avatar(m))
+            (icon(v))
             div {
                 h1 { (m.title) }
                 p.summary { (m.summary) }

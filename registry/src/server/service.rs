@@ -28,6 +28,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/", get(pages::list))
         .route("/apps/{id}", get(pages::app))
         .route("/nostr/{id}", get(pages::nostr_app))
+        .route("/icons/{id}/{version}", get(pages::icon_file))
         .route("/a/{naddr}", get(pages::naddr))
         .route("/style.css", get(pages::style))
         .route("/metadata/{name}", get(files::metadata))
