@@ -84,9 +84,13 @@ async fn the_list_searches_and_filters_and_the_app_page_shows_the_plan_and_signa
         "Manifest BLAKE3",
         "by this server at",
         "https://example.org/team-wiki",
+        "http://127.0.0.1:7780/catalog#app-team-wiki", // the visitor's own node
     ] {
         assert!(html.contains(expected), "{expected} missing:\n{html}");
     }
+    // Each version with the day this origin took it in.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(html.contains(&format!(">{today}</time>")), "the version's date:\n{html}");
     let (status, html) = page(&registry, "/apps/no-such-app").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(html.contains("No app"), "{html}");

@@ -156,3 +156,22 @@ if (logout) {
     window.location.assign("/login");
   });
 }
+
+// The installed apps' state, kept live: the list asks the API every 5 s and updates each row.
+const rows = document.querySelectorAll("table.apps tr[data-app]");
+if (rows.length > 0) {
+  setInterval(async () => {
+    if (document.hidden) return;
+    const response = await fetch("/v1/installed", { credentials: "same-origin" });
+    if (!response.ok) return;
+    const apps = await response.json();
+    for (const row of rows) {
+      const app = apps.find((a) => a.app === row.dataset.app);
+      const state = row.querySelector(".state");
+      if (app && state && state.dataset.state !== app.state) {
+        state.dataset.state = app.state;
+        state.textContent = app.state;
+      }
+    }
+  }, 5000);
+}

@@ -602,7 +602,7 @@ async fn catalog(State(dash): Dash, Extension(access): Extension<Access>) -> Res
 
 fn offer_card(a: &Offer) -> Markup {
     html! {
-        article.card data-app=(a.id) {
+        article.card #{ "app-" (a.id) } data-app=(a.id) {
             h3 { (a.title) " " small { code { (a.id) } " " (a.version) } }
             @if !a.summary.is_empty() { p { (a.summary) } }
             p.publisher { "Publisher " code.did { (a.publisher) }

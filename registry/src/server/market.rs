@@ -37,6 +37,8 @@ pub(crate) struct MarketVersion {
     /// The version's icon in the catalog (`images/<app>/icon-<version>.<ext>`, listed by the same
     /// role): its target path and signed description.
     pub icon: Option<(String, catalog::metadata::TargetFile)>,
+    /// When this origin took the version into its catalog (its stored file's time).
+    pub added: Option<DateTime<Utc>>,
 }
 
 /// Every version of one app, newest first.
@@ -128,7 +130,10 @@ impl Market {
                             (owner.is_some_and(|(r, _)| r == role.name) && file.length <= MAX_ICON_BYTES)
                                 .then(|| (path, file.clone()))
                         });
+                        let added =
+                            std::fs::metadata(&stored).and_then(|m| m.modified()).ok().map(DateTime::<Utc>::from);
                         let version = MarketVersion {
+                            added,
                             icon,
                             manifest_hash: verified.manifest_hash().to_hex().to_string(),
                             manifest,

@@ -16,6 +16,9 @@ use super::Registry;
 use super::market::{Market, MarketApp};
 use super::market_nostr::{NostrApp, NostrMarket};
 
+/// Where a visitor's own node serves its dashboard by default (`serve.api`).
+const DASHBOARD: &str = "http://127.0.0.1:7780";
+
 /// Apps on one page of the list.
 pub(crate) const PAGE_SIZE: usize = 48;
 
@@ -409,6 +412,11 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
         section.install {
             h2 { "Install" }
             pre { code { "archy-node install " (m.id) } }
+            p {
+                "Or in your node's dashboard: "
+                a.button href={ (DASHBOARD) "/catalog#app-" (m.id) } rel="noopener noreferrer" { "Open in my node" }
+                " (a node on this computer, at its default address " code { (DASHBOARD) } ")."
+            }
         }
         section {
             h2 { "About" }
@@ -439,11 +447,12 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
         section {
             h2 { "Versions" }
             table {
-                thead { tr { th scope="col" { "Version" } th scope="col" { "Role" } th scope="col" { "Manifest BLAKE3" } } }
+                thead { tr { th scope="col" { "Version" } th scope="col" { "Added" } th scope="col" { "Role" } th scope="col" { "Manifest BLAKE3" } } }
                 tbody {
                     @for ver in &app.versions {
                         tr {
                             td { (ver.manifest.version) @if ver.revoked.is_some() { " (revoked)" } }
+                            td { @if let Some(at) = &ver.added { time datetime=(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) { (at.format("%Y-%m-%d")) } } }
                             td { code { (ver.role) } " v" (ver.role_version) }
                             td { code { (ver.manifest_hash.get(..16).unwrap_or_default()) "…" } }
                         }
