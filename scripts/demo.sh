@@ -176,6 +176,10 @@ sed -i 's|^version = "2.8.0"|version = "2.9.0"|' "$WORK/apps/wiki/archy.toml"
 step "done: the origin registry and its relay, node 1 and hello-web keep running"
 API=$(sed -n 's|^api = "\(.*\)"|\1|p' "$WORK/node1/config.toml")
 curl -sf "$ORIGIN/" >/dev/null || { echo "error: the marketplace does not answer on $ORIGIN/" >&2; exit 1; }
+# The marketplace reads its relay when it starts and every 30 s: the guestbook is listed apart.
+for _ in $(seq 100); do curl -sf "$ORIGIN/" | grep -q '/nostr/guestbook' && break; sleep 0.2; done
+curl -sf "$ORIGIN/" | grep -q '/nostr/guestbook' ||
+  { echo "error: the marketplace does not list the Nostr app guestbook (see $WORK/registry.log)" >&2; exit 1; }
 curl -sf "http://$API/login" >/dev/null || { echo "error: node 1's dashboard does not answer on http://$API/login" >&2; exit 1; }
 # A one-time link that signs a browser into node 1's dashboard (valid 10 minutes; after that
 # `archy-node dashboard` makes another, or sign in with the API token).
@@ -187,6 +191,6 @@ echo "  node 1's local API:  http://$API (token: archy-node api-token --data $WO
 echo "                       e.g. $BIN/archy-node api GET /v1/apps --data $WORK/node1"
 echo "  work folder:         $WORK"
 echo "  stop everything:     bash scripts/demo.sh stop"
-echo "  marketplace:         $ORIGIN/   (every app of the origin's catalog, verified by the origin)"
+echo "  marketplace:         $ORIGIN/   (the origin's catalog, and apart the Nostr apps it hosts)"
 echo "  node 1's dashboard:  $LINK"
 echo "                       (signs in once, within 10 minutes; a new link: $BIN/archy-node dashboard --data $WORK/node1)"
