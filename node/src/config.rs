@@ -296,6 +296,14 @@ pub fn edit_file(
 ) -> anyhow::Result<()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A symlinked file is the operator's arrangement: it is not replaced by a copy.
+    let mode = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            anyhow::bail!("{} is a symbolic link; edit the file it points to by hand", path.display())
+        }
+        Ok(m) => Some(std::os::unix::fs::PermissionsExt::mode(&m.permissions())),
+        Err(_) => None,
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -308,6 +316,10 @@ pub fn edit_file(
     toml::from_str::<crate::orchestrator::config::NodeConfig>(&out)
         .with_context(|| format!("{} as edited", path.display()))?;
     catalog::repo::write_atomic(path, out.as_bytes())?;
+    // The file keeps the permissions it had.
+    if let Some(mode) = mode {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+    }
     Ok(())
 }
 

@@ -407,7 +407,12 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     // JSON bodies.
     let api = api.layer(axum::middleware::from_fn_with_state(guard, crate::local_api::guard));
     match listener {
-        ApiListener::Tcp(l) => axum::serve(l, api).with_graceful_shutdown(shutdown).await?,
+        // With each connection's address: a dashboard session is good only from where it signed in.
+        ApiListener::Tcp(l) => {
+            axum::serve(l, api.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
         ApiListener::Unix(l, path) => {
             axum::serve(l, api).with_graceful_shutdown(shutdown).await?;
             let _ = std::fs::remove_file(path);

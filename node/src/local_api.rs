@@ -28,6 +28,12 @@
 //! token in `X-Archy-CSRF` (a synchronizer token that the dashboard's pages embed; OWASP CSRF
 //! Prevention Cheat Sheet), on top of `SameSite=Strict` and step 2. Secrets are looked up by their
 //! BLAKE3 hash, never compared byte by byte, and never logged.
+//!
+//! Browsers send a cookie to every port of its host, so an app served on the same host name
+//! would receive the session. Two rules keep it there: a session is good only from the address
+//! it signed in from, and when the API listens on loopback the dashboard lives on the host name
+//! `localhost` (the login pages send any other name there; one-time links name it), while apps
+//! open on `127.0.0.1` (or their `publish_ip`), another host to the browser.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -101,7 +107,14 @@ pub(crate) struct Guard {
     any_ip_port: Option<u16>,
     /// The dashboard's sessions (TCP only).
     sessions: Option<Arc<Sessions>>,
+    /// On loopback, the dashboard's own origin (`localhost:<port>`): its login pages send any
+    /// other host name there.
+    canonical: Option<String>,
 }
+
+/// The address a request came from (`None` on a Unix socket), for the routes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub Option<std::net::IpAddr>);
 
 /// How a request that passed the guard was authenticated; routes find it in the request's
 /// extensions.
@@ -122,6 +135,8 @@ pub(crate) enum Refused {
     Status(StatusCode, String),
     /// A dashboard page without a session: to the login page.
     Login,
+    /// A login page reached by another host name than the dashboard's: there.
+    Moved(String),
 }
 
 /// The session cookie's name.
@@ -155,6 +170,8 @@ struct SessionTable {
 struct Session {
     csrf: String,
     expires: Instant,
+    /// The address it signed in from: the only one it is good from.
+    peer: Option<std::net::IpAddr>,
 }
 
 /// 32 random bytes as hex.
@@ -173,21 +190,21 @@ impl Sessions {
         table
     }
 
-    /// Opens a session: the cookie's value.
-    pub(crate) fn open(&self) -> anyhow::Result<String> {
+    /// Opens a session for requests from `peer`: the cookie's value.
+    pub(crate) fn open(&self, peer: Option<std::net::IpAddr>) -> anyhow::Result<String> {
         let (id, csrf) = (secret()?, secret()?);
         let mut table = self.table();
         while table.live.len() >= MAX_SESSIONS {
             let oldest = table.live.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k);
             oldest.map(|k| table.live.remove(&k));
         }
-        table.live.insert(blake3::hash(id.as_bytes()), Session { csrf, expires: Instant::now() + SESSION_TTL });
+        table.live.insert(blake3::hash(id.as_bytes()), Session { csrf, expires: Instant::now() + SESSION_TTL, peer });
         Ok(id)
     }
 
-    /// The CSRF token of the session `id`, if it is open.
-    fn csrf_of(&self, id: &str) -> Option<String> {
-        self.table().live.get(&blake3::hash(id.as_bytes())).map(|s| s.csrf.clone())
+    /// The CSRF token of the session `id`, if it is open and `peer` is where it signed in from.
+    fn csrf_of(&self, id: &str, peer: Option<std::net::IpAddr>) -> Option<String> {
+        self.table().live.get(&blake3::hash(id.as_bytes())).filter(|s| s.peer == peer).map(|s| s.csrf.clone())
     }
 
     /// Closes the session `id`.
@@ -213,15 +230,16 @@ impl Sessions {
     }
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// Every value of cookie `name` in the request's `Cookie` headers (another page on this host
+/// may have set one of the same name for a narrower path: each is tried).
+pub(crate) fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(k, v)| (k == name).then_some(v))
+        .filter_map(move |(k, v)| (k == name).then_some(v))
 }
 
 /// Whether `path` is a page anyone may request: the login page, a one-time login, the
@@ -243,12 +261,18 @@ impl Guard {
             hosts,
             any_ip_port: bound.ip().is_unspecified().then_some(port),
             sessions: Some(Arc::new(Sessions::default())),
+            canonical: bound.ip().is_loopback().then(|| format!("localhost:{port}")),
         }
     }
 
     /// The guard of an API on a Unix socket.
     pub(crate) fn unix() -> Self {
-        Self { token: None, hosts: Vec::new(), any_ip_port: None, sessions: None }
+        Self { token: None, hosts: Vec::new(), any_ip_port: None, sessions: None, canonical: None }
+    }
+
+    /// The dashboard's base URL for links: `http://localhost:<port>` on loopback, else `api`.
+    pub(crate) fn dashboard_url(&self, api: &str) -> String {
+        self.canonical.as_ref().map_or_else(|| api.to_owned(), |host| format!("http://{host}"))
     }
 
     /// The dashboard's sessions (`None` on a Unix socket, which no browser reaches).
@@ -270,7 +294,14 @@ impl Guard {
         self.any_ip_port.is_some_and(|port| host.parse::<SocketAddr>().is_ok_and(|a| a.port() == port))
     }
 
-    fn check(&self, method: &Method, path: &str, headers: &HeaderMap) -> Result<Access, Refused> {
+    fn check(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<Access, Refused> {
         let status = |code: StatusCode, message: String| Err(Refused::Status(code, message));
         let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         // 1. Host (TCP only: DNS rebinding needs a browser, and no browser reaches a socket).
@@ -309,6 +340,20 @@ impl Guard {
         let content_type = text(header::CONTENT_TYPE).and_then(|t| t.split(';').next()).map(str::trim);
         // The dashboard's public pages (TCP only): the login form is the one form body taken.
         if self.sessions.is_some() && public(path) {
+            // The login pages live on the dashboard's own host name (a cookie set there is not
+            // sent to apps on 127.0.0.1).
+            if let (Some(canonical), false) = (&self.canonical, path.starts_with("/assets/")) {
+                let host = text(header::HOST).unwrap_or_default().to_ascii_lowercase();
+                if host != *canonical {
+                    let query = if *method == Method::GET {
+                        query.map(|q| format!("?{q}")).unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
+                    let path = if *method == Method::GET { path } else { "/login" };
+                    return Err(Refused::Moved(format!("http://{canonical}{path}{query}")));
+                }
+            }
             let form = content_type.is_some_and(|t| t.eq_ignore_ascii_case("application/x-www-form-urlencoded"));
             if has_body && !(path == "/login" && form) {
                 return status(
@@ -324,7 +369,7 @@ impl Guard {
             let offered = text(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
             let session = || {
                 let sessions = self.sessions.as_ref()?;
-                sessions.csrf_of(cookie(headers, SESSION_COOKIE)?)
+                cookies(headers, SESSION_COOKIE).find_map(|id| sessions.csrf_of(id, peer))
             };
             if offered.is_some_and(|t| token.matches(t.trim())) {
             } else if let Some(csrf) = session() {
@@ -362,12 +407,15 @@ fn shorten(s: &str) -> String {
 /// The middleware: refuses a request that fails the [`Guard`] before any route runs, and tells
 /// the routes how the request was authenticated ([`Access`]).
 pub(crate) async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
-    match guard.check(request.method(), request.uri().path(), request.headers()) {
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    match guard.check(request.method(), request.uri().path(), request.uri().query(), request.headers(), peer) {
         Ok(access) => {
             request.extensions_mut().insert(access);
+            request.extensions_mut().insert(Peer(peer));
             next.run(request).await
         }
         Err(Refused::Login) => axum::response::Redirect::to("/login").into_response(),
+        Err(Refused::Moved(to)) => axum::response::Redirect::to(&to).into_response(),
         Err(Refused::Status(status, message)) => {
             tracing::info!(%status, method = %request.method(), path = %request.uri().path(), "local API request refused: {message}");
             let mut response = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
@@ -395,11 +443,12 @@ mod tests {
     }
 
     const API: &str = "/v1/installed";
+    const LOCAL: Option<std::net::IpAddr> = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
     fn code(r: Result<Access, Refused>) -> StatusCode {
         match r {
             Err(Refused::Status(status, _)) => status,
-            Err(Refused::Login) => StatusCode::SEE_OTHER,
+            Err(Refused::Login | Refused::Moved(_)) => StatusCode::SEE_OTHER,
             Ok(_) => StatusCode::OK,
         }
     }
@@ -428,35 +477,35 @@ mod tests {
         let (g, t) = guard();
         let auth = format!("Bearer {t}");
         let ok = headers(&[("host", "127.0.0.1:7780"), ("authorization", &auth)]);
-        assert!(g.check(&Method::GET, API, &ok).is_ok());
+        assert!(g.check(&Method::GET, API, None, &ok, LOCAL).is_ok());
         let no_token = headers(&[("host", "localhost:7780")]);
-        assert_eq!(code(g.check(&Method::GET, API, &no_token)), StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::GET, API, None, &no_token, LOCAL)), StatusCode::UNAUTHORIZED);
         let wrong = headers(&[("host", "localhost:7780"), ("authorization", "Bearer 00")]);
-        assert_eq!(code(g.check(&Method::GET, API, &wrong)), StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::GET, API, None, &wrong, LOCAL)), StatusCode::UNAUTHORIZED);
         let rebound = headers(&[("host", "evil.example:7780"), ("authorization", &auth)]);
-        assert_eq!(code(g.check(&Method::GET, API, &rebound)), StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(code(g.check(&Method::GET, API, None, &rebound, LOCAL)), StatusCode::MISDIRECTED_REQUEST);
         let cross = headers(&[("host", "localhost:7780"), ("authorization", &auth), ("sec-fetch-site", "cross-site")]);
-        assert_eq!(code(g.check(&Method::POST, API, &cross)), StatusCode::FORBIDDEN);
-        assert!(g.check(&Method::GET, API, &cross).is_ok(), "reading is not changing");
+        assert_eq!(code(g.check(&Method::POST, API, None, &cross, LOCAL)), StatusCode::FORBIDDEN);
+        assert!(g.check(&Method::GET, API, None, &cross, LOCAL).is_ok(), "reading is not changing");
         let origin =
             headers(&[("host", "localhost:7780"), ("authorization", &auth), ("origin", "http://localhost:3000")]);
-        assert_eq!(code(g.check(&Method::DELETE, API, &origin)), StatusCode::FORBIDDEN);
+        assert_eq!(code(g.check(&Method::DELETE, API, None, &origin, LOCAL)), StatusCode::FORBIDDEN);
         let own = headers(&[("host", "localhost:7780"), ("authorization", &auth), ("origin", "http://localhost:7780")]);
-        assert!(g.check(&Method::POST, API, &own).is_ok());
+        assert!(g.check(&Method::POST, API, None, &own, LOCAL).is_ok());
         let text = headers(&[
             ("host", "localhost:7780"),
             ("authorization", &auth),
             ("content-type", "text/plain"),
             ("content-length", "2"),
         ]);
-        assert_eq!(code(g.check(&Method::POST, API, &text)), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(code(g.check(&Method::POST, API, None, &text, LOCAL)), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         let json = headers(&[
             ("host", "localhost:7780"),
             ("authorization", &auth),
             ("content-type", "application/json; charset=utf-8"),
             ("content-length", "2"),
         ]);
-        assert!(g.check(&Method::POST, API, &json).is_ok());
+        assert!(g.check(&Method::POST, API, None, &json, LOCAL).is_ok());
     }
 
     #[test]
@@ -474,41 +523,50 @@ mod tests {
     fn a_session_reads_but_changes_state_only_with_its_csrf_token() {
         let (g, _) = guard();
         let sessions = g.sessions().unwrap().clone();
-        let id = sessions.open().unwrap();
+        let id = sessions.open(LOCAL).unwrap();
         let cookie = format!("theme=dark; {SESSION_COOKIE}={id}");
         let read = headers(&[("host", "localhost:7780"), ("cookie", &cookie)]);
-        let csrf = match g.check(&Method::GET, "/", &read) {
+        let csrf = match g.check(&Method::GET, "/", None, &read, LOCAL) {
             Ok(Access::Session { csrf }) => csrf,
             other => panic!("a session reads: {other:?}"),
         };
-        assert_eq!(code(g.check(&Method::POST, API, &read)), StatusCode::FORBIDDEN, "no CSRF token");
+        assert_eq!(code(g.check(&Method::POST, API, None, &read, LOCAL)), StatusCode::FORBIDDEN, "no CSRF token");
         let wrong = headers(&[("host", "localhost:7780"), ("cookie", &cookie), (CSRF_HEADER, "00")]);
-        assert_eq!(code(g.check(&Method::POST, API, &wrong)), StatusCode::FORBIDDEN, "a wrong CSRF token");
+        assert_eq!(code(g.check(&Method::POST, API, None, &wrong, LOCAL)), StatusCode::FORBIDDEN, "a wrong CSRF token");
         let right = headers(&[("host", "localhost:7780"), ("cookie", &cookie), (CSRF_HEADER, &csrf)]);
-        assert!(g.check(&Method::POST, API, &right).is_ok());
+        assert!(g.check(&Method::POST, API, None, &right, LOCAL).is_ok());
+        // The cookie is good only from the address that signed in (an app on this host that
+        // got it replays it from elsewhere).
+        let elsewhere = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::new(172, 17, 0, 2)));
+        assert_eq!(code(g.check(&Method::GET, "/", None, &read, elsewhere)), StatusCode::SEE_OTHER);
+        assert_eq!(code(g.check(&Method::POST, API, None, &right, elsewhere)), StatusCode::UNAUTHORIZED);
+        // A second cookie of the same name (set by a page for a narrower path) hides nothing.
+        let shadowed = format!("{SESSION_COOKIE}=junk; {SESSION_COOKIE}={id}");
+        let both = headers(&[("host", "localhost:7780"), ("cookie", &shadowed)]);
+        assert!(matches!(g.check(&Method::GET, "/", None, &both, LOCAL), Ok(Access::Session { .. })));
         // The token of one session is not another's.
-        let other = sessions.open().unwrap();
+        let other = sessions.open(LOCAL).unwrap();
         let theirs = headers(&[
             ("host", "localhost:7780"),
             ("cookie", &format!("{SESSION_COOKIE}={other}")),
             (CSRF_HEADER, &csrf),
         ]);
-        assert_eq!(code(g.check(&Method::POST, API, &theirs)), StatusCode::FORBIDDEN);
+        assert_eq!(code(g.check(&Method::POST, API, None, &theirs, LOCAL)), StatusCode::FORBIDDEN);
         // A forged or closed session is no session: pages go to the login page, the API says 401.
         sessions.close(&id);
-        assert_eq!(code(g.check(&Method::GET, "/", &read)), StatusCode::SEE_OTHER);
-        assert_eq!(code(g.check(&Method::GET, API, &read)), StatusCode::UNAUTHORIZED);
-        assert_eq!(code(g.check(&Method::POST, API, &right)), StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::GET, "/", None, &read, LOCAL)), StatusCode::SEE_OTHER);
+        assert_eq!(code(g.check(&Method::GET, API, None, &read, LOCAL)), StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::POST, API, None, &right, LOCAL)), StatusCode::UNAUTHORIZED);
         // Cross-site requests stay refused whatever the cookie.
-        let id = sessions.open().unwrap();
-        let csrf = sessions.csrf_of(&id).unwrap();
+        let id = sessions.open(LOCAL).unwrap();
+        let csrf = sessions.csrf_of(&id, LOCAL).unwrap();
         let cross = headers(&[
             ("host", "localhost:7780"),
             ("cookie", &format!("{SESSION_COOKIE}={id}")),
             (CSRF_HEADER, &csrf),
             ("origin", "http://evil.example"),
         ]);
-        assert_eq!(code(g.check(&Method::POST, API, &cross)), StatusCode::FORBIDDEN);
+        assert_eq!(code(g.check(&Method::POST, API, None, &cross, LOCAL)), StatusCode::FORBIDDEN);
     }
 
     #[test]
@@ -519,23 +577,30 @@ mod tests {
             ("content-type", "application/x-www-form-urlencoded"),
             ("content-length", "70"),
         ]);
-        assert!(matches!(g.check(&Method::POST, "/login", &form), Ok(Access::Public)));
-        assert_eq!(code(g.check(&Method::POST, "/logout", &form)), StatusCode::UNAUTHORIZED);
-        assert_eq!(code(g.check(&Method::POST, API, &form)), StatusCode::UNAUTHORIZED);
+        assert!(matches!(g.check(&Method::POST, "/login", None, &form, LOCAL), Ok(Access::Public)));
+        assert_eq!(code(g.check(&Method::POST, "/logout", None, &form, LOCAL)), StatusCode::UNAUTHORIZED);
+        assert_eq!(code(g.check(&Method::POST, API, None, &form, LOCAL)), StatusCode::UNAUTHORIZED);
         let evil = headers(&[
             ("host", "localhost:7780"),
             ("origin", "http://evil.example"),
             ("content-type", "application/x-www-form-urlencoded"),
             ("content-length", "70"),
         ]);
-        assert_eq!(code(g.check(&Method::POST, "/login", &evil)), StatusCode::FORBIDDEN, "login CSRF");
+        assert_eq!(code(g.check(&Method::POST, "/login", None, &evil, LOCAL)), StatusCode::FORBIDDEN, "login CSRF");
         let rebound = headers(&[("host", "evil.example:7780")]);
-        assert_eq!(code(g.check(&Method::GET, "/login", &rebound)), StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(code(g.check(&Method::GET, "/login", None, &rebound, LOCAL)), StatusCode::MISDIRECTED_REQUEST);
+        // On loopback the login pages live on `localhost`, another host than the apps' 127.0.0.1.
+        let by_ip = headers(&[("host", "127.0.0.1:7780")]);
+        match g.check(&Method::GET, "/login/once", Some("code=abc"), &by_ip, LOCAL) {
+            Err(Refused::Moved(to)) => assert_eq!(to, "http://localhost:7780/login/once?code=abc"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(g.dashboard_url("http://127.0.0.1:7780"), "http://localhost:7780");
         assert!(g.token_matches(&t) && !g.token_matches("00") && !g.token_matches(""));
         // On a Unix socket there is no dashboard: nothing is public.
         let unix = Guard::unix();
         assert!(unix.sessions().is_none());
-        assert!(matches!(unix.check(&Method::GET, "/v1/status", &HeaderMap::new()), Ok(Access::Token)));
+        assert!(matches!(unix.check(&Method::GET, "/v1/status", None, &HeaderMap::new(), None), Ok(Access::Token)));
     }
 
     #[test]
@@ -549,7 +614,7 @@ mod tests {
         assert!(!sessions.redeem(&codes[0]), "the oldest is dropped past the limit");
         assert!(sessions.redeem(codes.last().unwrap()));
         for _ in 0..MAX_SESSIONS + 3 {
-            sessions.open().unwrap();
+            sessions.open(LOCAL).unwrap();
         }
         assert_eq!(sessions.table().live.len(), MAX_SESSIONS);
     }

@@ -117,7 +117,8 @@ async fn the_dashboard_in_a_real_browser() {
     let out = Command::new(node_bin()).args(["dashboard", "--data"]).arg(node.path()).output().expect("dashboard");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(link.starts_with(&format!("{}/login/once?code=", daemon.api)), "{link}");
+    let api_port = daemon.api.rsplit(':').next().expect("port");
+    assert!(link.starts_with(&format!("http://localhost:{api_port}/login/once?code=")), "{link}");
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-dashboard");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/browser_dashboard.py");

@@ -244,8 +244,14 @@ fn the_dashboard_signs_in_with_the_token_only_and_changes_nothing_without_its_cs
     let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
     assert!(node.sync().0);
     let daemon = node.run();
-    let host = daemon.api.strip_prefix("http://").expect("tcp").to_owned();
-    let own = daemon.api.clone();
+    // On loopback the dashboard lives on the host name `localhost`; its login pages send
+    // 127.0.0.1 (where apps open) there.
+    let port = daemon.api.rsplit(':').next().expect("port").to_owned();
+    let (status, head, _) = raw_full(&daemon.api, "GET", "/login?x=1", &[("Host", &format!("127.0.0.1:{port}"))], "");
+    assert_eq!(status, 303, "{head}");
+    assert!(head.to_ascii_lowercase().contains(&format!("location: http://localhost:{port}/login?x=1\r\n")), "{head}");
+    let host = format!("localhost:{port}");
+    let own = format!("http://{host}");
     let form =
         [("Host", host.as_str()), ("Content-Type", "application/x-www-form-urlencoded"), ("Origin", own.as_str())];
 
@@ -345,6 +351,10 @@ fn the_dashboard_signs_in_with_the_token_only_and_changes_nothing_without_its_cs
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("is not a grant app-a needs"), "{body}");
     assert!(!std::fs::read_to_string(node.path().join("config.toml")).unwrap().contains("privileged"));
+
+    // The session is good only from where it signed in, and it cannot mint login links.
+    let link = raw_full(&daemon.api, "POST", "/v1/dashboard/link", &with[..3], "");
+    assert_eq!(link.0, 403, "{}", link.2);
 
     // Signing out ends the session.
     let (status, _, _) = raw_full(&daemon.api, "POST", "/logout", &with[..3], "");

@@ -252,6 +252,10 @@ async fn nostr_apps_are_listed_apart_ranked_by_the_operators_seeds_and_only_when
         .collect::<Vec<_>>()
         .join("\n");
     let release = publisher.announce(&served.relay, &toml, Some(&served)).await;
+    // The same publisher also announces an app by the id of one in the origin's catalog.
+    publisher
+        .announce(&served.relay, &catalog::manifest::example_toml("team-wiki", &publisher.did.did()), Some(&served))
+        .await;
     let stranger = crate::util::NostrPublisher::new();
     stranger.announce(&served.relay, &catalog::manifest::example_toml("unhosted", &stranger.did.did()), None).await;
     // The operator's seed follows the publisher.
@@ -298,6 +302,10 @@ async fn nostr_apps_are_listed_apart_ranked_by_the_operators_seeds_and_only_when
         assert!(app.contains(&wanted), "the app page shows {wanted}:\n{app}");
     }
     assert_eq!(served.get("/nostr/unhosted").await.0, 404);
+    // An id the origin has stays the origin's: no Nostr page stands beside it.
+    let (status, answer) = served.get_full("/nostr/team-wiki").await;
+    assert_eq!(status, 303, "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("location: /apps/team-wiki\r\n"), "{answer}");
 
     // A Nostr client's link to the release lands on it.
     use archy_nostr::nostr_sdk::nips::nip01::Coordinate;

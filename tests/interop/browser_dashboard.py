@@ -20,6 +20,7 @@ os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -49,8 +50,12 @@ def main():
     wait = lambda secs, what, check: WebDriverWait(driver, secs).until(lambda d: check(), message=what)
 
     def text(css):
-        found = driver.find_elements(By.CSS_SELECTOR, css)
-        return found[0].text if found else ""
+        # A page that reloads under the lookup (after an action) reads as empty, then again.
+        try:
+            found = driver.find_elements(By.CSS_SELECTOR, css)
+            return found[0].text if found else ""
+        except StaleElementReferenceException:
+            return ""
 
     def row_state():
         return text(f'tr[data-app="{app}"] .state')
@@ -58,16 +63,24 @@ def main():
     def click(css):
         driver.find_element(By.CSS_SELECTOR, css).click()
 
+    def go(css, title):
+        # Follows a link and waits for the page it leads to.
+        click(css)
+        wait(30, f"the {title} page", lambda: driver.title.startswith(title))
+
+    # On loopback the dashboard lives on `localhost` (the one-time link names it); apps open on
+    # 127.0.0.1, another host to the browser, so the session cookie never reaches them.
+    api = link.split("/login")[0]
     try:
-        # A stranger is sent to the login page; a wrong token is refused and opens nothing.
-        driver.get(api + "/")
-        if not driver.current_url.endswith("/login"):
-            raise Failed(f"without a session / went to {driver.current_url}, not /login")
+        # A stranger is sent to the login page, on the dashboard's own host name; a wrong token
+        # is refused and opens nothing.
+        driver.get(sys.argv[1] + "/")
+        if driver.current_url != api + "/login":
+            raise Failed(f"without a session / went to {driver.current_url}, not {api}/login")
         shot("login")
         driver.find_element(By.ID, "token").send_keys("0" * 64)
         click("form button[type=submit]")
-        if "not this node's API token" not in text("p.error"):
-            raise Failed("a wrong token was not refused with a message")
+        wait(20, "a wrong token to be refused with a message", lambda: "not this node's API token" in text("p.error"))
         driver.get(api + "/")
         if not driver.current_url.endswith("/login"):
             raise Failed("a wrong token opened the dashboard")
@@ -75,8 +88,7 @@ def main():
         # The token signs in.
         driver.find_element(By.ID, "token").send_keys(token)
         click("form button[type=submit]")
-        if driver.find_element(By.TAG_NAME, "h1").text != "Installed apps":
-            raise Failed("the token did not open the dashboard")
+        wait(20, "the token to open the dashboard", lambda: text("h1") == "Installed apps")
         if "No app is installed yet" not in driver.page_source:
             raise Failed("a new node lists installed apps")
         cookie = driver.get_cookie("archy_session")
@@ -85,7 +97,7 @@ def main():
         shot("apps")
 
         # The catalog lists the app from the origin; Install shows progress up to healthy.
-        click('a[href="/catalog"]')
+        go('a[href="/catalog"]', "Catalog")
         card = f'article.card[data-app="{app}"]'
         if not driver.find_elements(By.CSS_SELECTOR, card):
             raise Failed(f"the catalog does not list {app}")
@@ -105,9 +117,14 @@ def main():
         shot("progress")
         if not app_answers(port):
             raise Failed(f"{app} does not answer on port {port} after the install")
+        # The app's own page (another host to the browser) is not sent the dashboard's session.
+        driver.get(f"http://127.0.0.1:{port}/")
+        if driver.get_cookies():
+            raise Failed(f"the app's page sees cookies: {driver.get_cookies()}")
+        driver.get(api + "/catalog")
 
         # Stop and start from the list of installed apps.
-        click('a[href="/"]')
+        go('a[href="/"]', "Apps")
         # The list keeps itself live: no reload needed to see the app turn healthy.
         wait(60, "the app to be shown healthy", lambda: row_state() == "healthy")
         opener = driver.find_elements(By.CSS_SELECTOR, f'tr[data-app="{app}"] a.button')
@@ -122,7 +139,7 @@ def main():
         wait(30, "the app to answer", lambda: app_answers(port))
 
         # The app's page: containers, logs, purge guarded by typing the id.
-        click(f'tr[data-app="{app}"] a[href="/apps/{app}"]')
+        go(f'tr[data-app="{app}"] a[href="/apps/{app}"]', app)
         if driver.find_element(By.ID, "purge").is_enabled():
             raise Failed("purge is possible without typing the app id")
         driver.find_element(By.ID, "purge-confirm").send_keys(app)
@@ -131,7 +148,7 @@ def main():
         shot("app")
 
         # The trust policy: a score outside 0–100 is refused, 5 is saved.
-        click('a[href="/trust"]')
+        go('a[href="/trust"]', "Trust")
         score = driver.find_element(By.ID, "min_score")
         score.clear()
         score.send_keys("5")

@@ -15,6 +15,7 @@ os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def fail(step, driver):
@@ -54,6 +55,7 @@ def main():
         box = driver.find_element(By.ID, "q")
         box.send_keys("wiki")
         driver.find_element(By.CSS_SELECTOR, "form.search button").click()
+        WebDriverWait(driver, 30).until(lambda d: "q=wiki" in d.current_url, message="the search to load")
         titles = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "li.card h2")]
         if len(titles) != 1 or "Wiki" not in titles[0]:
             fail(f"searching `wiki` found {titles}", driver)
@@ -62,6 +64,7 @@ def main():
         driver.save_screenshot(os.path.join(shots, "marketplace-search.png"))
 
         driver.find_element(By.CSS_SELECTOR, "li.card h2 a").click()
+        WebDriverWait(driver, 30).until(lambda d: "/apps/" in d.current_url, message="the app page to load")
         headings = [e.text for e in driver.find_elements(By.TAG_NAME, "h2")]
         for wanted in ("Permissions", "What a node creates", "Signature", "Versions"):
             if wanted not in headings:

@@ -26,9 +26,12 @@ const progress = {
   state: document.getElementById("progress-state"),
   steps: document.getElementById("progress-steps"),
   source: null,
+  ready: Promise.resolve(),
   app: null,
+  // Shows the panel and makes sure the event stream is open before the operation starts (the
+  // node subscribes before it answers, so no step is missed); gives up waiting after 3 s.
   start(app, what) {
-    if (!this.section) return;
+    if (!this.section) return Promise.resolve();
     this.app = app;
     this.section.hidden = false;
     this.steps.replaceChildren();
@@ -36,7 +39,9 @@ const progress = {
     if (!this.source) {
       this.source = new EventSource("/v1/events");
       this.source.addEventListener("progress", (e) => this.event(JSON.parse(e.data)));
+      this.ready = new Promise((resolve) => this.source.addEventListener("open", resolve, { once: true }));
     }
+    return Promise.race([this.ready, new Promise((resolve) => setTimeout(resolve, 3000))]);
   },
   show(text, step) {
     this.state.textContent = text;
@@ -75,7 +80,7 @@ async function operate(button) {
   const app = button.dataset.app;
   const buttons = document.querySelectorAll("button[data-op]");
   buttons.forEach((b) => { b.disabled = true; });
-  progress.start(app, op);
+  await progress.start(app, op);
   // The grants the operator ticked go into config.toml first.
   const card = button.closest("[data-app]");
   const grants = card ? [...card.querySelectorAll("input[data-grant]")].map((i) => i.dataset.grant) : [];

@@ -21,7 +21,6 @@
 //! `POST /v1/dashboard/link` (a one-time login link), `GET`/`PUT /v1/nostr/policy`,
 //! `POST /v1/grants/{app}`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, Query, State};
@@ -34,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Daemon, Lifecycle};
 use crate::catalog::NodeCatalog;
-use crate::local_api::{Access, Guard, SESSION_COOKIE, cookie};
+use crate::local_api::{Access, Guard, Peer, SESSION_COOKIE, cookies};
 use crate::orchestrator::api::ApiError;
 use crate::orchestrator::{AppState, AppStatus, Orchestrator};
 use catalog::manifest::Manifest;
@@ -90,9 +89,9 @@ fn session_cookie(id: &str) -> String {
     format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200")
 }
 
-/// Into the dashboard with a new session.
-fn enter(dash: &Dashboard) -> Response {
-    match dash.guard.sessions().map(|s| s.open()) {
+/// Into the dashboard with a new session, good from `peer` only.
+fn enter(dash: &Dashboard, peer: Peer) -> Response {
+    match dash.guard.sessions().map(|s| s.open(peer.0)) {
         Some(Ok(id)) => {
             let mut response = Redirect::to("/").into_response();
             if let Ok(value) = session_cookie(&id).parse() {
@@ -132,10 +131,10 @@ fn login_form(status: StatusCode, error: Option<&str>) -> Response {
     respond(status, layout("Sign in", None, None, body))
 }
 
-async fn login(State(dash): Dash, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(dash): Dash, Extension(peer): Extension<Peer>, Form(form): Form<LoginForm>) -> Response {
     if dash.guard.token_matches(&form.token) {
         tracing::info!("dashboard: signed in with the API token");
-        return enter(&dash);
+        return enter(&dash, peer);
     }
     tracing::info!("dashboard: a sign-in with a wrong token was refused");
     // A guess costs a second (the token is 256 random bits; this only keeps logs readable).
@@ -149,10 +148,19 @@ struct OnceQuery {
     code: String,
 }
 
-async fn login_once(State(dash): Dash, Query(q): Query<OnceQuery>) -> Response {
+async fn login_once(
+    State(dash): Dash,
+    Extension(peer): Extension<Peer>,
+    method: axum::http::Method,
+    Query(q): Query<OnceQuery>,
+) -> Response {
+    // A HEAD (a link preview) uses nothing up.
+    if method == axum::http::Method::HEAD {
+        return StatusCode::OK.into_response();
+    }
     if dash.guard.sessions().is_some_and(|s| s.redeem(&q.code)) {
         tracing::info!("dashboard: signed in with a one-time link");
-        return enter(&dash);
+        return enter(&dash, peer);
     }
     login_form(
         StatusCode::UNAUTHORIZED,
@@ -163,8 +171,8 @@ async fn login_once(State(dash): Dash, Query(q): Query<OnceQuery>) -> Response {
 }
 
 async fn logout(State(dash): Dash, headers: HeaderMap) -> Response {
-    if let (Some(sessions), Some(id)) = (dash.guard.sessions(), cookie(&headers, SESSION_COOKIE)) {
-        sessions.close(id);
+    if let Some(sessions) = dash.guard.sessions() {
+        cookies(&headers, SESSION_COOKIE).for_each(|id| sessions.close(id));
     }
     let mut response = Json(serde_json::json!({ "ok": true })).into_response();
     let gone = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
@@ -178,11 +186,15 @@ async fn logout(State(dash): Dash, headers: HeaderMap) -> Response {
 #[utoipa::path(post, path = "/v1/dashboard/link", tag = "dashboard",
     summary = "A one-time link that signs a browser into the dashboard (single use, 10 minutes)",
     responses((status = 200, description = "`{\"url\": \"http://…/login/once?code=…\", \"valid_secs\": 600}`", body = Object), crate::orchestrator::api::Denied))]
-async fn link(State(dash): Dash) -> Result<Response, ApiError> {
+async fn link(State(dash): Dash, Extension(access): Extension<Access>) -> Result<Response, ApiError> {
+    // Only the token makes links: a session (perhaps a stolen one) cannot mint itself new ones.
+    if !matches!(access, Access::Token) {
+        return Err(ApiError::Forbidden("one-time links are made with the API token (`archy-node dashboard`)".into()));
+    }
     let sessions = dash.guard.sessions().ok_or_else(|| ApiError::BadRequest("no dashboard on a Unix socket".into()))?;
     let code = sessions.link().map_err(ApiError::Internal)?;
-    Ok(Json(serde_json::json!({ "url": format!("{}/login/once?code={code}", dash.url), "valid_secs": 600 }))
-        .into_response())
+    let base = dash.guard.dashboard_url(&dash.url);
+    Ok(Json(serde_json::json!({ "url": format!("{base}/login/once?code={code}"), "valid_secs": 600 })).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -841,25 +853,35 @@ async fn grant(State(dash): Dash, Path(app): Path<String>, body: axum::body::Byt
         ApiError::Unavailable(engine_waiting(&dash.daemon).unwrap_or_else(|| "the app lifecycle is not up".into()))
     })?;
     let manifest = o.manifest_of(&app)?;
-    let asked: Vec<String> = o.refusals_of(manifest.manifest()).into_iter().map(|r| r.grant_toml).collect();
-    if let Some(other) = body.grants.iter().find(|g| !asked.contains(g)) {
-        let short: String = other.chars().take(120).collect();
-        return Err(ApiError::BadRequest(format!(
-            "`{short}` is not a grant {app} needs; needed: {}",
-            asked.join(", ")
-        )));
+    // Compared as grants, not as text: an entry means what it parses to, and only a grant the
+    // policy refused for this app's newest manifest is taken.
+    let asked: Vec<crate::orchestrator::config::Grant> =
+        o.refusals_of(manifest.manifest()).into_iter().map(|r| r.grant).collect();
+    let needed = || asked.iter().map(|g| g.to_toml()).collect::<Vec<_>>().join(", ");
+    let mut granted = Vec::new();
+    for entry in &body.grants {
+        let short: String = entry.chars().take(120).collect();
+        let grant = crate::orchestrator::config::Grant::from_toml(entry)
+            .map_err(|e| ApiError::BadRequest(format!("`{short}` is not a grant: {e}")))?;
+        if !asked.contains(&grant) {
+            return Err(ApiError::BadRequest(format!("`{short}` is not a grant {app} needs; needed: {}", needed())));
+        }
+        if !granted.contains(&grant) {
+            granted.push(grant);
+        }
     }
     let path = dash.daemon.data.config_file();
-    let grants = body.grants.clone();
+    // Written as the grants serialize (every string escaped), never as the text posted.
+    let entries: Vec<String> = granted.iter().map(|g| g.to_toml()).collect();
     let app_id = app.clone();
-    tokio::task::spawn_blocking(move || grants_into_config(&path, &app_id, &grants))
+    let written = entries.clone();
+    tokio::task::spawn_blocking(move || grants_into_config(&path, &app_id, &written))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(ApiError::Internal)?;
-    tracing::info!(%app, grants = ?body.grants, "dashboard: permissions granted");
-    let left: BTreeMap<&str, bool> = asked.iter().map(|g| (g.as_str(), !body.grants.contains(g))).collect();
-    Ok(Json(serde_json::json!({ "granted": body.grants, "still_needed": left.into_iter().filter(|(_, l)| *l).map(|(g, _)| g).collect::<Vec<_>>() }))
-        .into_response())
+    tracing::info!(%app, grants = ?entries, "dashboard: permissions granted");
+    let still: Vec<String> = asked.iter().filter(|g| !granted.contains(g)).map(|g| g.to_toml()).collect();
+    Ok(Json(serde_json::json!({ "granted": entries, "still_needed": still })).into_response())
 }
 
 #[cfg(test)]
@@ -888,12 +910,21 @@ mod tests {
         assert!(format!("{err:#}").contains("as edited"), "{err:#}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 
+        // The file keeps its permissions; a symlinked one is left to the operator.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let policy = Policy { seeds: vec![], min_score: 12.5, allow: vec![], deny: vec![] };
         policy_into_config(&path, &policy).unwrap();
         let config = crate::config::Config::load(&path).unwrap();
         assert!((config.nostr_policy.min_score - 12.5).abs() < f64::EPSILON);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(before), "{text}");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        let link = dir.path().join("linked.toml");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = policy_into_config(&link, &policy).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub enum ApiError {
     Op(Error),
     /// The request itself is malformed (400).
     BadRequest(String),
+    /// The caller may not do this (403, the message says why).
+    Forbidden(String),
     /// What was asked for is not there yet, e.g. no verified catalog (503, the message says why).
     Unavailable(String),
     /// Something nobody asked for failed (500; logged, not shown).
@@ -76,6 +78,7 @@ impl IntoResponse for ApiError {
         let error = match self {
             Self::Op(e) => e,
             Self::BadRequest(message) => return answer(StatusCode::BAD_REQUEST, message),
+            Self::Forbidden(message) => return answer(StatusCode::FORBIDDEN, message),
             Self::Unavailable(message) => return answer(StatusCode::SERVICE_UNAVAILABLE, message),
             Self::Internal(cause) => {
                 tracing::error!("local API request failed: {cause:#}");

@@ -165,6 +165,57 @@ pub enum Grant {
     NewPrivileges,
 }
 
+impl Grant {
+    /// The `config.toml` entry of this grant, as an inline table (`{ kind = "device", path =
+    /// "/dev/dri" }`), every string escaped: what it says is exactly this grant and no other.
+    pub fn to_toml(&self) -> String {
+        use toml_edit::{InlineTable, Value};
+        let mut t = InlineTable::new();
+        let mut put = |key: &str, value: Value| {
+            t.insert(key, value);
+        };
+        let kind = match self {
+            Self::Privileged => "privileged",
+            Self::HostNetwork => "host_network",
+            Self::DockerSocket => "docker_socket",
+            Self::HostPath { .. } => "host_path",
+            Self::LanPorts => "lan_ports",
+            Self::LowPorts => "low_ports",
+            Self::Device { .. } => "device",
+            Self::SharedVolume { .. } => "shared_volume",
+            Self::Capability { .. } => "capability",
+            Self::PidsLimit { .. } => "pids_limit",
+            Self::NewPrivileges => "new_privileges",
+        };
+        put("kind", kind.into());
+        match self {
+            Self::HostPath { host, target, read_only } => {
+                put("host", host.as_str().into());
+                if let Some(target) = target {
+                    put("target", target.as_str().into());
+                }
+                put("read_only", (*read_only).into());
+            }
+            Self::Device { path } => put("path", path.as_str().into()),
+            Self::SharedVolume { name } => put("name", name.as_str().into()),
+            Self::Capability { name } => put("name", name.to_string().into()),
+            Self::PidsLimit { max } => put("max", i64::from(*max).into()),
+            _ => {}
+        }
+        t.fmt();
+        t.to_string().trim().to_owned()
+    }
+
+    /// Reads one `config.toml` grant entry (an inline table).
+    pub fn from_toml(entry: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct One {
+            grant: Grant,
+        }
+        toml::from_str::<One>(&format!("grant = {entry}")).map(|o| o.grant).map_err(|e| e.to_string())
+    }
+}
+
 impl NodeConfig {
     /// Reads the node's config file (`<data>/config.toml`); a missing file is the default
     /// configuration (nothing granted).
@@ -252,5 +303,23 @@ permissions = [{ kind = "host_path", host = "/srv/media", read_only = true }, { 
             let err = toml::from_str::<NodeConfig>(&text).expect_err(name).to_string();
             assert!(err.contains(&format!("`{name}`")), "{err}");
         }
+    }
+
+    #[test]
+    fn a_grant_entry_says_exactly_its_grant_whatever_its_strings_hold() {
+        // A manifest path written to break out of its string: the entry escapes it, and reads
+        // back as the very same grant (not `host = "/"`, read-write).
+        let hostile =
+            Grant::HostPath { host: "/\", read_only = false } #".into(), target: Some("/t".into()), read_only: true };
+        let entry = hostile.to_toml();
+        assert_eq!(Grant::from_toml(&entry).unwrap(), hostile, "{entry}");
+        let device = Grant::Device { path: "/dev/\" } #".into() };
+        assert_eq!(Grant::from_toml(&device.to_toml()).unwrap(), device);
+        assert_eq!(Grant::LanPorts.to_toml(), r#"{ kind = "lan_ports" }"#);
+        assert_eq!(
+            Grant::HostPath { host: "/srv/media".into(), target: Some("/media".into()), read_only: true }.to_toml(),
+            r#"{ kind = "host_path", host = "/srv/media", target = "/media", read_only = true }"#
+        );
+        assert!(Grant::from_toml(r#"{ kind = "root_please" }"#).is_err());
     }
 }

@@ -23,33 +23,37 @@ pub struct Refusal {
     pub subject: String,
     /// The permission, as `ps` and errors show it (`host_path /srv -> /data (read-write)`).
     pub permission: String,
-    /// The `config.toml` entry that would grant it.
+    /// The grant that would allow it.
+    pub grant: Grant,
+    /// Its `config.toml` entry ([`Grant::to_toml`]).
     pub grant_toml: String,
+}
+
+impl Refusal {
+    fn new(subject: String, permission: String, grant: Grant) -> Self {
+        Self { subject, permission, grant_toml: grant.to_toml(), grant }
+    }
 }
 
 /// Every use in `manifest` that `grants` do not cover; empty when the app may run.
 pub fn refusals(manifest: &Manifest, grants: &[Grant], engine_socket: &str) -> Vec<Refusal> {
     let mut out = Vec::new();
-    let mut refuse = |subject: String, permission: String, grant_toml: String| {
-        out.push(Refusal { subject, permission, grant_toml });
+    let mut refuse = |subject: String, permission: String, grant: Grant| {
+        out.push(Refusal::new(subject, permission, grant));
     };
     let has = |g: &Grant| grants.contains(g);
     for c in &manifest.containers {
         let subject = format!("container {}", c.name);
         if c.privileged && !has(&Grant::Privileged) {
-            refuse(subject.clone(), "privileged".into(), r#"{ kind = "privileged" }"#.into());
+            refuse(subject.clone(), "privileged".into(), Grant::Privileged);
         }
         if c.host_network && !has(&Grant::HostNetwork) {
-            refuse(subject.clone(), "host_network".into(), r#"{ kind = "host_network" }"#.into());
+            refuse(subject.clone(), "host_network".into(), Grant::HostNetwork);
         }
         for b in &c.binds {
             if exposes_socket(&b.host, engine_socket) {
                 if !has(&Grant::DockerSocket) {
-                    refuse(
-                        subject.clone(),
-                        format!("docker_socket (bind of {})", b.host),
-                        r#"{ kind = "docker_socket" }"#.into(),
-                    );
+                    refuse(subject.clone(), format!("docker_socket (bind of {})", b.host), Grant::DockerSocket);
                 }
                 continue;
             }
@@ -62,46 +66,35 @@ pub fn refusals(manifest: &Manifest, grants: &[Grant], engine_socket: &str) -> V
                 refuse(
                     subject.clone(),
                     format!("host_path {} -> {} ({mode})", b.host, b.target),
-                    format!(
-                        r#"{{ kind = "host_path", host = "{}", target = "{}", read_only = {} }}"#,
-                        b.host, b.target, b.read_only
-                    ),
+                    Grant::HostPath { host: b.host.clone(), target: Some(b.target.clone()), read_only: b.read_only },
                 );
             }
         }
         for p in c.ports.iter().filter(|p| p.host < 1024) {
             if !has(&Grant::LowPorts) {
-                refuse(
-                    subject.clone(),
-                    format!("low_ports (host port {}/{})", p.host, p.protocol),
-                    r#"{ kind = "low_ports" }"#.into(),
-                );
+                refuse(subject.clone(), format!("low_ports (host port {}/{})", p.host, p.protocol), Grant::LowPorts);
             }
         }
         for d in &c.devices {
             let covered = grants.iter().any(|g| matches!(g, Grant::Device { path } if under(d, path)));
             if !covered {
-                refuse(subject.clone(), format!("device {d}"), format!(r#"{{ kind = "device", path = "{d}" }}"#));
+                refuse(subject.clone(), format!("device {d}"), Grant::Device { path: d.clone() });
             }
         }
         // Each capability is granted by name; one grant never covers another (decision D24).
         for cap in &c.cap_add {
             if !has(&Grant::Capability { name: *cap }) {
-                refuse(
-                    subject.clone(),
-                    format!("capability {cap}"),
-                    format!(r#"{{ kind = "capability", name = "{cap}" }}"#),
-                );
+                refuse(subject.clone(), format!("capability {cap}"), Grant::Capability { name: *cap });
             }
         }
         if let Some(n) = c.pids_limit.filter(|n| *n > DEFAULT_PIDS_LIMIT) {
             let covered = grants.iter().any(|g| matches!(g, Grant::PidsLimit { max } if *max >= n));
             if !covered {
-                refuse(subject.clone(), format!("pids_limit {n}"), format!(r#"{{ kind = "pids_limit", max = {n} }}"#));
+                refuse(subject.clone(), format!("pids_limit {n}"), Grant::PidsLimit { max: n });
             }
         }
         if !c.no_new_privileges && !has(&Grant::NewPrivileges) {
-            refuse(subject.clone(), "new_privileges".into(), r#"{ kind = "new_privileges" }"#.into());
+            refuse(subject.clone(), "new_privileges".into(), Grant::NewPrivileges);
         }
     }
     for v in &manifest.volumes {
@@ -111,7 +104,7 @@ pub fn refusals(manifest: &Manifest, grants: &[Grant], engine_socket: &str) -> V
                 refuse(
                     format!("volume {}", v.name),
                     format!("shared_volume {share}"),
-                    format!(r#"{{ kind = "shared_volume", name = "{share}" }}"#),
+                    Grant::SharedVolume { name: share.to_string() },
                 );
             }
         }
@@ -139,11 +132,11 @@ pub fn resolve_binds(
             let Some(actual) = real(&b.host) else { continue };
             if exposes_socket(&actual, engine_socket) || exposes_socket(&b.host, engine_socket) {
                 if !grants.contains(&Grant::DockerSocket) {
-                    out.push(Refusal {
-                        subject: format!("container {}", c.name),
-                        permission: format!("docker_socket (bind of {} resolves to {actual})", b.host),
-                        grant_toml: r#"{ kind = "docker_socket" }"#.into(),
-                    });
+                    out.push(Refusal::new(
+                        format!("container {}", c.name),
+                        format!("docker_socket (bind of {} resolves to {actual})", b.host),
+                        Grant::DockerSocket,
+                    ));
                 }
             } else {
                 let covered = grants.iter().any(|g| match g {
@@ -154,14 +147,11 @@ pub fn resolve_binds(
                     _ => false,
                 });
                 if !covered {
-                    out.push(Refusal {
-                        subject: format!("container {}", c.name),
-                        permission: format!("host_path {} resolves to {actual}, outside what is granted", b.host),
-                        grant_toml: format!(
-                            r#"{{ kind = "host_path", host = "{actual}", read_only = {} }}"#,
-                            b.read_only
-                        ),
-                    });
+                    out.push(Refusal::new(
+                        format!("container {}", c.name),
+                        format!("host_path {} resolves to {actual}, outside what is granted", b.host),
+                        Grant::HostPath { host: actual.clone(), target: None, read_only: b.read_only },
+                    ));
                 }
             }
             resolved.insert(b.host.clone(), actual);

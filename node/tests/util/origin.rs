@@ -439,9 +439,12 @@ impl Daemon {
     /// form), then `GET path` with the session cookie. The status and the body.
     pub fn dashboard_page(&self, path: &str) -> (u16, String) {
         use std::io::{Read as _, Write as _};
-        let host = self.api.strip_prefix("http://").expect("a TCP API");
+        let addr = self.api.strip_prefix("http://").expect("a TCP API");
+        // The dashboard's own host name on loopback.
+        let host = format!("localhost:{}", addr.rsplit(':').next().expect("port"));
+        let host = host.as_str();
         let exchange = |request: String| {
-            let mut stream = std::net::TcpStream::connect(host).expect("connect");
+            let mut stream = std::net::TcpStream::connect(addr).expect("connect");
             stream.write_all(request.as_bytes()).expect("write");
             let mut answer = String::new();
             stream.read_to_string(&mut answer).expect("read");
@@ -449,9 +452,8 @@ impl Daemon {
         };
         let form = format!("token={}", self.token);
         let login = exchange(format!(
-            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: {}\r\nConnection: close\r\n\
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: close\r\n\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            self.api,
             form.len()
         ));
         let cookie = login

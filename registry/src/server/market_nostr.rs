@@ -12,7 +12,9 @@
 //!
 //! The relays are read every [`READ_EVERY`] (and at start), each query bounded by
 //! [`QUERY_LIMIT`] events and [`TIMEOUT`]; a relay that fails leaves the previous view in place
-//! and the failure is logged.
+//! and the failure is logged. An app a read does not see again (a flood of other events can push
+//! it out of a bounded query) stays listed for [`KEEP_UNSEEN`] unless that read saw its
+//! publisher revoke it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub(crate) const QUERY_LIMIT: usize = 5000;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Most keys whose follow lists are read (the seeds and the keys they follow).
 const MAX_FOLLOW_AUTHORS: usize = 1000;
+/// How long an app no read sees again stays listed.
+const KEEP_UNSEEN: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// One Nostr app: the newest release of the best-ranked publisher offering it.
 #[derive(Debug, Clone)]
@@ -52,6 +56,8 @@ pub(crate) struct NostrApp {
     pub why: String,
     /// The release event.
     pub event: String,
+    /// When a read last saw it.
+    pub seen: chrono::DateTime<chrono::Utc>,
 }
 
 /// What the relays offered at the last read.
@@ -59,6 +65,23 @@ pub(crate) struct NostrApp {
 pub(crate) struct NostrMarket {
     /// By app id.
     pub apps: BTreeMap<String, NostrApp>,
+    /// Versions the read saw revoked: (publisher DID, app id, version).
+    revoked: HashSet<(String, String, String)>,
+}
+
+impl NostrMarket {
+    /// This read's view, with the apps of `previous` it did not see kept for [`KEEP_UNSEEN`]
+    /// (unless it saw them revoked).
+    fn carry_over(mut self, previous: Option<&NostrMarket>, now: chrono::DateTime<chrono::Utc>) -> Self {
+        for (id, app) in previous.map(|p| &p.apps).into_iter().flatten() {
+            let m = &app.manifest;
+            let revoked = self.revoked.contains(&(m.publisher.to_string(), id.clone(), m.version.to_string()));
+            if !self.apps.contains_key(id) && !revoked && now - app.seen < KEEP_UNSEEN {
+                self.apps.insert(id.clone(), app.clone());
+            }
+        }
+        self
+    }
 }
 
 impl NostrMarket {
@@ -114,6 +137,7 @@ pub(crate) async fn keep_fresh(registry: Arc<Registry>, relays: Vec<String>, see
             Ok(market) => {
                 tracing::debug!(apps = market.apps.len(), "marketplace: Nostr apps read");
                 if let Ok(mut slot) = registry.nostr_market.write() {
+                    let market = market.carry_over(slot.as_deref(), chrono::Utc::now());
                     *slot = Some(Arc::new(market));
                 }
             }
@@ -141,9 +165,10 @@ async fn read(registry: &Arc<Registry>, relays: &[String], seeds: &[PublicKey]) 
     // Bindings and key statements first, so no release waits for its binding.
     let mut discovery = Discovery::new();
     let mut pending = Vec::new();
+    let mut revoked = HashSet::new();
     for filter in [archy(&[TOPIC_BIND, TOPIC_KEY]), archy(&[TOPIC_APP, TOPIC_REVOKE])] {
         for event in query(relays, &filter).await? {
-            check(&mut discovery, &event, &mut pending);
+            check(&mut discovery, &event, &mut pending, &mut revoked);
         }
     }
     // Releases whose envelope this origin hosts, verified.
@@ -242,23 +267,73 @@ async fn read(registry: &Arc<Registry>, relays: &[String], seeds: &[PublicKey]) 
                 score,
                 why: explain(&a.event.pubkey),
                 event: a.event.id.to_hex(),
+                seen: chrono::Utc::now(),
                 manifest,
             };
             apps.insert(id, app);
         }
     }
-    Ok(NostrMarket { apps })
+    Ok(NostrMarket { apps, revoked })
 }
 
-/// Takes one event through the checks, collecting the releases that wait for their envelope.
-fn check(discovery: &mut Discovery, event: &Event, pending: &mut Vec<archy_nostr::discovery::PendingRelease>) {
+/// Takes one event through the checks, collecting the releases that wait for their envelope and
+/// the versions revoked.
+fn check(
+    discovery: &mut Discovery,
+    event: &Event,
+    pending: &mut Vec<archy_nostr::discovery::PendingRelease>,
+    revoked: &mut HashSet<(String, String, String)>,
+) {
     let mut queue = vec![event.clone()];
     while let Some(event) = queue.pop() {
         match discovery.check(&event) {
             Ok(Checked::Release(p)) => pending.push(p),
+            Ok(Checked::Revocation { did, app, version }) => {
+                revoked.insert((did.to_string(), app.to_string(), version.to_string()));
+            }
             Ok(Checked::Binding { unparked, .. }) => queue.extend(unparked),
             Ok(_) => {}
             Err(e) => tracing::debug!(event = %event.id, "marketplace: a Nostr event was dropped: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn app(id: &str, seen: chrono::DateTime<chrono::Utc>) -> NostrApp {
+        let key = catalog::keys::SigningKey::generate();
+        let manifest = catalog::manifest::Manifest::from_toml_str(
+            &catalog::manifest::example_toml(id, &key.did()),
+            &catalog::manifest::Limits::default(),
+        )
+        .unwrap();
+        NostrApp {
+            manifest,
+            envelope_blake3: String::new(),
+            npub: String::new(),
+            score: 0.0,
+            why: String::new(),
+            event: String::new(),
+            seen,
+        }
+    }
+
+    #[test]
+    fn an_app_a_read_misses_stays_a_day_unless_that_read_saw_it_revoked() {
+        let now = chrono::Utc::now();
+        let mut previous = NostrMarket::default();
+        for (id, seen) in [("kept", now), ("old", now - chrono::TimeDelta::hours(25)), ("revoked", now)] {
+            previous.apps.insert(id.into(), app(id, seen));
+        }
+        let r = &previous.apps["revoked"].manifest;
+        let mut fresh = NostrMarket::default();
+        fresh.revoked.insert((r.publisher.to_string(), "revoked".into(), r.version.to_string()));
+        fresh.apps.insert("new".into(), app("new", now));
+        let merged = fresh.carry_over(Some(&previous), now);
+        let ids: Vec<&str> = merged.apps.keys().map(String::as_str).collect();
+        assert_eq!(ids, ["kept", "new"]);
     }
 }

@@ -222,6 +222,10 @@ fn nostr_card(app: &NostrApp) -> Markup {
 
 /// `GET /nostr/<id>`: one Nostr app.
 pub(crate) async fn nostr_app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlPath<String>) -> Response {
+    // An id the origin's catalog has is shown by the origin's page.
+    if current(&registry).await.is_ok_and(|m| m.apps.contains_key(&id)) {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, format!("/apps/{id}"))]).into_response();
+    }
     let Some(app) = nostr_market(&registry).and_then(|n| n.apps.get(&id).cloned()) else {
         let body = html! { h1 { "No Nostr app " code { (id) } } p { a href="/" { "All apps" } } };
         return html_page(StatusCode::NOT_FOUND, page("Not found", body));
@@ -279,8 +283,16 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
     let category = cut(query.category.trim(), MAX_QUERY_BYTES).to_owned();
     let found: Vec<&MarketApp> = market.apps.values().filter(|a| a.in_category(&category) && a.matches(&q)).collect();
     let nostr = nostr_market(&registry);
-    let nostr_found: Vec<&NostrApp> =
-        nostr.as_ref().map(|n| n.matching(&q, &category).take(PAGE_SIZE).collect()).unwrap_or_default();
+    // An id the origin's catalog has is the origin's: a Nostr app never stands beside it.
+    let nostr_found: Vec<&NostrApp> = nostr
+        .as_ref()
+        .map(|n| {
+            n.matching(&q, &category)
+                .filter(|a| !market.apps.contains_key(a.manifest.id.as_str()))
+                .take(PAGE_SIZE)
+                .collect()
+        })
+        .unwrap_or_default();
     let pages = found.len().div_ceil(PAGE_SIZE).max(1);
     let current = query.page.trim().parse::<usize>().unwrap_or(0).min(pages - 1);
     let shown = found.iter().skip(current * PAGE_SIZE).take(PAGE_SIZE);
