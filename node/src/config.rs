@@ -287,12 +287,13 @@ impl Config {
 }
 
 /// Edits the config file at `path` in place, keeping everything `edit` does not touch (comments
-/// and layout included): the edited file must still be a valid configuration (for the sync side
-/// and for the orchestrator), else nothing is written. Written atomically; one edit at a time in
-/// this process.
+/// and layout included): the edited file must still be a valid configuration (for the sync side,
+/// and for whatever else reads it: `check`), else nothing is written. Written atomically; one
+/// edit at a time in this process.
 pub fn edit_file(
     path: &Path,
     edit: impl FnOnce(&mut toml_edit::DocumentMut) -> anyhow::Result<()>,
+    check: impl FnOnce(&str) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -313,8 +314,7 @@ pub fn edit_file(
     edit(&mut doc)?;
     let out = doc.to_string();
     toml::from_str::<Config>(&out).with_context(|| format!("{} as edited", path.display()))?;
-    toml::from_str::<crate::orchestrator::config::NodeConfig>(&out)
-        .with_context(|| format!("{} as edited", path.display()))?;
+    check(&out).with_context(|| format!("{} as edited", path.display()))?;
     catalog::repo::write_atomic(path, out.as_bytes())?;
     // The file keeps the permissions it had.
     if let Some(mode) = mode {

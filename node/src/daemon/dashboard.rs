@@ -770,6 +770,17 @@ async fn policy_put(State(dash): Dash, body: axum::body::Bytes) -> Result<Respon
     Ok(Json(policy).into_response())
 }
 
+/// Edits `config.toml` (see [`crate::config::edit_file`]); the result must also be a valid
+/// configuration for the orchestrator.
+fn edit_config(
+    path: &std::path::Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    crate::config::edit_file(path, edit, |text| {
+        toml::from_str::<crate::orchestrator::config::NodeConfig>(text).map(|_| ()).map_err(Into::into)
+    })
+}
+
 /// The table `name` of `doc` (made when missing, as a `[name]` table).
 fn table<'a>(doc: &'a mut toml_edit::DocumentMut, name: &str) -> anyhow::Result<&'a mut dyn toml_edit::TableLike> {
     doc.entry(name)
@@ -784,7 +795,7 @@ fn policy_into_config(path: &std::path::Path, policy: &Policy) -> anyhow::Result
         list.iter().for_each(|e| a.push(e.as_str()));
         toml_edit::value(a)
     };
-    crate::config::edit_file(path, |doc| {
+    edit_config(path, |doc| {
         table(doc, "trust")?.insert("seeds", array(&policy.seeds));
         let nostr = table(doc, "nostr_policy")?;
         nostr.insert("min_score", toml_edit::value(policy.min_score));
@@ -798,7 +809,7 @@ fn policy_into_config(path: &std::path::Path, policy: &Policy) -> anyhow::Result
 /// Adds `grants` (`config.toml` entries such as `{ kind = "lan_ports" }`) to
 /// `[apps.<app>] permissions` in the config file at `path`, keeping the rest of the file.
 fn grants_into_config(path: &std::path::Path, app: &str, grants: &[String]) -> anyhow::Result<()> {
-    crate::config::edit_file(path, |doc| {
+    edit_config(path, |doc| {
         let apps = doc.entry("apps").or_insert_with(|| {
             let mut t = toml_edit::Table::new();
             t.set_implicit(true);
