@@ -14,19 +14,13 @@ import os
 import statistics
 import sys
 
-os.environ.setdefault("SE_OFFLINE", "true")
-
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "interop"))
+import chromium  # noqa: E402
 
 link = sys.argv[1]
 loads = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 base = link.split("/login")[0]
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-    options.add_argument(arg)
-driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+driver = chromium.start()
 driver.get(link)
 if "/login" in driver.current_url:
     sys.exit("the link did not sign in (used or expired?)")

@@ -14,19 +14,8 @@ use crate::util::origin::*;
 /// One HTTP/1.1 request written by hand (so `Host` and every other header are exactly these);
 /// returns the status code and the body.
 fn raw(api: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    let addr = api.strip_prefix("http://").expect("a TCP API");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    let (status, _, body) = raw_full(api, method, path, headers, body);
+    (status, body)
 }
 
 /// What the node holds for `app`: its desired state on disk and its objects in the engine.
@@ -205,7 +194,7 @@ fn a_unix_socket_path_that_holds_a_file_is_refused_and_the_file_kept() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "the operator's\n");
 }
 
-/// The `Set-Cookie` value of a raw answer's headers (the whole answer is given).
+/// [`raw`], with the answer's head too: the status, the head, the body.
 fn raw_full(api: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
     let addr = api.strip_prefix("http://").expect("a TCP API");
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");

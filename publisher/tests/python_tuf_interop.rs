@@ -97,7 +97,7 @@ fn python_tuf_reads_an_archy_repository_with_delegations_and_rotations() {
     let (_server, base) = serve(&python, &origin.join("repository"));
     let targets: Vec<String> =
         ours["targets"].as_array().expect("targets").iter().map(|t| t.as_str().expect("path").to_owned()).collect();
-    assert_eq!(targets.len(), 3, "two envelopes and one image archive: {targets:?}");
+    assert_eq!(targets.len(), 5, "two envelopes, one image archive and the two icons: {targets:?}");
     let mut cmd = Command::new(&python);
     cmd.arg(repo_root().join("tests/interop/python_tuf_client.py"))
         .args(["--metadata-url", &format!("{base}/metadata/"), "--target-base-url", &format!("{base}/targets/")])

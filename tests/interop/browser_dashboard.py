@@ -16,10 +16,7 @@ import sys
 import time
 import urllib.request
 
-os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
-
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+import chromium
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -40,12 +37,7 @@ def app_answers(port):
 def main():
     api, token, link, shots, app, port = sys.argv[1:7]
     os.makedirs(shots, exist_ok=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(60)
+    driver = chromium.start()
     shot = lambda name: driver.save_screenshot(os.path.join(shots, f"dashboard-{name}.png"))
     wait = lambda secs, what, check: WebDriverWait(driver, secs).until(lambda d: check(), message=what)
 

@@ -10,10 +10,7 @@ Exits 0 when every step saw what a visitor should see; otherwise prints the step
 import os
 import sys
 
-os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
-
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+import chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -27,12 +24,7 @@ def fail(step, driver):
 def main():
     url, shots, expected, did, nostr_title = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
     os.makedirs(shots, exist_ok=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(60)
+    driver = chromium.start()
     try:
         driver.get(url + "/")
         cards = driver.find_elements(By.CSS_SELECTOR, "li.card:not(.nostr)")

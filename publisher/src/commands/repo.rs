@@ -344,12 +344,13 @@ fn add(repo: &RepoDir, app: &Path, files: &[PathBuf], key: &KeyPath, out: &Outpu
         batch.push((target.clone(), data, "image".to_owned()));
         added.push(target);
     }
+    // The manifest first: a refusal names it rather than a file that goes with it.
+    batch.insert(0, (path.clone(), bytes, "manifest".to_owned()));
     if let Some((target, file)) = crate::commands::publish::icon(&manifest, app)? {
         let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
         batch.push((target.clone(), data, "icon".to_owned()));
         added.push(target);
     }
-    batch.push((path.clone(), bytes, "manifest".to_owned()));
     r.add_publisher_targets(&role, batch, &publisher, now)?;
     r.snapshot_and_timestamp(&repo.key("snapshot")?, &repo.key("timestamp")?, now)?;
     r.write_dir(&repo.served())?;

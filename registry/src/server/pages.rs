@@ -171,26 +171,53 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-fn card(app: &MarketApp) -> Markup {
-    let v = app.newest();
-    let m = &v.manifest;
+/// The version and category links of an app.
+fn meta(m: &catalog::manifest::Manifest) -> Markup {
     html! {
-        li.card {
-            (icon(v))
-            div.body {
-                h2 { a href={ "/apps/" (m.id) } { (m.title) } }
+        p.meta {
+            span.version { "v" (m.version) }
+            @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
+        }
+    }
+}
+
+/// A card of the list: the picture, the title linking to `page`, the summary, the version and
+/// categories, the publisher (and `npub` for a Nostr app), then `more`.
+fn card_of(m: &catalog::manifest::Manifest, picture: Markup, page: &str, npub: Option<&str>, more: Markup) -> Markup {
+    html! {
+        (picture)
+        div.body {
+            h2 { a href=(page) { (m.title) } }
+            p.summary { (m.summary) }
+            (meta(m))
+            p.publisher title=(m.publisher.to_string()) {
+                "by " code aria-label=(m.publisher.to_string()) { (short_did(&m.publisher.to_string())) }
+                @if let Some(npub) = npub { " · " code aria-label=(npub) { (short_did(npub)) } }
+            }
+            (more)
+        }
+    }
+}
+
+/// The head of an app's page: its picture, title, summary, version and categories.
+fn app_head(m: &catalog::manifest::Manifest, picture: Markup) -> Markup {
+    html! {
+        div.app-head {
+            (picture)
+            div {
+                h1 { (m.title) }
                 p.summary { (m.summary) }
-                p.meta {
-                    span.version { "v" (m.version) }
-                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
-                }
-                p.publisher title=(m.publisher.to_string()) {
-                    "by " code aria-label=(m.publisher.to_string()) { (short_did(&m.publisher.to_string())) }
-                }
-                @if let Some(why) = &v.revoked { p.revoked { "Publisher key revoked: " (why) } }
+                (meta(m))
             }
         }
     }
+}
+
+fn card(app: &MarketApp) -> Markup {
+    let v = app.newest();
+    let m = &v.manifest;
+    let more = html! { @if let Some(why) = &v.revoked { p.revoked { "Publisher key revoked: " (why) } } };
+    html! { li.card { (card_of(m, icon(v), &format!("/apps/{}", m.id), None, more)) } }
 }
 
 /// The Nostr apps as last read, if the relays were read.
@@ -200,24 +227,8 @@ fn nostr_market(registry: &Registry) -> Option<Arc<NostrMarket>> {
 
 fn nostr_card(app: &NostrApp) -> Markup {
     let m = &app.manifest;
-    html! {
-        li.card.nostr {
-            (avatar(m))
-            div.body {
-                h2 { a href={ "/nostr/" (m.id) } { (m.title) } }
-                p.summary { (m.summary) }
-                p.meta {
-                    span.version { "v" (m.version) }
-                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
-                }
-                p.publisher title=(m.publisher.to_string()) {
-                    "by " code aria-label=(m.publisher.to_string()) { (short_did(&m.publisher.to_string())) }
-                    " · " code aria-label=(app.npub) { (short_did(&app.npub)) }
-                }
-                p.trust { "Trust score " strong { (format!("{:.1}", app.score)) } ": " (app.why) }
-            }
-        }
-    }
+    let more = html! { p.trust { "Trust score " strong { (format!("{:.1}", app.score)) } ": " (app.why) } };
+    html! { li.card.nostr { (card_of(m, avatar(m), &format!("/nostr/{}", m.id), Some(&app.npub), more)) } }
 }
 
 /// `GET /nostr/<id>`: one Nostr app.
@@ -232,17 +243,7 @@ pub(crate) async fn nostr_app(State(registry): State<Arc<Registry>>, UrlPath(id)
     };
     let m = &app.manifest;
     let body = html! {
-        div.app-head {
-            (avatar(m))
-            div {
-                h1 { (m.title) }
-                p.summary { (m.summary) }
-                p.meta {
-                    span.version { "v" (m.version) }
-                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
-                }
-            }
-        }
+        (app_head(m, avatar(m)))
         p.trust { "Announced on Nostr. Trust score " strong { (format!("{:.1}", app.score)) } ": " (app.why) "." }
         section.install {
             h2 { "Install" }
@@ -409,17 +410,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
     let m = &v.manifest;
     let verified_at = market.verified_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let body = html! {
-        div.app-head {
-            (icon(v))
-            div {
-                h1 { (m.title) }
-                p.summary { (m.summary) }
-                p.meta {
-                    span.version { "v" (m.version) }
-                    @for c in &m.categories { " " a.category href=(list_url("", c, 0)) { (c) } }
-                }
-            }
-        }
+        (app_head(m, icon(v)))
         @if let Some(why) = &v.revoked { p.revoked { "Publisher key revoked: " (why) ". Nodes will not install this version." } }
         section.install {
             h2 { "Install" }
