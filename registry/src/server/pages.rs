@@ -251,15 +251,7 @@ pub(crate) async fn nostr_app(State(registry): State<Arc<Registry>>, UrlPath(id)
                 code { "nostr_policy" } "):" }
             pre { code { "archy-node install " (m.id) } }
         }
-        section {
-            h2 { "About" }
-            @for para in m.description.split("\n\n").filter(|p| !p.trim().is_empty()) { p.description { (para.trim()) } }
-            p {
-                "Licence " code { (m.license) } " · "
-                a href=(m.source) rel="noopener noreferrer nofollow" { "source code" }
-            }
-        }
-        section { (plan(m)) }
+        (about(m))
         section.signature {
             h2 { "Signature" }
             dl {
@@ -345,6 +337,21 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
     html_page(StatusCode::OK, page("Apps", body))
 }
 
+/// What the app is (its description, licence and source) and what a node would create for it.
+fn about(m: &catalog::manifest::Manifest) -> Markup {
+    html! {
+        section {
+            h2 { "About" }
+            @for para in m.description.split("\n\n").filter(|p| !p.trim().is_empty()) { p.description { (para.trim()) } }
+            p {
+                "Licence " code { (m.license) } " · "
+                a href=(m.source) rel="noopener noreferrer nofollow" { "source code" }
+            }
+        }
+        section { (plan(m)) }
+    }
+}
+
 fn plan(m: &catalog::manifest::Manifest) -> Markup {
     let plan = catalog::manifest::render(m);
     html! {
@@ -421,15 +428,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
                 " (a node on this computer, at its default address " code { (DASHBOARD) } ")."
             }
         }
-        section {
-            h2 { "About" }
-            @for para in m.description.split("\n\n").filter(|p| !p.trim().is_empty()) { p.description { (para.trim()) } }
-            p {
-                "Licence " code { (m.license) } " · "
-                a href=(m.source) rel="noopener noreferrer nofollow" { "source code" }
-            }
-        }
-        section { (plan(m)) }
+        (about(m))
         @if !m.dependencies.is_empty() {
             section {
                 h2 { "Dependencies" }
