@@ -351,3 +351,27 @@ fn the_dashboard_signs_in_with_the_token_only_and_changes_nothing_without_its_cs
     assert_eq!(raw_full(&daemon.api, "GET", "/catalog", &[("Host", &host), ("Cookie", &session)], "").0, 303);
     assert_eq!(raw_full(&daemon.api, "PUT", "/v1/nostr/policy", &with, r#"{"min_score": 9}"#).0, 401);
 }
+
+#[test]
+fn on_every_address_the_one_time_link_names_an_address_a_browser_can_open() {
+    let Some(_engine) = docker_or_skip() else { return };
+    let origin = Origin::new();
+    let server = HttpServer::start(origin.served());
+    let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
+    node.edit_config(|c| {
+        let serve = c.entry("serve").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        serve.as_table_mut().expect("[serve]").insert("api".into(), "0.0.0.0:0".into());
+    });
+    let daemon = node.run();
+    let port = daemon.api.strip_prefix("http://0.0.0.0:").expect("listening on every address");
+    let out = Command::new(node_bin()).args(["dashboard", "--data"]).arg(node.path()).output().expect("dashboard");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!link.contains("0.0.0.0") && link.contains(&format!(":{port}/login/once?code=")), "{link}");
+    // It signs in (from this host, by the address it names).
+    let host = link.strip_prefix("http://").and_then(|l| l.split('/').next()).expect("host").to_owned();
+    let path = &link[link.find("/login").expect("path")..];
+    let (status, head, _) = raw_full(&daemon.api.replace("0.0.0.0", "127.0.0.1"), "GET", path, &[("Host", &host)], "");
+    assert_eq!(status, 303, "{head}");
+    assert!(head.to_ascii_lowercase().contains("set-cookie: archy_session="), "{head}");
+}

@@ -193,7 +193,14 @@ async fn link(State(dash): Dash, Extension(access): Extension<Access>) -> Result
     }
     let sessions = dash.guard.sessions().ok_or_else(|| ApiError::BadRequest("no dashboard on a Unix socket".into()))?;
     let code = sessions.link().map_err(ApiError::Internal)?;
-    let base = dash.guard.dashboard_url(&dash.url);
+    let mut base = dash.guard.dashboard_url(&dash.url);
+    // Listening on every address: the link names this host's LAN address (a browser cannot open
+    // 0.0.0.0), as `[host] ip` in config.toml sets it or as detected.
+    if let Some(port) = base.strip_prefix("http://0.0.0.0:").or_else(|| base.strip_prefix("http://[::]:")) {
+        let overrides = dash.orchestrator().map(|o| o.config().host.clone()).unwrap_or_default();
+        let ip = crate::orchestrator::facts::HostFacts::detect(&overrides).host_ip;
+        base = format!("http://{ip}:{port}");
+    }
     Ok(Json(serde_json::json!({ "url": format!("{base}/login/once?code={code}"), "valid_secs": 600 })).into_response())
 }
 
