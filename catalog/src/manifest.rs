@@ -140,10 +140,19 @@ impl Manifest {
     pub fn from_dir(dir: &Path, limits: &Limits) -> Result<Manifest, ManifestErrors> {
         let text = read_bounded(&dir.join(MANIFEST_FILE), limits)?;
         let manifest = Self::from_toml_str(&text, limits)?;
-        if let Some(Icon::Path(icon)) = &manifest.icon
-            && let Err((problem, fix)) = check_local_file(dir, icon, limits.max_icon_bytes)
-        {
-            return Err(ManifestErrors::single("icon", problem, fix));
+        if let Some(Icon::Path(icon)) = &manifest.icon {
+            if let Err((problem, fix)) = check_local_file(dir, icon, limits.max_icon_bytes) {
+                return Err(ManifestErrors::single("icon", problem, fix));
+            }
+            // The icon travels in the catalog as an image a browser shows (docs/repository.md §5.1).
+            if crate::repo::icon_target_path(manifest.id.as_str(), &manifest.version, icon).is_none() {
+                let types: Vec<&str> = crate::repo::ICON_TYPES.iter().map(|(e, _)| *e).collect();
+                return Err(ManifestErrors::single(
+                    "icon",
+                    format!("`{icon}` is not an image type the catalog carries"),
+                    format!("use a {} file", types.join(", ")),
+                ));
+            }
         }
         Ok(manifest)
     }

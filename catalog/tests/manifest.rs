@@ -191,3 +191,21 @@ fn manifest_icon_symlink_out_of_the_folder_is_refused() {
     std::fs::write(app.join("icon.svg"), "<svg/>").expect("write");
     Manifest::from_dir(&app, &Limits::default()).expect("icon inside the folder");
 }
+
+#[test]
+fn an_icon_the_catalog_cannot_carry_is_refused_naming_the_types() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = catalog::testing::key(1);
+    catalog::testing::TestApp::new("pics").write(dir.path(), &key.did());
+    let toml = std::fs::read_to_string(dir.path().join("archy.toml")).expect("toml");
+    std::fs::write(dir.path().join("archy.toml"), toml.replacen("\nlicense =", "\nicon = \"logo.gif\"\nlicense =", 1))
+        .expect("write");
+    std::fs::write(dir.path().join("logo.gif"), b"GIF89a").expect("icon");
+    let errors = Manifest::from_dir(dir.path(), &Limits::default()).expect_err("a gif icon");
+    assert_eq!(errors.fields(), ["icon"]);
+    assert!(errors.to_string().contains("svg, png, jpg, jpeg, webp"), "{errors}");
+    std::fs::rename(dir.path().join("logo.gif"), dir.path().join("logo.PNG")).expect("rename");
+    let toml = std::fs::read_to_string(dir.path().join("archy.toml")).expect("toml");
+    std::fs::write(dir.path().join("archy.toml"), toml.replace("logo.gif", "logo.PNG")).expect("write");
+    Manifest::from_dir(dir.path(), &Limits::default()).expect("a png icon, whatever the case of its name");
+}

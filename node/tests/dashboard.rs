@@ -19,8 +19,9 @@ use crate::util::origin::{HttpServer, Node, Origin};
 
 const APP: &str = "hello-web";
 
-/// Publishes `hello-web` (the test web app, its image archive) in a role of its own.
-fn publish_hello_web(origin: &mut Origin, image: &docker::TestImage, port: u16) {
+/// Publishes `hello-web` (the test web app, its image archive) in a role of its own. It also
+/// mounts `shared` read-only, which the node's policy must be asked to grant.
+fn publish_hello_web(origin: &mut Origin, image: &docker::TestImage, port: u16, shared: &Path) {
     let now = Utc::now();
     let key = catalog::keys::SigningKey::generate();
     let did = key.did();
@@ -28,6 +29,20 @@ fn publish_hello_web(origin: &mut Origin, image: &docker::TestImage, port: u16) 
     let toml = docker::web_app(APP, "0.1.0", &image.image_id, &docker::target(APP), port)
         .replace(&docker::publisher().did().to_string(), &did.to_string())
         .replace("title = \"Test app\"", "title = \"Hello Web\"");
+    let host = shared.display();
+    let toml = toml
+        .replacen(
+            "\n[[volumes]]",
+            &format!(
+                "\npermissions = [{{ kind = \"host_path\", host = \"{host}\", target = \"/www/shared\", read_only = true }}]\n\n[[volumes]]"
+            ),
+            1,
+        )
+        .replacen(
+            "\n[containers.healthcheck]",
+            &format!("binds = [{{ host = \"{host}\", target = \"/www/shared\", read_only = true }}]\n\n[containers.healthcheck]"),
+            1,
+        );
     let manifest = Manifest::from_toml_str(&toml, &Limits::default()).expect("manifest");
     let envelope = SignedEnvelope::sign(&manifest, &key).expect("sign").to_bytes();
     let archive = std::fs::read(&image.archive).expect("archive");
@@ -98,7 +113,11 @@ async fn the_dashboard_in_a_real_browser() {
     let image = docker::TestImage { archive, image_id };
     let port = docker::free_port();
     let mut origin = Origin::new();
-    publish_hello_web(&mut origin, &image, port);
+    let shared = tempfile::tempdir().expect("tempdir");
+    std::fs::write(shared.path().join("note.txt"), "from the host\n").expect("note");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    publish_hello_web(&mut origin, &image, port, shared.path());
     let server = HttpServer::start(origin.served());
     let node = Node::init(&origin.root_v1(), Some(&server.url()), &[]);
     // An engine prefix of its own: `hello-web` of another node on this engine (a demo) is not
@@ -145,6 +164,12 @@ async fn the_dashboard_in_a_real_browser() {
     let config = std::fs::read_to_string(node.path().join("config.toml")).expect("config");
     let config: toml::Table = toml::from_str(&config).expect("config parses");
     assert_eq!(config["nostr_policy"]["min_score"].as_float(), Some(5.0), "{config:?}");
+    // The grant the operator ticked is in config.toml, exactly the one the manifest needed.
+    let granted = &config["apps"][APP]["permissions"];
+    assert_eq!(granted.as_array().map(Vec::len), Some(1), "{config:?}");
+    assert_eq!(granted[0]["kind"].as_str(), Some("host_path"));
+    assert_eq!(granted[0]["host"].as_str(), Some(shared.path().to_str().expect("utf-8")));
+    assert_eq!(granted[0]["read_only"].as_bool(), Some(true));
     for page in ["login", "apps", "catalog", "progress", "app", "trust", "phone"] {
         let png = std::fs::read(shots.join(format!("dashboard-{page}.png"))).expect("screenshot");
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "screenshot of the {page} page");

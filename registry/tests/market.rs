@@ -258,17 +258,21 @@ async fn nostr_apps_are_listed_apart_ranked_by_the_operators_seeds_and_only_when
         .await;
     let stranger = crate::util::NostrPublisher::new();
     stranger.announce(&served.relay, &catalog::manifest::example_toml("unhosted", &stranger.did.did()), None).await;
-    // The operator's seed follows the publisher.
+    // The operator's seed follows the publisher; the origin's own publisher binds a Nostr key.
     let follows = archy_nostr::social::follow_list_event(&seed, &[publisher.nostr.public_key()]).unwrap();
+    let origin_nostr = Keys::generate();
+    let binding = archy_nostr::event::binding_event(&key, &origin_nostr).unwrap();
     let relay =
         archy_nostr::client::RelayConnection::connect(&served.relay, std::time::Duration::from_secs(10)).await.unwrap();
     relay.publish(&follows).await.unwrap();
+    relay.publish(&binding).await.unwrap();
     relay.disconnect().await;
+    let origin_npub = origin_nostr.public_key().to_bech32().unwrap();
 
     let mut html = String::new();
     for _ in 0..100 {
         html = served.get("/").await.1;
-        if html.contains("/nostr/guestbook") && html.contains("trusted along") {
+        if html.contains("/nostr/guestbook") && html.contains("trusted along") && html.contains(&origin_npub) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -277,6 +281,9 @@ async fn nostr_apps_are_listed_apart_ranked_by_the_operators_seeds_and_only_when
     assert!(html.contains("Guestbook &lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"), "{html}");
     let (origin_part, nostr_part) = html.split_once("From Nostr").unwrap();
     assert!(origin_part.contains("/apps/team-wiki") && !origin_part.contains("guestbook"), "apart:\n{html}");
+    // The origin's publisher is shown with the Nostr key bound to its DID, on its card and page.
+    assert!(origin_part.contains(&format!("aria-label=\"{origin_npub}\"")), "the bound npub:\n{html}");
+    assert!(served.get("/apps/team-wiki").await.1.contains(&origin_npub), "the bound npub on the app page");
     assert!(!nostr_part.contains("team-wiki"), "apart:\n{html}");
     assert!(nostr_part.contains("Trust score"), "{html}");
     assert!(

@@ -96,6 +96,14 @@ def main():
         if "From Nostr" not in driver.page_source:
             raise Failed("the catalog has no Nostr section")
         shot("catalog")
+        # The app mounts a host folder: the node's policy asks for it first.
+        install = driver.find_element(By.CSS_SELECTOR, f'{card} button[data-op="install"]')
+        grants = driver.find_elements(By.CSS_SELECTOR, f"{card} input[data-grant]")
+        if len(grants) != 1 or install.is_enabled() or "host_path" not in grants[0].get_attribute("data-grant"):
+            raise Failed("the catalog does not ask for the host folder's grant before installing")
+        grants[0].click()
+        if not install.is_enabled():
+            raise Failed("ticking the grant does not enable the install")
         click(f'{card} button[data-op="install"]')
         wait(180, "the install to end", lambda: text("#progress-state") in ("install done",) or "failed" in text("#progress-state"))
         steps = [e.get_attribute("data-step") for e in driver.find_elements(By.CSS_SELECTOR, "#progress-steps li")]

@@ -33,6 +33,7 @@ const progress = {
   start(app, what) {
     if (!this.section) return Promise.resolve();
     this.app = app;
+    this.ended = false;
     this.section.hidden = false;
     this.steps.replaceChildren();
     this.show(`${what} ${app}…`, "working");
@@ -55,10 +56,12 @@ const progress = {
     if (e.bytes !== undefined) text += ` (${e.bytes.toLocaleString()} bytes)`;
     li.textContent = text;
     this.steps.append(li);
-    if (e.step !== "done" && e.step !== "failed") this.show(e.step, e.step);
+    // Steps may arrive after the operation's answer: they never overwrite how it ended.
+    if (!this.ended && e.step !== "done" && e.step !== "failed") this.show(e.step, e.step);
   },
   end(result, what) {
     if (!this.section) return;
+    this.ended = true;
     if (result.ok) this.show(`${what} done`, "done");
     else this.show(`${what} failed: ${result.message}`, "failed");
   },
@@ -82,7 +85,7 @@ async function operate(button) {
   buttons.forEach((b) => { b.disabled = true; });
   await progress.start(app, op);
   // The grants the operator ticked go into config.toml first.
-  const card = button.closest("[data-app]");
+  const card = button.closest(".card");
   const grants = card ? [...card.querySelectorAll("input[data-grant]")].map((i) => i.dataset.grant) : [];
   if (op === "install" && grants.length > 0) {
     const granted = await call("POST", `/v1/grants/${encodeURIComponent(app)}`, { grants });
@@ -122,7 +125,7 @@ document.addEventListener("click", (e) => {
 
 // A card's install button waits for every grant it asks for to be ticked.
 document.addEventListener("change", (e) => {
-  const card = e.target.closest("[data-app]");
+  const card = e.target.closest(".card");
   if (!card || !e.target.matches("input[data-grant]")) return;
   const all = [...card.querySelectorAll("input[data-grant]")].every((i) => i.checked);
   const install = card.querySelector('button[data-op="install"]');

@@ -104,18 +104,16 @@ impl Orchestrator {
         self.fetch_manifest(app, None)
     }
 
-    /// What `m` uses that this node's configuration does not grant (empty: it may install).
+    /// What `m` uses that this node's configuration does not grant (empty: it may install), in
+    /// the order [`Self::preflight`] checks: what the manifest says first, then, once that is
+    /// granted, where its binds really lead.
     pub fn refusals_of(&self, m: &Manifest) -> Vec<policy::Refusal> {
         let config = self.config();
-        let mut refusals = policy::refusals(m, config.grants(m.id.as_str()), self.engine.socket());
-        if let Err(more) = policy::resolve_binds(m, config.grants(m.id.as_str()), self.engine.socket()) {
-            for r in more {
-                if !refusals.contains(&r) {
-                    refusals.push(r);
-                }
-            }
+        let refusals = policy::refusals(m, config.grants(m.id.as_str()), self.engine.socket());
+        if !refusals.is_empty() {
+            return refusals;
         }
-        refusals
+        policy::resolve_binds(m, config.grants(m.id.as_str()), self.engine.socket()).err().unwrap_or_default()
     }
 
     fn fetch_manifest(&self, app: &str, version: Option<&semver::Version>) -> Result<VerifiedManifest, Error> {

@@ -117,13 +117,9 @@ pub fn sign_app(app: &Path, key: &SigningKey) -> anyhow::Result<VerifiedManifest
 /// (an `https://` icon is only a link: nothing is uploaded).
 pub fn icon(manifest: &catalog::manifest::Manifest, app: &Path) -> anyhow::Result<Option<(String, PathBuf)>> {
     let Some(catalog::manifest::Icon::Path(file)) = &manifest.icon else { return Ok(None) };
+    // `Manifest::from_dir` (every way an app folder is loaded) already refused any other type.
     let target = catalog::repo::icon_target_path(manifest.id.as_str(), &manifest.version, file).ok_or_else(|| {
-        let types: Vec<&str> = catalog::repo::ICON_TYPES.iter().map(|(e, _)| *e).collect();
-        user_error(format!(
-            "{}: icon `{file}`: the catalog takes {} icons; convert it",
-            app.join("archy.toml").display(),
-            types.join(", ")
-        ))
+        user_error(format!("{}: icon `{file}` is not an image type", app.join("archy.toml").display()))
     })?;
     Ok(Some((target, app.join(file))))
 }

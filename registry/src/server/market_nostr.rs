@@ -65,6 +65,9 @@ pub(crate) struct NostrApp {
 pub(crate) struct NostrMarket {
     /// By app id.
     pub apps: BTreeMap<String, NostrApp>,
+    /// The Nostr key bound to each publisher DID of the origin's catalog (by a verified binding),
+    /// for the origin's cards.
+    pub bound: HashMap<String, String>,
     /// Versions the read saw revoked: (publisher DID, app id, version).
     revoked: HashSet<(String, String, String)>,
 }
@@ -189,8 +192,13 @@ async fn read(registry: &Arc<Registry>, relays: &[String], seeds: &[PublicKey]) 
         Err(_) => HashSet::new(),
     };
     let mut all_seeds: Vec<PublicKey> = seeds.to_vec();
+    let mut bound = HashMap::new();
     for did in &origin_dids {
-        all_seeds.extend(discovery.npubs_of(did));
+        let npubs = discovery.npubs_of(did);
+        if let Some(first) = npubs.first() {
+            bound.insert(did.to_string(), bech32_npub(first));
+        }
+        all_seeds.extend(npubs);
     }
     all_seeds.sort_by_key(PublicKey::to_hex);
     all_seeds.dedup();
@@ -273,7 +281,7 @@ async fn read(registry: &Arc<Registry>, relays: &[String], seeds: &[PublicKey]) 
             apps.insert(id, app);
         }
     }
-    Ok(NostrMarket { apps, revoked })
+    Ok(NostrMarket { apps, bound, revoked })
 }
 
 /// Takes one event through the checks, collecting the releases that wait for their envelope and

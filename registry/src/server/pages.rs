@@ -213,11 +213,13 @@ fn app_head(m: &catalog::manifest::Manifest, picture: Markup) -> Markup {
     }
 }
 
-fn card(app: &MarketApp) -> Markup {
+/// An app of the origin's catalog; `nostr` names the Nostr key bound to its publisher, if known.
+fn card(app: &MarketApp, nostr: Option<&NostrMarket>) -> Markup {
     let v = app.newest();
     let m = &v.manifest;
+    let npub = nostr.and_then(|n| n.bound.get(&m.publisher.to_string())).map(String::as_str);
     let more = html! { @if let Some(why) = &v.revoked { p.revoked { "Publisher key revoked: " (why) } } };
-    html! { li.card { (card_of(m, icon(v), &format!("/apps/{}", m.id), None, more)) } }
+    html! { li.card { (card_of(m, icon(v), &format!("/apps/{}", m.id), npub, more)) } }
 }
 
 /// The Nostr apps as last read, if the relays were read.
@@ -312,7 +314,7 @@ pub(crate) async fn list(State(registry): State<Arc<Registry>>, Query(query): Qu
         @if found.is_empty() {
             p.empty { "No app matches." }
         } @else {
-            ul.apps { @for app in shown { (card(app)) } }
+            ul.apps { @for app in shown { (card(app, nostr.as_deref())) } }
         }
         @if pages > 1 {
             nav.pages aria-label="Pages" {
@@ -415,6 +417,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
     };
     let v = app.newest();
     let m = &v.manifest;
+    let npub = nostr_market(&registry).and_then(|n| n.bound.get(&m.publisher.to_string()).cloned());
     let verified_at = market.verified_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let body = html! {
         (app_head(m, icon(v)))
@@ -439,6 +442,7 @@ pub(crate) async fn app(State(registry): State<Arc<Registry>>, UrlPath(id): UrlP
             h2 { "Signature" }
             dl {
                 dt { "Publisher" } dd { code { (m.publisher) } }
+                @if let Some(npub) = &npub { dt { "Nostr key" } dd { code { (npub) } } }
                 dt { "Key id (TUF)" } dd { code { (v.keyid) } }
                 dt { "Manifest BLAKE3" } dd { code { (v.manifest_hash) } }
                 dt { "TUF role" } dd { code { (v.role) } " version " (v.role_version) }
