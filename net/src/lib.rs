@@ -8,6 +8,11 @@
 //! - [`blobs`]: file bytes over iroh-blobs by BLAKE3 hash, every chunk verified as it streams
 //!   ([`fetch_blob`]); serving a folder's files as blobs ([`FolderBlobs`]).
 //!
+//! - [`announce`]: swarm announcements, signed by the node's own key, bounded.
+//! - [`swarm`]: the gossip topic of a catalog and the bounded provider table ([`Swarm`]).
+//! - [`ranges`]: a large file from several providers at once, in verified ranges, peers first and
+//!   the origin last ([`fetch_ranges`]).
+//!
 //! Nothing received here is trusted: metadata goes through the TUF client workflow
 //! (`catalog::client`), blobs are checked against the hash and length signed metadata names.
 //!
@@ -22,12 +27,17 @@
 //! # }
 //! ```
 
+pub mod announce;
 pub mod blobs;
 pub mod endpoint;
 pub mod meta;
 pub mod peer;
+pub mod ranges;
+pub mod swarm;
 
 pub use blobs::{BlobError, FolderBlobs, MIN_RATE, deadline, fetch_blob};
 pub use endpoint::{bind_endpoint, load_or_create_secret, local_peer_addr};
 pub use meta::{META_ALPN, MetaServer, MetaSource, fetch_meta, valid_meta_name};
 pub use peer::PeerAddr;
+pub use ranges::{Provider, RangesOutcome, fetch_ranges};
+pub use swarm::{Swarm, SwarmOptions, topic_for_root};

@@ -12,6 +12,9 @@
 //! interval_secs = 300   # `archy-node run` syncs this often, and on demand
 //! timeout_secs = 10     # a provider silent this long is given up on
 //!
+//! [swarm]
+//! announce_secs = 30    # `run` tells its catalog's swarm what it holds this often (and on change)
+//!
 //! [serve]
 //! iroh = "127.0.0.1:0"   # where `run` serves its verified files to other nodes
 //! api = "127.0.0.1:7780" # the local HTTP API of `run` (bearer token in <data>/api.token),
@@ -78,6 +81,20 @@ pub struct Sync {
 impl Default for Sync {
     fn default() -> Self {
         Self { interval_secs: 300, timeout_secs: 10 }
+    }
+}
+
+/// The node in its catalog's swarm (`[swarm]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmSettings {
+    /// Seconds between announcements of what the node holds (it also announces on change).
+    pub announce_secs: u64,
+}
+
+impl Default for SwarmSettings {
+    fn default() -> Self {
+        Self { announce_secs: 30 }
     }
 }
 
@@ -249,6 +266,9 @@ pub struct Config {
     /// Listening addresses of `run`.
     #[serde(default)]
     pub serve: Serve,
+    /// The swarm.
+    #[serde(default)]
+    pub swarm: SwarmSettings,
     /// Nostr relays.
     #[serde(default)]
     pub nostr: Nostr,

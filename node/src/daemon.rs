@@ -36,12 +36,14 @@ use crate::node_info::NodeInfo;
 use crate::orchestrator::api::ApiError;
 use crate::round::RoundReport;
 use crate::sources::{NodeSource, Source};
+use crate::sync::swarm::Fetcher;
 use crate::sync::sync_once;
 
 struct Daemon {
     data: DataDir,
     nostr: Arc<crate::nostr::read::NostrDaemon>,
-    endpoint: iroh::Endpoint,
+    /// The node's endpoint, blob store and swarm, for every fetch of this process.
+    fetcher: Fetcher,
     store: iroh_blobs::store::fs::FsStore,
     imported: Mutex<archy_net::FolderBlobs>,
     round: Mutex<()>,
@@ -65,8 +67,19 @@ impl Daemon {
         let config = self.data.config()?;
         let catalog = {
             let _one_at_a_time = self.round.lock().await;
-            sync_once(&self.data, &config, Some(&self.endpoint)).await?
+            sync_once(&self.data, &config, Some(&self.fetcher)).await?
         };
+        if let Some(swarm) = self.fetcher.swarm() {
+            swarm.set_catalog_version(catalog.timestamp_version);
+            // The origin decides what is newest: a peer announcing a catalog version the
+            // origin does not have is lying (or serving another catalog) and is dropped.
+            if catalog.origin_reachable && catalog.ok() {
+                for (peer, version) in swarm.with_table(|t| t.ahead_of(catalog.timestamp_version)) {
+                    let detail = format!("version {version}; the origin's is {}", catalog.timestamp_version);
+                    swarm.penalize(peer, archy_net::swarm::Offence::CatalogLie, &detail);
+                }
+            }
+        }
         let mut report = RoundReport { catalog, nostr: None };
         // Outside the round: a slow or hostile relay never holds up the origin's catalog (a full
         // read has its own lock, `<data>/nostr/lock`).
@@ -94,6 +107,38 @@ async fn api_sync(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
     Ok(axum::Json(d.sync().await.map_err(ApiError::Internal)?).into_response())
 }
 
+/// `POST /v1/fetch` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct FetchRequest {
+    /// A target path of the verified catalog, e.g. `images/hello-web/hello-web-0.1.0.tar`.
+    target: String,
+}
+
+#[utoipa::path(post, path = "/v1/fetch", tag = "node",
+    summary = "Fetch a file of the verified catalog into the node, peers first and the origin last (`archy-node fetch`)",
+    request_body = FetchRequest,
+    responses((status = 200, description = "Where the verified file is, and the bytes each provider kind sent", body = crate::sync::swarm::FetchAnswer),
+        (status = 404, description = "Not in the verified catalog"), crate::orchestrator::api::Denied))]
+async fn api_fetch(
+    State(d): State<Arc<Daemon>>,
+    axum::Json(request): axum::Json<FetchRequest>,
+) -> Result<Response, ApiError> {
+    let config = d.data.config().map_err(ApiError::Internal)?;
+    let catalog =
+        NodeCatalog::open(&d.data).map_err(|e| ApiError::Unavailable(format!("no verified catalog yet: {e:#}")))?;
+    if catalog.file(&request.target).is_none() {
+        return Err(ApiError::Op(crate::orchestrator::Error::NotAvailable(format!(
+            "`{}` is not in the verified catalog",
+            request.target
+        ))));
+    }
+    let progress = Arc::new(crate::sync::NoProgress);
+    let fetched = crate::sync::fetch_target(&d.data, &config, &catalog, &request.target, progress)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{e:#}")))?;
+    Ok(axum::Json(fetched).into_response())
+}
+
 #[utoipa::path(get, path = "/v1/status", tag = "node",
     summary = "Catalog version and expiry, origin reachability, peers, equivocation evidence, Nostr, the container engine (`archy-node status --json`)",
     responses((status = 200, description = "The node's status", body = Object), crate::orchestrator::api::Denied))]
@@ -107,6 +152,42 @@ async fn api_status(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> 
     let engine = d.engine.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     status["engine"] = serde_json::to_value(engine).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(axum::Json(status).into_response())
+}
+
+/// `GET /metrics` (Prometheus text): bytes received by provider kind since the node started, the
+/// swarm's peers, bans and dropped announcements, the catalog version.
+async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
+    let total = d.fetcher.total();
+    let mut out = String::new();
+    out.push_str(
+        "# HELP archy_node_bytes_received_total Bytes received (metadata and files) since start, by provider kind.\n",
+    );
+    out.push_str("# TYPE archy_node_bytes_received_total counter\n");
+    out.push_str(&format!("archy_node_bytes_received_total{{provider=\"origin\"}} {}\n", total.from_origin));
+    out.push_str(&format!("archy_node_bytes_received_total{{provider=\"peer\"}} {}\n", total.from_peers));
+    if let Some(swarm) = d.fetcher.swarm() {
+        let (peers, bans, mut dropped) = swarm.with_table(|t| {
+            (t.peers().count(), t.bans().count(), t.dropped_total.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>())
+        });
+        dropped.sort();
+        out.push_str(
+            "# HELP archy_node_swarm_peers Peers known in the catalog's swarm.\n# TYPE archy_node_swarm_peers gauge\n",
+        );
+        out.push_str(&format!("archy_node_swarm_peers {peers}\n"));
+        out.push_str("# HELP archy_node_swarm_banned Peers banned (bad data, lies, floods).\n# TYPE archy_node_swarm_banned gauge\n");
+        out.push_str(&format!("archy_node_swarm_banned {bans}\n"));
+        out.push_str("# HELP archy_node_announcements_dropped_total Swarm announcements dropped, by reason.\n");
+        out.push_str("# TYPE archy_node_announcements_dropped_total counter\n");
+        for (reason, n) in dropped {
+            out.push_str(&format!("archy_node_announcements_dropped_total{{reason=\"{reason}\"}} {n}\n"));
+        }
+    }
+    let version = NodeCatalog::open(&d.data).map(|c| c.state().timestamp_version).unwrap_or(0);
+    out.push_str("# HELP archy_node_catalog_timestamp_version Version of the trusted timestamp.\n");
+    out.push_str(&format!(
+        "# TYPE archy_node_catalog_timestamp_version gauge\narchy_node_catalog_timestamp_version {version}\n"
+    ));
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 /// `/v1/installed…` and `/v1/reconcile`: the orchestrator's routes, or 503 (saying why) while
@@ -189,6 +270,7 @@ async fn api_apps(State(d): State<Arc<Daemon>>, Query(q): Query<AppsQuery>) -> R
 fn router(d: Arc<Daemon>) -> axum::Router {
     axum::Router::new()
         .route("/v1/sync", post(api_sync))
+        .route("/v1/fetch", post(api_fetch))
         .route("/v1/status", get(api_status))
         .route("/v1/apps", get(api_apps))
         .route("/v1/installed", any(api_lifecycle))
@@ -196,6 +278,7 @@ fn router(d: Arc<Daemon>) -> axum::Router {
         .route("/v1/reconcile", any(api_lifecycle))
         .route("/v1/events", any(api_lifecycle))
         .route("/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics))
         .with_state(d)
 }
 
@@ -312,12 +395,36 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
         .await
         .map_err(|e| anyhow::anyhow!("opening the blob store: {e}"))?;
     let secret = archy_net::load_or_create_secret(&data.iroh_key())?;
-    let endpoint = archy_net::bind_endpoint(secret, config.serve.iroh).await?;
+    let endpoint = archy_net::bind_endpoint(secret.clone(), config.serve.iroh).await?;
     let iroh_addr = archy_net::local_peer_addr(&endpoint)?;
+    let gossip = iroh_gossip::net::Gossip::builder().spawn(endpoint.clone());
     let iroh_router = iroh::protocol::Router::builder(endpoint.clone())
         .accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None))
         .accept(archy_net::META_ALPN, MetaServer::new(Arc::new(GenerationMeta::new(data.clone()))))
+        .accept(iroh_gossip::ALPN, gossip.clone())
         .spawn();
+    // The catalog's swarm: bootstrapped from the origin's endpoint, the configured peers and the
+    // peers seen last time.
+    let topic = archy_net::topic_for_root(&std::fs::read(data.trust_root()).context("reading the pinned root")?)?;
+    let bootstrap: Vec<_> =
+        config.origin.iroh.iter().cloned().chain(config.peers.iter().map(|p| p.iroh.clone())).collect();
+    let swarm = archy_net::Swarm::join(
+        &endpoint,
+        secret,
+        &gossip,
+        topic,
+        &bootstrap,
+        archy_net::SwarmOptions {
+            announce_every: std::time::Duration::from_secs(config.swarm.announce_secs.max(1)),
+            table_path: Some(data.swarm_table()),
+            announce: true,
+        },
+    )
+    .await?;
+    if let Ok(catalog) = NodeCatalog::open(&data) {
+        swarm.set_catalog_version(catalog.state().timestamp_version);
+    }
+    let fetcher = Fetcher::for_daemon(&data, endpoint.clone(), store.clone().into(), swarm);
     // The embedded relay first, so that a node configured to read its own relay finds it up.
     let relay = match config.nostr.serve_relay {
         Some(addr) => Some(archy_nostr::relay::EmbeddedRelay::start(addr, Some(&data.relay_dir())).await?),
@@ -335,7 +442,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     let daemon = Arc::new(Daemon {
         data: data.clone(),
         nostr,
-        endpoint,
+        fetcher,
         store,
         imported: Mutex::new(archy_net::FolderBlobs::default()),
         round: Mutex::new(()),
@@ -424,6 +531,10 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     live.abort();
     if let Some(relay) = relay {
         relay.shutdown();
+    }
+    Fetcher::unregister(&data);
+    if let Some(swarm) = daemon.fetcher.swarm() {
+        swarm.save();
     }
     iroh_router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;
     let _ = std::fs::remove_file(data.node_info());

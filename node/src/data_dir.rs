@@ -11,7 +11,8 @@
 //! <data>/node.json          what a running `archy-node run` listens on
 //! <data>/api.token          the local API's bearer token (0600)
 //! <data>/iroh.key           the node's iroh endpoint key (0600)
-//! <data>/iroh-blobs/        the iroh-blobs store serving `files/` to other nodes
+//! <data>/iroh-blobs/        the iroh-blobs store serving `files/` (and ranges of files arriving) to other nodes
+//! <data>/swarm/providers.json  the swarm's provider table, as `run` last saw it
 //! <data>/nostr/             Nostr events, status and lock (the `nostr` module)
 //! <data>/nostr.key          the node's Nostr key (0600)
 //! <data>/relay/             events of the embedded relay, when `run` serves one
@@ -114,6 +115,12 @@ impl DataDir {
     /// `iroh-blobs/`, the blob store that serves `files/`.
     pub fn iroh_blobs(&self) -> PathBuf {
         self.root.join("iroh-blobs")
+    }
+
+    /// `swarm/providers.json`, the swarm's provider table as the running node last saw it
+    /// (read by one-shot commands).
+    pub fn swarm_table(&self) -> PathBuf {
+        self.root.join("swarm").join("providers.json")
     }
 
     /// `nostr/`, the node's Nostr state.

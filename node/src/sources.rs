@@ -230,6 +230,7 @@ impl AppSource for CatalogSource {
             }
             fetch_target(&self.data, &config, &catalog, &path, Arc::new(NoProgress))
                 .await
+                .map(|fetched| fetched.path)
                 .map_err(|e| SourceError::Io(format!("{e:#}")))
         })
     }

@@ -47,6 +47,8 @@ pub(crate) struct Status {
     pub origin_iroh: Option<String>,
     /// Configured peers.
     pub peers: Vec<String>,
+    /// The swarm as the running node last saved it.
+    pub swarm: SwarmStatus,
     /// Equivocation evidence kept.
     pub equivocation: Vec<PathBuf>,
     /// The running daemon, if `node.json` names one.
@@ -57,6 +59,47 @@ pub(crate) struct Status {
     pub nostr: NostrStatus,
     /// Retired and revoked publisher keys, and the installed apps signed by a revoked one.
     pub publisher_keys: crate::key_standing::KeyReport,
+}
+
+/// The swarm part of `status`: peers known, bans, the last drops of announcements.
+#[derive(Debug, Serialize)]
+pub(crate) struct SwarmStatus {
+    /// Peers known (heard from within `archy_net::swarm::PEER_TTL`).
+    pub peers: Vec<SwarmPeer>,
+    /// Banned peers, with why.
+    pub banned: Vec<archy_net::swarm::Ban>,
+    /// The last dropped announcements, with why.
+    pub dropped: Vec<archy_net::swarm::DropRecord>,
+}
+
+/// A peer of the swarm.
+#[derive(Debug, Serialize)]
+pub(crate) struct SwarmPeer {
+    /// Its endpoint id.
+    pub id: String,
+    /// Where it listens.
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// The catalog version it trusts.
+    pub catalog_version: u64,
+    /// Files it holds (whole or arriving).
+    pub holds: usize,
+}
+
+impl SwarmStatus {
+    fn gather(data: &DataDir) -> Self {
+        let table = archy_net::swarm::ProviderTable::load(&data.swarm_table(), std::time::SystemTime::now());
+        let mut peers: Vec<SwarmPeer> = table
+            .peers()
+            .map(|p| SwarmPeer {
+                id: p.id.to_string(),
+                addrs: p.addrs.clone(),
+                catalog_version: p.catalog_version,
+                holds: p.holds.len(),
+            })
+            .collect();
+        peers.sort_by(|a, b| a.id.cmp(&b.id));
+        Self { peers, banned: table.bans().cloned().collect(), dropped: table.drops().cloned().collect() }
+    }
 }
 
 /// The Nostr part of `status`.
@@ -103,6 +146,7 @@ impl Status {
             origin_url: config.origin.url.clone(),
             origin_iroh: config.origin.iroh.as_ref().map(ToString::to_string),
             peers: config.peers.iter().map(|p| p.iroh.to_string()).collect(),
+            swarm: SwarmStatus::gather(data),
             equivocation,
             daemon: read_node_info(data),
             engine: crate::engine_watch::EngineReport::last(data),
@@ -162,6 +206,21 @@ impl Status {
             line("peers: none configured".into());
         } else {
             line(format!("peers: {}", self.peers.join(", ")));
+        }
+        line(format!("swarm: {} peers known, {} banned", self.swarm.peers.len(), self.swarm.banned.len()));
+        for b in &self.swarm.banned {
+            line(format!("  banned {}: {}", b.id, b.reason));
+        }
+        if let Some(r) = &self.last_sync {
+            let mut by: Vec<_> = r.received.by_provider.iter().filter(|(k, _)| *k != "origin").collect();
+            by.sort_by(|a, b| b.1.cmp(a.1));
+            let peers = by.iter().map(|(k, v)| format!("{}: {v}", &k[..k.len().min(10)])).collect::<Vec<_>>();
+            line(format!(
+                "  last round received {} bytes from the origin, {} from peers{}",
+                r.received.from_origin,
+                r.received.from_peers,
+                if peers.is_empty() { String::new() } else { format!(" ({})", peers.join(", ")) }
+            ));
         }
         if self.equivocation.is_empty() {
             line("equivocation: none seen".into());

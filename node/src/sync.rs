@@ -16,6 +16,8 @@
 //! 6. A timestamp that verifies under the trusted root, has the same version as the trusted one
 //!    but different bytes, is equivocation: both are kept under `<data>/evidence/` and reported.
 
+pub mod swarm;
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,9 +36,17 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{
     CatalogApp, CatalogFile, GenerationState, GenerationStore, NodeCatalog, PublisherKey, commit_generation,
 };
-use crate::config::{Config, client_endpoint};
+use crate::config::Config;
 use crate::data_dir::DataDir;
 use crate::files::FileStore;
+use crate::sync::swarm::{Fetcher, Received};
+use archy_net::swarm::ProviderTable;
+
+/// Swarm peers asked for metadata (after `[[peers]]`) when the origin is unreachable.
+const METADATA_PEERS: usize = 4;
+
+/// Files fetched at once in a round.
+const FETCH_CONCURRENCY: usize = 16;
 
 /// Most targets roles a node loads from one catalog.
 const MAX_ROLES: usize = 100_000;
@@ -60,6 +70,12 @@ pub struct SyncReport {
     pub apps: usize,
     /// Bytes received this round (metadata and files).
     pub bytes_downloaded: u64,
+    /// The same bytes by provider kind (origin, peers) and provider.
+    #[serde(default)]
+    pub received: crate::sync::swarm::Received,
+    /// Peers the node knew in its swarm when the round ended.
+    #[serde(default)]
+    pub peers_known: usize,
     /// Why the round (or a provider in it) failed, one line each.
     pub errors: Vec<String>,
     /// Equivocation evidence written this round.
@@ -180,7 +196,7 @@ pub enum ProviderFailureKind {
 }
 
 impl ProviderFailureKind {
-    fn of_blob(e: &archy_net::BlobError) -> Self {
+    pub(crate) fn of_blob(e: &archy_net::BlobError) -> Self {
         match e {
             archy_net::BlobError::Connect(_) => Self::Unreachable,
             archy_net::BlobError::Timeout(_) | archy_net::BlobError::TooSlow { .. } => Self::Timeout,
@@ -320,6 +336,7 @@ fn attempt<R: Remote>(
     start: &GenerationStore,
     remote: R,
     serves_targets: bool,
+    peers_at: &dyn Fn(u64) -> bool,
     source: &str,
     report: &mut SyncReport,
 ) -> Result<Attempt, AttemptError> {
@@ -352,6 +369,10 @@ fn attempt<R: Remote>(
     let mut files = Vec::new();
     let mut missing = Vec::new();
     let mut envelopes = Vec::new();
+    // Peers trusting the same catalog hold its envelopes: they are asked first, and the origin
+    // only for what they can't serve (after this, over the swarm).
+    let version = updater.trusted_timestamp().map_or(0, |t| t.version);
+    let serves_targets = serves_targets && !peers_at(version);
     for target in &targets {
         let Some(record) = target_record(target) else {
             report.errors.push(format!("{}: no BLAKE3 content address in its signed entry; skipped", target.path()));
@@ -513,88 +534,35 @@ fn index_apps(files: &FileStore, attempt: &mut Attempt, report: &mut SyncReport)
     attempt.state.apps = apps;
 }
 
-/// Every provider of file bytes, the round's source first.
-fn iroh_providers(config: &Config, first: Option<&PeerAddr>) -> Vec<PeerAddr> {
-    let mut out: Vec<PeerAddr> = first.into_iter().cloned().collect();
-    for p in config.origin.iroh.iter().chain(config.peers.iter().map(|p| &p.iroh)) {
-        if !out.contains(p) {
-            out.push(p.clone());
-        }
-    }
-    out
-}
-
-/// Fetches a target file into `files/<blake3>` from the first provider that delivers it intact:
-/// the origin over HTTP, then the origin's and peers' iroh endpoints. Returns its path.
-pub async fn fetch_file(
-    data: &DataDir,
-    config: &Config,
-    file: &CatalogFile,
-    endpoint: Option<&Endpoint>,
-    progress: Arc<dyn FetchProgress>,
-) -> anyhow::Result<PathBuf> {
-    let files = data.files();
-    if files.contains(&file.blake3) {
-        return Ok(files.path(&file.blake3));
-    }
-    let hash: blake3::Hash = file.blake3.parse().context("bad BLAKE3 in the catalog")?;
-    let timeout = config.provider_timeout();
-    let tmp = files.part_path(&file.blake3, "part")?;
-    let mut errors = Vec::new();
-    if let Some(url) = &config.origin.url {
-        let url = format!("{}/targets/{}", url.trim_end_matches('/'), consistent_path(file));
-        progress.start(&file.path, file.length);
-        let (file_c, tmp_c, p) = (file.clone(), tmp.clone(), progress.clone());
-        let got = tokio::task::spawn_blocking(move || http_fetch(&url, &file_c, &tmp_c, timeout, &*p)).await?;
-        match got {
-            Ok(()) => {
-                progress.finish(true);
-                return Ok(files.commit_part(&tmp, &file.blake3)?);
-            }
-            Err(e) => errors.push(format!("origin http: {e:#}")),
-        }
-    }
-    let owned;
-    let endpoint = match endpoint {
-        Some(e) => e,
-        None => {
-            owned = client_endpoint(config).await?;
-            &owned
-        }
-    };
-    for provider in iroh_providers(config, None) {
-        progress.start(&file.path, file.length);
-        let p = progress.clone();
-        match archy_net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await {
-            Ok(()) => {
-                progress.finish(true);
-                return Ok(files.commit_part(&tmp, &file.blake3)?);
-            }
-            Err(e) => {
-                tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
-                errors.push(format!("{provider}: {e}"));
-            }
-        }
-    }
-    let _ = std::fs::remove_file(&tmp);
-    progress.finish(false);
-    anyhow::bail!("no provider delivered {} intact: {}", file.path, errors.join("; "))
-}
-
 /// Fetches a target named in the verified catalog (an image archive) into `files/`, verified
-/// against its signed length and BLAKE3; returns the local path.
+/// against its signed length and BLAKE3, peers first and the origin last ([`swarm`]); returns
+/// the local path and what each provider kind sent.
 pub async fn fetch_target(
     data: &DataDir,
     config: &Config,
     catalog: &NodeCatalog,
     target_path: &str,
     progress: Arc<dyn FetchProgress>,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<swarm::FetchAnswer> {
     let file = catalog.file(target_path).cloned().with_context(|| format!("`{target_path}` is not in the catalog"))?;
-    fetch_file(data, config, &file, None, progress).await
+    let fetcher = Fetcher::for_data(data, config).await?;
+    let version = Some(catalog.state().timestamp_version);
+    let fetched = swarm::fetch_file(data, config, &fetcher, &file, version, None, progress)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    if fetched.received != Received::default() {
+        tracing::info!(
+            file = %file.path,
+            from_origin = fetched.received.from_origin,
+            from_peers = fetched.received.from_peers,
+            "fetched"
+        );
+    }
+    Ok(swarm::FetchAnswer { path: fetched.path, received: fetched.received })
 }
 
-fn consistent_path(file: &CatalogFile) -> String {
+/// The target file's name in the consistent-snapshot layout (`<dir>/<sha256>.<name>`).
+pub(crate) fn consistent_path(file: &CatalogFile) -> String {
     match file.path.rsplit_once('/') {
         Some((dir, base)) => format!("{dir}/{}.{base}", file.sha256),
         None => format!("{}.{}", file.sha256, file.path),
@@ -602,7 +570,7 @@ fn consistent_path(file: &CatalogFile) -> String {
 }
 
 /// Streams a file over HTTP into `tmp`, bounded by the signed length, checking BLAKE3.
-fn http_fetch(
+pub(crate) fn http_fetch(
     url: &str,
     file: &CatalogFile,
     tmp: &Path,
@@ -641,21 +609,20 @@ fn http_fetch(
 }
 
 /// Runs one sync round (holding `<data>/sync.lock`) and writes `<data>/status.json`.
-pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoint>) -> anyhow::Result<SyncReport> {
+///
+/// `fetcher` is the running node's ([`Fetcher::for_daemon`]); a one-shot round makes its own
+/// from the provider table the running node keeps on disk.
+pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher>) -> anyhow::Result<SyncReport> {
     let data = data.clone();
-    let endpoint_given = endpoint.map(|_| ());
     let lock_path = data.sync_lock();
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
-    let owned;
-    let endpoint = match endpoint {
-        Some(e) => Some(e.clone()),
-        None if config.origin.iroh.is_some() || !config.peers.is_empty() => {
-            owned = client_endpoint(config).await?;
-            Some(owned.clone())
-        }
-        None => None,
+    let one_shot = fetcher.is_none();
+    let fetcher = match fetcher {
+        Some(f) => f.clone(),
+        None => Fetcher::for_data(&data, config).await?,
     };
+    let endpoint = Some(fetcher.endpoint().clone());
     let mut report = SyncReport { at: Some(Utc::now()), ..SyncReport::default() };
     let start = GenerationStore::load(&data)?;
     let handle = tokio::runtime::Handle::current();
@@ -676,6 +643,13 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
     for peer in &config.peers {
         candidates.push(Candidate::Iroh(peer.iroh.clone(), false));
     }
+    // Then the swarm's peers, the highest catalog version they announce first (asked only when
+    // the origin is unreachable; what they send is verified like anyone's).
+    for peer in fetcher.metadata_peers(METADATA_PEERS) {
+        if !config.peers.iter().any(|p| p.iroh.id == peer.id) {
+            candidates.push(Candidate::Iroh(peer, false));
+        }
+    }
     anyhow::ensure!(!candidates.is_empty(), "{}: no origin or peer configured", data.config_file().display());
 
     let mut chosen: Option<(Attempt, Option<PeerAddr>)> = None;
@@ -689,7 +663,7 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
             Candidate::Iroh(addr, false) => (format!("peer {}", addr.id), Some(addr.clone())),
         };
         let (d, s, h, ep) = (data.clone(), start.clone(), handle.clone(), endpoint.clone());
-        let src = source.clone();
+        let (src, f) = (source.clone(), fetcher.clone());
         let mut r = std::mem::take(&mut report);
         let (result, r) = tokio::task::spawn_blocking(move || {
             let result = match candidate {
@@ -697,12 +671,12 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
                     let base = url.trim_end_matches('/');
                     let remote =
                         crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
-                    attempt(&d, &s, remote, true, &src, &mut r)
+                    attempt(&d, &s, remote, true, &|v| f.peers_at(v), &src, &mut r)
                 }
                 Candidate::Iroh(addr, _) => match ep {
                     Some(endpoint) => {
                         let remote = IrohRemote { handle: h, endpoint, peer: addr, connection: None, timeout };
-                        attempt(&d, &s, remote, false, &src, &mut r)
+                        attempt(&d, &s, remote, false, &|_| false, &src, &mut r)
                     }
                     None => Err(AttemptError::Unreachable("no iroh endpoint".into())),
                 },
@@ -717,6 +691,10 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
                     report.origin_reachable = true;
                 }
                 report.bytes_downloaded += a.bytes;
+                let mut metadata = Received::default();
+                metadata.add(via.as_ref().map(|v| &v.id), a.bytes);
+                fetcher.count(&metadata);
+                report.received.merge(&metadata);
                 chosen = Some((a, via));
                 break;
             }
@@ -737,15 +715,44 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
     }
 
     if let Some((mut attempt, via)) = chosen {
-        // Manifests the source could not serve as targets come over iroh-blobs.
+        // Manifests not fetched with the metadata: peers first, the origin last, many at once.
+        let missing = std::mem::take(&mut attempt.missing);
+        let version = Some(attempt.state.timestamp_version);
+        let fetched: Vec<_> = {
+            use futures_util::StreamExt as _;
+            let shared = Arc::new(config.clone());
+            let jobs = missing.into_iter().map(|file| {
+                let (data, config, fetcher, via) = (data.clone(), shared.clone(), fetcher.clone(), via.clone());
+                async move {
+                    let progress: Arc<dyn FetchProgress> = Arc::new(NoProgress);
+                    swarm::fetch_file(&data, &config, &fetcher, &file, version, via.as_ref(), progress).await
+                }
+            });
+            futures_util::stream::iter(jobs).buffer_unordered(FETCH_CONCURRENCY).collect().await
+        };
         let mut fetch_failed = false;
-        for file in std::mem::take(&mut attempt.missing) {
-            let before = data.files().contains(&file.blake3);
-            match fetch_file_from(&data.files(), &file, endpoint.as_ref(), config, via.as_ref(), &mut report).await {
-                Ok(_) if !before => report.bytes_downloaded += file.length,
-                Ok(_) => {}
+        for result in fetched {
+            match result {
+                Ok(f) => {
+                    report.bytes_downloaded += f.received.from_origin + f.received.from_peers;
+                    report.received.merge(&f.received);
+                    for failure in f.failures {
+                        report.errors.push(format!(
+                            "provider {} dropped for {}: {}",
+                            failure.provider, failure.file, failure.detail
+                        ));
+                        report.provider_failures.push(failure);
+                    }
+                }
                 Err(e) => {
-                    report.errors.push(format!("{e:#}"));
+                    for failure in e.failures {
+                        report.errors.push(format!(
+                            "provider {} dropped for {}: {}",
+                            failure.provider, failure.file, failure.detail
+                        ));
+                        report.provider_failures.push(failure);
+                    }
+                    report.errors.push(e.message);
                     fetch_failed = true;
                 }
             }
@@ -769,49 +776,16 @@ pub async fn sync_once(data: &DataDir, config: &Config, endpoint: Option<&Endpoi
         report.snapshot_version = catalog.state().snapshot_version;
         report.apps = catalog.state().apps.len();
     }
+    report.peers_known = match fetcher.swarm() {
+        Some(s) => s.with_table(|t| t.peers().count()),
+        None => ProviderTable::load(&data.swarm_table(), std::time::SystemTime::now()).peers().count(),
+    };
     catalog::repo::write_atomic(&data.sync_status(), &serde_json::to_vec_pretty(&report)?)?;
     drop(lock);
-    if let (Some(ep), None) = (&endpoint, endpoint_given) {
-        ep.close().await;
+    if one_shot {
+        fetcher.endpoint().close().await;
     }
     Ok(report)
-}
-
-/// Like [`fetch_file`] but the round's source peer first.
-async fn fetch_file_from(
-    files: &FileStore,
-    file: &CatalogFile,
-    endpoint: Option<&Endpoint>,
-    config: &Config,
-    first: Option<&PeerAddr>,
-    report: &mut SyncReport,
-) -> anyhow::Result<PathBuf> {
-    if files.contains(&file.blake3) {
-        return Ok(files.path(&file.blake3));
-    }
-    let endpoint = endpoint.context("no iroh endpoint to fetch files with")?;
-    let hash: blake3::Hash = file.blake3.parse().context("bad BLAKE3 in the catalog")?;
-    let timeout = config.provider_timeout();
-    let tmp = files.part_path(&file.blake3, "part")?;
-    let mut errors = Vec::new();
-    for provider in iroh_providers(config, first) {
-        match archy_net::fetch_blob(endpoint, &provider, hash, file.length, &tmp, timeout, |_| {}).await {
-            Ok(()) => return Ok(files.commit_part(&tmp, &file.blake3)?),
-            Err(e) => {
-                tracing::warn!(%provider, file = %file.path, "provider dropped: {e}");
-                report.errors.push(format!("provider {provider} dropped for {}: {e}", file.path));
-                report.provider_failures.push(ProviderFailure {
-                    provider: provider.to_string(),
-                    file: file.path.clone(),
-                    kind: ProviderFailureKind::of_blob(&e),
-                    detail: e.to_string(),
-                });
-                errors.push(format!("{provider}: {e}"));
-            }
-        }
-    }
-    let _ = std::fs::remove_file(&tmp);
-    anyhow::bail!("no provider delivered {} intact: {}", file.path, errors.join("; "))
 }
 
 /// Reads `<data>/status.json`, the last round's report.

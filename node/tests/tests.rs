@@ -35,5 +35,6 @@ mod orchestrator_networks;
 mod publisher_keys;
 mod publisher_loop;
 mod service;
+mod swarm;
 mod sync_attacks;
 mod sync_paths;

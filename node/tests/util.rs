@@ -7,11 +7,14 @@
 //! - [`docker`]: the Docker engine, the shared test image, signed test manifests, free host
 //!   ports, and guards that remove what a test created;
 //! - [`engine`]: a container engine owned by one test, to kill, restart and cut the power of;
+//! - [`netns`]: hosts as Linux network namespaces on a private switch (a bridge in a namespace
+//!   of its own), to cut off, block from each other, or limit the uplink of;
 //! - [`nostr`]: relays (the embedded archy relay and a hostile one), publishers and the Nostr
 //!   side of `archy-node`.
 
 pub mod docker;
 pub mod engine;
+pub mod netns;
 pub mod nostr;
 pub mod origin;
 

@@ -72,10 +72,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         "method `{method}`: GET, POST, PUT or DELETE"
     );
     anyhow::ensure!(args.path.starts_with('/'), "the path starts with `/`, e.g. /v1/status");
-    let (status, body) = match info.api.strip_prefix("unix:") {
-        Some(socket) => over_socket(socket, &method, &args.path, args.body.as_deref())?,
-        None => over_tcp(&info.api, &ApiToken::load_or_create(&data.api_token())?, &method, &args.path, args.body)?,
-    };
+    let (status, body) = call(&data, &info, &method, &args.path, args.body)?;
     let ok = (200..300).contains(&status);
     if ok {
         print!("{body}");
@@ -86,6 +83,20 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         if ok { println!() } else { eprintln!() }
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// One request to the running node `info` of `data`: the status and the body.
+pub(super) fn call(
+    data: &crate::DataDir,
+    info: &crate::node_info::NodeInfo,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> anyhow::Result<(u16, String)> {
+    match info.api.strip_prefix("unix:") {
+        Some(socket) => over_socket(socket, method, path, body.as_deref()),
+        None => over_tcp(&info.api, &ApiToken::load_or_create(&data.api_token())?, method, path, body),
+    }
 }
 
 fn over_tcp(

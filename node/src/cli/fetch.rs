@@ -19,11 +19,34 @@ pub(super) struct Args {
 pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logs("warn,archy=info");
     let data = args.data.dir();
+    // A running node fetches it: with its swarm, into its blob store, serving the ranges it has
+    // to other nodes while the file arrives.
+    if let Some(info) = crate::node_info::read_node_info(&data) {
+        let body = serde_json::json!({ "target": args.target }).to_string();
+        match super::api::call(&data, &info, "POST", "/v1/fetch", Some(body)) {
+            Ok((200, answer)) => {
+                let fetched: crate::sync::swarm::FetchAnswer = serde_json::from_str(&answer)?;
+                eprintln!(
+                    "{}: {} bytes from the origin, {} from peers (through the running node)",
+                    args.target, fetched.received.from_origin, fetched.received.from_peers
+                );
+                println!("{}", fetched.path.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok((status, answer)) => anyhow::bail!("the running node ({}): {status}: {}", info.api, answer.trim()),
+            // node.json left by a node that did not stop cleanly: fetch here.
+            Err(e) => tracing::info!("no running node answers ({e:#}); fetching here"),
+        }
+    }
     let config = data.config()?;
     let catalog = NodeCatalog::open(&data)?;
     let progress = Arc::new(Bar::default());
-    let path = runtime()?.block_on(crate::sync::fetch_target(&data, &config, &catalog, &args.target, progress))?;
-    println!("{}", path.display());
+    let fetched = runtime()?.block_on(crate::sync::fetch_target(&data, &config, &catalog, &args.target, progress))?;
+    eprintln!(
+        "{}: {} bytes from the origin, {} from peers",
+        args.target, fetched.received.from_origin, fetched.received.from_peers
+    );
+    println!("{}", fetched.path.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,6 +16,7 @@ use crate::orchestrator::api as lifecycle;
     paths(
         super::api_status,
         super::api_sync,
+        super::api_fetch,
         super::api_apps,
         lifecycle::list,
         lifecycle::install,

@@ -5,6 +5,7 @@
 //! at start and after every change, so nodes and peers can fetch them with verified streaming.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -25,16 +26,86 @@ pub(crate) async fn start(
     let secret = archy_net::load_or_create_secret(&state_dir.join("iroh.key"))?;
     let endpoint = archy_net::bind_endpoint(secret, bind).await?;
     registry.iroh_addr = Some(archy_net::local_peer_addr(&endpoint)?);
-    let blobs = iroh_blobs::BlobsProtocol::new(&store, None);
+    let metrics = registry.metrics.clone();
+    let blobs = iroh_blobs::BlobsProtocol::new(&store, Some(count_blob_bytes(metrics.clone())));
     registry.blobs = Some(store);
-    let meta = MetaServer::new(registry.cache.clone());
+    let meta = MetaServer::new(Arc::new(CountingMeta { inner: registry.cache.clone(), metrics }));
+    // The origin is a member of every swarm of its catalog: nodes bootstrap from it. It relays
+    // announcements and announces nothing (it is every file's provider of last resort).
+    let gossip = iroh_gossip::net::Gossip::builder().spawn(endpoint.clone());
+    for topic in registry.swarm_topics()? {
+        let swarm = archy_net::swarm::relay_only(&endpoint, &gossip, topic).await?;
+        registry.swarms.push(swarm);
+    }
     Ok(iroh::protocol::Router::builder(endpoint)
         .accept(iroh_blobs::ALPN, blobs)
         .accept(archy_net::META_ALPN, meta)
+        .accept(iroh_gossip::ALPN, gossip)
         .spawn())
 }
 
+/// The metadata the iroh metadata protocol serves, counted.
+#[derive(Debug)]
+struct CountingMeta {
+    inner: Arc<super::state::Cache>,
+    metrics: Arc<super::metrics::Metrics>,
+}
+
+impl archy_net::MetaSource for CountingMeta {
+    fn meta(&self, name: &str) -> Option<Bytes> {
+        let bytes = self.inner.meta(name)?;
+        super::metrics::add(&self.metrics.iroh_metadata_bytes, bytes.len() as u64);
+        Some(bytes)
+    }
+}
+
+/// Provider events of iroh-blobs: every finished or aborted transfer adds what it sent.
+fn count_blob_bytes(metrics: Arc<super::metrics::Metrics>) -> iroh_blobs::provider::events::EventSender {
+    use iroh_blobs::provider::events::{EventMask, EventSender, ProviderMessage, RequestMode, RequestUpdate};
+    let mask = EventMask { get: RequestMode::NotifyLog, get_many: RequestMode::NotifyLog, ..EventMask::DEFAULT };
+    let (sender, mut rx) = EventSender::channel(256, mask);
+    tokio::spawn(async move {
+        while let Some(message) = rx.recv().await {
+            let mut updates = match message {
+                ProviderMessage::GetRequestReceivedNotify(m) => m.rx,
+                ProviderMessage::GetManyRequestReceivedNotify(m) => m.rx,
+                _ => continue,
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(update)) = updates.recv().await {
+                    let stats = match update {
+                        RequestUpdate::Completed(c) => c.stats,
+                        RequestUpdate::Aborted(a) => a.stats,
+                        _ => continue,
+                    };
+                    super::metrics::add(&metrics.iroh_target_bytes, stats.payload_bytes_sent + stats.other_bytes_sent);
+                }
+            });
+        }
+    });
+    sender
+}
+
 impl Registry {
+    /// The swarm topics of this catalog: one per distinct root key set in its root history
+    /// (`archy_net::topic_for_root`), so nodes pinned to any root version find the origin.
+    fn swarm_topics(&self) -> anyhow::Result<Vec<[u8; 32]>> {
+        let mut topics = Vec::new();
+        let cache = self.cache.0.read().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
+        for (name, bytes) in &cache.files {
+            let is_root =
+                name == "root.json" || name.strip_suffix(".root.json").is_some_and(|v| v.parse::<u64>().is_ok());
+            if is_root
+                && let Ok(topic) = archy_net::topic_for_root(bytes)
+                && !topics.contains(&topic)
+            {
+                topics.push(topic);
+            }
+        }
+        Ok(topics)
+    }
+
     /// Adds every metadata and target file to the iroh blob store (by BLAKE3).
     pub(crate) async fn publish_blobs(&self) -> anyhow::Result<()> {
         let Some(store) = &self.blobs else { return Ok(()) };

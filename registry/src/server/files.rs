@@ -9,15 +9,19 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 
 use super::Registry;
-use super::metrics::count;
+use super::metrics::{add, count};
 
 /// `GET /metadata/<name>`.
 pub(crate) async fn metadata(State(registry): State<Arc<Registry>>, UrlPath(name): UrlPath<String>) -> Response {
     count(&registry.metrics.metadata_requests);
     match registry.cached(&name) {
-        Some(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Some(bytes) => {
+            add(&registry.metrics.http_metadata_bytes, bytes.len() as u64);
+            ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+        }
         None => {
             count(&registry.metrics.not_found);
             StatusCode::NOT_FOUND.into_response()
@@ -33,7 +37,14 @@ pub(crate) async fn target(State(registry): State<Arc<Registry>>, UrlPath(path):
     match tokio::fs::File::open(&full).await {
         Ok(file) => {
             let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-            let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024));
+            // Counted as it is sent: a client that hangs up early is charged what it received.
+            let counted = registry.clone();
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    add(&counted.metrics.http_target_bytes, c.len() as u64);
+                }
+            });
+            let body = Body::from_stream(stream);
             ([(header::CONTENT_TYPE, "application/octet-stream"), (header::CONTENT_LENGTH, &len.to_string())], body)
                 .into_response()
         }

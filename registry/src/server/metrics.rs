@@ -22,6 +22,16 @@ pub(crate) struct Metrics {
     pub(crate) blobs_accepted: AtomicU64,
     pub(crate) blobs_refused: AtomicU64,
     pub(crate) timestamp_resigns: AtomicU64,
+    /// Bytes served: HTTP metadata, HTTP targets, iroh metadata, iroh blobs.
+    pub(crate) http_metadata_bytes: AtomicU64,
+    pub(crate) http_target_bytes: AtomicU64,
+    pub(crate) iroh_metadata_bytes: AtomicU64,
+    pub(crate) iroh_target_bytes: AtomicU64,
+}
+
+/// Adds `n` bytes to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Adds one to a counter.
@@ -68,6 +78,12 @@ fn metrics_text(registry: &Registry) -> String {
          archy_registry_requests_total{{kind=\"metadata\"}} {}\n\
          archy_registry_requests_total{{kind=\"target\"}} {}\n\
          archy_registry_requests_total{{kind=\"not_found\"}} {}\n\
+         # HELP archy_registry_bytes_served_total Bytes the origin sent, by protocol and kind (metadata: TUF metadata; target: manifests, archives, icons).\n\
+         # TYPE archy_registry_bytes_served_total counter\n\
+         archy_registry_bytes_served_total{{proto=\"http\",kind=\"metadata\"}} {}\n\
+         archy_registry_bytes_served_total{{proto=\"http\",kind=\"target\"}} {}\n\
+         archy_registry_bytes_served_total{{proto=\"iroh\",kind=\"metadata\"}} {}\n\
+         archy_registry_bytes_served_total{{proto=\"iroh\",kind=\"target\"}} {}\n\
          # HELP archy_registry_submissions_total Publisher submissions, by outcome.\n\
          # TYPE archy_registry_submissions_total counter\n\
          archy_registry_submissions_total{{outcome=\"accepted\"}} {}\n\
@@ -100,6 +116,10 @@ fn metrics_text(registry: &Registry) -> String {
         load(&m.metadata_requests),
         load(&m.target_requests),
         load(&m.not_found),
+        load(&m.http_metadata_bytes),
+        load(&m.http_target_bytes),
+        load(&m.iroh_metadata_bytes),
+        load(&m.iroh_target_bytes),
         load(&m.submissions_accepted),
         load(&m.submissions_refused),
         load(&m.blobs_accepted),

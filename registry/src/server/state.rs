@@ -135,7 +135,9 @@ pub struct Registry {
     /// Serialises every change to the repository on disk.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) cache: Arc<Cache>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The swarms of this catalog the origin is a member of (kept alive with it).
+    pub(crate) swarms: Vec<archy_net::Swarm>,
     pub(crate) blobs: Option<iroh_blobs::store::fs::FsStore>,
     /// Metadata files already in the blob store, by name.
     pub(crate) in_blobs: tokio::sync::Mutex<HashSet<String>>,
@@ -188,7 +190,8 @@ impl Registry {
             repo_dir,
             write_lock: Mutex::new(()),
             cache: Arc::new(Cache(RwLock::new(MetaCache::default()))),
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
+            swarms: Vec::new(),
             blobs: None,
             in_blobs: Default::default(),
             targets_in_blobs: Default::default(),
