@@ -22,6 +22,10 @@
 #   meta_frame     the /archy/meta/1 framing (archy_net::meta::decode_request, decode_status,
 #                  decode_length, ResponseHead::encode): what decodes is a valid name, lengths
 #                  over the limit are refused, what the server writes reads back.
+#   swarm_announcement  a gossip message as a swarm announcement (archy_net::announce::decode)
+#                  taken into a provider table (swarm::ProviderTable::accept): what decodes keeps
+#                  the limits, a repeat is a replay, the table stays bounded; announcements built
+#                  from the input and signed decode back, and any flipped bit is refused.
 #   submission     POST /v1/submissions through the origin's real router (a temporary origin
 #                  with one publisher): fuzzer-chosen content type, body and chunking, the
 #                  metadata part optionally signed again by the publisher (listing the uploaded

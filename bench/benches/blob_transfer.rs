@@ -10,7 +10,7 @@
 //! Each round fetches the file once with each of:
 //! - **archy**: an `archy-registry` origin (`registry::server::serve` in a child process, its
 //!   iroh-blobs store holding the file as a target of the signed catalog) and a node that has
-//!   synced that catalog; the timed part is `node::sync::fetch_file` for the archive's catalog
+//!   synced that catalog; the timed part is `node::sync::swarm::fetch_file` for the archive's catalog
 //!   entry, the node's own code path: iroh connection, BLAKE3-verified streaming into
 //!   `files/.<hash>.part`, fsync, rename into `files/<blake3>`;
 //! - **bare iroh-blobs**: a provider child process with the file in an iroh-blobs `MemStore`
@@ -253,8 +253,7 @@ async fn bench() {
     })
     .unwrap();
     let config = node.config().unwrap();
-    let endpoint = node::config::client_endpoint(&config).await.unwrap();
-    let report = node::sync::sync_once(&node, &config, Some(&endpoint)).await.unwrap();
+    let report = node::sync::sync_once(&node, &config, None).await.unwrap();
     assert!(report.ok(), "sync: {:?}", report.errors);
     let file =
         node::catalog::NodeCatalog::open(&node).unwrap().file(IMAGE_PATH).cloned().expect("image in the catalog");
@@ -277,7 +276,9 @@ async fn bench() {
         let _ = std::fs::remove_file(&dest);
         let t = Instant::now();
         let progress = std::sync::Arc::new(node::sync::NoProgress);
-        node::sync::fetch_file(&node, &config, &file, Some(&endpoint), progress).await.unwrap();
+        // A fresh fetcher each round (a one-shot command's: its blob store starts empty).
+        let fetcher = node::sync::swarm::Fetcher::for_data(&node, &config).await.unwrap();
+        node::sync::swarm::fetch_file(&node, &config, &fetcher, &file, None, None, progress).await.unwrap();
         let archy = t.elapsed().as_secs_f64();
         assert_eq!(std::fs::metadata(&dest).unwrap().len(), len);
 
@@ -363,7 +364,6 @@ async fn bench() {
         overhead * 100.0,
         if overhead <= 0.10 { "met" } else { "MISSED" }
     );
-    endpoint.close().await;
     bare_endpoint.close().await;
     drop(bare);
     let _ = std::fs::remove_dir_all(&work);

@@ -121,16 +121,36 @@ pub async fn fetch_blob(
     length: u64,
     dest: &Path,
     stall: Duration,
-    mut progress: impl FnMut(u64) + Send,
+    progress: impl FnMut(u64) + Send,
 ) -> Result<(), BlobError> {
-    let connection = tokio::time::timeout(stall, endpoint.connect(provider.endpoint_addr(), iroh_blobs::ALPN))
+    let connection = connect(endpoint, provider, stall).await?;
+    let result = fetch_blob_over(&connection, hash, length, dest, stall, progress).await;
+    connection.close(0u32.into(), b"done");
+    result
+}
+
+/// Opens an iroh-blobs connection to `provider`, given up on after `stall`.
+pub async fn connect(endpoint: &Endpoint, provider: &PeerAddr, stall: Duration) -> Result<Connection, BlobError> {
+    tokio::time::timeout(stall, endpoint.connect(provider.endpoint_addr(), iroh_blobs::ALPN))
         .await
         .map_err(|_| BlobError::Timeout(stall))?
-        .map_err(|e| BlobError::Connect(e.to_string()))?;
+        .map_err(|e| BlobError::Connect(e.to_string()))
+}
+
+/// [`fetch_blob`] over a connection the caller keeps (many small files from one provider take
+/// one connection, not one each).
+pub async fn fetch_blob_over(
+    connection: &Connection,
+    hash: blake3::Hash,
+    length: u64,
+    dest: &Path,
+    stall: Duration,
+    mut progress: impl FnMut(u64) + Send,
+) -> Result<(), BlobError> {
     let file = tokio::fs::File::create(dest).await?.into_std().await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
     let writer = tokio::task::spawn_blocking(move || write_chunks(file, rx));
-    let received = receive_blob(&connection, hash, length, stall, &tx, &mut progress).await;
+    let received = receive_blob(connection, hash, length, stall, &tx, &mut progress).await;
     drop(tx);
     // Always waited for, also after an error, so the caller may reuse or remove `dest`.
     let written = writer.await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
@@ -139,7 +159,6 @@ pub async fn fetch_blob(
     tokio::task::spawn_blocking(move || file.sync_all())
         .await
         .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
-    connection.close(0u32.into(), b"done");
     Ok(())
 }
 

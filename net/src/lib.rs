@@ -35,7 +35,7 @@ pub mod peer;
 pub mod ranges;
 pub mod swarm;
 
-pub use blobs::{BlobError, FolderBlobs, MIN_RATE, deadline, fetch_blob};
+pub use blobs::{BlobError, FolderBlobs, MIN_RATE, deadline, fetch_blob, fetch_blob_over};
 pub use endpoint::{bind_endpoint, load_or_create_secret, local_peer_addr};
 pub use meta::{META_ALPN, MetaServer, MetaSource, fetch_meta, valid_meta_name};
 pub use peer::PeerAddr;

@@ -140,7 +140,7 @@ pub enum RefusalKind {
 }
 
 impl Refusal {
-    fn new(source: &str, kind: RefusalKind, subject: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(source: &str, kind: RefusalKind, subject: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { source: source.to_owned(), kind, subject: subject.into(), detail: detail.into() }
     }
 
@@ -335,8 +335,6 @@ fn attempt<R: Remote>(
     data: &DataDir,
     start: &GenerationStore,
     remote: R,
-    serves_targets: bool,
-    peers_at: &dyn Fn(u64) -> bool,
     source: &str,
     report: &mut SyncReport,
 ) -> Result<Attempt, AttemptError> {
@@ -369,38 +367,15 @@ fn attempt<R: Remote>(
     let mut files = Vec::new();
     let mut missing = Vec::new();
     let mut envelopes = Vec::new();
-    // Peers trusting the same catalog hold its envelopes: they are asked first, and the origin
-    // only for what they can't serve (after this, over the swarm).
-    let version = updater.trusted_timestamp().map_or(0, |t| t.version);
-    let serves_targets = serves_targets && !peers_at(version);
     for target in &targets {
         let Some(record) = target_record(target) else {
             report.errors.push(format!("{}: no BLAKE3 content address in its signed entry; skipped", target.path()));
             continue;
         };
         if target.path().starts_with("apps/") {
-            let files = data.files();
-            let present = files.contains(&record.blake3);
-            if !present && !serves_targets {
+            // Fetched after this, many at once, peers first and the origin last.
+            if !data.files().contains(&record.blake3) {
                 missing.push(record.clone());
-            } else if !present {
-                // The origin over HTTP serves targets too: fetch and verify now (§5.7).
-                match updater.download_target(target) {
-                    Ok(bytes) => {
-                        files.put(&record.blake3, &bytes).map_err(|e| {
-                            let detail = format!("storing {}: {e}", target.path());
-                            AttemptError::Refused(Refusal::new(source, RefusalKind::Other, target.path(), detail))
-                        })?;
-                    }
-                    Err(e) => {
-                        report.errors.push(format!("{source}: {}: {e}", target.path()));
-                        // Named by its target path, not the consistent-snapshot file name.
-                        report
-                            .refusals
-                            .push(Refusal { subject: target.path().to_owned(), ..Refusal::of_update(source, &e) });
-                        missing.push(record.clone());
-                    }
-                }
             }
             envelopes.push(target.clone());
         }
@@ -569,42 +544,83 @@ pub(crate) fn consistent_path(file: &CatalogFile) -> String {
     }
 }
 
-/// Streams a file over HTTP into `tmp`, bounded by the signed length, checking BLAKE3.
+/// Why a file from the origin's HTTP was not taken, by the rule it broke.
+#[derive(Debug)]
+pub(crate) struct HttpFetchError {
+    /// [`RefusalKind::TooLarge`] (more than the signed length), [`RefusalKind::Hash`] (other
+    /// bytes), [`RefusalKind::Unreachable`] or [`RefusalKind::Fetch`].
+    pub(crate) kind: RefusalKind,
+    pub(crate) detail: String,
+}
+
+impl std::fmt::Display for HttpFetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// One HTTP agent per provider timeout, kept for the process: its connections are reused, so a
+/// round's many small files do not each open one.
+fn http_agent(timeout: Duration) -> ureq::Agent {
+    static AGENTS: std::sync::Mutex<Vec<(Duration, ureq::Agent)>> = std::sync::Mutex::new(Vec::new());
+    let mut agents = AGENTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, agent)) = agents.iter().find(|(t, _)| *t == timeout) {
+        return agent.clone();
+    }
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeout)
+        .timeout_read(timeout)
+        .max_idle_connections_per_host(2 * FETCH_CONCURRENCY)
+        .redirects(0)
+        .build();
+    agents.push((timeout, agent.clone()));
+    agent
+}
+
+/// Streams a file over HTTP into `tmp`, bounded by the signed length, checking BLAKE3 (TUF 1.0
+/// §5.7.3: the length and hashes of the signed target entry).
 pub(crate) fn http_fetch(
     url: &str,
     file: &CatalogFile,
     tmp: &Path,
     timeout: Duration,
     progress: &dyn FetchProgress,
-) -> anyhow::Result<()> {
+) -> Result<(), HttpFetchError> {
     use std::io::Write as _;
+    let err = |kind, detail: String| HttpFetchError { kind, detail: format!("{url}: {detail}") };
+    let io = |e: std::io::Error| err(RefusalKind::Fetch, e.to_string());
     // The same overall deadline as over iroh: a server trickling bytes can't hold the fetch.
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(timeout)
-        .timeout_read(timeout)
-        .timeout(archy_net::deadline(file.length, timeout))
-        .redirects(0)
-        .build();
-    let response = agent.get(url).call().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let response = http_agent(timeout).get(url).timeout(archy_net::deadline(file.length, timeout)).call().map_err(
+        |e| match e {
+            ureq::Error::Transport(t) => err(RefusalKind::Unreachable, t.to_string()),
+            e => err(RefusalKind::Fetch, e.to_string()),
+        },
+    )?;
     let mut reader = response.into_reader().take(file.length + 1);
-    let mut out = std::fs::File::create(tmp)?;
+    let mut out = std::fs::File::create(tmp).map_err(io)?;
     let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; (file.length as usize + 1).clamp(4096, 256 * 1024)];
     let mut total = 0u64;
     loop {
-        let n = reader.read(&mut buf)?;
+        let n = reader.read(&mut buf).map_err(io)?;
         if n == 0 {
             break;
         }
         total += n as u64;
-        anyhow::ensure!(total <= file.length, "{url}: more than the signed {} bytes", file.length);
+        if total > file.length {
+            return Err(err(RefusalKind::TooLarge, format!("more than the signed {} bytes", file.length)));
+        }
         hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
+        out.write_all(&buf[..n]).map_err(io)?;
         progress.set(total);
     }
-    anyhow::ensure!(total == file.length, "{url}: {total} bytes, the signed length is {}", file.length);
-    anyhow::ensure!(hasher.finalize().to_hex().as_str() == file.blake3, "{url}: BLAKE3 differs from the signed hash");
-    out.sync_all()?;
+    if total != file.length {
+        return Err(err(RefusalKind::Hash, format!("{total} bytes, the signed length is {}", file.length)));
+    }
+    if hasher.finalize().to_hex().as_str() != file.blake3 {
+        return Err(err(RefusalKind::Hash, "BLAKE3 differs from the signed hash".into()));
+    }
+    out.sync_all().map_err(io)?;
     Ok(())
 }
 
@@ -663,7 +679,7 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
             Candidate::Iroh(addr, false) => (format!("peer {}", addr.id), Some(addr.clone())),
         };
         let (d, s, h, ep) = (data.clone(), start.clone(), handle.clone(), endpoint.clone());
-        let (src, f) = (source.clone(), fetcher.clone());
+        let src = source.clone();
         let mut r = std::mem::take(&mut report);
         let (result, r) = tokio::task::spawn_blocking(move || {
             let result = match candidate {
@@ -671,12 +687,12 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
                     let base = url.trim_end_matches('/');
                     let remote =
                         crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
-                    attempt(&d, &s, remote, true, &|v| f.peers_at(v), &src, &mut r)
+                    attempt(&d, &s, remote, &src, &mut r)
                 }
                 Candidate::Iroh(addr, _) => match ep {
                     Some(endpoint) => {
                         let remote = IrohRemote { handle: h, endpoint, peer: addr, connection: None, timeout };
-                        attempt(&d, &s, remote, false, &|_| false, &src, &mut r)
+                        attempt(&d, &s, remote, &src, &mut r)
                     }
                     None => Err(AttemptError::Unreachable("no iroh endpoint".into())),
                 },
@@ -734,6 +750,7 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
         for result in fetched {
             match result {
                 Ok(f) => {
+                    report.refusals.extend(f.refusals);
                     report.bytes_downloaded += f.received.from_origin + f.received.from_peers;
                     report.received.merge(&f.received);
                     for failure in f.failures {
@@ -745,6 +762,7 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
                     }
                 }
                 Err(e) => {
+                    report.refusals.extend(e.refusals);
                     for failure in e.failures {
                         report.errors.push(format!(
                             "provider {} dropped for {}: {}",

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::CatalogFile;
 use crate::config::Config;
 use crate::data_dir::DataDir;
-use crate::sync::{FetchProgress, ProviderFailure, ProviderFailureKind};
+use crate::sync::{FetchProgress, ProviderFailure, ProviderFailureKind, Refusal};
 
 /// Files larger than this come in ranges from several providers at once.
 pub const RANGES_FROM: u64 = 2 * archy_net::ranges::PIECE;
@@ -85,6 +85,8 @@ pub struct Fetcher {
     total: Arc<Mutex<Received>>,
     /// The blob store of a one-shot command, kept alive with it.
     _mem: Option<Arc<iroh_blobs::store::mem::MemStore>>,
+    /// Open iroh-blobs connections, by provider: many small files take one connection each.
+    conns: Arc<Mutex<HashMap<EndpointId, iroh::endpoint::Connection>>>,
 }
 
 /// The fetchers of running nodes in this process, by data folder.
@@ -94,8 +96,15 @@ impl Fetcher {
     /// The running node's fetcher: its endpoint, store and swarm. Registered for `data`, so that
     /// fetches in the same process (the orchestrator's) use it.
     pub fn for_daemon(data: &DataDir, endpoint: Endpoint, store: iroh_blobs::api::Store, swarm: Swarm) -> Self {
-        let fetcher =
-            Self { endpoint, store, swarm: Some(swarm), table: Arc::default(), total: Arc::default(), _mem: None };
+        let fetcher = Self {
+            endpoint,
+            store,
+            swarm: Some(swarm),
+            table: Arc::default(),
+            total: Arc::default(),
+            _mem: None,
+            conns: Arc::default(),
+        };
         let mut running = RUNNING.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         running.get_or_insert_with(HashMap::new).insert(data.root().to_owned(), fetcher.clone());
         fetcher
@@ -128,7 +137,45 @@ impl Fetcher {
             table: Arc::new(Mutex::new(table)),
             total: Arc::default(),
             _mem: Some(mem),
+            conns: Arc::default(),
         })
+    }
+
+    /// An open iroh-blobs connection to `provider` (kept for the next file).
+    async fn connection(
+        &self,
+        provider: &PeerAddr,
+        stall: std::time::Duration,
+    ) -> Result<iroh::endpoint::Connection, archy_net::BlobError> {
+        let cached = self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&provider.id).cloned();
+        if let Some(c) = cached
+            && c.close_reason().is_none()
+        {
+            return Ok(c);
+        }
+        let c = archy_net::blobs::connect(&self.endpoint, provider, stall).await?;
+        self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(provider.id, c.clone());
+        Ok(c)
+    }
+
+    /// One whole file from one provider over a kept connection (dropped from the cache when the
+    /// fetch fails).
+    async fn fetch_whole(
+        &self,
+        provider: &PeerAddr,
+        hash: blake3::Hash,
+        length: u64,
+        dest: &Path,
+        stall: std::time::Duration,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<(), archy_net::BlobError> {
+        let connection = self.connection(provider, stall).await?;
+        let result = archy_net::fetch_blob_over(&connection, hash, length, dest, stall, progress).await;
+        if result.is_err() {
+            self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&provider.id);
+            connection.close(0u32.into(), b"dropped");
+        }
+        result
     }
 
     /// The endpoint fetches go out from.
@@ -173,7 +220,7 @@ impl Fetcher {
     pub fn metadata_peers(&self, n: usize) -> Vec<PeerAddr> {
         let pick = |t: &ProviderTable| {
             let mut peers: Vec<_> = t.peers().filter(|p| !t.is_banned(&p.id) && !p.addrs.is_empty()).collect();
-            peers.sort_by(|a, b| b.catalog_version.cmp(&a.catalog_version));
+            peers.sort_by_key(|p| std::cmp::Reverse(p.catalog_version));
             peers.into_iter().take(n).map(|p| PeerAddr { id: p.id, addr: p.addrs[0] }).collect::<Vec<_>>()
         };
         match &self.swarm {
@@ -225,6 +272,8 @@ pub struct Fetched {
     pub received: Received,
     /// Providers dropped on the way.
     pub failures: Vec<ProviderFailure>,
+    /// What the origin sent and was refused, with the rule (TUF 1.0 §5.7.3).
+    pub refusals: Vec<Refusal>,
 }
 
 /// What a fetch of a target answers (`POST /v1/fetch`, `archy-node fetch`).
@@ -246,11 +295,13 @@ pub struct FetchFailed {
     pub message: String,
     /// The providers dropped, with why.
     pub failures: Vec<ProviderFailure>,
+    /// What the origin sent and was refused, with the rule.
+    pub refusals: Vec<Refusal>,
 }
 
 impl FetchFailed {
     fn local(e: impl std::fmt::Display) -> Self {
-        Self { message: e.to_string(), failures: Vec::new() }
+        Self { message: e.to_string(), failures: Vec::new(), refusals: Vec::new() }
     }
 }
 
@@ -301,11 +352,7 @@ pub async fn fetch_file(
         for provider in peers.iter().take(PEERS_PER_SMALL_FILE) {
             progress.start(&file.path, file.length);
             let p = progress.clone();
-            match archy_net::fetch_blob(fetcher.endpoint(), provider, hash, file.length, &tmp, timeout, move |n| {
-                p.set(n)
-            })
-            .await
-            {
+            match fetcher.fetch_whole(provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await {
                 Ok(()) => {
                     out.received.add(Some(&provider.id), file.length);
                     out.path = files.commit_part(&tmp, &file.blake3).map_err(FetchFailed::local)?;
@@ -346,6 +393,7 @@ pub async fn fetch_file(
             Err(FetchFailed {
                 message: format!("no provider delivered {} intact: {}", file.path, errors.join("; ")),
                 failures: out.failures,
+                refusals: out.refusals,
             })
         }
     }
@@ -375,15 +423,16 @@ async fn origin_fetch(
                 out.received.add(None, file.length);
                 return Ok(());
             }
-            Err(e) => errors.push(format!("origin http: {e:#}")),
+            Err(e) => {
+                errors.push(format!("origin http: {e}"));
+                out.refusals.push(Refusal::new("origin", e.kind, file.path.clone(), e.detail));
+            }
         }
     }
     if let Some(origin) = &config.origin.iroh {
         progress.start(&file.path, file.length);
         let p = progress.clone();
-        match archy_net::fetch_blob(fetcher.endpoint(), origin, hash, file.length, tmp, timeout, move |n| p.set(n))
-            .await
-        {
+        match fetcher.fetch_whole(origin, hash, file.length, tmp, timeout, move |n| p.set(n)).await {
             Ok(()) => {
                 out.received.add(None, file.length);
                 return Ok(());
