@@ -173,6 +173,18 @@ sed -i 's|^version = "2.8.0"|version = "2.9.0"|' "$WORK/apps/wiki/archy.toml"
 "$BIN/archy-node" sync --data "$WORK/node2"
 "$BIN/archy-node" apps --data "$WORK/node2"
 
+step "node 2 runs too and fetches hello-web's image archive while the origin is up: peers first, verified"
+API2_PORT=$(free_port)
+sed -i "s|^api = .*|api = \"127.0.0.1:$API2_PORT\"|" "$WORK/node2/config.toml"
+keep "$BIN/archy-node" run --data "$WORK/node2" >"$WORK/node2.log" 2>&1
+NODE2=$LAST
+wait_file "$WORK/node2/node.json"
+"$BIN/archy-node" api POST /v1/sync --data "$WORK/node2" >/dev/null
+# Prints where the bytes came from: "… N bytes from the origin, M from peers".
+"$BIN/archy-node" fetch images/hello-web/hello-web-0.1.0.tar --data "$WORK/node2"
+"$BIN/archy-node" status --data "$WORK/node2" | sed -n '/^swarm:/,/^equivocation/p' | sed '$d'
+kill "$NODE2"
+
 step "done: the origin registry and its relay, node 1 and hello-web keep running"
 API=$(sed -n 's|^api = "\(.*\)"|\1|p' "$WORK/node1/config.toml")
 curl -sf "$ORIGIN/" >/dev/null || { echo "error: the marketplace does not answer on $ORIGIN/" >&2; exit 1; }

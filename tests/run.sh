@@ -7,7 +7,9 @@
 #   (systemd-analyze verifies the shipped units), docker.io and fuse-overlayfs (tests start
 #   engines of their own to kill and restart), xfsprogs (an engine on an XFS filesystem with
 #   reflinks, in a loop-mounted file, for snapshots that share blocks), chromium and
-#   chromium-driver (the marketplace and the node's dashboard are tested in a real browser).
+#   chromium-driver (the marketplace and the node's dashboard are tested in a real browser),
+#   iproute2, iptables and curl (the swarm tests run the origin and each node as a host of its
+#   own: network namespaces, veth, tc tbf, iptables DROP; they need root).
 # - A running Docker engine (the orchestrator tests use it for real): a missing socket fails the
 #   run here, unless ARCHY_NO_DOCKER=1 says this machine has no Docker (CI must not set it).
 # - python-tuf, pynostr and selenium in ~/.cache/archy-interop-venv (interop: python-tuf reads
@@ -34,6 +36,9 @@ command -v fuse-overlayfs >/dev/null 2>&1 || missing+=(fuse-overlayfs)
 command -v mkfs.xfs >/dev/null 2>&1 || missing+=(xfsprogs)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+{ command -v ip && command -v tc; } >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}"
   apt-get update -qq

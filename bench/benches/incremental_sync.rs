@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use catalog::keys::SigningKey;
+use archy_bench::{build_origin, envelope, key};
+
 use catalog::repo::{Expiry, Repository};
-use catalog::testing::{TestApp, TestKeys};
 use chrono::Utc;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,61 +41,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Target: incremental bytes / full bytes.
 const TARGET: f64 = 0.01;
-
-/// Deterministic keys, so runs are comparable.
-fn key(n: u8, i: usize) -> SigningKey {
-    let mut seed = [n; 32];
-    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    SigningKey::from_seed(seed)
-}
-
-fn envelope(id: &str, publisher: &SigningKey, version: &str) -> (String, Vec<u8>) {
-    let app = TestApp::new(id).version(version);
-    (catalog::repo::envelope_target_path(id, &version.parse().expect("semver")), app.envelope(publisher))
-}
-
-/// Builds the origin folder (`repository/`, `keys/`) with `publishers` × `apps` envelopes.
-/// Returns the payload bytes a fresh node needs: the metadata it fetches (everything but the
-/// root it already pins) and every envelope.
-fn build_origin(dir: &Path, publishers: usize, apps: usize) -> (u64, u64) {
-    let now = Utc::now();
-    let keys = TestKeys {
-        root: key(1, 0),
-        targets: key(2, 0),
-        snapshot: key(3, 0),
-        timestamp: key(4, 0),
-        publisher: key(9, 0),
-    };
-    let mut repo = keys.create(now);
-    let TestKeys { targets, snapshot, timestamp, .. } = keys;
-    for p in 0..publishers {
-        let publisher = key(9, p);
-        let ids: Vec<String> = (0..apps).map(|i| format!("app-{p}-{i}")).collect();
-        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let role = format!("publisher-{p}");
-        repo.add_publisher(&role, &publisher.did(), &id_refs, &targets, now).expect("add publisher");
-        let batch = ids
-            .iter()
-            .map(|id| {
-                let (path, bytes) = envelope(id, &publisher, "0.1.0");
-                (path, bytes, "manifest".to_owned())
-            })
-            .collect();
-        repo.add_publisher_targets(&role, batch, &publisher, now).expect("add targets");
-    }
-    repo.snapshot_and_timestamp(&snapshot, &timestamp, now).expect("publish");
-    let envelopes: u64 = repo.pending_target_files().values().map(|b| b.len() as u64).sum();
-    let metadata: u64 = repo
-        .metadata_files()
-        .iter()
-        .filter(|(name, _)| !name.ends_with("root.json"))
-        .map(|(_, b)| b.len() as u64)
-        .sum();
-    repo.write_dir(&dir.join("repository")).expect("write_dir");
-    catalog::keyfile::write_new(&dir.join("keys/snapshot.key"), &snapshot).expect("key");
-    catalog::keyfile::write_new(&dir.join("keys/timestamp.key"), &timestamp).expect("key");
-    (metadata, envelopes)
-}
 
 /// Publisher 0 publishes version 0.2.0 of its first app: a new envelope in a new version of its
 /// role, then a new snapshot and timestamp. Returns the sizes of the files a node that has the

@@ -171,6 +171,9 @@ fn check_announcement(event: &Event, announcement: &Announcement) {
         Announcement::Revocation(r) => {
             assert_eq!(d, event::revoke_d_tag(r.app.as_str(), &r.version), "revocation of another version");
         }
+        Announcement::KeyStatement(s) => {
+            assert_eq!(d, event::key_statement_d_tag(s), "key statement under another `d` tag");
+        }
     }
 }
 

@@ -124,7 +124,7 @@ pub async fn fetch_blob(
     progress: impl FnMut(u64) + Send,
 ) -> Result<(), BlobError> {
     let connection = connect(endpoint, provider, stall).await?;
-    let result = fetch_blob_over(&connection, hash, length, dest, stall, progress).await;
+    let result = fetch_blob_over(&connection, hash, length, dest, stall, true, progress).await;
     connection.close(0u32.into(), b"done");
     result
 }
@@ -138,13 +138,15 @@ pub async fn connect(endpoint: &Endpoint, provider: &PeerAddr, stall: Duration) 
 }
 
 /// [`fetch_blob`] over a connection the caller keeps (many small files from one provider take
-/// one connection, not one each).
+/// one connection, not one each). With `sync` false the file is not fsynced (the caller makes
+/// many small files durable at once, or re-fetches what a crash damaged).
 pub async fn fetch_blob_over(
     connection: &Connection,
     hash: blake3::Hash,
     length: u64,
     dest: &Path,
     stall: Duration,
+    sync: bool,
     mut progress: impl FnMut(u64) + Send,
 ) -> Result<(), BlobError> {
     let file = tokio::fs::File::create(dest).await?.into_std().await;
@@ -156,9 +158,11 @@ pub async fn fetch_blob_over(
     let written = writer.await.map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
     received?;
     let file = written?;
-    tokio::task::spawn_blocking(move || file.sync_all())
-        .await
-        .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
+    if sync {
+        tokio::task::spawn_blocking(move || file.sync_all())
+            .await
+            .map_err(|e| BlobError::Io(std::io::Error::other(e)))??;
+    }
     Ok(())
 }
 

@@ -407,6 +407,11 @@ impl Ctx {
                 pick
             };
             let Some(piece) = pick else {
+                // Nothing it shows is needed, and nothing has arrived for a while: it makes way
+                // for the next peer in line (not an offence: it may never have had the file).
+                if self.lock().progressed.elapsed() > self.stall * 3 {
+                    break None;
+                }
                 if observer.is_finished() && !self.lock().shown.contains_key(&index) {
                     break Some(ProviderDrop {
                         provider: provider.clone(),

@@ -71,6 +71,17 @@ impl Daemon {
         };
         if let Some(swarm) = self.fetcher.swarm() {
             swarm.set_catalog_version(catalog.timestamp_version);
+            // The image archives it holds whole (fetched before this node ran, too).
+            if let Ok(current) = NodeCatalog::open(&self.data) {
+                let files = self.data.files();
+                for f in
+                    current.state().files.iter().filter(|f| f.path.starts_with("images/") && files.contains(&f.blake3))
+                {
+                    if let Ok(hash) = f.blake3.parse() {
+                        swarm.hold(hash, true);
+                    }
+                }
+            }
             // The origin decides what is newest: a peer announcing a catalog version the
             // origin does not have is lying (or serving another catalog) and is dropped.
             if catalog.origin_reachable && catalog.ok() {

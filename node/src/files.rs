@@ -117,11 +117,25 @@ impl FileStore {
     /// Moves a fetched and verified temporary file in as `blake3_hex` (rename, then the folder
     /// made durable). Returns the stored path.
     pub fn commit_part(&self, part: &Path, blake3_hex: &str) -> Result<PathBuf, FileError> {
-        let path = self.path(blake3_hex);
-        let io = |source| FileError::Io { path: path.clone(), source };
-        std::fs::rename(part, &path).map_err(io)?;
-        std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)?;
+        let path = self.commit_part_unsynced(part, blake3_hex)?;
+        self.sync_dir()?;
         Ok(path)
+    }
+
+    /// [`FileStore::commit_part`] without making the folder durable: for many small files at
+    /// once, followed by one [`FileStore::sync_dir`]. A file a crash damages or loses is found
+    /// out by the next read (which re-hashes) and fetched again.
+    pub fn commit_part_unsynced(&self, part: &Path, blake3_hex: &str) -> Result<PathBuf, FileError> {
+        let path = self.path(blake3_hex);
+        std::fs::rename(part, &path).map_err(|source| FileError::Io { path: path.clone(), source })?;
+        Ok(path)
+    }
+
+    /// Makes the folder's entries durable (fsync of the directory).
+    pub fn sync_dir(&self) -> Result<(), FileError> {
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| FileError::Io { path: self.dir.clone(), source })
     }
 
     /// Makes every stored file servable to other nodes from the iroh-blobs `store` (by

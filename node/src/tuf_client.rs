@@ -44,7 +44,17 @@ pub(crate) fn refresh(metadata_dir: &Path, metadata_url: &str) -> anyhow::Result
     Ok(())
 }
 
+/// Targets up to this length are downloaded many at once (their bytes are held in memory until
+/// written); larger ones one at a time.
+const PARALLEL_UP_TO: u64 = 1 << 20;
+/// Small targets downloaded at once.
+const PARALLEL: usize = 16;
+
 /// Updates, then fetches each target into `target_dir` (cached by matching length and hashes).
+///
+/// Small targets are downloaded many at once, each over its own keep-alive connection, and
+/// written in the order given: a target is written only when every target before it succeeded,
+/// so the first failure stops the command exactly as a one-at-a-time download would.
 pub(crate) fn download(
     metadata_dir: &Path,
     metadata_url: &str,
@@ -57,8 +67,20 @@ pub(crate) fn download(
     }
     let mut updater = updater(metadata_dir, metadata_url, Some(target_base_url))?;
     std::fs::create_dir_all(target_dir).with_context(|| format!("creating {}", target_dir.display()))?;
+    let mut pending = Vec::new();
     for name in target_names {
-        let target = updater.target_info(name)?.with_context(|| format!("target `{name}` is not in the repository"))?;
+        // Resolved one by one, in order (delegations are walked and cached by the updater).
+        let target = match updater.target_info(name) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                write_all(&mut updater, &pending, metadata_url, target_base_url)?;
+                bail!("target `{name}` is not in the repository");
+            }
+            Err(e) => {
+                write_all(&mut updater, &pending, metadata_url, target_base_url)?;
+                return Err(e.into());
+            }
+        };
         let local: PathBuf = target_dir.join(encode_role_name(name));
         if let Ok(existing) = std::fs::read(&local)
             && target.verify(&existing).is_ok()
@@ -66,8 +88,68 @@ pub(crate) fn download(
             tracing::info!(target = %name, "cached copy matches its signed hashes");
             continue;
         }
-        let bytes = updater.download_target(&target).with_context(|| format!("downloading `{name}`"))?;
-        write_atomic(&local, &bytes).with_context(|| format!("writing {}", local.display()))?;
+        pending.push((name.clone(), target, local));
+    }
+    write_all(&mut updater, &pending, metadata_url, target_base_url)
+}
+
+/// Downloads and writes `pending` in order, small ones many at once.
+fn write_all(
+    updater: &mut Updater<HttpRemote, MetadataDir>,
+    pending: &[(String, catalog::client::VerifiedTarget, PathBuf)],
+    metadata_url: &str,
+    target_base_url: &str,
+) -> anyhow::Result<()> {
+    let mut i = 0;
+    while i < pending.len() {
+        let (name, target, local) = &pending[i];
+        if target.file().length > PARALLEL_UP_TO {
+            let bytes = updater.download_target(target).with_context(|| format!("downloading `{name}`"))?;
+            write_atomic(local, &bytes).with_context(|| format!("writing {}", local.display()))?;
+            i += 1;
+            continue;
+        }
+        // A run of small targets: fetched at once, written in order up to the first failure.
+        let end =
+            pending[i..].iter().position(|(_, t, _)| t.file().length > PARALLEL_UP_TO).map_or(pending.len(), |n| i + n);
+        let run = &pending[i..end];
+        let paths: Vec<String> = run.iter().map(|(_, t, _)| updater.target_remote_path(t)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<anyhow::Result<Vec<u8>>>>> =
+            run.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL.min(run.len()) {
+                scope.spawn(|| {
+                    let mut remote = HttpRemote::new(metadata_url, Some(target_base_url));
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((name, target, _)) = run.get(k) else { return };
+                        let result =
+                            catalog::client::Remote::fetch_target(&mut remote, &paths[k], target.file().length)
+                                .map_err(|source| catalog::client::UpdateError::Fetch {
+                                    file: paths[k].clone(),
+                                    source,
+                                })
+                                .and_then(|bytes| target.verify(&bytes).map(|()| bytes))
+                                .with_context(|| format!("downloading `{name}`"));
+                        let failed = result.is_err();
+                        *results[k].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(result);
+                        if failed {
+                            // Nothing after a failure is written; stop taking more.
+                            next.fetch_add(run.len(), std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        for ((_, _, local), result) in run.iter().zip(results) {
+            let Some(result) = result.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) else {
+                bail!("a download before this one failed");
+            };
+            let bytes = result?;
+            write_atomic(local, &bytes).with_context(|| format!("writing {}", local.display()))?;
+        }
+        i = end;
     }
     Ok(())
 }

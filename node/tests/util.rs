@@ -17,6 +17,7 @@ pub mod engine;
 pub mod netns;
 pub mod nostr;
 pub mod origin;
+pub mod swarm_hosts;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

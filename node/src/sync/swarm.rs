@@ -32,6 +32,8 @@ use crate::sync::{FetchProgress, ProviderFailure, ProviderFailureKind, Refusal};
 
 /// Files larger than this come in ranges from several providers at once.
 pub const RANGES_FROM: u64 = 2 * archy_net::ranges::PIECE;
+/// Files up to this length are not fsynced one by one (see [`fetch_file`]).
+pub const SMALL_FILE: u64 = 64 << 10;
 /// Most peers tried, one after another, for a small file before the origin.
 const PEERS_PER_SMALL_FILE: usize = 3;
 
@@ -170,7 +172,8 @@ impl Fetcher {
         progress: impl FnMut(u64) + Send,
     ) -> Result<(), archy_net::BlobError> {
         let connection = self.connection(provider, stall).await?;
-        let result = archy_net::fetch_blob_over(&connection, hash, length, dest, stall, progress).await;
+        let sync = length > SMALL_FILE;
+        let result = archy_net::fetch_blob_over(&connection, hash, length, dest, stall, sync, progress).await;
         if result.is_err() {
             self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&provider.id);
             connection.close(0u32.into(), b"dropped");
@@ -312,6 +315,10 @@ fn failure(provider: &PeerAddr, file: &CatalogFile, kind: ProviderFailureKind, d
 /// Fetches `file` (named by the verified catalog of version `catalog_version`) into
 /// `<data>/files/`, peers first and the origin last (see the module docs). `first` is asked
 /// before anyone else (the peer whose catalog a round took).
+///
+/// A file of at most [`SMALL_FILE`] bytes (a manifest) is not fsynced on its own: a round
+/// fetches thousands and makes `files/` durable once at the end (`FileStore::sync_dir`); one a
+/// crash damages is re-hashed on its next read, removed and fetched again.
 pub async fn fetch_file(
     data: &DataDir,
     config: &Config,
@@ -355,7 +362,7 @@ pub async fn fetch_file(
             match fetcher.fetch_whole(provider, hash, file.length, &tmp, timeout, move |n| p.set(n)).await {
                 Ok(()) => {
                     out.received.add(Some(&provider.id), file.length);
-                    out.path = files.commit_part(&tmp, &file.blake3).map_err(FetchFailed::local)?;
+                    out.path = commit(&files, &tmp, file).map_err(FetchFailed::local)?;
                     fetcher.count(&out.received);
                     progress.finish(true);
                     return Ok(out);
@@ -380,7 +387,7 @@ pub async fn fetch_file(
     // The origin, last.
     match origin_fetch(config, fetcher, file, hash, &tmp, &progress, &mut out).await {
         Ok(()) => {
-            out.path = files.commit_part(&tmp, &file.blake3).map_err(FetchFailed::local)?;
+            out.path = commit(&files, &tmp, file).map_err(FetchFailed::local)?;
             fetcher.count(&out.received);
             progress.finish(true);
             Ok(out)
@@ -396,6 +403,15 @@ pub async fn fetch_file(
                 refusals: out.refusals,
             })
         }
+    }
+}
+
+/// Moves a fetched file in: a small one without fsyncing the folder (see [`fetch_file`]).
+fn commit(files: &crate::files::FileStore, tmp: &Path, file: &CatalogFile) -> Result<PathBuf, crate::files::FileError> {
+    if file.length > SMALL_FILE {
+        files.commit_part(tmp, &file.blake3)
+    } else {
+        files.commit_part_unsynced(tmp, &file.blake3)
     }
 }
 

@@ -393,7 +393,9 @@ impl Node {
             .spawn()
             .expect("spawn archy-node run");
         let mut daemon = Daemon { child, iroh: None, api: String::new(), token: String::new() };
-        let Some(v) = wait_for_json(&self.path().join("node.json")) else { panic!("archy-node run did not start") };
+        let Some(v) = wait_for_json(&self.path().join("node.json"), Duration::from_secs(10)) else {
+            panic!("archy-node run did not start")
+        };
         daemon.iroh = Some(v["iroh"].as_str().unwrap().parse().expect("peer addr"));
         daemon.api = v["api"].as_str().unwrap().to_owned();
         // On TCP the token exists before node.json is written (a Unix socket needs none).
@@ -402,9 +404,10 @@ impl Node {
     }
 }
 
-/// The JSON a starting process writes to `path` once it listens (`None` after 10 s).
-fn wait_for_json(path: &Path) -> Option<serde_json::Value> {
-    for _ in 0..200 {
+/// The JSON a starting process writes to `path` once it listens (`None` after `within`).
+pub fn wait_for_json(path: &Path, within: Duration) -> Option<serde_json::Value> {
+    let until = std::time::Instant::now() + within;
+    while std::time::Instant::now() < until {
         if let Ok(bytes) = std::fs::read(path)
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
         {
@@ -499,7 +502,7 @@ impl RegistryProcess {
             .spawn()
             .expect("spawn archy-registry");
         let mut registry = Self { child, http: String::new(), iroh: None };
-        let Some(v) = wait_for_json(&folder.join("registry/endpoint.json")) else {
+        let Some(v) = wait_for_json(&folder.join("registry/endpoint.json"), Duration::from_secs(10)) else {
             panic!("archy-registry did not start")
         };
         registry.http = v["http"].as_str().unwrap().to_owned();

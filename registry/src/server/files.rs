@@ -29,11 +29,32 @@ pub(crate) async fn metadata(State(registry): State<Arc<Registry>>, UrlPath(name
     }
 }
 
+/// Targets up to this size are read whole and answered in one piece.
+const SMALL_TARGET: u64 = 64 << 10;
+
 /// `GET /targets/<path>`.
 pub(crate) async fn target(State(registry): State<Arc<Registry>>, UrlPath(path): UrlPath<String>) -> Response {
     count(&registry.metrics.target_requests);
     let Some(rel) = safe_relative(&path) else { return StatusCode::NOT_FOUND.into_response() };
     let full = registry.repo_dir.join("targets").join(rel);
+    // A small file (a manifest) is read whole in one go: a sync asks for thousands of them.
+    let small = {
+        let full = full.clone();
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&full)?;
+            if file.metadata()?.len() > SMALL_TARGET {
+                return Ok(None);
+            }
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, SMALL_TARGET + 1), &mut bytes)?;
+            Ok::<_, std::io::Error>(Some(bytes))
+        })
+        .await
+    };
+    if let Ok(Ok(Some(bytes))) = small {
+        add(&registry.metrics.http_target_bytes, bytes.len() as u64);
+        return ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
+    }
     match tokio::fs::File::open(&full).await {
         Ok(file) => {
             let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
