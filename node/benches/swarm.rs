@@ -17,10 +17,11 @@
 //!
 //! Then, with `ARCHY_BENCH_CATALOG` naming an origin folder (`scripts/bench-swarm.sh` writes one
 //! of 10,000 apps with `cargo run -p archy-bench --example write_catalog`): the cold sync of that
-//! catalog by a fresh node from the origin alone, then by a fresh node with 4 warm peers (time,
-//! and bytes from the origin).
+//! catalog (`archy-node sync`) by a fresh node from the origin alone, then by a fresh node that
+//! knows 4 warm running nodes (time, and bytes from the origin and from peers).
 //!
-//! `ARCHY_BENCH_SWARM_NODES=4,8` and `ARCHY_BENCH_SWARM_BYTES=50000000` change the run.
+//! `ARCHY_BENCH_SWARM_NODES=4,8` and `ARCHY_BENCH_SWARM_BYTES=50000000` change the run
+//! (`ARCHY_BENCH_SWARM_NODES=` runs only the cold sync).
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 // The parts of the test harness (`node/tests/util/`) the benchmark runs on.
@@ -51,17 +52,15 @@ use swarm_hosts::{ARCHIVE, NetNode, OriginHost, finish, split, wait_for_swarm};
 
 const JOIN: &str = "app-a-join.tar";
 
+/// A comma-separated list of numbers from the environment (an empty one is no number).
 fn env_list(name: &str, default: &str) -> Vec<usize> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.into())
-        .split(',')
-        .map(|n| n.trim().parse().expect("a number"))
-        .collect()
+    let list = std::env::var(name).unwrap_or_else(|_| default.into());
+    list.split(',').filter(|n| !n.trim().is_empty()).map(|n| n.trim().parse().expect("a number")).collect()
 }
 
 fn main() {
     let counts = env_list("ARCHY_BENCH_SWARM_NODES", "4,8,16");
-    let payload = env_list("ARCHY_BENCH_SWARM_BYTES", "200000000")[0];
+    let payload = env_list("ARCHY_BENCH_SWARM_BYTES", "200000000").first().copied().unwrap_or(200_000_000);
     println!(
         "swarm benchmark: {:.0} MB archives; origin uplink 100 Mbit/s, node uplinks 20 Mbit/s (tc tbf), separate hosts",
         payload as f64 / 1e6
@@ -201,11 +200,11 @@ struct Cold {
     peers_peers: u64,
 }
 
-/// A timed round of the running node `node` (`POST /v1/sync`): seconds, apps, bytes from the
-/// origin and from peers.
+/// A timed one-shot round of `node` (`archy-node sync`): seconds, apps, bytes from the origin
+/// and from peers.
 fn timed_sync(node: &NetNode) -> (f64, u64, u64, u64) {
     let t = Instant::now();
-    let report = node.sync();
+    let report = node.sync_once();
     let secs = t.elapsed().as_secs_f64();
     assert!(report["source"].is_string(), "{}: {report}", node.host.name);
     let received = &report["received"];
@@ -223,22 +222,26 @@ fn cold_sync(folder: &std::path::Path) -> Cold {
     let origin = lab.host("o");
     let (registry, iroh) = swarm_hosts::serve(&origin, folder);
     let _registry = swarm_hosts::KillOnDrop(registry);
-    let url = format!("http://{}:8480", origin.ip);
+    let (url, iroh) = (format!("http://{}:8480", origin.ip), iroh.to_string());
     let root = folder.join("repository/metadata/1.root.json");
-    let warm: Vec<NetNode> =
-        (1..=4).map(|i| NetNode::with_origin(&mut lab, &format!("w{i}"), &root, &url, &iroh.to_string())).collect();
-    // The first node syncs from the origin alone: nobody else has the catalog yet.
-    let (alone_secs, apps, alone_origin, _) = timed_sync(&warm[0]);
+    // A fresh node, the origin alone.
+    let alone = NetNode::configured(&mut lab, "a", &root, &url, &iroh, &[]);
+    let (alone_secs, apps, alone_origin, _) = timed_sync(&alone);
     println!("  fresh node, origin alone: {alone_secs:.2} s, {apps} apps, {alone_origin} B from the origin");
-    for node in &warm[1..] {
-        node.sync();
+    // Four warm nodes running (each synced at start), and a fresh node that knows them.
+    let mut warm = Vec::new();
+    for i in 1..=4 {
+        let mut node = NetNode::configured(&mut lab, &format!("w{i}"), &root, &url, &iroh, &[]);
+        node.start();
+        let until = Instant::now() + Duration::from_secs(120);
+        while node.status()["last_sync"]["source"].as_str().is_none() {
+            assert!(Instant::now() < until, "w{i} did not sync");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        warm.push(node);
     }
-    let fresh = NetNode::with_origin(&mut lab, "f", &root, &url, &iroh.to_string());
-    let until = Instant::now() + Duration::from_secs(60);
-    while fresh.peers_known() < 4 {
-        assert!(Instant::now() < until, "the fresh node did not find the warm peers");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let peers: Vec<String> = warm.iter().map(NetNode::iroh).collect();
+    let fresh = NetNode::configured(&mut lab, "f", &root, &url, &iroh, &peers);
     let (peers_secs, _, peers_origin, peers_peers) = timed_sync(&fresh);
     println!(
         "  fresh node, 4 warm peers: {peers_secs:.2} s, {peers_origin} B from the origin, {peers_peers} B from peers"

@@ -163,8 +163,16 @@ impl NetNode {
         Self::with_origin(lab, name, &origin.origin.root_v1(), &origin.url(), &iroh)
     }
 
-    /// A node trusting `root`, with the origin at `url` and `iroh`.
+    /// A running node trusting `root`, with the origin at `url` and `iroh`.
     pub fn with_origin(lab: &mut Lab, name: &str, root: &Path, url: &str, iroh: &str) -> Self {
+        let mut node = Self::configured(lab, name, root, url, iroh, &[]);
+        node.start();
+        node
+    }
+
+    /// A node trusting `root`, with the origin at `url` and `iroh` and `peers` configured, not
+    /// started.
+    pub fn configured(lab: &mut Lab, name: &str, root: &Path, url: &str, iroh: &str, peers: &[String]) -> Self {
         let host = lab.host(name);
         let data = tempfile::tempdir().expect("tempdir");
         let out = Command::new(node_bin())
@@ -173,6 +181,7 @@ impl NetNode {
             .arg("--root")
             .arg(root)
             .args(["--origin", url, "--origin-iroh", iroh])
+            .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
             .output()
             .expect("archy-node init");
         assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
@@ -193,9 +202,23 @@ impl NetNode {
         );
         config.insert("swarm".into(), toml::toml! { announce_secs = 1 }.into());
         std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
-        let mut node = Self { host, data, daemon: None };
-        node.start();
-        node
+        Self { host, data, daemon: None }
+    }
+
+    #[allow(dead_code, reason = "the swarm benchmark's (node/benches/swarm.rs)")]
+    /// Its iroh address, from `node.json` (while it runs).
+    pub fn iroh(&self) -> String {
+        let info = wait_for_json(&self.path().join("node.json"), Duration::from_secs(10)).expect("node.json");
+        info["iroh"].as_str().expect("iroh").to_owned()
+    }
+
+    #[allow(dead_code, reason = "the swarm benchmark's (node/benches/swarm.rs)")]
+    /// `archy-node sync --json` in its host (a one-shot round, no running node needed): the report.
+    pub fn sync_once(&self) -> serde_json::Value {
+        let out =
+            self.host.command(node_bin()).args(["sync", "--json", "--data"]).arg(self.path()).output().expect("sync");
+        assert!(out.status.success(), "{}: sync: {}", self.host.name, String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json")
     }
 
     pub fn path(&self) -> &Path {
