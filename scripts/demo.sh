@@ -173,7 +173,10 @@ sed -i 's|^version = "2.8.0"|version = "2.9.0"|' "$WORK/apps/wiki/archy.toml"
 "$BIN/archy-node" sync --data "$WORK/node2"
 "$BIN/archy-node" apps --data "$WORK/node2"
 
-step "node 2 runs too and fetches hello-web's image archive while the origin is up: peers first, verified"
+step "node 1 fetches hello-web's image archive through its running node (from the origin) and announces it"
+"$BIN/archy-node" fetch images/hello-web/hello-web-0.1.0.tar --data "$WORK/node1"
+
+step "node 2 runs too and fetches the same archive while the origin is up: peers first, so from node 1, verified"
 API2_PORT=$(free_port)
 sed -i "s|^api = .*|api = \"127.0.0.1:$API2_PORT\"|" "$WORK/node2/config.toml"
 keep "$BIN/archy-node" run --data "$WORK/node2" >"$WORK/node2.log" 2>&1

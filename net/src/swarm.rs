@@ -666,15 +666,22 @@ async fn receive_loop(inner: std::sync::Weak<Inner>, mut receiver: iroh_gossip::
         match event {
             Ok(iroh_gossip::api::Event::Received(message)) => {
                 let me = swarm.inner.secret.public();
-                let accepted = swarm.with_table(|t| {
+                let (accepted, new_peer) = swarm.with_table(|t| {
                     let now = SystemTime::now();
-                    match Announcement::decode(&message.content, &swarm.inner.topic) {
+                    let before = t.peers().count();
+                    let accepted = match Announcement::decode(&message.content, &swarm.inner.topic) {
                         Ok(a) if a.node == me => Err(Dropped::Own),
                         _ => t.accept(&message.content, &swarm.inner.topic, now),
-                    }
+                    };
+                    (accepted, t.peers().count() > before)
                 });
                 if let Ok(a) = accepted {
                     swarm.inner.lookup.add_endpoint_info(endpoint_addr(a.node, &a.addrs));
+                }
+                // A peer seen for the first time is written out at once (status, one-shot
+                // commands); the rest with the announcements.
+                if new_peer {
+                    swarm.save();
                 }
             }
             Ok(iroh_gossip::api::Event::NeighborUp(id)) => {

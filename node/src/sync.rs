@@ -200,7 +200,11 @@ impl ProviderFailureKind {
         match e {
             archy_net::BlobError::Connect(_) => Self::Unreachable,
             archy_net::BlobError::Timeout(_) | archy_net::BlobError::TooSlow { .. } => Self::Timeout,
-            archy_net::BlobError::Transfer(_) | archy_net::BlobError::Size { .. } => Self::BadData,
+            // Only bytes that fail verification are bad data; a provider that resets the stream
+            // (it does not have the file, or failed on its side) is unreachable for this file.
+            archy_net::BlobError::Transfer(e) if e.contains("mismatch") => Self::BadData,
+            archy_net::BlobError::Transfer(_) => Self::Unreachable,
+            archy_net::BlobError::Size { .. } => Self::BadData,
             archy_net::BlobError::Io(_) => Self::LocalIo,
         }
     }

@@ -181,6 +181,29 @@ impl Fetcher {
         result
     }
 
+    /// A running node serves a large file it fetched whole at once (its blob store references
+    /// it in place) and announces it; the rest of `files/` is added after each round.
+    async fn serve_fetched(&self, path: &Path, hash: blake3::Hash, length: u64) {
+        let Some(swarm) = &self.swarm else { return };
+        if length <= SMALL_FILE {
+            return;
+        }
+        let added = self
+            .store
+            .blobs()
+            .add_path_with_opts(iroh_blobs::api::blobs::AddPathOptions {
+                path: path.to_owned(),
+                format: iroh_blobs::BlobFormat::Raw,
+                mode: iroh_blobs::api::blobs::ImportMode::TryReference,
+            })
+            .with_tag()
+            .await;
+        match added {
+            Ok(_) => swarm.hold(hash, true),
+            Err(e) => tracing::warn!(file = %path.display(), "blob store: {e}"),
+        }
+    }
+
     /// The endpoint fetches go out from.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
@@ -363,6 +386,7 @@ pub async fn fetch_file(
                 Ok(()) => {
                     out.received.add(Some(&provider.id), file.length);
                     out.path = commit(&files, &tmp, file).map_err(FetchFailed::local)?;
+                    fetcher.serve_fetched(&out.path, hash, file.length).await;
                     fetcher.count(&out.received);
                     progress.finish(true);
                     return Ok(out);
@@ -388,6 +412,7 @@ pub async fn fetch_file(
     match origin_fetch(config, fetcher, file, hash, &tmp, &progress, &mut out).await {
         Ok(()) => {
             out.path = commit(&files, &tmp, file).map_err(FetchFailed::local)?;
+            fetcher.serve_fetched(&out.path, hash, file.length).await;
             fetcher.count(&out.received);
             progress.finish(true);
             Ok(out)
