@@ -87,7 +87,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// One request to the running node `info` of `data`: the status and the body.
 pub(super) fn call(
-    data: &crate::DataDir,
+    data: &crate::data_dir::DataDir,
     info: &crate::node_info::NodeInfo,
     method: &str,
     path: &str,
