@@ -4,15 +4,16 @@
 //! 1. The origin is asked first (HTTP, then its iroh endpoint if both are configured).
 //! 2. If the origin answers, its answer decides the round: a catalog that verifies is taken;
 //!    one that does not is refused and the node keeps what it has. Peers are not asked.
-//! 3. Only when the origin can't be reached are peers asked, in configured order. A peer's
+//! 3. Only when the origin can't be reached are peers asked: `[[peers]]` in order, then up to
+//!    four swarm peers, the highest announced catalog version first. A peer's
 //!    metadata goes through the same TUF 1.0 §5 workflow against the node's trusted root, so it
 //!    is taken only if it verifies, is not expired, and is not older than what the node has
 //!    (§5.4.3, §5.5.5 rollback checks).
 //! 4. Once the origin answers again, its metadata is used as in rule 2: a peer's catalog never
 //!    outranks it.
-//! 5. File bytes (manifests, archives) may come from any provider; each is checked against the
-//!    signed length and hashes (BLAKE3 verified streaming over iroh) and a provider that sends
-//!    bad bytes or stalls is dropped for the next one.
+//! 5. File bytes (manifests, archives) are fetched after the metadata, peers first and the
+//!    origin last ([`swarm`]); each is checked against the signed length and hashes (BLAKE3
+//!    verified streaming) and a provider that sends bad bytes or stalls is dropped for the next.
 //! 6. A timestamp that verifies under the trusted root, has the same version as the trusted one
 //!    but different bytes, is equivocation: both are kept under `<data>/evidence/` and reported.
 
@@ -581,7 +582,8 @@ fn http_agent(timeout: Duration) -> ureq::Agent {
     agent
 }
 
-/// Streams a file over HTTP into `tmp`, bounded by the signed length, checking BLAKE3 (TUF 1.0
+/// Streams a file over HTTP into `tmp`, bounded by the signed length, checking BLAKE3 (a file over
+/// `swarm::SMALL_FILE` is fsynced; smaller ones are made durable with their round) (TUF 1.0
 /// §5.7.3: the length and hashes of the signed target entry).
 pub(crate) fn http_fetch(
     url: &str,
