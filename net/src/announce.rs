@@ -138,6 +138,18 @@ impl Announcement {
         out
     }
 
+    /// The node an announcement claims to come from, read without verifying anything: for
+    /// dropping cheaply what would be dropped anyway once verified (its author is banned, or it
+    /// claims to be this node's own).
+    pub fn claimed_author(bytes: &[u8]) -> Option<EndpointId> {
+        let header = bytes.get(..MAGIC.len() + 32)?;
+        let (magic, node) = header.split_at(MAGIC.len());
+        if magic != MAGIC {
+            return None;
+        }
+        EndpointId::from_bytes(node.try_into().ok()?).ok()
+    }
+
     /// Parses and verifies an announcement received on `topic`: the layout, the limits, and the
     /// author's signature. Nothing else is checked here (replay, rate: [`crate::swarm`]).
     pub fn decode(bytes: &[u8], topic: &[u8; 32]) -> Result<Self, AnnounceError> {

@@ -248,14 +248,18 @@ impl ProviderTable {
     }
 
     fn accept_inner(&mut self, wire: &[u8], topic: &[u8; 32], now: SystemTime) -> Result<Announcement, Dropped> {
-        let a =
-            Announcement::decode(wire, topic).map_err(|e: AnnounceError| Dropped::Invalid { detail: e.to_string() })?;
-        if let Some(ban) = self.bans.get(&a.node) {
+        // A banned author's announcements (or forgeries in its name) are dropped before the
+        // signature is checked: a banned flooder costs a lookup per message, not a verification.
+        if let Some(claimed) = Announcement::claimed_author(wire)
+            && let Some(ban) = self.bans.get(&claimed)
+        {
             if ban.until > now {
                 return Err(Dropped::Banned { reason: ban.reason.clone() });
             }
-            self.bans.remove(&a.node);
+            self.bans.remove(&claimed);
         }
+        let a =
+            Announcement::decode(wire, topic).map_err(|e: AnnounceError| Dropped::Invalid { detail: e.to_string() })?;
         let now_ms = millis(now);
         if a.seq > now_ms + MAX_SKEW.as_millis() as u64 {
             return Err(Dropped::Future { ahead_ms: a.seq - now_ms });
@@ -666,21 +670,24 @@ async fn receive_loop(inner: std::sync::Weak<Inner>, mut receiver: iroh_gossip::
         match event {
             Ok(iroh_gossip::api::Event::Received(message)) => {
                 let me = swarm.inner.secret.public();
-                let (accepted, new_peer) = swarm.with_table(|t| {
+                let (accepted, changed) = swarm.with_table(|t| {
                     let now = SystemTime::now();
-                    let before = t.peers().count();
-                    let accepted = match Announcement::decode(&message.content, &swarm.inner.topic) {
-                        Ok(a) if a.node == me => Err(Dropped::Own),
-                        _ => t.accept(&message.content, &swarm.inner.topic, now),
+                    let before = (t.peers().count(), t.bans().count());
+                    // Ours (or a forgery in our name): dropped either way, unverified.
+                    let accepted = if Announcement::claimed_author(&message.content) == Some(me) {
+                        Err(Dropped::Own)
+                    } else {
+                        t.accept(&message.content, &swarm.inner.topic, now)
                     };
-                    (accepted, t.peers().count() > before)
+                    let after = (t.peers().count(), t.bans().count());
+                    (accepted, after.0 > before.0 || after.1 != before.1)
                 });
                 if let Ok(a) = accepted {
                     swarm.inner.lookup.add_endpoint_info(endpoint_addr(a.node, &a.addrs));
                 }
-                // A peer seen for the first time is written out at once (status, one-shot
-                // commands); the rest with the announcements.
-                if new_peer {
+                // A peer seen for the first time, or one banned for flooding, is written out at
+                // once (status, one-shot commands); the rest with the announcements.
+                if changed {
                     swarm.save();
                 }
             }

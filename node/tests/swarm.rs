@@ -9,7 +9,7 @@
 //! a machine of two cores.
 
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::netns::Lab;
 use crate::util::swarm_hosts::{
@@ -198,30 +198,43 @@ fn hostile_peers_are_dropped_with_their_reason_and_every_honest_node_completes()
     for n in &nodes {
         assert_eq!(n.sync()["source"], "origin");
     }
-    std::thread::sleep(Duration::from_secs(3));
     let reasons = [
         ("corrupt", "do not verify"),
         ("phantom", "does not have"),
         ("flood", "flooding"),
         ("liar", "catalog the origin does not have"),
     ];
-    for n in &nodes {
-        let banned = n.banned();
-        for (mode, id, _) in &adversaries {
-            let want = reasons.iter().find(|(m, _)| m == mode).expect("a reason").1;
-            if *mode == "corrupt" || *mode == "phantom" {
-                // Only a node that asked it for ranges finds it out.
-                let asked = banned.iter().any(|(b, _)| b == id);
-                if !asked {
+    // What each node has written down; a flood is banned as the gossip delivers it, so this waits
+    // for it a while.
+    let missing = || {
+        let mut missing = Vec::new();
+        for n in &nodes {
+            let banned = n.banned();
+            for (mode, id, _) in &adversaries {
+                let want = reasons.iter().find(|(m, _)| m == mode).expect("a reason").1;
+                // Only a node that asked the corrupting or the phantom peer for ranges finds it out.
+                if (*mode == "corrupt" || *mode == "phantom") && !banned.iter().any(|(b, _)| b == id) {
                     continue;
                 }
+                if !banned.iter().any(|(b, reason)| b == id && reason.contains(want)) {
+                    missing.push(format!(
+                        "{}: the {mode} peer {id} is not banned for `{want}`: {banned:?}; dropped: {}",
+                        n.host.name,
+                        n.status()["swarm"]["dropped"]
+                    ));
+                }
             }
-            assert!(
-                banned.iter().any(|(b, reason)| b == id && reason.contains(want)),
-                "{}: the {mode} peer {id} is not banned for `{want}`: {banned:?}",
-                n.host.name
-            );
         }
+        missing
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let missing = missing();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", missing.join("\n"));
+        std::thread::sleep(Duration::from_secs(1));
     }
     // Every node met the corrupting and the phantom peer through some node: each is banned by at
     // least one honest node, for the right reason.
