@@ -44,6 +44,7 @@ pub fn build_origin(dir: &Path, publishers: usize, apps: usize) -> (u64, u64) {
         snapshot: key(3, 0),
         timestamp: key(4, 0),
         publisher: key(9, 0),
+        log: None,
     };
     let mut repo = keys.create(now);
     let TestKeys { targets, snapshot, timestamp, .. } = keys;

@@ -71,6 +71,7 @@ fn build() -> Catalog {
         snapshot: key(3, 0),
         timestamp: key(4, 0),
         publisher: key(9, 0),
+        log: None,
     };
     let mut repo = keys.create(now);
     let TestKeys { root, targets, snapshot, timestamp, .. } = keys;

@@ -46,6 +46,7 @@ fn repo(k: &Keys) -> Repository {
         targets: &k.targets,
         snapshot: &k.snapshot,
         timestamp: &k.timestamp,
+        log: None,
     };
     let mut r = Repository::create(&init, t0(), Expiry::default()).expect("create");
     r.add_publisher("alice", &k.publisher.did(), &["hello-web"], &k.targets, t0()).expect("publisher");

@@ -42,6 +42,7 @@ pub mod pattern;
 pub mod repo;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tlog;
 pub mod trust;
 
 pub use did::DidKey;

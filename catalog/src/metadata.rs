@@ -218,6 +218,36 @@ impl Root {
     pub fn role(&self, name: &str) -> Option<&RoleKeys> {
         self.roles.get(name)
     }
+
+    /// The transparency log this root requires, if it names one: the verifier key string at
+    /// `custom.archy.log` (see [`crate::tlog`]). A root without it has no log, and nodes require
+    /// none.
+    pub fn log(&self) -> Result<Option<crate::tlog::NoteKey>, MetadataError> {
+        let Some(log) = self.unknown.get("custom").and_then(|c| c.get("archy")).and_then(|a| a.get("log")) else {
+            return Ok(None);
+        };
+        let vkey = log.as_str().ok_or_else(|| malformed("root", "`custom.archy.log` is a verifier key string"))?;
+        crate::tlog::NoteKey::from_vkey(vkey)
+            .map(Some)
+            .map_err(|e| malformed("root", format!("`custom.archy.log`: {e}")))
+    }
+
+    /// Names `log` as the transparency log every later catalog state must be in.
+    pub fn set_log(&mut self, log: &crate::tlog::NoteKey) {
+        let custom = self.unknown.entry("custom").or_insert_with(|| Value::Object(Map::new()));
+        if !custom.is_object() {
+            *custom = Value::Object(Map::new());
+        }
+        let archy = custom.as_object_mut().map(|c| c.entry("archy").or_insert_with(|| Value::Object(Map::new())));
+        if let Some(archy) = archy {
+            if !archy.is_object() {
+                *archy = Value::Object(Map::new());
+            }
+            if let Some(a) = archy.as_object_mut() {
+                a.insert("log".into(), Value::String(log.to_vkey()));
+            }
+        }
+    }
 }
 
 fn validate_role_keys(role: &str, name: &str, keys: &RoleKeys) -> Result<(), MetadataError> {

@@ -152,6 +152,9 @@ pub struct InitKeys<'a> {
     pub snapshot: &'a SigningKey,
     /// Timestamp key (online).
     pub timestamp: &'a SigningKey,
+    /// The transparency log's name (its checkpoints' origin line) and key (online), when the
+    /// catalog keeps one ([`crate::tlog`]); the root names it.
+    pub log: Option<(&'a str, &'a SigningKey)>,
 }
 
 /// A repository in memory: the newest metadata of every role plus files not yet written.
@@ -164,6 +167,8 @@ pub struct Repository {
     timestamp: SignedMetadata<Timestamp>,
     pending_files: BTreeMap<String, Vec<u8>>,
     expiry: Expiry,
+    /// The log key, when the root names a log ([`Repository::set_log_key`]).
+    log_key: Option<SigningKey>,
 }
 
 fn trunc(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -292,7 +297,7 @@ impl Repository {
         ]
         .into_iter()
         .collect();
-        let root = Root {
+        let mut root = Root {
             kind: "root".into(),
             spec_version: SPEC_VERSION.into(),
             version: 1,
@@ -302,6 +307,11 @@ impl Repository {
             roles,
             unknown: Map::new(),
         };
+        if let Some((name, key)) = keys.log {
+            let log = crate::tlog::NoteKey::log(name, key.verifying_key())
+                .map_err(|e| RepoError::Invalid(format!("the log name: {e}")))?;
+            root.set_log(&log);
+        }
         let root = SignedMetadata::sign(root, &keys.root)?;
         let targets = SignedMetadata::sign(
             Targets {
@@ -356,6 +366,7 @@ impl Repository {
             timestamp: placeholder_timestamp,
             pending_files: BTreeMap::new(),
             expiry,
+            log_key: keys.log.map(|(_, k)| k.clone()),
         };
         repo.snapshot_and_timestamp(keys.snapshot, keys.timestamp, now)?;
         Ok(repo)
@@ -415,7 +426,14 @@ impl Repository {
             timestamp,
             pending_files: BTreeMap::new(),
             expiry,
+            log_key: None,
         })
+    }
+
+    /// Gives the repository the log's key, needed by [`Repository::write_dir`] when the root names
+    /// a transparency log.
+    pub fn set_log_key(&mut self, key: SigningKey) {
+        self.log_key = Some(key);
     }
 
     /// The newest root.
@@ -912,8 +930,11 @@ impl Repository {
 
     /// Writes new files into `dir`: targets first, then versioned metadata, then `root.json`,
     /// and `timestamp.json` last, each atomically. Existing versioned files are never rewritten
-    /// with other bytes.
+    /// with other bytes. When the root names a transparency log, the timestamp is appended to it
+    /// and a checkpoint signed before `timestamp.json` is written; without the log's key
+    /// ([`Repository::set_log_key`]) nothing is written.
     pub fn write_dir(&mut self, dir: &Path) -> Result<(), RepoError> {
+        let log = self.log_and_key()?.map(|(l, k)| (l, k.clone()));
         let meta_dir = dir.join("metadata");
         let targets_dir = dir.join("targets");
         for (path, bytes) in std::mem::take(&mut self.pending_files) {
@@ -935,7 +956,28 @@ impl Repository {
             &self.snapshot.to_bytes(),
         )?;
         write_atomic(&meta_dir.join("root.json"), &self.root.to_bytes())?;
-        write_atomic(&meta_dir.join("timestamp.json"), &self.timestamp.to_bytes())
+        let timestamp = self.timestamp.to_bytes();
+        // The log takes in the timestamp before anyone can read it: every timestamp served is in
+        // a checkpoint.
+        if let Some((log, key)) = &log {
+            append_log(dir, log, key, &timestamp)?;
+        }
+        write_atomic(&meta_dir.join("timestamp.json"), &timestamp)
+    }
+
+    /// The log the root names and its key, checked before anything is written.
+    fn log_and_key(&self) -> Result<Option<(crate::tlog::NoteKey, &SigningKey)>, RepoError> {
+        let Some(log) = self.root.signed.log()? else { return Ok(None) };
+        let key = self.log_key.as_ref().ok_or_else(|| {
+            RepoError::Invalid(format!(
+                "the root names the transparency log `{}`: its key (keys/log.key) is needed to publish",
+                log.name()
+            ))
+        })?;
+        if key.verifying_key() != *log.public() {
+            return Err(RepoError::WrongKey { role: "log".into(), keyid: key.key_id().to_string() });
+        }
+        Ok(Some((log, key)))
     }
 
     /// The current metadata files by remote name, as [`Repository::write_dir`] would write them
@@ -966,6 +1008,117 @@ fn write_immutable(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
         Ok(_) => Err(RepoError::Immutable(path.to_owned())),
         Err(_) => write_atomic(path, bytes),
     }
+}
+
+/// The leaf hashes of the repository's transparency log (`<dir>/log/leaves`, 32 bytes each, in
+/// order; empty when there is no log). A record torn by a crash is not counted.
+pub fn log_leaves(dir: &Path) -> Result<Vec<crate::tlog::Hash>, RepoError> {
+    let path = dir.join("log/leaves");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(RepoError::Io { path, source }),
+    };
+    Ok(bytes.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())
+}
+
+/// The log's newest signed checkpoint (`<dir>/log/checkpoint`), if there is one.
+pub fn log_checkpoint(dir: &Path) -> Result<Option<Vec<u8>>, RepoError> {
+    let path = dir.join("log/checkpoint");
+    match std::fs::read(&path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RepoError::Io { path, source }),
+    }
+}
+
+/// The proof that `leaf` is in the repository's log, in its newest checkpoint, consistent with
+/// the tree of its first `from` leaves. `Ok(None)` when the repository keeps no log.
+pub fn log_proof(dir: &Path, leaf: &crate::tlog::Hash, from: u64) -> Result<Option<crate::tlog::LogProof>, RepoError> {
+    let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
+    let note = String::from_utf8(note).map_err(|_| RepoError::Invalid("log/checkpoint is not UTF-8".into()))?;
+    let leaves = log_leaves(dir)?;
+    crate::tlog::LogProof::build(&leaves, note, leaf, from).map(Some).map_err(|e| RepoError::Invalid(e.to_string()))
+}
+
+/// The name under which the iroh metadata protocol serves [`log_proof`]:
+/// `log-proof.<hex leaf hash>.<from>.json`.
+pub fn log_proof_name(leaf: &crate::tlog::Hash, from: u64) -> String {
+    format!("log-proof.{}.{from}.json", hex::encode(leaf))
+}
+
+/// The leaf and size a [`log_proof_name`] asks for.
+pub fn parse_log_proof_name(name: &str) -> Option<(crate::tlog::Hash, u64)> {
+    let rest = name.strip_prefix("log-proof.")?.strip_suffix(".json")?;
+    let (leaf, from) = rest.split_once('.')?;
+    let leaf = hex::decode(leaf).ok()?.try_into().ok()?;
+    Some((leaf, from.parse().ok()?))
+}
+
+/// The consistency proof between the log's trees of `old` and `new` leaves (`new` at most the
+/// size of its newest checkpoint), as base64 hashes. `Ok(None)` when there is no log or `new` is
+/// past its newest checkpoint.
+pub fn log_consistency(dir: &Path, old: u64, new: u64) -> Result<Option<Vec<String>>, RepoError> {
+    let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
+    let size = crate::tlog::Note::parse(&note)
+        .and_then(|n| crate::tlog::Checkpoint::parse_text(&n.text))
+        .map_err(|e| RepoError::Invalid(format!("log/checkpoint: {e}")))?
+        .size;
+    if old > new || new > size {
+        return Ok(None);
+    }
+    let leaves = log_leaves(dir)?;
+    let Some(tree) = leaves.get(..new as usize) else { return Ok(None) };
+    Ok(Some(crate::tlog::encode_hashes(&crate::tlog::consistency_proof(tree, old as usize))))
+}
+
+/// The name under which [`log_consistency`] is served: `log-consistency.<old>.<new>.json`.
+pub fn log_consistency_name(old: u64, new: u64) -> String {
+    format!("log-consistency.{old}.{new}.json")
+}
+
+/// The sizes a [`log_consistency_name`] asks for.
+pub fn parse_log_consistency_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("log-consistency.")?.strip_suffix(".json")?;
+    let (old, new) = rest.split_once('.')?;
+    Some((old.parse().ok()?, new.parse().ok()?))
+}
+
+/// Appends `timestamp` to the log as a leaf (unless it is the last one already) and signs the
+/// checkpoint of the new tree. The leaf is on disk (synced) before the checkpoint, and both
+/// before the timestamp is published; a torn record left by a crash is cut off first.
+fn append_log(dir: &Path, log: &crate::tlog::NoteKey, key: &SigningKey, timestamp: &[u8]) -> Result<(), RepoError> {
+    use std::io::Write as _;
+    let path = dir.join("log/leaves");
+    let io = |source| RepoError::Io { path: path.clone(), source };
+    std::fs::create_dir_all(dir.join("log")).map_err(io)?;
+    let mut leaves = log_leaves(dir)?;
+    let leaf = crate::tlog::leaf_hash(timestamp);
+    if leaves.last() != Some(&leaf) {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+        let whole = leaves.len() as u64 * 32;
+        if file.metadata().map_err(io)?.len() != whole {
+            file.set_len(whole).map_err(io)?;
+        }
+        file.write_all(&leaf).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        leaves.push(leaf);
+    }
+    let checkpoint = crate::tlog::Checkpoint {
+        origin: log.name().to_owned(),
+        size: leaves.len() as u64,
+        root: crate::tlog::root(&leaves),
+    };
+    let current = log_checkpoint(dir)?
+        .and_then(|b| crate::tlog::SignedCheckpoint::open(&b, log).ok())
+        .map(|c| c.checkpoint().clone());
+    if current.as_ref() != Some(&checkpoint) {
+        let note = checkpoint
+            .sign(&ed25519_dalek::SigningKey::from_bytes(&key.seed()))
+            .map_err(|e| RepoError::Invalid(format!("signing the checkpoint: {e}")))?;
+        write_atomic(&dir.join("log/checkpoint"), note.to_text().as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Takes the repository's writer lock (`<dir>/.archy-lock`, an exclusive advisory lock held until

@@ -127,13 +127,24 @@ pub struct TestKeys {
     pub timestamp: SigningKey,
     /// A publisher's key, for the repository's delegations.
     pub publisher: SigningKey,
+    /// The transparency log's key, when the repository keeps a log named [`TEST_LOG`].
+    pub log: Option<SigningKey>,
 }
+
+/// The name (checkpoint origin line) of the log of [`TestKeys::with_log`].
+pub const TEST_LOG: &str = "archy.test/log";
 
 impl TestKeys {
     /// Deterministic keys: [`key`]`(1)` to `key(4)` for root, targets, snapshot and timestamp,
     /// `key(5)` for the publisher.
     pub fn fixed() -> Self {
-        Self { root: key(1), targets: key(2), snapshot: key(3), timestamp: key(4), publisher: key(5) }
+        Self { root: key(1), targets: key(2), snapshot: key(3), timestamp: key(4), publisher: key(5), log: None }
+    }
+
+    /// These keys with a log key ([`key`]`(6)`): repositories they create keep a transparency log.
+    pub fn with_log(mut self) -> Self {
+        self.log = Some(key(6));
+        self
     }
 
     /// Fresh random keys.
@@ -144,6 +155,7 @@ impl TestKeys {
             snapshot: SigningKey::generate(),
             timestamp: SigningKey::generate(),
             publisher: SigningKey::generate(),
+            log: None,
         }
     }
 
@@ -155,6 +167,7 @@ impl TestKeys {
             targets: &self.targets,
             snapshot: &self.snapshot,
             timestamp: &self.timestamp,
+            log: self.log.as_ref().map(|k| (TEST_LOG, k)),
         }
     }
 
@@ -170,7 +183,7 @@ impl TestKeys {
 
     /// Makes the folder `archy repo init` makes at `now`: the repository's metadata in
     /// `<dir>/repository/` and the role keys in `<dir>/keys/` (`root-1.key`, `targets.key`,
-    /// `snapshot.key`, `timestamp.key`). Returns the repository.
+    /// `snapshot.key`, `timestamp.key`, and `log.key` with a log). Returns the repository.
     pub fn init_folder(&self, dir: &Path, now: DateTime<Utc>) -> Repository {
         for (name, key) in [
             ("root-1", &self.root),
@@ -179,6 +192,9 @@ impl TestKeys {
             ("timestamp", &self.timestamp),
         ] {
             crate::keyfile::write_new(&dir.join(format!("keys/{name}.key")), key).expect("write key file");
+        }
+        if let Some(log) = &self.log {
+            crate::keyfile::write_new(&dir.join("keys/log.key"), log).expect("write key file");
         }
         let mut repo = self.create(now);
         repo.write_dir(&dir.join("repository")).expect("write repository");

@@ -501,6 +501,9 @@ struct Inner {
     announce_now: tokio::sync::Notify,
     table_path: Option<std::path::PathBuf>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    notes: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    /// Token bucket of [`NOTES_PER_SECOND`]: (tokens, last refill).
+    note_budget: Mutex<(f64, std::time::Instant)>,
 }
 
 impl Drop for Inner {
@@ -520,13 +523,25 @@ pub struct SwarmOptions {
     pub table_path: Option<std::path::PathBuf>,
     /// Whether this node announces at all (the origin only relays and bootstraps).
     pub announce: bool,
+    /// Where log checkpoints gossiped on the topic go ([`NOTE_MAGIC`]; at most
+    /// [`NOTES_PER_SECOND`] a second, the rest dropped), when this member witnesses the log.
+    pub notes: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
 }
 
 impl Default for SwarmOptions {
     fn default() -> Self {
-        Self { announce_every: Duration::from_secs(30), table_path: None, announce: true }
+        Self { announce_every: Duration::from_secs(30), table_path: None, announce: true, notes: None }
     }
 }
+
+/// The first bytes of a gossiped log checkpoint (a C2SP signed note, `catalog::tlog`, at most
+/// `catalog::tlog::MAX_NOTE` bytes after these). Its signatures are the log's and its witnesses',
+/// so it needs no announcement signature; the receiver checks them.
+pub const NOTE_MAGIC: &[u8; 4] = b"ARW1";
+
+/// Gossiped checkpoints passed on per second at most (with a burst of as many); the rest are
+/// dropped before anything is parsed, so a flood costs O(1) memory.
+pub const NOTES_PER_SECOND: f64 = 8.0;
 
 impl Swarm {
     /// Joins the swarm `topic` on `gossip` (whose protocol the caller serves on `endpoint`),
@@ -570,6 +585,8 @@ impl Swarm {
             announce_now: tokio::sync::Notify::new(),
             table_path: options.table_path.clone(),
             tasks: Mutex::new(Vec::new()),
+            notes: options.notes.clone(),
+            note_budget: Mutex::new((NOTES_PER_SECOND, std::time::Instant::now())),
         });
         let weak = Arc::downgrade(&inner);
         let receive = tokio::spawn(receive_loop(weak.clone(), receiver));
@@ -640,6 +657,37 @@ impl Swarm {
         }
     }
 
+    /// Gossips a log checkpoint (a signed note) on the topic.
+    pub async fn broadcast_note(&self, note: &[u8]) -> anyhow::Result<()> {
+        let Some(sender) = &self.inner.sender else { return Ok(()) };
+        let mut wire = NOTE_MAGIC.to_vec();
+        wire.extend_from_slice(note);
+        sender.broadcast(wire.into()).await.map_err(|e| anyhow::anyhow!("gossip: {e}"))
+    }
+
+    /// Passes a gossiped checkpoint on, within [`NOTES_PER_SECOND`] and the channel's room.
+    fn pass_note(&self, note: bytes::Bytes) {
+        let Some(notes) = &self.inner.notes else { return };
+        if note.len() > catalog::tlog::MAX_NOTE {
+            tracing::debug!(bytes = note.len(), "gossiped checkpoint dropped: oversized");
+            return;
+        }
+        {
+            let mut budget = self.inner.note_budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = std::time::Instant::now();
+            budget.0 = (budget.0 + now.duration_since(budget.1).as_secs_f64() * NOTES_PER_SECOND).min(NOTES_PER_SECOND);
+            budget.1 = now;
+            if budget.0 < 1.0 {
+                tracing::debug!("gossiped checkpoint dropped: over {NOTES_PER_SECOND} a second");
+                return;
+            }
+            budget.0 -= 1.0;
+        }
+        if notes.try_send(note).is_err() {
+            tracing::debug!("gossiped checkpoint dropped: the witness is busy");
+        }
+    }
+
     /// Sends one announcement now.
     async fn announce(&self) -> anyhow::Result<()> {
         let Some(sender) = &self.inner.sender else { return Ok(()) };
@@ -668,6 +716,9 @@ async fn receive_loop(inner: std::sync::Weak<Inner>, mut receiver: iroh_gossip::
         let Some(inner) = inner.upgrade() else { return };
         let swarm = Swarm { inner };
         match event {
+            Ok(iroh_gossip::api::Event::Received(message)) if message.content.starts_with(NOTE_MAGIC) => {
+                swarm.pass_note(message.content.slice(NOTE_MAGIC.len()..));
+            }
             Ok(iroh_gossip::api::Event::Received(message)) => {
                 let me = swarm.inner.secret.public();
                 let (accepted, changed) = swarm.with_table(|t| {

@@ -21,6 +21,7 @@ mod service;
 mod status;
 mod sync;
 mod trust;
+mod trust_origin;
 mod tuf_client;
 
 #[derive(Parser)]
@@ -59,6 +60,9 @@ enum Command {
     Trust(trust::Args),
     /// Catalog version and expiry, origin reachability, peers, equivocation evidence.
     Status(status::Args),
+    /// After the origin's log showed a split view: show the proof, and with --yes take catalogs
+    /// from the origin again.
+    TrustOriginAgain(trust_origin::Args),
     /// Fetch a target file (e.g. an image archive) into the node, verified.
     Fetch(fetch::Args),
     /// TUF client following the tuf-conformance client protocol (init, refresh, download).
@@ -95,6 +99,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Apps(args) => apps::run(args),
         Command::Trust(args) => trust::run(args),
         Command::Status(args) => status::run(args),
+        Command::TrustOriginAgain(args) => trust_origin::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::TufClient(args) => tuf_client::run(args),
         Command::ApiToken(args) => api::token(args),

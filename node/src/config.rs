@@ -15,6 +15,10 @@
 //! [swarm]
 //! announce_secs = 30    # `run` tells its catalog's swarm what it holds this often (and on change)
 //!
+//! [log]                 # the origin's transparency log, when its root names one
+//! witnesses = ["w1+0a1b2c3d+BM…"]   # witnesses' verifier keys (another node's: its `status`)
+//! min_witnesses = 0     # how many of them must cosign before anything is installed
+//!
 //! [serve]
 //! iroh = "127.0.0.1:0"   # where `run` serves its verified files to other nodes
 //! api = "127.0.0.1:7780" # the local HTTP API of `run` (bearer token in <data>/api.token),
@@ -82,6 +86,18 @@ impl Default for Sync {
     fn default() -> Self {
         Self { interval_secs: 300, timeout_secs: 10 }
     }
+}
+
+/// The origin's transparency log (`[log]`), when the root names one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// Witnesses named by the operator: C2SP verifier keys `<name>+<id>+<base64(0x04 ‖ key)>`
+    /// (another node's is printed by its `archy-node status`).
+    pub witnesses: Vec<String>,
+    /// How many of `witnesses` must have cosigned the kept checkpoint before the node installs
+    /// from the catalog (0: a single node works alone).
+    pub min_witnesses: usize,
 }
 
 /// The node in its catalog's swarm (`[swarm]`).
@@ -269,6 +285,9 @@ pub struct Config {
     /// The swarm.
     #[serde(default)]
     pub swarm: SwarmSettings,
+    /// The transparency log's witnesses.
+    #[serde(default)]
+    pub log: LogSettings,
     /// Nostr relays.
     #[serde(default)]
     pub nostr: Nostr,

@@ -50,6 +50,8 @@ struct Daemon {
     lifecycle: std::sync::RwLock<Lifecycle>,
     /// The container engine's reachability, as the watcher last saw it.
     engine: std::sync::RwLock<Option<crate::engine_watch::EngineReport>>,
+    /// This node as a witness of the origin's log.
+    witness: Arc<crate::sync::witness::Witness>,
 }
 
 /// The app lifecycle side of the local API: its routes once the container engine answers.
@@ -90,6 +92,18 @@ impl Daemon {
                     swarm.penalize(peer, archy_net::swarm::Offence::CatalogLie, &detail);
                 }
             }
+        }
+        // The kept log checkpoint, cosigned, goes to the swarm (other witnesses compare it).
+        match self.witness.cosign_kept() {
+            Ok(Some(note)) => {
+                if let Some(swarm) = self.fetcher.swarm()
+                    && let Err(e) = swarm.broadcast_note(note.as_bytes()).await
+                {
+                    tracing::debug!("gossiping the checkpoint: {e:#}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cosigning the log checkpoint: {e:#}"),
         }
         let mut report = RoundReport { catalog, nostr: None };
         // Outside the round: a slow or hostile relay never holds up the origin's catalog (a full
@@ -419,6 +433,8 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     let topic = archy_net::topic_for_root(&std::fs::read(data.trust_root()).context("reading the pinned root")?)?;
     let bootstrap: Vec<_> =
         config.origin.iroh.iter().cloned().chain(config.peers.iter().map(|p| p.iroh.clone())).collect();
+    let witness = Arc::new(crate::sync::witness::Witness::new(&data, &secret));
+    let (notes, gossiped) = tokio::sync::mpsc::channel(16);
     let swarm = archy_net::Swarm::join(
         &endpoint,
         secret,
@@ -429,9 +445,12 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
             announce_every: std::time::Duration::from_secs(config.swarm.announce_secs.max(1)),
             table_path: Some(data.swarm_table()),
             announce: true,
+            notes: Some(notes),
         },
     )
     .await?;
+    let witnessing =
+        tokio::spawn(witness_gossip(data.clone(), witness.clone(), swarm.clone(), endpoint.clone(), gossiped));
     if let Ok(catalog) = NodeCatalog::open(&data) {
         swarm.set_catalog_version(catalog.state().timestamp_version);
     }
@@ -459,6 +478,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
         round: Mutex::new(()),
         lifecycle: std::sync::RwLock::new(Lifecycle::Waiting("not tried yet".into())),
         engine: std::sync::RwLock::new(None),
+        witness,
     });
     daemon.import_files().await?;
 
@@ -540,6 +560,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     watcher.abort();
     syncer.abort();
     live.abort();
+    witnessing.abort();
     if let Some(relay) = relay {
         relay.shutdown();
     }
@@ -550,4 +571,59 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     iroh_router.shutdown().await.map_err(|e| anyhow::anyhow!("iroh shutdown: {e}"))?;
     let _ = std::fs::remove_file(data.node_info());
     Ok(())
+}
+
+/// Checks every checkpoint the swarm gossips ([`crate::sync::witness`]), one at a time, and
+/// gossips on what that leads to (a merged cosignature, both notes of a split view).
+async fn witness_gossip(
+    data: DataDir,
+    witness: Arc<crate::sync::witness::Witness>,
+    swarm: archy_net::Swarm,
+    endpoint: iroh::Endpoint,
+    mut gossiped: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) {
+    let handle = tokio::runtime::Handle::current();
+    let every = data.config().map(|c| c.swarm.announce_secs.max(1)).unwrap_or(30);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+    loop {
+        let note = tokio::select! {
+            note = gossiped.recv() => match note {
+                Some(note) => note,
+                None => return,
+            },
+            _ = tick.tick() => {
+                // The kept checkpoint again, for members that joined since (gossip drops repeats).
+                let kept = tokio::task::spawn_blocking({
+                    let witness = witness.clone();
+                    move || witness.cosign_kept()
+                })
+                .await;
+                if let Ok(Ok(Some(note))) = kept
+                    && let Err(e) = swarm.broadcast_note(note.as_bytes()).await
+                {
+                    tracing::debug!("gossiping the checkpoint: {e:#}");
+                }
+                continue;
+            }
+        };
+        let (data, witness, endpoint, handle) = (data.clone(), witness.clone(), endpoint.clone(), handle.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            let config = data.config().ok()?;
+            let max = crate::sync::log::MAX_PROOF_BYTES;
+            let mut ask = |name: &str| crate::sync::witness::ask_origin(&config, &endpoint, &handle, name, max);
+            Some(witness.seen(&note, &config, &mut ask))
+        })
+        .await;
+        let Ok(Some((seen, notes))) = outcome else { continue };
+        match &seen {
+            crate::sync::witness::Seen::Invalid(why) => tracing::debug!("gossiped checkpoint dropped: {why}"),
+            crate::sync::witness::Seen::Unchecked(why) => tracing::info!("gossiped checkpoint not checked: {why}"),
+            other => tracing::debug!(?other, "gossiped checkpoint"),
+        }
+        for note in notes {
+            if let Err(e) = swarm.broadcast_note(note.as_bytes()).await {
+                tracing::debug!("gossiping a checkpoint: {e:#}");
+            }
+        }
+    }
 }

@@ -87,6 +87,13 @@ impl DataDir {
         self.root.join("evidence")
     }
 
+    /// The origin's transparency log as this node knows it: `checkpoint` (the newest verified
+    /// signed checkpoint) and `split-view.json` (a proof of a split view, while the origin is
+    /// refused).
+    pub fn log_dir(&self) -> PathBuf {
+        self.root.join("log")
+    }
+
     /// `status.json`, the last sync round's report.
     pub fn sync_status(&self) -> PathBuf {
         self.root.join("status.json")

@@ -181,6 +181,9 @@ impl CatalogSource {
     /// attacker or a dead origin keeping the node on an old catalog) would never end.
     fn fresh(&self) -> Result<NodeCatalog, SourceError> {
         let catalog = self.open()?;
+        // The transparency log: no install after a split view, nor before the witnesses required.
+        let config = self.data.config().map_err(|e| SourceError::Refused(format!("{e:#}")))?;
+        crate::sync::witness::install_gate(&self.data, &config).map_err(SourceError::Refused)?;
         match catalog.state().expires {
             Some(expires) if expires <= chrono::Utc::now() => Err(SourceError::Expired(format!(
                 "the verified catalog expired at {} (timestamp v{}); run `archy-node sync` to get a fresh one",

@@ -51,6 +51,8 @@ pub(crate) struct Status {
     pub swarm: SwarmStatus,
     /// Equivocation evidence kept.
     pub equivocation: Vec<PathBuf>,
+    /// The origin's transparency log as this node knows it.
+    pub log: LogStatus,
     /// The running daemon, if `node.json` names one.
     pub daemon: Option<NodeInfo>,
     /// The container engine as the running node (or the last one) saw it.
@@ -59,6 +61,49 @@ pub(crate) struct Status {
     pub nostr: NostrStatus,
     /// Retired and revoked publisher keys, and the installed apps signed by a revoked one.
     pub publisher_keys: crate::key_standing::KeyReport,
+}
+
+/// The transparency-log part of `status`.
+#[derive(Debug, Serialize)]
+pub(crate) struct LogStatus {
+    /// The log's name (its checkpoints' origin line), once a checkpoint is kept.
+    pub name: Option<String>,
+    /// The size of the newest checkpoint kept.
+    pub size: Option<u64>,
+    /// Its root hash (base64, as in the checkpoint).
+    pub root: Option<String>,
+    /// A proof of a split view, while the origin is refused.
+    pub split_view: Option<crate::sync::log::SplitView>,
+    /// The witnesses whose cosignatures on the kept checkpoint verify (node witnesses and
+    /// `[log] witnesses`), by name.
+    pub witnesses: Vec<String>,
+    /// This node's own witness verifier key (for other nodes' `[log] witnesses`).
+    pub witness_key: Option<String>,
+}
+
+impl LogStatus {
+    fn gather(data: &DataDir, config: &crate::config::Config) -> Self {
+        let witnesses = crate::sync::witness::trusted_log(data)
+            .and_then(|log| crate::sync::log::known(data, &log))
+            .map(|kept| {
+                let keys = crate::sync::witness::witnesses_of(&kept, config);
+                kept.cosigners(&keys).into_iter().map(|k| k.name().to_owned()).collect()
+            })
+            .unwrap_or_default();
+        // Shown as kept; it was verified when it was kept.
+        let kept = std::fs::read(data.log_dir().join("checkpoint"))
+            .ok()
+            .and_then(|b| catalog::tlog::Note::parse(&b).ok())
+            .and_then(|n| catalog::tlog::Checkpoint::parse_text(&n.text).ok());
+        Self {
+            name: kept.as_ref().map(|c| c.origin.clone()),
+            size: kept.as_ref().map(|c| c.size),
+            root: kept.as_ref().and_then(|c| catalog::tlog::encode_hashes(&[c.root]).pop()),
+            split_view: crate::sync::log::split_view(data),
+            witnesses,
+            witness_key: crate::sync::witness::own_vkey(data),
+        }
+    }
 }
 
 /// The swarm part of `status`: peers known, bans, the last drops of announcements.
@@ -148,6 +193,7 @@ impl Status {
             peers: config.peers.iter().map(|p| p.iroh.to_string()).collect(),
             swarm: SwarmStatus::gather(data),
             equivocation,
+            log: LogStatus::gather(data, &config),
             daemon: read_node_info(data),
             engine: crate::engine_watch::EngineReport::last(data),
             nostr: NostrStatus {
@@ -229,6 +275,27 @@ impl Status {
             for p in &self.equivocation {
                 line(format!("  {}", p.display()));
             }
+        }
+        match (&self.log.name, self.log.size) {
+            (Some(name), Some(size)) => {
+                line(format!("log: {name}, {size} catalog states (checkpoint kept)"));
+                line(format!(
+                    "  cosigned by {} witnesses: {}",
+                    self.log.witnesses.len(),
+                    self.log.witnesses.join(", ")
+                ));
+            }
+            _ => line("log: none kept (the root names no log, or no round has taken one)".into()),
+        }
+        if let Some(v) = &self.log.split_view {
+            line(format!(
+                "SPLIT VIEW: the origin's log signed two inconsistent checkpoints ({}), seen {} from {}",
+                v.why,
+                v.seen_at.to_rfc3339(),
+                v.from
+            ));
+            line("  new catalogs are refused; the proof (both signed notes) is kept under evidence/".into());
+            line("  once you have dealt with the origin: `archy-node trust-origin-again`".into());
         }
         match &self.daemon {
             Some(d) => line(format!("daemon: pid {} api {} iroh {}", d.pid, d.api, d.iroh)),

@@ -16,8 +16,14 @@
 //!    verified streaming) and a provider that sends bad bytes or stalls is dropped for the next.
 //! 6. A timestamp that verifies under the trusted root, has the same version as the trusted one
 //!    but different bytes, is equivocation: both are kept under `<data>/evidence/` and reported.
+//! 7. When the trusted root names a transparency log, a new timestamp is taken only with a proof
+//!    that it is in a checkpoint consistent with the newest one this node has seen ([`log`]);
+//!    a proof of a split view refuses every new catalog until the operator trusts the origin
+//!    again.
 
+pub mod log;
 pub mod swarm;
+pub mod witness;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -136,6 +142,11 @@ pub enum RefusalKind {
     Envelope,
     /// Manifests no provider delivered: the catalog was not updated.
     FilesUnavailable,
+    /// No valid proof that the timestamp is in the transparency log the root names.
+    Log,
+    /// The log showed a split view (two inconsistent checkpoints); the origin is refused until
+    /// the operator trusts it again.
+    SplitView,
     /// Anything else (the local store, the root rotation cap).
     Other,
 }
@@ -362,6 +373,10 @@ fn attempt<R: Remote>(
             AttemptError::Unreachable(format!("{source}: {e}"))
         });
     }
+    if let Err(refusal) = check_log(data, start, &mut updater, source, report) {
+        report.bytes_downloaded += updater.remote_mut().bytes;
+        return Err(AttemptError::Refused(refusal));
+    }
     let targets = match updater.all_targets(MAX_ROLES) {
         Ok(targets) => targets,
         Err(e) => {
@@ -411,6 +426,40 @@ fn attempt<R: Remote>(
     };
     // Apps are indexed once their envelopes are present (`index_apps`).
     Ok(Attempt { store, state, missing, envelopes, bytes })
+}
+
+/// Rule 7: a new timestamp under a root that names a log must be in it ([`log::check`]); the
+/// proof is asked of the same candidate, as a metadata name.
+fn check_log<R: Remote>(
+    data: &DataDir,
+    start: &GenerationStore,
+    updater: &mut Updater<Counting<R>, GenerationStore>,
+    source: &str,
+    report: &mut SyncReport,
+) -> Result<(), Refusal> {
+    let log = updater
+        .trusted_root()
+        .log()
+        .map_err(|e| Refusal::new(source, RefusalKind::Malformed, "root", format!("{source}: {e}")))?;
+    let Some(log) = log else { return Ok(()) };
+    // While a split view is held, no round takes anything from the origin (not even what the
+    // node has already).
+    if let Some(view) = log::split_view(data) {
+        let detail = format!("{source}: {}", log::refused_while(&view));
+        return Err(Refusal::new(source, RefusalKind::SplitView, "timestamp", detail));
+    }
+    let Some(timestamp) = updater.store().roles.get("timestamp").cloned() else { return Ok(()) };
+    if start.roles.get("timestamp") == Some(&timestamp) {
+        return Ok(());
+    }
+    let remote = updater.remote_mut();
+    let mut prove = |leaf: &catalog::tlog::Hash, from: u64| {
+        let name = catalog::repo::log_proof_name(leaf, from);
+        let bytes = remote.fetch_metadata(&name, log::MAX_PROOF_BYTES).map_err(|e| e.to_string())?;
+        serde_json::from_slice::<catalog::tlog::LogProof>(&bytes).map_err(|e| format!("not a log proof: {e}"))
+    };
+    log::check(data, &log, &timestamp, source, &mut prove, &mut report.equivocation)
+        .map_err(|(kind, detail)| Refusal::new(source, kind, "timestamp", format!("{source}: {detail}")))
 }
 
 /// §5.4.3 says an equal version changes nothing; two *different* timestamps that both verify

@@ -106,6 +106,16 @@ fn a_partitioned_origin_delays_nobody_and_still_decides_what_is_newest() {
         assert_eq!(report["timestamp_version"], newest, "{}: {report}", n.host.name);
     }
     for n in cut {
+        // Once its running node has heard a peer announce the new version (the one-shot sync
+        // reads the swarm table the running node writes).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !n.status()["swarm"]["peers"]
+            .as_array()
+            .is_some_and(|peers| peers.iter().any(|p| p["catalog_version"] == newest))
+        {
+            assert!(Instant::now() < deadline, "{}: no peer announced version {newest}", n.host.name);
+            std::thread::sleep(Duration::from_millis(250));
+        }
         let report = n.sync();
         assert_eq!(report["origin_reachable"], false, "{}: {report}", n.host.name);
         assert_eq!(

@@ -38,3 +38,4 @@ mod service;
 mod swarm;
 mod sync_attacks;
 mod sync_paths;
+mod transparency;

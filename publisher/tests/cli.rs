@@ -166,6 +166,47 @@ fn repository_lifecycle_through_the_cli_is_verified_by_the_library() {
 }
 
 #[test]
+fn a_repository_made_with_a_log_logs_every_timestamp_the_cli_writes() {
+    let env = Env::new();
+    let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();
+    let init = env.ok(&["repo", "init", "origin", "--log", "origin.test/log"]);
+    let vkey = init["log"].as_str().expect("init prints the log's verifier key").to_owned();
+    env.ok(&["repo", "add-publisher", "origin", "--name", "demo", "--did", &did, "--app", "samba"]);
+    let app = env.app("samba", &did);
+    env.ok(&["repo", "add", "origin", app.to_str().expect("utf8")]);
+    env.ok(&["repo", "rotate", "origin", "--role", "root"]);
+    env.ok(&["repo", "timestamp", "origin"]);
+
+    let served = env.path("origin/repository");
+    let repo = catalog::repo::Repository::load(&served, catalog::repo::Expiry::default()).expect("load");
+    // The rotated root still names the log, with the key `init` printed.
+    let log = repo.root().log().expect("root").expect("the root names the log");
+    assert_eq!(log.to_vkey(), vkey);
+    assert_eq!(log.name(), "origin.test/log");
+    // Every timestamp written is a leaf, the last is the one served, and the checkpoint signs them.
+    let leaves = catalog::repo::log_leaves(&served).expect("leaves");
+    assert_eq!(leaves.len(), 5, "init, add-publisher, add, rotate and timestamp each wrote one");
+    let timestamp = std::fs::read(served.join("metadata/timestamp.json")).expect("timestamp");
+    assert_eq!(leaves.last(), Some(&catalog::tlog::leaf_hash(&timestamp)));
+    let note = catalog::repo::log_checkpoint(&served).expect("read").expect("a checkpoint");
+    let checkpoint = catalog::tlog::SignedCheckpoint::open(&note, &log).expect("the checkpoint verifies");
+    assert_eq!(checkpoint.checkpoint().size, 5);
+    assert_eq!(checkpoint.checkpoint().root, catalog::tlog::root(&leaves));
+
+    // Without its key, nothing more is published.
+    std::fs::rename(env.path("origin/keys/log.key"), env.path("log.key")).expect("move the key");
+    let out = env.archy(&["repo", "timestamp", "origin"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keys/log.key"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(catalog::repo::log_leaves(&served).expect("leaves").len(), 5);
+    assert_eq!(std::fs::read(served.join("metadata/timestamp.json")).expect("timestamp"), timestamp);
+    let files = |dir: &str| std::fs::read_dir(served.join(dir)).expect("dir").count();
+    let before = files("metadata");
+    assert!(!env.archy(&["repo", "sign", "origin"]).status.success());
+    assert_eq!(files("metadata"), before, "a refused publish wrote metadata");
+}
+
+#[test]
 fn tampered_repository_fails_verification_with_exit_1() {
     let env = Env::new();
     let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();

@@ -5,6 +5,8 @@
 //! - accepts publisher submissions (`POST /v1/submissions`): the publisher's next delegated
 //!   targets metadata, signed on the publisher's machine, plus the files it names;
 //! - re-signs the timestamp before it expires ([`Registry::resign_if_due`]);
+//! - keeps the transparency log when the root names one: every timestamp it signs is a leaf,
+//!   in a signed checkpoint before it is served (`catalog::repo::Repository::write_dir`);
 //! - serves the repository over HTTP in the TUF layout and over iroh (blobs by BLAKE3 and the
 //!   metadata protocol of `archy_net`);
 //! - hosts signed envelopes for publishers who announce their apps on Nostr (`POST /v1/blobs`,
@@ -29,6 +31,7 @@
 //! - `submissions`: `POST /v1/submissions` and `GET /v1/publishers/<did>`;
 //! - `blobs`: hosted envelopes, `/v1/blobs`;
 //! - `hosted`: the envelopes kept and their quota ([`BlobQuota`]);
+//! - `log`: the transparency log, `/log/checkpoint` and its proofs by metadata name;
 //! - `metrics`: `/healthz` and `/metrics`;
 //! - `error`: the one error type of every handler.
 
@@ -37,6 +40,7 @@ mod endpoint;
 mod error;
 mod files;
 mod hosted;
+mod log;
 mod market;
 mod market_nostr;
 mod metrics;

@@ -30,6 +30,8 @@ pub struct Origin {
     pub snapshot_key: SigningKey,
     pub timestamp_key: SigningKey,
     pub publisher: SigningKey,
+    /// The transparency log's key, when the root names a log ([`Origin::with_log`]).
+    pub log_key: Option<SigningKey>,
 }
 
 /// The envelope of the example app `id` at `version`, signed by `publisher`.
@@ -39,8 +41,16 @@ pub fn envelope(id: &str, version: &str, publisher: &SigningKey) -> Vec<u8> {
 
 impl Origin {
     pub fn new() -> Self {
+        Self::with_keys(TestKeys::generate())
+    }
+
+    /// An origin whose root names a transparency log (`catalog::testing::TEST_LOG`).
+    pub fn with_log() -> Self {
+        Self::with_keys(TestKeys { log: Some(SigningKey::generate()), ..TestKeys::generate() })
+    }
+
+    fn with_keys(keys: TestKeys) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = TestKeys::generate();
         let now = Utc::now();
         let mut repo = keys.create(now);
         repo.add_publisher("acme", &keys.publisher.did(), &["app-a", "app-b"], &keys.targets, now).expect("publisher");
@@ -50,8 +60,9 @@ impl Origin {
             snapshot: snapshot_key,
             timestamp: timestamp_key,
             publisher,
+            log: log_key,
         } = keys;
-        let mut origin = Self { dir, repo, root_key, targets_key, snapshot_key, timestamp_key, publisher };
+        let mut origin = Self { dir, repo, root_key, targets_key, snapshot_key, timestamp_key, publisher, log_key };
         origin.publish("app-a", "1.0.0");
         origin
     }
@@ -96,6 +107,11 @@ impl Origin {
             if !path.exists() {
                 catalog::keyfile::write_new(&path, key).expect("key file");
             }
+        }
+        if let Some(key) = &self.log_key
+            && !keys.join("log.key").exists()
+        {
+            catalog::keyfile::write_new(&keys.join("log.key"), key).expect("key file");
         }
         self.dir.path().to_owned()
     }
@@ -490,12 +506,18 @@ pub struct RegistryProcess {
 
 impl RegistryProcess {
     pub fn start(folder: &Path, http: Option<SocketAddr>) -> Self {
+        Self::start_with(folder, http, &[])
+    }
+
+    /// Starts it with more arguments to `serve`.
+    pub fn start_with(folder: &Path, http: Option<SocketAddr>, args: &[&str]) -> Self {
         let _ = std::fs::remove_file(folder.join("registry/endpoint.json"));
         let http = http.map_or("127.0.0.1:0".to_owned(), |a| a.to_string());
         let child = Command::new(registry_bin())
             .args(["serve", "--data"])
             .arg(folder)
             .args(["--http", &http])
+            .args(args)
             .env("ARCHY_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

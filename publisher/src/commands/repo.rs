@@ -3,7 +3,8 @@
 //!
 //! A repository folder holds `repository/` (what the origin serves: `metadata/`, `targets/`) and
 //! `keys/` (0700; each key 0600): `root-<n>.key` (offline: move them off the server after
-//! `init`), `targets.key`, `snapshot.key`, `timestamp.key`. `--keys DIR` points elsewhere.
+//! `init`), `targets.key`, `snapshot.key`, `timestamp.key`, and `log.key` (online) for a catalog
+//! that keeps a transparency log (`init --log NAME`; its leaves and checkpoint in `repository/log/`). `--keys DIR` points elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,8 +65,13 @@ impl RepoDir {
         }
         Ok(keys)
     }
+    /// Loads the repository, with the log key (`keys/log.key`) when there is one.
     fn load(&self) -> anyhow::Result<Repository> {
-        Ok(Repository::load(&self.served(), Expiry::default())?)
+        let mut r = Repository::load(&self.served(), Expiry::default())?;
+        if self.keys_dir().join("log.key").exists() {
+            r.set_log_key(self.key("log")?);
+        }
+        Ok(r)
     }
 }
 
@@ -81,6 +87,10 @@ enum RepoAction {
         /// How many root keys must sign a root.
         #[arg(long, default_value_t = 1)]
         root_threshold: u64,
+        /// Keep a transparency log of every catalog state, under this name (its checkpoints'
+        /// origin line, e.g. `registry.example.org/log`); nodes then require it.
+        #[arg(long, value_name = "NAME")]
+        log: Option<String>,
     },
     /// Delegate app ids to a publisher's did:key as a terminating targets role.
     AddPublisher {
@@ -190,7 +200,9 @@ pub fn run(args: RepoArgs, out: &Output) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     match args.action {
-        RepoAction::Init { repo, root_keys, root_threshold } => init(&repo, root_keys, root_threshold, out)?,
+        RepoAction::Init { repo, root_keys, root_threshold, log } => {
+            init(&repo, root_keys, root_threshold, log.as_deref(), out)?;
+        }
         RepoAction::AddPublisher { repo, name, did, apps } => {
             let did: catalog::DidKey = did.parse().map_err(|e| user_error(format!("--did: {e}")))?;
             for app in &apps {
@@ -261,7 +273,7 @@ pub fn run(args: RepoArgs, out: &Output) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init(repo: &RepoDir, root_keys: u64, root_threshold: u64, out: &Output) -> anyhow::Result<()> {
+fn init(repo: &RepoDir, root_keys: u64, root_threshold: u64, log: Option<&str>, out: &Output) -> anyhow::Result<()> {
     if repo.served().join("metadata").exists() {
         return Err(user_error(format!("{} already holds a repository", repo.dir.display())));
     }
@@ -283,27 +295,35 @@ fn init(repo: &RepoDir, root_keys: u64, root_threshold: u64, out: &Output) -> an
     catalog::keyfile::write_new(&keys_dir.join("targets.key"), &targets)?;
     catalog::keyfile::write_new(&keys_dir.join("snapshot.key"), &snapshot)?;
     catalog::keyfile::write_new(&keys_dir.join("timestamp.key"), &timestamp)?;
+    let log_key = SigningKey::generate();
+    if let Some(name) = log {
+        catalog::tlog::NoteKey::log(name, log_key.verifying_key()).map_err(|e| user_error(format!("--log: {e}")))?;
+        catalog::keyfile::write_new(&keys_dir.join("log.key"), &log_key)?;
+    }
     let init = InitKeys {
         root: roots.iter().collect(),
         root_threshold,
         targets: &targets,
         snapshot: &snapshot,
         timestamp: &timestamp,
+        log: log.map(|name| (name, &log_key)),
     };
     let mut r = Repository::create(&init, Utc::now(), Expiry::default())?;
     r.write_dir(&repo.served())?;
+    let log_vkey = r.root().log()?.map(|l| l.to_vkey());
     let root_file = repo.served().join("metadata/1.root.json");
     let sig = crate::commands::sign::sign_file(&roots[0], &root_file, Some("archy bootstrap root v1".into()))?;
     let minisign_key = catalog::minisign::public_key_base64(&roots[0]);
     out.print(
         format!(
-            "created repository {}\nkeys in {} (move root-*.key offline)\nbootstrap root: {} (minisign: {})\nroot minisign public key: {minisign_key}",
+            "created repository {}\nkeys in {} (move root-*.key offline)\nbootstrap root: {} (minisign: {})\nroot minisign public key: {minisign_key}{}",
             repo.served().display(),
             keys_dir.display(),
             root_file.display(),
-            sig.display()
+            sig.display(),
+            log_vkey.as_ref().map(|v| format!("\ntransparency log: {v} (checkpoints at /log/checkpoint)")).unwrap_or_default()
         ),
-        &json!({"repository": repo.served(), "keys": keys_dir, "root": root_file, "root_minisig": sig, "root_minisign_public_key": minisign_key}),
+        &json!({"repository": repo.served(), "keys": keys_dir, "root": root_file, "root_minisig": sig, "root_minisign_public_key": minisign_key, "log": log_vkey}),
     );
     Ok(())
 }

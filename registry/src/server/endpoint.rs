@@ -29,7 +29,11 @@ pub(crate) async fn start(
     let metrics = registry.metrics.clone();
     let blobs = iroh_blobs::BlobsProtocol::new(&store, Some(count_blob_bytes(metrics.clone())));
     registry.blobs = Some(store);
-    let meta = MetaServer::new(Arc::new(CountingMeta { inner: registry.cache.clone(), metrics }));
+    let meta = MetaServer::new(Arc::new(CountingMeta {
+        inner: registry.cache.clone(),
+        metrics,
+        repo_dir: registry.repo_dir.clone(),
+    }));
     // The origin is a member of every swarm of its catalog: nodes bootstrap from it. It relays
     // announcements and announces nothing (it is every file's provider of last resort).
     let gossip = iroh_gossip::net::Gossip::builder().spawn(endpoint.clone());
@@ -49,11 +53,17 @@ pub(crate) async fn start(
 struct CountingMeta {
     inner: Arc<super::state::Cache>,
     metrics: Arc<super::metrics::Metrics>,
+    /// The repository folder, for the log's proofs.
+    repo_dir: std::path::PathBuf,
 }
 
 impl archy_net::MetaSource for CountingMeta {
     fn meta(&self, name: &str) -> Option<Bytes> {
-        let bytes = self.inner.meta(name)?;
+        let bytes = match self.inner.meta(name) {
+            Some(bytes) => bytes,
+            // The transparency log's proofs travel as metadata names.
+            None => super::log::proof_by_name(&self.repo_dir, name)?,
+        };
         super::metrics::add(&self.metrics.iroh_metadata_bytes, bytes.len() as u64);
         Some(bytes)
     }

@@ -1,4 +1,5 @@
-//! The repository in the TUF layout: `GET /metadata/<name>` from the in-memory cache and
+//! The repository in the TUF layout: `GET /metadata/<name>` from the in-memory cache (and the
+//! transparency log's proofs, `log-proof.<leaf>.<from>.json`, see `log.rs`) and
 //! `GET /targets/<path>` streamed from disk. Both answer a bare 404 for what they don't hold, as a
 //! static file server would: TUF clients need nothing more.
 
@@ -17,7 +18,15 @@ use super::metrics::{add, count};
 /// `GET /metadata/<name>`.
 pub(crate) async fn metadata(State(registry): State<Arc<Registry>>, UrlPath(name): UrlPath<String>) -> Response {
     count(&registry.metrics.metadata_requests);
-    match registry.cached(&name) {
+    let bytes = match registry.cached(&name) {
+        Some(bytes) => Some(bytes),
+        None if name.starts_with("log-proof.") || name.starts_with("log-consistency.") => {
+            let dir = registry.repo_dir.clone();
+            tokio::task::spawn_blocking(move || super::log::proof_by_name(&dir, &name)).await.ok().flatten()
+        }
+        None => None,
+    };
+    match bytes {
         Some(bytes) => {
             add(&registry.metrics.http_metadata_bytes, bytes.len() as u64);
             ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use catalog::envelope::MAX_ENVELOPE_BYTES;
 use chrono::Utc;
 
-use super::{Config, Registry, blobs, endpoint, files, metrics, pages, submissions};
+use super::{Config, Registry, blobs, endpoint, files, log, metrics, pages, submissions};
 use archy_net::PeerAddr;
 
 /// Largest body of a route that takes no upload.
@@ -33,6 +33,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/style.css", get(pages::style))
         .route("/metadata/{name}", get(files::metadata))
         .route("/targets/{*path}", get(files::target))
+        .route("/log/checkpoint", get(log::checkpoint))
         .route("/v1/submissions", post(submissions::submit).layer(DefaultBodyLimit::max(limit)))
         .route("/v1/publishers/{did}", get(submissions::publisher))
         .route("/v1/blobs", post(blobs::put_blob).layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)))

@@ -132,6 +132,8 @@ pub struct Registry {
     pub(crate) repo_dir: PathBuf,
     pub(crate) timestamp_key: SigningKey,
     pub(crate) snapshot_key: SigningKey,
+    /// The transparency log's key (`keys/log.key`), when the root names a log.
+    pub(crate) log_key: Option<SigningKey>,
     /// Serialises every change to the repository on disk.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) cache: Arc<Cache>,
@@ -187,6 +189,7 @@ impl Registry {
             nostr_market: RwLock::new(None),
             timestamp_key: read_key("timestamp")?,
             snapshot_key: read_key("snapshot")?,
+            log_key: if keys.join("log.key").exists() { Some(read_key("log")?) } else { None },
             repo_dir,
             write_lock: Mutex::new(()),
             cache: Arc::new(Cache(RwLock::new(MetaCache::default()))),
@@ -207,6 +210,14 @@ impl Registry {
         ) {
             return Err(anyhow::Error::new(WrongOnlineKey));
         }
+        // A root that names a log needs its key: every timestamp signed goes into the log.
+        if let Some(log) = repo.root().log()? {
+            match &registry.log_key {
+                Some(k) if k.verifying_key() == *log.public() => {}
+                Some(_) => anyhow::bail!("keys/log.key is not the key of the log `{}` the root names", log.name()),
+                None => anyhow::bail!("the root names the transparency log `{}`: keys/log.key is missing", log.name()),
+            }
+        }
         registry.reload_cache()?;
         Ok(registry)
     }
@@ -217,8 +228,12 @@ impl Registry {
 
     /// Loads and verifies the repository on disk.
     pub(crate) fn load_repo(&self) -> anyhow::Result<Repository> {
-        Repository::load(&self.repo_dir, self.expiry())
-            .with_context(|| format!("loading the repository at {}", self.repo_dir.display()))
+        let mut repo = Repository::load(&self.repo_dir, self.expiry())
+            .with_context(|| format!("loading the repository at {}", self.repo_dir.display()))?;
+        if let Some(key) = &self.log_key {
+            repo.set_log_key(key.clone());
+        }
+        Ok(repo)
     }
 
     /// Re-reads every metadata file from disk into the serving cache.

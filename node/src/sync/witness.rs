@@ -1,0 +1,264 @@
+//! Every running node witnesses the origin's log (docs/protocol.md, "Witnesses").
+//!
+//! After each round the node cosigns the checkpoint it keeps (C2SP tlog-cosignature, with its
+//! endpoint key; its witness name is `archy-node/<endpoint id>`) and gossips it on the catalog's
+//! swarm topic. A gossiped checkpoint it receives is opened with the log key of its trusted root
+//! and compared with the one it keeps:
+//! - the same tree: the cosignatures that verify (other nodes', and `[log] witnesses`) are merged
+//!   into the kept note;
+//! - the same size with another root: a split view, proven by the two signed notes;
+//! - another size: the origin is asked for the consistency proof between the two
+//!   (`log-consistency.<old>.<new>.json`); an origin that answers with none that verifies has
+//!   signed two histories, and that is a split view too. A proof that verified is remembered, so
+//!   a replayed checkpoint costs nothing more.
+//!
+//! A split view is recorded as [`super::log`] records one (the origin is refused until the
+//! operator trusts it again) and both notes are gossiped, so every node that keeps either
+//! history finds the contradiction itself.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use catalog::client::{FetchError, Remote as _};
+use catalog::metadata::{Root, SignedMetadata};
+use catalog::tlog::{NoteKey, SignedCheckpoint};
+
+use crate::catalog::GenerationStore;
+use crate::config::Config;
+use crate::data_dir::DataDir;
+use crate::sync::log::{SplitView, known, record, split_view};
+
+/// Checkpoints whose consistency with the kept one was verified, remembered (by size and root).
+const REMEMBERED: usize = 64;
+
+/// The witness name of the node with endpoint `id`.
+pub fn witness_name(id: &iroh::EndpointId) -> String {
+    format!("archy-node/{id}")
+}
+
+/// The cosignature key of a node witness, from its name (`archy-node/<endpoint id>`).
+pub fn node_witness(name: &str) -> Option<NoteKey> {
+    let id: iroh::EndpointId = name.strip_prefix("archy-node/")?.parse().ok()?;
+    NoteKey::witness(name, ed25519_dalek::VerifyingKey::from_bytes(id.as_bytes()).ok()?).ok()
+}
+
+/// The witnesses whose cosignatures count: every node witness named on `checkpoint`, and the
+/// configured ones (`[log] witnesses`).
+pub fn witnesses_of(checkpoint: &SignedCheckpoint, config: &Config) -> Vec<NoteKey> {
+    let mut keys: Vec<NoteKey> = checkpoint.note().signatures.iter().filter_map(|s| node_witness(&s.name)).collect();
+    keys.extend(config.log.witnesses.iter().filter_map(|v| NoteKey::from_vkey(v).ok()));
+    keys.sort_by_key(NoteKey::to_vkey);
+    keys.dedup();
+    keys
+}
+
+/// The log the trusted root names, if any.
+pub fn trusted_log(data: &DataDir) -> Option<NoteKey> {
+    let store = GenerationStore::load(data).ok()?;
+    let root = SignedMetadata::<Root>::from_slice(store.roles.get("root")?, "root").ok()?;
+    root.signed.log().ok().flatten()
+}
+
+/// Whether anything may be installed from the current catalog, as far as the log goes: not while
+/// a split view is held, and not before `[log] min_witnesses` of the `[log] witnesses` have
+/// cosigned the kept checkpoint. The refusal says which.
+pub fn install_gate(data: &DataDir, config: &Config) -> Result<(), String> {
+    if let Some(view) = split_view(data) {
+        return Err(format!(
+            "the origin's log showed a split view ({}); nothing is installed from its catalogs until `archy-node trust-origin-again`",
+            view.why
+        ));
+    }
+    let need = config.log.min_witnesses;
+    if need == 0 {
+        return Ok(());
+    }
+    let Some(log) = trusted_log(data) else {
+        return Err(format!("[log] min_witnesses is {need}, but the catalog keeps no transparency log"));
+    };
+    let Some(kept) = known(data, &log) else {
+        return Err(format!("[log] min_witnesses is {need}, and no log checkpoint is kept yet: run `archy-node sync`"));
+    };
+    let named: Vec<NoteKey> = config.log.witnesses.iter().filter_map(|v| NoteKey::from_vkey(v).ok()).collect();
+    let have = kept.cosigners(&named).len();
+    if have < need {
+        return Err(format!(
+            "{have} of the {need} witnesses required ([log] min_witnesses) have cosigned the log checkpoint of {} catalog states; waiting for them",
+            kept.checkpoint().size
+        ));
+    }
+    Ok(())
+}
+
+/// This node's witness verifier key (`[log] witnesses` of other nodes), if it has an endpoint key.
+pub fn own_vkey(data: &DataDir) -> Option<String> {
+    if !data.iroh_key().exists() {
+        return None;
+    }
+    let key = catalog::keyfile::read(&data.iroh_key()).ok()?;
+    let name = witness_name(&iroh::SecretKey::from_bytes(&key.seed()).public());
+    NoteKey::witness(&name, key.verifying_key()).ok().map(|k| k.to_vkey())
+}
+
+/// A running node's witness.
+pub struct Witness {
+    data: DataDir,
+    key: ed25519_dalek::SigningKey,
+    name: String,
+    remembered: Mutex<VecDeque<(u64, catalog::tlog::Hash)>>,
+}
+
+/// What a gossiped checkpoint led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Nothing to compare it with (no log, no kept checkpoint, or a split view held already).
+    Ignored,
+    /// Not a checkpoint of the trusted log; the reason.
+    Invalid(String),
+    /// The kept tree; this many cosignatures were new.
+    Same(usize),
+    /// Consistent with the kept tree.
+    Consistent,
+    /// The origin could not be asked; checked again when it is next gossiped.
+    Unchecked(String),
+    /// A split view: the evidence was written.
+    SplitView,
+}
+
+impl Witness {
+    /// The witness of the node whose endpoint key is `secret`.
+    pub fn new(data: &DataDir, secret: &iroh::SecretKey) -> Self {
+        Self {
+            data: data.clone(),
+            key: ed25519_dalek::SigningKey::from_bytes(&secret.to_bytes()),
+            name: witness_name(&secret.public()),
+            remembered: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Cosigns the kept checkpoint (once) and returns its note to gossip, if there is one.
+    pub fn cosign_kept(&self) -> anyhow::Result<Option<String>> {
+        let Some(log) = trusted_log(&self.data) else { return Ok(None) };
+        let Some(mut kept) = known(&self.data, &log) else { return Ok(None) };
+        let me = NoteKey::witness(&self.name, self.key.verifying_key())?;
+        if kept.note().cosigned_at(&me).is_none() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            kept.cosign(&self.name, &self.key, now)?;
+            super::log::keep(&self.data, &log, &kept)?;
+        }
+        Ok(Some(kept.to_text()))
+    }
+
+    /// Checks a gossiped checkpoint against the kept one. `ask_origin` fetches a metadata name
+    /// from the origin (blocking). Returns what it led to, and the notes to gossip on.
+    pub fn seen(
+        &self,
+        note: &[u8],
+        config: &Config,
+        ask_origin: &mut dyn FnMut(&str) -> Result<Vec<u8>, FetchError>,
+    ) -> (Seen, Vec<String>) {
+        let Some(log) = trusted_log(&self.data) else { return (Seen::Ignored, Vec::new()) };
+        if split_view(&self.data).is_some() {
+            return (Seen::Ignored, Vec::new());
+        }
+        let shown = match SignedCheckpoint::open(note, &log) {
+            Ok(s) => s,
+            Err(e) => return (Seen::Invalid(e.to_string()), Vec::new()),
+        };
+        let Some(mut kept) = known(&self.data, &log) else { return (Seen::Ignored, Vec::new()) };
+        let (k, s) = (kept.checkpoint().clone(), shown.checkpoint().clone());
+        if k == s {
+            let added = kept.merge_cosignatures(shown.note(), &witnesses_of(&shown, config));
+            if added > 0 {
+                if let Err(e) = super::log::keep(&self.data, &log, &kept) {
+                    tracing::warn!("keeping the cosigned checkpoint: {e:#}");
+                }
+                return (Seen::Same(added), vec![kept.to_text()]);
+            }
+            return (Seen::Same(0), Vec::new());
+        }
+        let remembered =
+            self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&(s.size, s.root));
+        if remembered {
+            return (Seen::Consistent, Vec::new());
+        }
+        let why = if k.size == s.size {
+            Some(format!("two checkpoints of {} leaves with different roots", k.size))
+        } else {
+            let (old, new) = if s.size < k.size { (&s, &k) } else { (&k, &s) };
+            match ask_origin(&catalog::repo::log_consistency_name(old.size, new.size)) {
+                Ok(bytes) => {
+                    let proof = serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .ok()
+                        .and_then(|v| serde_json::from_value::<Vec<String>>(v.get("consistency")?.clone()).ok())
+                        .map(|p| catalog::tlog::decode_hashes(&p));
+                    match proof {
+                        Some(Ok(p)) => catalog::tlog::verify_consistency(old.size, &old.root, new.size, &new.root, &p)
+                            .err()
+                            .map(|e| format!("the origin's {e}")),
+                        _ => {
+                            Some(format!("the origin answered no consistency proof from {} to {}", old.size, new.size))
+                        }
+                    }
+                }
+                Err(FetchError::NotFound) => {
+                    Some(format!("the origin has no consistency proof from {} to {} leaves", old.size, new.size))
+                }
+                Err(e) => return (Seen::Unchecked(e.to_string()), Vec::new()),
+            }
+        };
+        match why {
+            None => {
+                let mut r = self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if r.len() == REMEMBERED {
+                    r.pop_front();
+                }
+                r.push_back((s.size, s.root));
+                (Seen::Consistent, Vec::new())
+            }
+            Some(why) => {
+                let view = SplitView {
+                    log: log.to_vkey(),
+                    known: kept.to_text(),
+                    shown: shown.to_text(),
+                    why,
+                    from: "gossip".into(),
+                    seen_at: chrono::Utc::now(),
+                };
+                if let Err(e) = record(&self.data, &log, &view) {
+                    tracing::error!("writing the split-view evidence: {e:#}");
+                }
+                (Seen::SplitView, vec![view.known, view.shown])
+            }
+        }
+    }
+}
+
+/// Fetches metadata `name` from the origin: its HTTP URL, then its iroh endpoint (blocking).
+pub(crate) fn ask_origin(
+    config: &Config,
+    endpoint: &iroh::Endpoint,
+    handle: &tokio::runtime::Handle,
+    name: &str,
+    max: u64,
+) -> Result<Vec<u8>, FetchError> {
+    let mut last = Err(FetchError::Other("no origin configured".into()));
+    if let Some(url) = &config.origin.url {
+        let mut remote = crate::http::HttpRemote::new(&format!("{}/metadata", url.trim_end_matches('/')), None);
+        last = remote.fetch_metadata(name, max);
+        if !matches!(last, Err(FetchError::Other(_))) {
+            return last;
+        }
+    }
+    if let Some(addr) = &config.origin.iroh {
+        let mut remote = super::IrohRemote {
+            handle: handle.clone(),
+            endpoint: endpoint.clone(),
+            peer: addr.clone(),
+            connection: None,
+            timeout: config.provider_timeout(),
+        };
+        last = remote.fetch_metadata(name, max);
+    }
+    last
+}

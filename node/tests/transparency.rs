@@ -1,0 +1,381 @@
+//! The origin's transparency log with the real `archy-registry` and `archy-node` processes on
+//! loopback: an honest origin's log advances with every publish and its proofs verify (here and
+//! in an independent C2SP verifier); an origin that rewrites its history is caught, proven and
+//! refused until the operator trusts it again.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use catalog::tlog::{NoteKey, SignedCheckpoint};
+use node::sync::RefusalKind;
+
+use crate::util::node_bin;
+use crate::util::origin::*;
+
+/// The registry re-reads its folder every second: the test publishes into it from this process.
+fn registry(origin: &Origin) -> RegistryProcess {
+    RegistryProcess::start_with(&origin.registry_folder(), None, &["--resign-check", "1"])
+}
+
+fn log_key(origin: &Origin) -> NoteKey {
+    origin.repo.root().log().expect("root").expect("the root names a log")
+}
+
+/// Waits until the registry serves the timestamp the origin wrote last.
+fn wait_served(registry: &RegistryProcess, origin: &Origin) {
+    let want = origin.metadata("timestamp.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let served = ureq::get(&format!("{}/metadata/timestamp.json", registry.http)).call().ok().and_then(|r| {
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut r.into_reader(), &mut body).ok().map(|_| body)
+        });
+        if served.as_deref() == Some(want.as_slice()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the registry does not serve the new timestamp");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The checkpoint the node keeps, verified with the log's key.
+fn kept(node: &Node, key: &NoteKey) -> SignedCheckpoint {
+    let bytes = std::fs::read(node.path().join("log/checkpoint")).expect("the node keeps a checkpoint");
+    SignedCheckpoint::open(&bytes, key).expect("the kept checkpoint verifies")
+}
+
+fn log_leaves(origin: &Origin) -> usize {
+    catalog::repo::log_leaves(&origin.served()).expect("leaves").len()
+}
+
+/// Runs the independent C2SP verifier (`tests/interop/c2sp_verify.py`) on `input`.
+fn c2sp_verify(input: &serde_json::Value) -> (bool, String) {
+    let python = std::env::var("ARCHY_INTEROP_PYTHON")
+        .expect("ARCHY_INTEROP_PYTHON is not set: run the tests with `bash tests/run.sh`, which makes the venv");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/c2sp_verify.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the C2SP verifier");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), input.to_string().as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("verifier");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn an_honest_origin_s_log_advances_with_every_publish_and_its_proofs_verify_independently() {
+    let mut origin = Origin::with_log();
+    let key = log_key(&origin);
+    let registry = registry(&origin);
+    let node = Node::init(&origin.root_v1(), Some(&registry.http), &[]);
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    let first = kept(&node, &key);
+    let first_timestamp = origin.metadata("timestamp.json");
+    assert_eq!(first.checkpoint().size, log_leaves(&origin) as u64);
+
+    // 100 publishes in a row; the node syncs after every tenth and its checkpoint follows.
+    let mut last_size = first.checkpoint().size;
+    for i in 1..=100 {
+        origin.publish("app-a", &format!("1.0.{i}"));
+        if i % 10 == 0 {
+            wait_served(&registry, &origin);
+            let (ok, report) = node.sync();
+            assert!(ok, "publish {i}: {report:?}");
+            let now = kept(&node, &key);
+            assert!(now.checkpoint().size > last_size, "publish {i}: the checkpoint did not advance");
+            assert_eq!(now.checkpoint().size, log_leaves(&origin) as u64, "publish {i}");
+            last_size = now.checkpoint().size;
+        }
+    }
+    let status = node.status_json();
+    assert_eq!(status["log"]["size"], serde_json::json!(last_size), "{status}");
+    assert_eq!(status["log"]["name"], serde_json::json!(catalog::testing::TEST_LOG), "{status}");
+    assert!(status["log"]["split_view"].is_null(), "{status}");
+
+    // The origin's checkpoint at its HTTP address is the one the node keeps.
+    let served = ureq::get(&format!("{}/log/checkpoint", registry.http))
+        .call()
+        .expect("checkpoint")
+        .into_string()
+        .expect("text");
+    assert_eq!(served, kept(&node, &key).to_text());
+
+    // An independent implementation of the C2SP formats agrees: the checkpoint's signature, a
+    // witness cosignature made with archy's code, the first timestamp's inclusion, and the
+    // consistency of the node's first checkpoint with its last.
+    let leaf = catalog::tlog::leaf_hash(&first_timestamp);
+    let proof: catalog::tlog::LogProof = ureq::get(&format!(
+        "{}/metadata/{}",
+        registry.http,
+        catalog::repo::log_proof_name(&leaf, first.checkpoint().size)
+    ))
+    .call()
+    .expect("proof")
+    .into_json()
+    .expect("json");
+    let mut cosigned = SignedCheckpoint::open(proof.checkpoint.as_bytes(), &key).expect("opens");
+    let witness = catalog::keys::SigningKey::generate();
+    let witness_key = ed25519_dalek::SigningKey::from_bytes(&witness.seed());
+    cosigned.cosign("witness.test/w1", &witness_key, 1_700_000_000).expect("cosign");
+    let witness_vkey = NoteKey::witness("witness.test/w1", witness.verifying_key()).expect("key").to_vkey();
+    let input = serde_json::json!({
+        "checkpoint": cosigned.to_text(),
+        "log_vkey": key.to_vkey(),
+        "witness_vkeys": [witness_vkey],
+        "witnesses_required": 1,
+        "leaf": B64.encode(&first_timestamp),
+        "leaf_index": proof.index,
+        "inclusion": proof.inclusion,
+        "old_checkpoint": first.to_text(),
+        "consistency": proof.consistency,
+    });
+    let (ok, out) = c2sp_verify(&input);
+    assert!(ok, "the C2SP verifier refused archy's log: {out}");
+    // And it refuses what it must: a checkpoint with its size changed.
+    let mut tampered = input.clone();
+    tampered["checkpoint"] = serde_json::json!(cosigned.to_text().replacen(
+        &format!("\n{last_size}\n"),
+        &format!("\n{}\n", last_size + 1),
+        1
+    ));
+    let (ok, out) = c2sp_verify(&tampered);
+    assert!(!ok, "a tampered checkpoint verified: {out}");
+}
+
+#[test]
+fn an_origin_that_rewrites_its_history_is_caught_proven_and_refused_until_the_operator_trusts_it_again() {
+    let mut origin = Origin::with_log();
+    let key = log_key(&origin);
+    let mut registry = registry(&origin);
+    let node = Node::init(&origin.root_v1(), Some(&registry.http), &[]);
+    assert!(node.sync().0);
+    origin.publish("app-a", "1.1.0");
+    wait_served(&registry, &origin);
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    let known = kept(&node, &key).checkpoint().clone();
+    let before = node.stored();
+
+    // The origin drops a leaf from its log (the state the node saw first) and signs on.
+    registry.terminate();
+    let log = origin.served().join("log");
+    let leaves = std::fs::read(log.join("leaves")).expect("leaves");
+    let mut rewritten = leaves[..32].to_vec();
+    rewritten.extend_from_slice(&leaves[64..]);
+    std::fs::write(log.join("leaves"), rewritten).expect("rewrite");
+    std::fs::remove_file(log.join("checkpoint")).expect("checkpoint");
+    origin.publish("app-a", "1.2.0");
+    let registry = registry_at(&origin, &registry);
+    wait_served(&registry, &origin);
+
+    let (ok, report) = node.sync();
+    assert!(!ok, "a rewritten history was taken: {report:?}");
+    assert!(report.refusals.iter().any(|r| r.kind == RefusalKind::SplitView && r.subject == "timestamp"), "{report:?}");
+    assert_eq!(node.stored(), before, "the refused catalog changed what the node stores");
+    assert_eq!(kept(&node, &key).checkpoint(), &known, "the kept checkpoint moved");
+    // The proof: both signed notes, each verifying with the log's key.
+    let status = node.status_json();
+    let view = &status["log"]["split_view"];
+    let old = SignedCheckpoint::open(view["known"].as_str().expect("known").as_bytes(), &key).expect("known verifies");
+    let new = SignedCheckpoint::open(view["shown"].as_str().expect("shown").as_bytes(), &key).expect("shown verifies");
+    assert_eq!(old.checkpoint(), &known);
+    assert_ne!(new.checkpoint().root, known.root);
+    assert!(
+        std::fs::read_dir(node.path().join("evidence"))
+            .expect("evidence")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("split-view-")),
+        "no evidence file"
+    );
+    let text = String::from_utf8(node.status().stdout).expect("utf-8");
+    assert!(text.contains("SPLIT VIEW"), "{text}");
+
+    // Honest from now on, the origin is still refused: the operator decides.
+    origin.publish("app-a", "1.3.0");
+    wait_served(&registry, &origin);
+    let (ok, report) = node.sync();
+    assert!(!ok && report.refusals.iter().any(|r| r.kind == RefusalKind::SplitView), "{report:?}");
+    assert_eq!(node.stored(), before);
+
+    // `trust-origin-again` shows the proof and acts only with --yes.
+    let trust = |yes: bool| {
+        let mut cmd = Command::new(node_bin());
+        cmd.args(["trust-origin-again", "--data"]).arg(node.path());
+        if yes {
+            cmd.arg("--yes");
+        }
+        cmd.output().expect("run trust-origin-again")
+    };
+    let shown = trust(false);
+    assert!(!shown.status.success());
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(view["known"].as_str().unwrap()) && shown.contains(view["shown"].as_str().unwrap()),
+        "{shown}"
+    );
+    assert!(trust(true).status.success());
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    assert!(node.apps().iter().any(|a| a.1 == "1.3.0"), "{:?}", node.apps());
+    assert_eq!(kept(&node, &key).checkpoint().size, log_leaves(&origin) as u64);
+}
+
+/// The registry started again on the same folder and HTTP address.
+fn registry_at(origin: &Origin, before: &RegistryProcess) -> RegistryProcess {
+    RegistryProcess::start_with(&origin.registry_folder(), Some(before.http_addr()), &["--resign-check", "1"])
+}
+
+/// A second origin folder that forks `origin`'s history after what it holds now: the same keys,
+/// the same log, a different next catalog state.
+fn fork(origin: &Origin) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = Command::new("cp").arg("-a").arg(format!("{}/.", origin.dir.path().display())).arg(dir.path()).status();
+    assert!(copy.expect("cp").success());
+    dir
+}
+
+/// Publishes `id` `version` into the repository folder `dir` (a fork) with `origin`'s keys.
+fn publish_into(dir: &Path, origin: &Origin, id: &str, version: &str) {
+    let served = dir.join("repository");
+    let mut repo = catalog::repo::Repository::load(&served, catalog::repo::Expiry::default()).expect("load");
+    repo.set_log_key(origin.log_key.clone().expect("log key"));
+    let path = catalog::repo::envelope_target_path(id, &version.parse().expect("semver"));
+    // Signed a few seconds apart from the other view: a different state with the same versions.
+    let now = chrono::Utc::now() + chrono::TimeDelta::seconds(5);
+    repo.add_publisher_targets(
+        "acme",
+        vec![(path, envelope(id, version, &origin.publisher), "manifest".into())],
+        &origin.publisher,
+        now,
+    )
+    .expect("add target");
+    repo.snapshot_and_timestamp(&origin.snapshot_key, &origin.timestamp_key, now).expect("sign");
+    repo.write_dir(&served).expect("write");
+}
+
+fn witnessing_node(origin_http: &str, root: &Path, peers: &[archy_net::PeerAddr]) -> Node {
+    let node = Node::init(root, Some(origin_http), peers);
+    node.edit_config(|c| {
+        c.insert("swarm".into(), toml::toml! { announce_secs = 1 }.into());
+    });
+    node
+}
+
+#[test]
+fn an_origin_showing_two_halves_two_histories_is_caught_by_every_node_and_witnesses_cosign() {
+    let mut origin = Origin::with_log();
+    let key = log_key(&origin);
+    origin.registry_folder();
+    let other = fork(&origin);
+    // The same catalog version, two different states: one for each half.
+    origin.publish("app-a", "1.1.0");
+    publish_into(other.path(), &origin, "app-b", "1.0.0");
+    let a = RegistryProcess::start(&origin.registry_folder(), None);
+    let b = RegistryProcess::start(other.path(), None);
+
+    // Each half syncs from the view it is shown, and each node's checkpoint verifies.
+    let n1 = witnessing_node(&a.http, &origin.root_v1(), &[]);
+    let n2 = witnessing_node(&a.http, &origin.root_v1(), &[]);
+    let n3 = witnessing_node(&b.http, &origin.root_v1(), &[]);
+    let n4 = witnessing_node(&b.http, &origin.root_v1(), &[]);
+    for n in [&n1, &n2, &n3, &n4] {
+        let (ok, report) = n.sync();
+        assert!(ok, "{report:?}");
+    }
+    assert_ne!(
+        kept(&n1, &key).checkpoint().root,
+        kept(&n3, &key).checkpoint().root,
+        "both halves were shown one history: {} / {}",
+        ureq::get(&format!("{}/log/checkpoint", a.http)).call().expect("a").into_string().expect("text"),
+        ureq::get(&format!("{}/log/checkpoint", b.http)).call().expect("b").into_string().expect("text"),
+    );
+    let before: Vec<_> = [&n1, &n2, &n3, &n4].iter().map(|n| n.stored()).collect();
+
+    // The nodes run and meet in one swarm (n2, n3 and n4 know n1).
+    let d1 = n1.run();
+    for n in [&n2, &n3, &n4] {
+        n.add_peer(&d1.iroh());
+    }
+    let _daemons = [d1, n2.run(), n3.run(), n4.run()];
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for n in [&n1, &n2, &n3, &n4] {
+        loop {
+            let status = n.status_json();
+            if !status["log"]["split_view"].is_null() {
+                let view = &status["log"]["split_view"];
+                let known = SignedCheckpoint::open(view["known"].as_str().unwrap().as_bytes(), &key).expect("verifies");
+                let shown = SignedCheckpoint::open(view["shown"].as_str().unwrap().as_bytes(), &key).expect("verifies");
+                // Two checkpoints the log signed that can't both be true: the same size with two
+                // roots, or sizes between which the origin gave no consistency proof.
+                assert_ne!(known.checkpoint(), shown.checkpoint(), "{status}");
+                // Found by comparing with what other nodes gossiped: each half's own origin is
+                // consistent with itself.
+                assert_eq!(view["from"], "gossip", "{status}");
+                if known.checkpoint().size == shown.checkpoint().size {
+                    assert_ne!(known.checkpoint().root, shown.checkpoint().root);
+                } else {
+                    assert!(view["why"].as_str().unwrap().contains("consistency"), "{status}");
+                }
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} holds no proof of the split view: {status}", n.path().display());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    // No node moves to either view afterwards, even with the origin honest again.
+    origin.publish("app-a", "1.2.0");
+    for (n, before) in [&n1, &n2, &n3, &n4].into_iter().zip(&before) {
+        let (ok, report) = n.sync();
+        assert!(!ok && report.refusals.iter().any(|r| r.kind == RefusalKind::SplitView), "{report:?}");
+        assert_eq!(&n.stored(), before);
+    }
+}
+
+#[test]
+fn running_nodes_cosign_each_others_checkpoints_and_a_witness_policy_counts_them() {
+    let origin = Origin::with_log();
+    let key = log_key(&origin);
+    let registry = registry(&origin);
+    let n1 = witnessing_node(&registry.http, &origin.root_v1(), &[]);
+    let n2 = witnessing_node(&registry.http, &origin.root_v1(), &[]);
+    let d1 = n1.run();
+    n2.add_peer(&d1.iroh());
+    let d2 = n2.run();
+    let vkey2 = n2.status_json()["log"]["witness_key"].as_str().expect("n2 has a witness key").to_owned();
+    let name2 = vkey2.split('+').next().expect("name").to_owned();
+    n1.edit_config(|c| {
+        c.insert(
+            "log".into(),
+            toml::toml! { witnesses = [(vkey2.clone())]
+            min_witnesses = 1 }
+            .into(),
+        );
+    });
+    // n1's kept checkpoint gathers n2's cosignature (and its own).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = n1.status_json();
+        let names: Vec<&str> = status["log"]["witnesses"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        if names.contains(&name2.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "n2's cosignature never reached n1: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let cosigned = kept(&n1, &key);
+    let n2_key = NoteKey::from_vkey(&vkey2).expect("vkey");
+    assert!(cosigned.note().cosigned_at(&n2_key).is_some());
+    let text = String::from_utf8(n1.status().stdout).expect("utf-8");
+    assert!(text.contains(&name2), "{text}");
+    drop((d1, d2));
+}
