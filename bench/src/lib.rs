@@ -37,6 +37,17 @@ pub fn envelope(id: &str, publisher: &SigningKey, version: &str) -> (String, Vec
 /// Returns the payload bytes a fresh node needs: the metadata it fetches (everything but the
 /// root it already pins) and every envelope.
 pub fn build_origin(dir: &Path, publishers: usize, apps: usize) -> (u64, u64) {
+    build_origin_with(dir, publishers, apps, false).1
+}
+
+/// [`build_origin`], keeping a transparency log when `log` (its key in `keys/log.key`); also
+/// returns the repository as written.
+pub fn build_origin_with(
+    dir: &Path,
+    publishers: usize,
+    apps: usize,
+    log: bool,
+) -> (catalog::repo::Repository, (u64, u64)) {
     let now = Utc::now();
     let keys = TestKeys {
         root: key(1, 0),
@@ -44,8 +55,11 @@ pub fn build_origin(dir: &Path, publishers: usize, apps: usize) -> (u64, u64) {
         snapshot: key(3, 0),
         timestamp: key(4, 0),
         publisher: key(9, 0),
-        log: None,
+        log: log.then(|| key(6, 0)),
     };
+    if let Some(k) = &keys.log {
+        catalog::keyfile::write_new(&dir.join("keys/log.key"), k).expect("key");
+    }
     let mut repo = keys.create(now);
     let TestKeys { targets, snapshot, timestamp, .. } = keys;
     for p in 0..publishers {
@@ -74,5 +88,5 @@ pub fn build_origin(dir: &Path, publishers: usize, apps: usize) -> (u64, u64) {
     repo.write_dir(&dir.join("repository")).expect("write_dir");
     catalog::keyfile::write_new(&dir.join("keys/snapshot.key"), &snapshot).expect("key");
     catalog::keyfile::write_new(&dir.join("keys/timestamp.key"), &timestamp).expect("key");
-    (metadata, envelopes)
+    (repo, (metadata, envelopes))
 }

@@ -16,7 +16,7 @@ use crate::util::swarm_hosts::{
     ARCHIVE, KillOnDrop, NetNode, OriginHost, adversary_bin, finish, payload, split, wait_for_swarm,
 };
 
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use crate::util::netns::ONE_LAB_AT_A_TIME as ONE_AT_A_TIME;
 
 /// The origin with a `payload`-byte archive and `n` nodes that synced from it, uplinks shaped
 /// to `origin_mbit` and `node_mbit` (none when 0).

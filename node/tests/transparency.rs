@@ -14,6 +14,7 @@ use node::sync::RefusalKind;
 
 use crate::util::node_bin;
 use crate::util::origin::*;
+use crate::util::split_view::split_world;
 
 /// The registry re-reads its folder every second: the test publishes into it from this process.
 fn registry(origin: &Origin) -> RegistryProcess {
@@ -73,25 +74,33 @@ fn an_honest_origin_s_log_advances_with_every_publish_and_its_proofs_verify_inde
     let mut origin = Origin::with_log();
     let key = log_key(&origin);
     let registry = registry(&origin);
-    let node = Node::init(&origin.root_v1(), Some(&registry.http), &[]);
-    let (ok, report) = node.sync();
-    assert!(ok, "{report:?}");
-    let first = kept(&node, &key);
+    let nodes = [
+        Node::init(&origin.root_v1(), Some(&registry.http), &[]),
+        Node::init(&origin.root_v1(), Some(&registry.http), &[]),
+    ];
+    for node in &nodes {
+        let (ok, report) = node.sync();
+        assert!(ok, "{report:?}");
+    }
+    let node = &nodes[0];
+    let first = kept(node, &key);
     let first_timestamp = origin.metadata("timestamp.json");
     assert_eq!(first.checkpoint().size, log_leaves(&origin) as u64);
 
-    // 100 publishes in a row; the node syncs after every tenth and its checkpoint follows.
+    // 100 publishes in a row; each node syncs after every tenth and its checkpoint follows.
     let mut last_size = first.checkpoint().size;
     for i in 1..=100 {
         origin.publish("app-a", &format!("1.0.{i}"));
         if i % 10 == 0 {
             wait_served(&registry, &origin);
-            let (ok, report) = node.sync();
-            assert!(ok, "publish {i}: {report:?}");
-            let now = kept(&node, &key);
-            assert!(now.checkpoint().size > last_size, "publish {i}: the checkpoint did not advance");
-            assert_eq!(now.checkpoint().size, log_leaves(&origin) as u64, "publish {i}");
-            last_size = now.checkpoint().size;
+            for node in &nodes {
+                let (ok, report) = node.sync();
+                assert!(ok, "publish {i}: {report:?}");
+                let now = kept(node, &key);
+                assert!(now.checkpoint().size > last_size, "publish {i}: the checkpoint did not advance");
+                assert_eq!(now.checkpoint().size, log_leaves(&origin) as u64, "publish {i}");
+            }
+            last_size = log_leaves(&origin) as u64;
         }
     }
     let status = node.status_json();
@@ -105,7 +114,7 @@ fn an_honest_origin_s_log_advances_with_every_publish_and_its_proofs_verify_inde
         .expect("checkpoint")
         .into_string()
         .expect("text");
-    assert_eq!(served, kept(&node, &key).to_text());
+    assert_eq!(served, kept(node, &key).to_text());
 
     // An independent implementation of the C2SP formats agrees: the checkpoint's signature, a
     // witness cosignature made with archy's code, the first timestamp's inclusion, and the
@@ -232,34 +241,6 @@ fn registry_at(origin: &Origin, before: &RegistryProcess) -> RegistryProcess {
     RegistryProcess::start_with(&origin.registry_folder(), Some(before.http_addr()), &["--resign-check", "1"])
 }
 
-/// A second origin folder that forks `origin`'s history after what it holds now: the same keys,
-/// the same log, a different next catalog state.
-fn fork(origin: &Origin) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let copy = Command::new("cp").arg("-a").arg(format!("{}/.", origin.dir.path().display())).arg(dir.path()).status();
-    assert!(copy.expect("cp").success());
-    dir
-}
-
-/// Publishes `id` `version` into the repository folder `dir` (a fork) with `origin`'s keys.
-fn publish_into(dir: &Path, origin: &Origin, id: &str, version: &str) {
-    let served = dir.join("repository");
-    let mut repo = catalog::repo::Repository::load(&served, catalog::repo::Expiry::default()).expect("load");
-    repo.set_log_key(origin.log_key.clone().expect("log key"));
-    let path = catalog::repo::envelope_target_path(id, &version.parse().expect("semver"));
-    // Signed a few seconds apart from the other view: a different state with the same versions.
-    let now = chrono::Utc::now() + chrono::TimeDelta::seconds(5);
-    repo.add_publisher_targets(
-        "acme",
-        vec![(path, envelope(id, version, &origin.publisher), "manifest".into())],
-        &origin.publisher,
-        now,
-    )
-    .expect("add target");
-    repo.snapshot_and_timestamp(&origin.snapshot_key, &origin.timestamp_key, now).expect("sign");
-    repo.write_dir(&served).expect("write");
-}
-
 fn witnessing_node(origin_http: &str, root: &Path, peers: &[archy_net::PeerAddr]) -> Node {
     let node = Node::init(root, Some(origin_http), peers);
     node.edit_config(|c| {
@@ -269,72 +250,43 @@ fn witnessing_node(origin_http: &str, root: &Path, peers: &[archy_net::PeerAddr]
 }
 
 #[test]
-fn an_origin_showing_two_halves_two_histories_is_caught_by_every_node_and_witnesses_cosign() {
-    let mut origin = Origin::with_log();
-    let key = log_key(&origin);
-    origin.registry_folder();
-    let other = fork(&origin);
-    // The same catalog version, two different states: one for each half.
-    origin.publish("app-a", "1.1.0");
-    publish_into(other.path(), &origin, "app-b", "1.0.0");
-    let a = RegistryProcess::start(&origin.registry_folder(), None);
-    let b = RegistryProcess::start(other.path(), None);
-
-    // Each half syncs from the view it is shown, and each node's checkpoint verifies.
-    let n1 = witnessing_node(&a.http, &origin.root_v1(), &[]);
-    let n2 = witnessing_node(&a.http, &origin.root_v1(), &[]);
-    let n3 = witnessing_node(&b.http, &origin.root_v1(), &[]);
-    let n4 = witnessing_node(&b.http, &origin.root_v1(), &[]);
-    for n in [&n1, &n2, &n3, &n4] {
-        let (ok, report) = n.sync();
-        assert!(ok, "{report:?}");
-    }
-    assert_ne!(
-        kept(&n1, &key).checkpoint().root,
-        kept(&n3, &key).checkpoint().root,
-        "both halves were shown one history: {} / {}",
-        ureq::get(&format!("{}/log/checkpoint", a.http)).call().expect("a").into_string().expect("text"),
-        ureq::get(&format!("{}/log/checkpoint", b.http)).call().expect("b").into_string().expect("text"),
-    );
-    let before: Vec<_> = [&n1, &n2, &n3, &n4].iter().map(|n| n.stored()).collect();
-
-    // The nodes run and meet in one swarm (n2, n3 and n4 know n1).
-    let d1 = n1.run();
-    for n in [&n2, &n3, &n4] {
-        n.add_peer(&d1.iroh());
-    }
-    let _daemons = [d1, n2.run(), n3.run(), n4.run()];
-    let deadline = Instant::now() + Duration::from_secs(90);
-    for n in [&n1, &n2, &n3, &n4] {
-        loop {
-            let status = n.status_json();
-            if !status["log"]["split_view"].is_null() {
-                let view = &status["log"]["split_view"];
-                let known = SignedCheckpoint::open(view["known"].as_str().unwrap().as_bytes(), &key).expect("verifies");
-                let shown = SignedCheckpoint::open(view["shown"].as_str().unwrap().as_bytes(), &key).expect("verifies");
-                // Two checkpoints the log signed that can't both be true: the same size with two
-                // roots, or sizes between which the origin gave no consistency proof.
-                assert_ne!(known.checkpoint(), shown.checkpoint(), "{status}");
-                // Found by comparing with what other nodes gossiped: each half's own origin is
-                // consistent with itself.
-                assert_eq!(view["from"], "gossip", "{status}");
-                if known.checkpoint().size == shown.checkpoint().size {
-                    assert_ne!(known.checkpoint().root, shown.checkpoint().root);
-                } else {
-                    assert!(view["why"].as_str().unwrap().contains("consistency"), "{status}");
-                }
-                break;
-            }
-            assert!(Instant::now() < deadline, "{} holds no proof of the split view: {status}", n.path().display());
-            std::thread::sleep(Duration::from_millis(500));
+fn an_origin_showing_two_halves_two_histories_is_caught_by_every_node_on_separate_hosts() {
+    let _one = crate::util::netns::ONE_LAB_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut world = split_world("tsv", 6);
+    let key = log_key(&world.origin);
+    // The same catalog version, two states: `oa` shows one to n1–n3, `ob` the other to n4–n6.
+    world.fork_now();
+    world.until_every_node_holds_the_proof(Duration::from_secs(120));
+    // A node may have taken its own view in the round before the other half's checkpoint
+    // reached it; from the proof on, it takes nothing more, installs nothing, and the origin
+    // turning honest again changes nothing until the operator decides.
+    let after: Vec<serde_json::Value> = world.nodes.iter().map(|n| n.status()["catalog"].clone()).collect();
+    world.publish_honestly("app-a", "1.2.0");
+    for (n, before) in world.nodes.iter().zip(&after) {
+        let status = n.status();
+        let view = &status["log"]["split_view"];
+        let known = SignedCheckpoint::open(view["known"].as_str().unwrap().as_bytes(), &key).expect("verifies");
+        let shown = SignedCheckpoint::open(view["shown"].as_str().unwrap().as_bytes(), &key).expect("verifies");
+        // Two checkpoints the log signed that can't both be true: the same size with two roots,
+        // or sizes between which the origin gave no consistency proof.
+        assert_ne!(known.checkpoint(), shown.checkpoint(), "{}: {status}", n.host.name);
+        if known.checkpoint().size == shown.checkpoint().size {
+            assert_ne!(known.checkpoint().root, shown.checkpoint().root);
+        } else {
+            assert!(view["why"].as_str().unwrap().contains("consistency"), "{}: {status}", n.host.name);
         }
-    }
-    // No node moves to either view afterwards, even with the origin honest again.
-    origin.publish("app-a", "1.2.0");
-    for (n, before) in [&n1, &n2, &n3, &n4].into_iter().zip(&before) {
-        let (ok, report) = n.sync();
-        assert!(!ok && report.refusals.iter().any(|r| r.kind == RefusalKind::SplitView), "{report:?}");
-        assert_eq!(&n.stored(), before);
+        // Neither view was taken, and no round takes anything from the origin now.
+        let report = n.sync();
+        assert!(
+            report["refusals"].as_array().is_some_and(|r| r.iter().any(|r| r["kind"] == "split_view")),
+            "{}: {report}",
+            n.host.name
+        );
+        assert_eq!(&n.status()["catalog"], before, "{}: the catalog moved after the proof", n.host.name);
+        let install =
+            Command::new(node_bin()).args(["install", "app-a", "--data"]).arg(n.path()).output().expect("install");
+        let stderr = String::from_utf8_lossy(&install.stderr);
+        assert!(!install.status.success() && stderr.contains("split view"), "{}: install: {stderr}", n.host.name);
     }
 }
 

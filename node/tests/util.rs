@@ -17,6 +17,7 @@ pub mod engine;
 pub mod netns;
 pub mod nostr;
 pub mod origin;
+pub mod split_view;
 pub mod swarm_hosts;
 
 use std::path::PathBuf;

@@ -88,6 +88,42 @@ impl Origin {
         self.write();
     }
 
+    /// Publishes `id` `version` into another copy of this origin's folder (`folder`, holding
+    /// `repository/`), signed `offset_secs` later: a fork of its history with the same keys.
+    pub fn publish_into(&self, folder: &Path, id: &str, version: &str, offset_secs: i64) {
+        let served = folder.join("repository");
+        let mut repo = Repository::load(&served, catalog::repo::Expiry::default()).expect("load the fork");
+        if let Some(key) = &self.log_key {
+            repo.set_log_key(key.clone());
+        }
+        let path = catalog::repo::envelope_target_path(id, &version.parse().expect("semver"));
+        let now = Utc::now() + chrono::TimeDelta::seconds(offset_secs);
+        repo.add_publisher_targets(
+            "acme",
+            vec![(path, envelope(id, version, &self.publisher), "manifest".into())],
+            &self.publisher,
+            now,
+        )
+        .expect("add target");
+        repo.snapshot_and_timestamp(&self.snapshot_key, &self.timestamp_key, now).expect("sign");
+        repo.write_dir(&served).expect("write");
+    }
+
+    /// A copy of this origin's folder (repository and keys), for [`Origin::publish_into`].
+    pub fn fork(&self) -> tempfile::TempDir {
+        self.registry_folder();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", self.dir.path().display()))
+            .arg(dir.path())
+            .status()
+            .expect("cp");
+        assert!(status.success(), "copying the origin's folder");
+        let _ = std::fs::remove_dir_all(dir.path().join("registry"));
+        dir
+    }
+
     pub fn write(&mut self) {
         self.repo.write_dir(&self.served()).expect("write");
     }

@@ -133,6 +133,11 @@ impl Drop for OriginHost {
 /// `archy-registry serve` of the origin folder `folder` in `host` (HTTP on port 8480, iroh on
 /// 4919 of its address): the process and its iroh address, once it listens.
 pub fn serve(host: &Host, folder: &Path) -> (Child, PeerAddr) {
+    serve_with(host, folder, &[])
+}
+
+/// [`serve`] with more arguments to `archy-registry serve`.
+pub fn serve_with(host: &Host, folder: &Path, args: &[&str]) -> (Child, PeerAddr) {
     let info = folder.join("registry/endpoint.json");
     let _ = std::fs::remove_file(&info);
     let log = std::fs::File::create(folder.join("registry.log")).expect("log");
@@ -141,6 +146,7 @@ pub fn serve(host: &Host, folder: &Path) -> (Child, PeerAddr) {
         .args(["serve", "--data"])
         .arg(folder)
         .args(["--http", &format!("{}:8480", host.ip), "--iroh", &format!("{}:4919", host.ip)])
+        .args(args)
         .env("ARCHY_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
