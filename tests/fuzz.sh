@@ -26,6 +26,9 @@
 #                  taken into a provider table (swarm::ProviderTable::accept): what decodes keeps
 #                  the limits, a repeat is a replay, the table stays bounded; announcements built
 #                  from the input and signed decode back, and any flipped bit is refused.
+#   tlog_note      a gossiped log checkpoint and a log proof answer (catalog::tlog): bounds hold,
+#                  only the log key's own checkpoints open, a proof moves a node only to the
+#                  signed checkpoint it carries.
 #   submission     POST /v1/submissions through the origin's real router (a temporary origin
 #                  with one publisher): fuzzer-chosen content type, body and chunking, the
 #                  metadata part optionally signed again by the publisher (listing the uploaded

@@ -540,8 +540,10 @@ impl Default for SwarmOptions {
 pub const NOTE_MAGIC: &[u8; 4] = b"ARW1";
 
 /// Gossiped checkpoints passed on per second at most (with a burst of as many); the rest are
-/// dropped before anything is parsed, so a flood costs O(1) memory.
-pub const NOTES_PER_SECOND: f64 = 8.0;
+/// dropped before anything is parsed, so a flood costs O(1) memory. Gossip drops repeats of one
+/// message itself, so this bounds distinct notes: a swarm of honest witnesses sends one per
+/// member per change, far below it.
+pub const NOTES_PER_SECOND: f64 = 64.0;
 
 impl Swarm {
     /// Joins the swarm `topic` on `gossip` (whose protocol the caller serves on `endpoint`),

@@ -434,7 +434,7 @@ pub(crate) async fn run(data: &DataDir, shutdown: impl Future<Output = ()> + Sen
     let bootstrap: Vec<_> =
         config.origin.iroh.iter().cloned().chain(config.peers.iter().map(|p| p.iroh.clone())).collect();
     let witness = Arc::new(crate::sync::witness::Witness::new(&data, &secret));
-    let (notes, gossiped) = tokio::sync::mpsc::channel(16);
+    let (notes, gossiped) = tokio::sync::mpsc::channel(64);
     let swarm = archy_net::Swarm::join(
         &endpoint,
         secret,

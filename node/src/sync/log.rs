@@ -63,16 +63,35 @@ pub fn split_view(data: &DataDir) -> Option<SplitView> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Keeps `checkpoint` as the newest, if it is newer than the one kept.
-pub(crate) fn keep(data: &DataDir, log: &NoteKey, checkpoint: &SignedCheckpoint) -> anyhow::Result<()> {
-    let newer = known(data, log).is_none_or(|k| {
-        checkpoint.checkpoint().size > k.checkpoint().size
-            || (checkpoint.checkpoint() == k.checkpoint() && checkpoint.to_text() != k.to_text())
-    });
-    if newer {
-        std::fs::create_dir_all(data.log_dir())?;
-        catalog::repo::write_atomic(&checkpoint_path(data), checkpoint.to_text().as_bytes())?;
-    }
+/// Keeps `checkpoint` if its tree is larger than the kept one's; for the same tree, takes in its
+/// cosignatures by node witnesses and by `witnesses` that verify (none is ever lost). A smaller
+/// or other tree changes nothing.
+pub(crate) fn keep(
+    data: &DataDir,
+    log: &NoteKey,
+    checkpoint: &SignedCheckpoint,
+    witnesses: &[NoteKey],
+) -> anyhow::Result<()> {
+    let write = match known(data, log) {
+        None => checkpoint.clone(),
+        Some(kept) if checkpoint.checkpoint().size > kept.checkpoint().size => checkpoint.clone(),
+        Some(mut kept) if kept.checkpoint() == checkpoint.checkpoint() => {
+            let mut keys: Vec<NoteKey> = checkpoint
+                .note()
+                .signatures
+                .iter()
+                .filter_map(|s| crate::sync::witness::node_witness(&s.name))
+                .collect();
+            keys.extend_from_slice(witnesses);
+            if kept.merge_cosignatures(checkpoint.note(), &keys) == 0 {
+                return Ok(());
+            }
+            kept
+        }
+        Some(_) => return Ok(()),
+    };
+    std::fs::create_dir_all(data.log_dir())?;
+    catalog::repo::write_atomic(&checkpoint_path(data), write.to_text().as_bytes())?;
     Ok(())
 }
 
@@ -120,9 +139,8 @@ pub(crate) fn check(
     let proof = prove(&leaf, from)
         .map_err(|e| (RefusalKind::Log, format!("no proof that the timestamp is in the log `{}`: {e}", log.name())))?;
     match catalog::tlog::advance(log, kept.as_ref(), &leaf, &proof) {
-        Ok(checkpoint) => {
-            keep(data, log, &checkpoint).map_err(|e| (RefusalKind::Other, format!("keeping the log checkpoint: {e:#}")))
-        }
+        Ok(checkpoint) => keep(data, log, &checkpoint, &[])
+            .map_err(|e| (RefusalKind::Other, format!("keeping the log checkpoint: {e:#}"))),
         Err(AdvanceError::Invalid(e)) => Err((RefusalKind::Log, format!("the log `{}`'s proof: {e}", log.name()))),
         Err(e @ AdvanceError::Behind { .. }) => Err((RefusalKind::Rollback, format!("the log `{}`: {e}", log.name()))),
         Err(AdvanceError::Inconsistent { known, shown, why }) => {

@@ -14,7 +14,8 @@
 //!
 //! A split view is recorded as [`super::log`] records one (the origin is refused until the
 //! operator trusts it again) and both notes are gossiped, so every node that keeps either
-//! history finds the contradiction itself.
+//! history finds the contradiction itself. At most `archy_net::swarm::NOTES_PER_SECOND` distinct gossiped
+//! checkpoints a second are looked at.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -106,6 +107,8 @@ pub struct Witness {
     key: ed25519_dalek::SigningKey,
     name: String,
     remembered: Mutex<VecDeque<(u64, catalog::tlog::Hash)>>,
+    /// The log the trusted root names, read again after each round ([`Witness::cosign_kept`]).
+    log: Mutex<Option<NoteKey>>,
 }
 
 /// What a gossiped checkpoint led to.
@@ -133,18 +136,25 @@ impl Witness {
             key: ed25519_dalek::SigningKey::from_bytes(&secret.to_bytes()),
             name: witness_name(&secret.public()),
             remembered: Mutex::new(VecDeque::new()),
+            log: Mutex::new(trusted_log(data)),
         }
+    }
+
+    fn log(&self) -> Option<NoteKey> {
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Cosigns the kept checkpoint (once) and returns its note to gossip, if there is one.
     pub fn cosign_kept(&self) -> anyhow::Result<Option<String>> {
-        let Some(log) = trusted_log(&self.data) else { return Ok(None) };
+        let log = trusted_log(&self.data);
+        *self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = log.clone();
+        let Some(log) = log else { return Ok(None) };
         let Some(mut kept) = known(&self.data, &log) else { return Ok(None) };
         let me = NoteKey::witness(&self.name, self.key.verifying_key())?;
         if kept.note().cosigned_at(&me).is_none() {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             kept.cosign(&self.name, &self.key, now)?;
-            super::log::keep(&self.data, &log, &kept)?;
+            super::log::keep(&self.data, &log, &kept, &[])?;
         }
         Ok(Some(kept.to_text()))
     }
@@ -157,7 +167,7 @@ impl Witness {
         config: &Config,
         ask_origin: &mut dyn FnMut(&str) -> Result<Vec<u8>, FetchError>,
     ) -> (Seen, Vec<String>) {
-        let Some(log) = trusted_log(&self.data) else { return (Seen::Ignored, Vec::new()) };
+        let Some(log) = self.log() else { return (Seen::Ignored, Vec::new()) };
         if split_view(&self.data).is_some() {
             return (Seen::Ignored, Vec::new());
         }
@@ -168,9 +178,10 @@ impl Witness {
         let Some(mut kept) = known(&self.data, &log) else { return (Seen::Ignored, Vec::new()) };
         let (k, s) = (kept.checkpoint().clone(), shown.checkpoint().clone());
         if k == s {
-            let added = kept.merge_cosignatures(shown.note(), &witnesses_of(&shown, config));
+            let witnesses = witnesses_of(&shown, config);
+            let added = kept.merge_cosignatures(shown.note(), &witnesses);
             if added > 0 {
-                if let Err(e) = super::log::keep(&self.data, &log, &kept) {
+                if let Err(e) = super::log::keep(&self.data, &log, &kept, &witnesses) {
                     tracing::warn!("keeping the cosigned checkpoint: {e:#}");
                 }
                 return (Seen::Same(added), vec![kept.to_text()]);
@@ -261,4 +272,45 @@ pub(crate) fn ask_origin(
         last = remote.fetch_metadata(name, max);
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_witness_key_is_read_from_its_name() {
+        let secret = iroh::SecretKey::from_bytes(&[5; 32]);
+        let name = witness_name(&secret.public());
+        let key = node_witness(&name).expect("a node witness name");
+        let signing = ed25519_dalek::SigningKey::from_bytes(&secret.to_bytes());
+        assert_eq!(key, NoteKey::witness(&name, signing.verifying_key()).expect("key"));
+        assert!(node_witness("archy-node/not-an-id").is_none());
+        assert!(node_witness("someone-else").is_none());
+    }
+
+    #[test]
+    fn nothing_is_installed_while_a_split_view_is_held_or_before_the_witnesses_required() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path());
+        let mut config = Config::default();
+        assert_eq!(install_gate(&data, &config), Ok(()));
+        config.log.min_witnesses = 1;
+        let refused = install_gate(&data, &config).expect_err("a witness is required");
+        assert!(refused.contains("no transparency log"), "{refused}");
+        config.log.min_witnesses = 0;
+        let view = SplitView {
+            log: "l+00000000+AQ==".into(),
+            known: String::new(),
+            shown: String::new(),
+            why: "two checkpoints of 3 leaves with different roots".into(),
+            from: "gossip".into(),
+            seen_at: chrono::Utc::now(),
+        };
+        std::fs::create_dir_all(data.log_dir()).expect("dir");
+        std::fs::write(data.log_dir().join("split-view.json"), serde_json::to_vec(&view).expect("json"))
+            .expect("write");
+        let refused = install_gate(&data, &config).expect_err("a split view is held");
+        assert!(refused.contains("split view") && refused.contains("trust-origin-again"), "{refused}");
+    }
 }
