@@ -1056,9 +1056,9 @@ pub fn parse_log_proof_name(name: &str) -> Option<(crate::tlog::Hash, u64)> {
 }
 
 /// The consistency proof between the log's trees of `old` and `new` leaves (`new` at most the
-/// size of its newest checkpoint), as base64 hashes. `Ok(None)` when there is no log or `new` is
+/// size of its newest checkpoint), with the root of the first `old` leaves. `Ok(None)` when there is no log or `new` is
 /// past its newest checkpoint.
-pub fn log_consistency(dir: &Path, old: u64, new: u64) -> Result<Option<Vec<String>>, RepoError> {
+pub fn log_consistency(dir: &Path, old: u64, new: u64) -> Result<Option<crate::tlog::Consistency>, RepoError> {
     let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
     let size = crate::tlog::Note::parse(&note)
         .and_then(|n| crate::tlog::Checkpoint::parse_text(&n.text))
@@ -1069,7 +1069,7 @@ pub fn log_consistency(dir: &Path, old: u64, new: u64) -> Result<Option<Vec<Stri
     }
     let leaves = log_leaves(dir)?;
     let Some(tree) = leaves.get(..new as usize) else { return Ok(None) };
-    Ok(Some(crate::tlog::encode_hashes(&crate::tlog::consistency_proof(tree, old as usize))))
+    Ok(Some(crate::tlog::Consistency::build(tree, old as usize)))
 }
 
 /// The name under which [`log_consistency`] is served: `log-consistency.<old>.<new>.json`.

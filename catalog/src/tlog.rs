@@ -539,25 +539,38 @@ impl SignedCheckpoint {
         Ok(())
     }
 
-    /// Takes in the cosignatures of `other` (the same checkpoint) by the `witnesses` that verify;
-    /// returns how many were new.
+    /// Takes in the cosignatures of `other` (the same checkpoint) by the `witnesses` that verify
+    /// (the line that verifies, when there are several); returns how many were new.
     pub fn merge_cosignatures(&mut self, other: &Note, witnesses: &[NoteKey]) -> usize {
         if other.text != self.note.text {
             return 0;
         }
         let mut added = 0;
         for w in witnesses {
-            if self.note.cosigned_at(w).is_none() && other.cosigned_at(w).is_some() {
-                let line = other.signatures.iter().find(|s| s.name == w.name && s.blob[..4] == w.id()).cloned();
-                if let Some(line) = line
-                    && self.note.signatures.len() < MAX_SIGNATURES
-                {
-                    self.note.put(&line.name, line.blob);
-                    added += 1;
-                }
+            if self.note.cosigned_at(w).is_some() || self.note.signatures.len() >= MAX_SIGNATURES {
+                continue;
+            }
+            let verified = other.signatures.iter().find(|s| {
+                s.name == w.name
+                    && s.blob[..4] == w.id()
+                    && Note { text: other.text.clone(), signatures: vec![(*s).clone()] }.cosigned_at(w).is_some()
+            });
+            if let Some(line) = verified.cloned() {
+                self.note.put(&line.name, line.blob);
+                added += 1;
             }
         }
         added
+    }
+
+    /// The note as text with only the signature lines of the named signers (the log's and one
+    /// witness's, say: what a witness gossips stays small).
+    pub fn text_signed_by(&self, names: &[&str]) -> String {
+        let note = Note {
+            text: self.note.text.clone(),
+            signatures: self.note.signatures.iter().filter(|s| names.contains(&s.name.as_str())).cloned().collect(),
+        };
+        note.to_text()
     }
 
     /// The witnesses among `witnesses` whose cosignature verifies.
@@ -587,6 +600,55 @@ pub fn decode_hashes(hashes: &[String]) -> Result<Vec<Hash>, TlogError> {
         .collect()
 }
 
+/// A consistency proof as the origin answers it: the proof from the tree of its first `old`
+/// leaves to its tree of `new` leaves (RFC 9162 §2.1.4), and the root of those first `old` leaves
+/// in that tree (`prefix`). With the prefix, a proof that leads to the signed new root shows what
+/// the new tree holds first, so a kept checkpoint whose root differs from it is *provably* not in
+/// the new tree: the two signed checkpoints, the prefix and the proof are a portable proof of a
+/// split view. A proof that does not lead to the signed root proves nothing (garbage).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Consistency {
+    /// The proof's hashes (base64).
+    pub consistency: Vec<String>,
+    /// The root of the first `old` leaves of the new tree (base64).
+    pub prefix: String,
+}
+
+impl Consistency {
+    /// The proof between the first `old` leaves of `leaves` and all of them.
+    pub fn build(leaves: &[Hash], old: usize) -> Self {
+        let old = old.min(leaves.len());
+        Self {
+            consistency: encode_hashes(&consistency_proof(leaves, old)),
+            prefix: encode_hashes(&[root(&leaves[..old])]).pop().unwrap_or_default(),
+        }
+    }
+
+    /// Compares the signed checkpoints `old` and `new` (`old.size <= new.size`) through this
+    /// proof: `Ok(None)` when `old` is a prefix of `new`; `Ok(Some(why))` when the proof shows it is
+    /// not; `Err` when the proof does not lead to `new`'s signed root (it proves nothing).
+    pub fn compare(&self, old: &Checkpoint, new: &Checkpoint) -> Result<Option<String>, TlogError> {
+        if old.size > new.size {
+            return Err(TlogError::BadProof("the old tree is larger".into()));
+        }
+        if old.size == new.size {
+            return Ok(
+                (old.root != new.root).then(|| format!("two checkpoints of {} leaves with different roots", old.size))
+            );
+        }
+        let prefix =
+            decode_hashes(std::slice::from_ref(&self.prefix))?.pop().ok_or_else(|| malformed("no prefix root"))?;
+        let proof = decode_hashes(&self.consistency)?;
+        verify_consistency(old.size, &prefix, new.size, &new.root, &proof)?;
+        Ok((prefix != old.root).then(|| {
+            format!(
+                "the log's tree of {} leaves does not begin with the tree of {} leaves it signed before",
+                new.size, old.size
+            )
+        }))
+    }
+}
+
 /// What the origin answers a node that asks whether a catalog state is in its log: the newest
 /// signed checkpoint, the leaf's index and inclusion proof in it, and the consistency proof from
 /// the tree size the node last saw.
@@ -598,8 +660,9 @@ pub struct LogProof {
     pub index: u64,
     /// The inclusion proof of the leaf in the checkpoint's tree (base64 hashes).
     pub inclusion: Vec<String>,
-    /// The consistency proof from the asked size to the checkpoint's (base64 hashes).
-    pub consistency: Vec<String>,
+    /// The consistency proof from the asked size to the checkpoint's.
+    #[serde(flatten)]
+    pub consistency: Consistency,
 }
 
 impl LogProof {
@@ -621,7 +684,7 @@ impl LogProof {
             checkpoint,
             index: index as u64,
             inclusion: encode_hashes(&inclusion_proof(leaves, index)),
-            consistency: encode_hashes(&consistency_proof(leaves, from as usize)),
+            consistency: Consistency::build(leaves, from as usize),
         })
     }
 }
@@ -629,8 +692,8 @@ impl LogProof {
 /// Why a node does not move to a checkpoint ([`advance`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AdvanceError {
-    /// The answer is garbage: a bad signature, a malformed note or proof, or a leaf not in the
-    /// tree. Nothing is proven about the log.
+    /// The answer is garbage: a bad signature, a malformed note or proof, a proof that does not
+    /// lead to the signed root, or a leaf not in the tree. Nothing is proven about the log.
     #[error("{0}")]
     Invalid(TlogError),
     /// The log shows a smaller tree than one the node already saw.
@@ -642,8 +705,8 @@ pub enum AdvanceError {
         shown: u64,
     },
     /// Two checkpoints signed by the log that can't both be true: the same size with different
-    /// roots, or no valid consistency proof between them. Both signed notes are the proof of a
-    /// split view.
+    /// roots, or a larger tree whose proven beginning is not the smaller one. Both signed notes
+    /// (and the proof) are the proof of a split view.
     #[error("the log signed two inconsistent checkpoints ({why})")]
     Inconsistent {
         /// The checkpoint the node had.
@@ -652,6 +715,8 @@ pub enum AdvanceError {
         shown: Box<SignedCheckpoint>,
         /// Which check failed.
         why: String,
+        /// The consistency proof that shows it (empty for two trees of one size).
+        proof: Option<Consistency>,
     },
 }
 
@@ -673,15 +738,16 @@ pub fn advance(
     if cp.size < old.size {
         return Err(AdvanceError::Behind { known: old.size, shown: cp.size });
     }
-    let inconsistent = |why: String| AdvanceError::Inconsistent {
-        known: Box::new(known.clone()),
-        shown: Box::new(shown.clone()),
-        why,
-    };
-    let consistency = decode_hashes(&proof.consistency).map_err(AdvanceError::Invalid)?;
-    verify_consistency(old.size, &old.root, cp.size, &cp.root, &consistency)
-        .map_err(|e| inconsistent(e.to_string()))?;
-    Ok(shown)
+    match proof.consistency.compare(old, &cp) {
+        Ok(None) => Ok(shown),
+        Ok(Some(why)) => Err(AdvanceError::Inconsistent {
+            known: Box::new(known.clone()),
+            shown: Box::new(shown.clone()),
+            why,
+            proof: (cp.size > old.size).then(|| proof.consistency.clone()),
+        }),
+        Err(e) => Err(AdvanceError::Invalid(e)),
+    }
 }
 
 #[cfg(test)]
@@ -779,6 +845,16 @@ mod tests {
         rewritten.push(leaf_hash(b"later"));
         let rewrite = LogProof::build(&rewritten, sign(&rewritten), &rewritten[6], 6).expect("proof");
         assert!(matches!(advance(&key, Some(&known), &rewritten[6], &rewrite), Err(AdvanceError::Inconsistent { .. })));
+        // A genuine next step with a junk consistency proof proves nothing: it is refused, and it
+        // is no split view (a peer or a man in the middle can send junk).
+        let mut next = history.clone();
+        next.push(leaf_hash(b"after"));
+        let mut junk = LogProof::build(&next, sign(&next), &next[6], 6).expect("proof");
+        junk.consistency.consistency.push(encode_hashes(&[[7; 32]]).remove(0));
+        assert!(matches!(advance(&key, Some(&known), &next[6], &junk), Err(AdvanceError::Invalid(_))));
+        let mut lying_prefix = LogProof::build(&next, sign(&next), &next[6], 6).expect("proof");
+        lying_prefix.consistency.prefix = encode_hashes(&[[8; 32]]).remove(0);
+        assert!(matches!(advance(&key, Some(&known), &next[6], &lying_prefix), Err(AdvanceError::Invalid(_))));
         // A smaller tree, or a leaf the checkpoint does not hold.
         let old = LogProof::build(&history[..5], sign(&history[..5]), &history[4], 0).expect("proof");
         assert!(matches!(

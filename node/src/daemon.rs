@@ -603,6 +603,11 @@ async fn witness_gossip(
                 {
                     tracing::debug!("gossiping the checkpoint: {e:#}");
                 }
+                if let Some(proof) = witness.held_proof()
+                    && let Err(e) = swarm.broadcast_note(&proof).await
+                {
+                    tracing::debug!("gossiping the split view: {e:#}");
+                }
                 continue;
             }
         };
@@ -621,7 +626,7 @@ async fn witness_gossip(
             other => tracing::debug!(?other, "gossiped checkpoint"),
         }
         for note in notes {
-            if let Err(e) = swarm.broadcast_note(note.as_bytes()).await {
+            if let Err(e) = swarm.broadcast_note(&note).await {
                 tracing::debug!("gossiping a checkpoint: {e:#}");
             }
         }

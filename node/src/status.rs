@@ -74,8 +74,8 @@ pub(crate) struct LogStatus {
     pub root: Option<String>,
     /// A proof of a split view, while the origin is refused.
     pub split_view: Option<crate::sync::log::SplitView>,
-    /// The witnesses whose cosignatures on the kept checkpoint verify (node witnesses and
-    /// `[log] witnesses`), by name.
+    /// The witnesses whose cosignatures on the kept checkpoint verify (`[log] witnesses` and
+    /// this node), by name.
     pub witnesses: Vec<String>,
     /// This node's own witness verifier key (for other nodes' `[log] witnesses`).
     pub witness_key: Option<String>,
@@ -86,7 +86,10 @@ impl LogStatus {
         let witnesses = crate::sync::witness::trusted_log(data)
             .and_then(|log| crate::sync::log::known(data, &log))
             .map(|kept| {
-                let keys = crate::sync::witness::witnesses_of(&kept, config);
+                let mut keys = crate::sync::witness::configured(config);
+                keys.extend(
+                    crate::sync::witness::own_vkey(data).and_then(|v| catalog::tlog::NoteKey::from_vkey(&v).ok()),
+                );
                 kept.cosigners(&keys).into_iter().map(|k| k.name().to_owned()).collect()
             })
             .unwrap_or_default();

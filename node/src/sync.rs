@@ -453,12 +453,8 @@ fn check_log<R: Remote>(
         return Ok(());
     }
     let remote = updater.remote_mut();
-    let mut prove = |leaf: &catalog::tlog::Hash, from: u64| {
-        let name = catalog::repo::log_proof_name(leaf, from);
-        let bytes = remote.fetch_metadata(&name, log::MAX_PROOF_BYTES).map_err(|e| e.to_string())?;
-        serde_json::from_slice::<catalog::tlog::LogProof>(&bytes).map_err(|e| format!("not a log proof: {e}"))
-    };
-    log::check(data, &log, &timestamp, source, &mut prove, &mut report.equivocation)
+    let mut ask = |name: &str| remote.fetch_metadata(name, log::MAX_PROOF_BYTES).map_err(|e| e.to_string());
+    log::check(data, &log, &timestamp, source, &mut ask, &mut report.equivocation)
         .map_err(|(kind, detail)| Refusal::new(source, kind, "timestamp", format!("{source}: {detail}")))
 }
 

@@ -5,7 +5,7 @@
 //! | page | shows |
 //! |---|---|
 //! | `/login` | the login form (the API token); `/login/once?code=…` is a one-time link |
-//! | `/` | installed apps with live state and health, their actions; catalog freshness, origin reachability, peers, the container engine; equivocation evidence as a red banner |
+//! | `/` | installed apps with live state and health, their actions; catalog freshness, origin reachability, peers, the container engine; equivocation evidence and a split view of the origin's log as red banners |
 //! | `/catalog` | the origin's apps and the Nostr apps apart, each with what its install would grant and an install button (asking for the grants the policy needs first) and live progress |
 //! | `/apps/{id}` | one installed app: containers, actions, purge (typing the id), logs |
 //! | `/trust` | the Nostr install policy and the trust seeds, editable |
@@ -304,6 +304,13 @@ async fn overview(State(dash): Dash, Extension(access): Extension<Access>, heade
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned();
     let body = html! {
+        @if let Some(view) = &status.log.split_view {
+            div.banner.danger role="alert" {
+                strong { "The origin's transparency log showed a split view: " (view.why) "." }
+                " It signed two histories that can't both be true, so it may be showing other nodes another catalog. New catalogs are refused and nothing is installed until you run "
+                code { "archy-node trust-origin-again" } " (it shows both signed checkpoints). Seen " (view.seen_at.format("%Y-%m-%d %H:%M UTC")) " from " (view.from) "."
+            }
+        }
         @if !status.equivocation.is_empty() {
             div.banner.danger role="alert" {
                 strong { "The origin showed this node two different catalogs for the same version." }

@@ -5,7 +5,9 @@
 //! key signed, consistent with the newest checkpoint this node has seen
 //! ([`catalog::tlog::advance`]: RFC 9162 §2.1.3 inclusion and §2.1.4 consistency). That
 //! checkpoint is kept in `<data>/log/checkpoint`, written before the round's generation and only
-//! ever for a larger tree, so a restart keeps it and nothing moves it backwards.
+//! ever for a larger tree (under `<data>/log/lock`), so a restart keeps it and nothing moves it
+//! backwards. A larger checkpoint the log signed that gossip brought (`<data>/log/pending`) must
+//! be proven part of the history the origin shows before the node moves on.
 //!
 //! Two checkpoints that can't both be true (the same size with different roots, or no valid
 //! consistency proof between them) prove a split view: both signed notes go to
@@ -14,7 +16,7 @@
 
 use std::path::PathBuf;
 
-use catalog::tlog::{AdvanceError, Hash, LogProof, NoteKey, SignedCheckpoint};
+use catalog::tlog::{AdvanceError, Consistency, LogProof, NoteKey, SignedCheckpoint};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +42,46 @@ pub struct SplitView {
     pub from: String,
     /// When it was seen.
     pub seen_at: DateTime<Utc>,
+    /// The consistency proof that shows the larger tree does not begin with the smaller one
+    /// (none for two trees of one size).
+    #[serde(default)]
+    pub proof: Option<Consistency>,
+}
+
+/// The first bytes of a split-view proof gossiped on the swarm topic (then its JSON).
+pub const SPLIT_VIEW_GOSSIP: &[u8] = b"archy-split-view\n";
+
+impl SplitView {
+    /// The proof as gossiped: [`SPLIT_VIEW_GOSSIP`], then the JSON.
+    pub fn to_gossip(&self) -> Vec<u8> {
+        let mut out = SPLIT_VIEW_GOSSIP.to_vec();
+        out.extend_from_slice(&serde_json::to_vec(self).unwrap_or_default());
+        out
+    }
+
+    /// Checks the proof on its own (anyone with the root can): both checkpoints are signed by
+    /// `log`, and they can't both be true: one size with two roots, or a consistency proof that
+    /// leads to the larger one's signed root and shows it begins with another tree than the
+    /// smaller one. Returns why they contradict each other.
+    pub fn verify(&self, log: &NoteKey) -> Result<String, String> {
+        let known = SignedCheckpoint::open(self.known.as_bytes(), log).map_err(|e| format!("known: {e}"))?;
+        let shown = SignedCheckpoint::open(self.shown.as_bytes(), log).map_err(|e| format!("shown: {e}"))?;
+        let (a, b) = (known.checkpoint(), shown.checkpoint());
+        let (old, new) = if a.size <= b.size { (a, b) } else { (b, a) };
+        if old.size == new.size {
+            return if old.root != new.root {
+                Ok(format!("two checkpoints of {} leaves with different roots", old.size))
+            } else {
+                Err("the same checkpoint twice".into())
+            };
+        }
+        let proof = self.proof.as_ref().ok_or("checkpoints of two sizes and no consistency proof")?;
+        match proof.compare(old, new) {
+            Ok(Some(why)) => Ok(why),
+            Ok(None) => Err("the smaller checkpoint is part of the larger one".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 fn checkpoint_path(data: &DataDir) -> PathBuf {
@@ -48,6 +90,35 @@ fn checkpoint_path(data: &DataDir) -> PathBuf {
 
 fn split_view_path(data: &DataDir) -> PathBuf {
     data.log_dir().join("split-view.json")
+}
+
+fn pending_path(data: &DataDir) -> PathBuf {
+    data.log_dir().join("pending")
+}
+
+/// Holds `<data>/log/lock` (every change to the files of `<data>/log/` takes it: the round, the
+/// witness, `trust-origin-again`).
+fn lock(data: &DataDir) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(data.log_dir())?;
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(data.log_dir().join("lock"))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// A checkpoint the log signed, seen on gossip, larger than the kept one, whose consistency the
+/// origin has not proven yet: the next step along the log must prove it ([`check`]).
+pub fn pending(data: &DataDir, log: &NoteKey) -> Option<SignedCheckpoint> {
+    SignedCheckpoint::open(&std::fs::read(pending_path(data)).ok()?, log).ok()
+}
+
+/// Keeps `checkpoint` as pending, if it is larger than the pending one.
+pub(crate) fn set_pending(data: &DataDir, log: &NoteKey, checkpoint: &SignedCheckpoint) -> anyhow::Result<()> {
+    let _lock = lock(data)?;
+    if pending(data, log).is_none_or(|p| checkpoint.checkpoint().size > p.checkpoint().size) {
+        catalog::repo::write_atomic(&pending_path(data), checkpoint.to_text().as_bytes())?;
+    }
+    Ok(())
 }
 
 /// The newest checkpoint of `log` this node has verified, if any. One that no longer verifies
@@ -63,34 +134,29 @@ pub fn split_view(data: &DataDir) -> Option<SplitView> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Keeps `checkpoint` if its tree is larger than the kept one's; for the same tree, takes in its
-/// cosignatures by node witnesses and by `witnesses` that verify (none is ever lost). A smaller
-/// or other tree changes nothing.
+/// Keeps `checkpoint` if its tree is larger than the kept one's (and, with `may_start`, when none
+/// is kept); for the same tree, takes in its cosignatures by `witnesses` that verify (none is ever
+/// lost). A smaller or other tree changes nothing.
 pub(crate) fn keep(
     data: &DataDir,
     log: &NoteKey,
     checkpoint: &SignedCheckpoint,
     witnesses: &[NoteKey],
+    may_start: bool,
 ) -> anyhow::Result<()> {
+    let _lock = lock(data)?;
     let write = match known(data, log) {
-        None => checkpoint.clone(),
+        None if may_start => checkpoint.clone(),
+        None => return Ok(()),
         Some(kept) if checkpoint.checkpoint().size > kept.checkpoint().size => checkpoint.clone(),
         Some(mut kept) if kept.checkpoint() == checkpoint.checkpoint() => {
-            let mut keys: Vec<NoteKey> = checkpoint
-                .note()
-                .signatures
-                .iter()
-                .filter_map(|s| crate::sync::witness::node_witness(&s.name))
-                .collect();
-            keys.extend_from_slice(witnesses);
-            if kept.merge_cosignatures(checkpoint.note(), &keys) == 0 {
+            if kept.merge_cosignatures(checkpoint.note(), witnesses) == 0 {
                 return Ok(());
             }
             kept
         }
         Some(_) => return Ok(()),
     };
-    std::fs::create_dir_all(data.log_dir())?;
     catalog::repo::write_atomic(&checkpoint_path(data), write.to_text().as_bytes())?;
     Ok(())
 }
@@ -107,7 +173,7 @@ pub(crate) fn record(data: &DataDir, log: &NoteKey, view: &SplitView) -> anyhow:
     ));
     let bytes = serde_json::to_vec_pretty(view)?;
     catalog::repo::write_atomic(&path, &bytes)?;
-    std::fs::create_dir_all(data.log_dir())?;
+    let _lock = lock(data)?;
     if !split_view_path(data).exists() {
         catalog::repo::write_atomic(&split_view_path(data), &bytes)?;
     }
@@ -119,46 +185,111 @@ pub(crate) fn record(data: &DataDir, log: &NoteKey, view: &SplitView) -> anyhow:
 pub(crate) type LogRefusal = (RefusalKind, String);
 
 /// Checks that `timestamp` (its bytes) is in the log, in a checkpoint consistent with the one
-/// kept, asking `prove` (leaf hash, the kept tree size) for the proof. Keeps the new checkpoint;
-/// records a split view when the log contradicts itself. `evidence` receives the evidence files
-/// written.
+/// kept and with a larger checkpoint seen on gossip ([`pending`]), asking `ask` for metadata by
+/// name (the proofs). Keeps the new checkpoint; records a split view when the log contradicts
+/// itself. `evidence` receives the evidence files written.
 pub(crate) fn check(
     data: &DataDir,
     log: &NoteKey,
     timestamp: &[u8],
     source: &str,
-    prove: &mut dyn FnMut(&Hash, u64) -> Result<LogProof, String>,
+    ask: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
     evidence: &mut Vec<PathBuf>,
 ) -> Result<(), LogRefusal> {
     if let Some(view) = split_view(data) {
         return Err((RefusalKind::SplitView, refused_while(&view)));
     }
     let kept = known(data, log);
+    if kept.is_none() && checkpoint_path(data).exists() {
+        return Err((
+            RefusalKind::Other,
+            format!(
+                "{} does not verify with the log key the root names; move it away to start the log afresh",
+                checkpoint_path(data).display()
+            ),
+        ));
+    }
     let leaf = catalog::tlog::leaf_hash(timestamp);
     let from = kept.as_ref().map_or(0, |k| k.checkpoint().size);
-    let proof = prove(&leaf, from)
-        .map_err(|e| (RefusalKind::Log, format!("no proof that the timestamp is in the log `{}`: {e}", log.name())))?;
-    match catalog::tlog::advance(log, kept.as_ref(), &leaf, &proof) {
-        Ok(checkpoint) => keep(data, log, &checkpoint, &[])
-            .map_err(|e| (RefusalKind::Other, format!("keeping the log checkpoint: {e:#}"))),
-        Err(AdvanceError::Invalid(e)) => Err((RefusalKind::Log, format!("the log `{}`'s proof: {e}", log.name()))),
-        Err(e @ AdvanceError::Behind { .. }) => Err((RefusalKind::Rollback, format!("the log `{}`: {e}", log.name()))),
-        Err(AdvanceError::Inconsistent { known, shown, why }) => {
-            let view = SplitView {
-                log: log.to_vkey(),
-                known: known.to_text(),
-                shown: shown.to_text(),
-                why,
-                from: source.to_owned(),
-                seen_at: Utc::now(),
-            };
-            match record(data, log, &view) {
-                Ok(path) => evidence.push(path),
-                Err(e) => tracing::error!("writing the split-view evidence: {e:#}"),
+    let no_proof =
+        |e: String| (RefusalKind::Log, format!("no proof that the timestamp is in the log `{}`: {e}", log.name()));
+    let bytes = ask(&catalog::repo::log_proof_name(&leaf, from)).map_err(no_proof)?;
+    let proof: LogProof = serde_json::from_slice(&bytes).map_err(|e| no_proof(format!("not a log proof: {e}")))?;
+    let split = |known: SignedCheckpoint,
+                 shown: SignedCheckpoint,
+                 why: String,
+                 proof: Option<Consistency>,
+                 evidence: &mut Vec<PathBuf>| {
+        let view = SplitView {
+            log: log.to_vkey(),
+            known: known.to_text(),
+            shown: shown.to_text(),
+            why,
+            from: source.to_owned(),
+            seen_at: Utc::now(),
+            proof,
+        };
+        match record(data, log, &view) {
+            Ok(path) => evidence.push(path),
+            Err(e) => tracing::error!("writing the split-view evidence: {e:#}"),
+        }
+        (RefusalKind::SplitView, refused_while(&view))
+    };
+    let checkpoint = match catalog::tlog::advance(log, kept.as_ref(), &leaf, &proof) {
+        Ok(checkpoint) => checkpoint,
+        Err(AdvanceError::Invalid(e)) => {
+            return Err((RefusalKind::Log, format!("the log `{}`'s proof: {e}", log.name())));
+        }
+        Err(e @ AdvanceError::Behind { .. }) => {
+            return Err((RefusalKind::Rollback, format!("the log `{}`: {e}", log.name())));
+        }
+        Err(AdvanceError::Inconsistent { known, shown, why, proof }) => {
+            return Err(split(*known, *shown, why, proof, evidence));
+        }
+    };
+    // A larger checkpoint seen on gossip must be part of this history too.
+    if let Some(seen) = pending(data, log) {
+        let (p, c) = (seen.checkpoint().clone(), checkpoint.checkpoint().clone());
+        if p.size > c.size {
+            return Err((
+                RefusalKind::Log,
+                format!(
+                    "the log `{}` signed a tree of {} leaves (seen on gossip) but shows this node {}",
+                    log.name(),
+                    p.size,
+                    c.size
+                ),
+            ));
+        }
+        let answer = ask(&catalog::repo::log_consistency_name(p.size, c.size))
+            .and_then(|b| serde_json::from_slice::<Consistency>(&b).map_err(|e| e.to_string()));
+        match answer.map(|proof| (proof.compare(&p, &c), proof)) {
+            Ok((Ok(None), _)) => {
+                let _lock = lock(data).map_err(|e| (RefusalKind::Other, format!("{e:#}")))?;
+                let _ = std::fs::remove_file(pending_path(data));
             }
-            Err((RefusalKind::SplitView, refused_while(&view)))
+            Ok((Ok(Some(why)), proof)) => return Err(split(seen, checkpoint, why, Some(proof), evidence)),
+            Ok((Err(e), _)) => {
+                return Err((
+                    RefusalKind::Log,
+                    format!("the log `{}`'s proof from a checkpoint seen on gossip: {e}", log.name()),
+                ));
+            }
+            Err(e) => {
+                return Err((
+                    RefusalKind::Log,
+                    format!(
+                        "no proof that the log `{}` of {} leaves (seen on gossip) is part of its tree of {}: {e}",
+                        log.name(),
+                        p.size,
+                        c.size
+                    ),
+                ));
+            }
         }
     }
+    keep(data, log, &checkpoint, &[], true)
+        .map_err(|e| (RefusalKind::Other, format!("keeping the log checkpoint: {e:#}")))
 }
 
 pub(crate) fn refused_while(view: &SplitView) -> String {
@@ -174,11 +305,14 @@ pub(crate) fn refused_while(view: &SplitView) -> String {
 /// log afresh from the origin's answer. Returns the proof that was held.
 pub fn trust_again(data: &DataDir) -> anyhow::Result<Option<SplitView>> {
     let Some(view) = split_view(data) else { return Ok(None) };
+    let _lock = lock(data)?;
     std::fs::remove_file(split_view_path(data))?;
-    match std::fs::remove_file(checkpoint_path(data)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+    for path in [checkpoint_path(data), pending_path(data)] {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     std::fs::File::open(data.log_dir())?.sync_all()?;
     Ok(Some(view))

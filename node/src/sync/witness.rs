@@ -4,17 +4,21 @@
 //! endpoint key; its witness name is `archy-node/<endpoint id>`) and gossips it on the catalog's
 //! swarm topic. A gossiped checkpoint it receives is opened with the log key of its trusted root
 //! and compared with the one it keeps:
-//! - the same tree: the cosignatures that verify (other nodes', and `[log] witnesses`) are merged
-//!   into the kept note;
+//! - the same tree: the cosignatures of `[log] witnesses` that verify are merged into the kept
+//!   note (other nodes' are checked, not kept);
 //! - the same size with another root: a split view, proven by the two signed notes;
 //! - another size: the origin is asked for the consistency proof between the two
-//!   (`log-consistency.<old>.<new>.json`); an origin that answers with none that verifies has
-//!   signed two histories, and that is a split view too. A proof that verified is remembered, so
-//!   a replayed checkpoint costs nothing more.
+//!   (`log-consistency.<old>.<new>.json`, with the root of the first `<old>` leaves of the larger
+//!   tree): a proof that leads to the larger tree's signed root and shows it begins with another
+//!   tree than the smaller checkpoint is a split view; one that shows it begins with it is
+//!   remembered (with the kept checkpoint), so a replayed checkpoint costs nothing more. No proof
+//!   (garbage, an error, no answer) proves nothing; a larger gossiped checkpoint is then kept as
+//!   pending, and the node's next step along the log must prove it (`log::check`).
 //!
 //! A split view is recorded as [`super::log`] records one (the origin is refused until the
-//! operator trusts it again) and both notes are gossiped, so every node that keeps either
-//! history finds the contradiction itself. At most `archy_net::swarm::NOTES_PER_SECOND` distinct gossiped
+//! operator trusts it again) and its proof is gossiped (`archy-split-view` and the JSON of
+//! [`SplitView`]): a node takes a gossiped proof when it proves the split on its own
+//! ([`SplitView::verify`]), so every node learns it, whichever half it is in. At most `archy_net::swarm::NOTES_PER_SECOND` distinct gossiped
 //! checkpoints a second are looked at.
 
 use std::collections::VecDeque;
@@ -22,14 +26,15 @@ use std::sync::Mutex;
 
 use catalog::client::{FetchError, Remote as _};
 use catalog::metadata::{Root, SignedMetadata};
-use catalog::tlog::{NoteKey, SignedCheckpoint};
+use catalog::tlog::{Consistency, NoteKey, SignedCheckpoint};
 
 use crate::catalog::GenerationStore;
 use crate::config::Config;
 use crate::data_dir::DataDir;
 use crate::sync::log::{SplitView, known, record, split_view};
 
-/// Checkpoints whose consistency with the kept one was verified, remembered (by size and root).
+/// Checkpoints whose consistency with the kept one was verified, remembered (both by size and
+/// root).
 const REMEMBERED: usize = 64;
 
 /// The witness name of the node with endpoint `id`.
@@ -43,14 +48,11 @@ pub fn node_witness(name: &str) -> Option<NoteKey> {
     NoteKey::witness(name, ed25519_dalek::VerifyingKey::from_bytes(id.as_bytes()).ok()?).ok()
 }
 
-/// The witnesses whose cosignatures count: every node witness named on `checkpoint`, and the
-/// configured ones (`[log] witnesses`).
-pub fn witnesses_of(checkpoint: &SignedCheckpoint, config: &Config) -> Vec<NoteKey> {
-    let mut keys: Vec<NoteKey> = checkpoint.note().signatures.iter().filter_map(|s| node_witness(&s.name)).collect();
-    keys.extend(config.log.witnesses.iter().filter_map(|v| NoteKey::from_vkey(v).ok()));
-    keys.sort_by_key(NoteKey::to_vkey);
-    keys.dedup();
-    keys
+/// The witnesses whose cosignatures a node keeps: the configured ones (`[log] witnesses`). Other
+/// nodes' cosignatures are checked as they come but not kept: anyone can make a node witness key,
+/// and a kept note stays within its bounds.
+pub fn configured(config: &Config) -> Vec<NoteKey> {
+    config.log.witnesses.iter().filter_map(|v| NoteKey::from_vkey(v).ok()).collect()
 }
 
 /// The log the trusted root names, if any.
@@ -80,8 +82,7 @@ pub fn install_gate(data: &DataDir, config: &Config) -> Result<(), String> {
     let Some(kept) = known(data, &log) else {
         return Err(format!("[log] min_witnesses is {need}, and no log checkpoint is kept yet: run `archy-node sync`"));
     };
-    let named: Vec<NoteKey> = config.log.witnesses.iter().filter_map(|v| NoteKey::from_vkey(v).ok()).collect();
-    let have = kept.cosigners(&named).len();
+    let have = kept.cosigners(&configured(config)).len();
     if have < need {
         return Err(format!(
             "{have} of the {need} witnesses required ([log] min_witnesses) have cosigned the log checkpoint of {} catalog states; waiting for them",
@@ -106,7 +107,7 @@ pub struct Witness {
     data: DataDir,
     key: ed25519_dalek::SigningKey,
     name: String,
-    remembered: Mutex<VecDeque<(u64, catalog::tlog::Hash)>>,
+    remembered: Mutex<VecDeque<(u64, catalog::tlog::Hash, u64, catalog::tlog::Hash)>>,
     /// The log the trusted root names, read again after each round ([`Witness::cosign_kept`]).
     log: Mutex<Option<NoteKey>>,
 }
@@ -154,22 +155,42 @@ impl Witness {
         if kept.note().cosigned_at(&me).is_none() {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             kept.cosign(&self.name, &self.key, now)?;
-            super::log::keep(&self.data, &log, &kept, &[])?;
+            super::log::keep(&self.data, &log, &kept, std::slice::from_ref(&me), false)?;
         }
-        Ok(Some(kept.to_text()))
+        // Gossiped with the log's signature and this node's only: small, and each witness
+        // speaks for itself.
+        Ok(Some(kept.text_signed_by(&[log.name(), &self.name])))
     }
 
     /// Checks a gossiped checkpoint against the kept one. `ask_origin` fetches a metadata name
-    /// from the origin (blocking). Returns what it led to, and the notes to gossip on.
+    /// from the origin (blocking). Returns what it led to, and what to gossip on.
     pub fn seen(
         &self,
         note: &[u8],
         config: &Config,
         ask_origin: &mut dyn FnMut(&str) -> Result<Vec<u8>, FetchError>,
-    ) -> (Seen, Vec<String>) {
+    ) -> (Seen, Vec<Vec<u8>>) {
         let Some(log) = self.log() else { return (Seen::Ignored, Vec::new()) };
         if split_view(&self.data).is_some() {
             return (Seen::Ignored, Vec::new());
+        }
+        // Another node's proof of a split view: taken if it proves it on its own.
+        if let Some(json) = note.strip_prefix(super::log::SPLIT_VIEW_GOSSIP) {
+            let Ok(mut view) = serde_json::from_slice::<SplitView>(json) else {
+                return (Seen::Invalid("not a split-view proof".into()), Vec::new());
+            };
+            return match view.verify(&log) {
+                Ok(why) => {
+                    view.why = why;
+                    view.from = "gossip".into();
+                    view.seen_at = chrono::Utc::now();
+                    if let Err(e) = record(&self.data, &log, &view) {
+                        tracing::error!("writing the split-view evidence: {e:#}");
+                    }
+                    (Seen::SplitView, Vec::new())
+                }
+                Err(e) => (Seen::Invalid(format!("a split-view proof that proves nothing: {e}")), Vec::new()),
+            };
         }
         let shown = match SignedCheckpoint::open(note, &log) {
             Ok(s) => s,
@@ -178,70 +199,68 @@ impl Witness {
         let Some(mut kept) = known(&self.data, &log) else { return (Seen::Ignored, Vec::new()) };
         let (k, s) = (kept.checkpoint().clone(), shown.checkpoint().clone());
         if k == s {
-            let witnesses = witnesses_of(&shown, config);
+            let witnesses = configured(config);
             let added = kept.merge_cosignatures(shown.note(), &witnesses);
-            if added > 0 {
-                if let Err(e) = super::log::keep(&self.data, &log, &kept, &witnesses) {
-                    tracing::warn!("keeping the cosigned checkpoint: {e:#}");
-                }
-                return (Seen::Same(added), vec![kept.to_text()]);
+            if added > 0
+                && let Err(e) = super::log::keep(&self.data, &log, &kept, &witnesses, false)
+            {
+                tracing::warn!("keeping the cosigned checkpoint: {e:#}");
             }
-            return (Seen::Same(0), Vec::new());
+            return (Seen::Same(added), Vec::new());
         }
-        let remembered =
-            self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&(s.size, s.root));
-        if remembered {
+        let pair = (k.size, k.root, s.size, s.root);
+        if self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&pair) {
             return (Seen::Consistent, Vec::new());
         }
-        let why = if k.size == s.size {
-            Some(format!("two checkpoints of {} leaves with different roots", k.size))
+        let (why, proof) = if k.size == s.size {
+            (format!("two checkpoints of {} leaves with different roots", k.size), None)
         } else {
             let (old, new) = if s.size < k.size { (&s, &k) } else { (&k, &s) };
-            match ask_origin(&catalog::repo::log_consistency_name(old.size, new.size)) {
-                Ok(bytes) => {
-                    let proof = serde_json::from_slice::<serde_json::Value>(&bytes)
-                        .ok()
-                        .and_then(|v| serde_json::from_value::<Vec<String>>(v.get("consistency")?.clone()).ok())
-                        .map(|p| catalog::tlog::decode_hashes(&p));
-                    match proof {
-                        Some(Ok(p)) => catalog::tlog::verify_consistency(old.size, &old.root, new.size, &new.root, &p)
-                            .err()
-                            .map(|e| format!("the origin's {e}")),
-                        _ => {
-                            Some(format!("the origin answered no consistency proof from {} to {}", old.size, new.size))
-                        }
+            let answer = ask_origin(&catalog::repo::log_consistency_name(old.size, new.size))
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    serde_json::from_slice::<Consistency>(&b).map_err(|e| format!("not a consistency proof: {e}"))
+                });
+            match answer.map(|proof| (proof.compare(old, new).map_err(|e| e.to_string()), proof)) {
+                Ok((Ok(None), _)) => {
+                    let mut r = self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if r.len() == REMEMBERED {
+                        r.pop_front();
                     }
+                    r.push_back(pair);
+                    return (Seen::Consistent, Vec::new());
                 }
-                Err(FetchError::NotFound) => {
-                    Some(format!("the origin has no consistency proof from {} to {} leaves", old.size, new.size))
+                Ok((Ok(Some(why)), proof)) => (why, Some(proof)),
+                // No proof either way: a larger checkpoint must be proven by the next step along
+                // the log (`log::check`), so the origin can stall this node but not fork it.
+                Ok((Err(e), _)) | Err(e) => {
+                    if s.size > k.size
+                        && let Err(e) = super::log::set_pending(&self.data, &log, &shown)
+                    {
+                        tracing::warn!("keeping the gossiped checkpoint: {e:#}");
+                    }
+                    return (Seen::Unchecked(e), Vec::new());
                 }
-                Err(e) => return (Seen::Unchecked(e.to_string()), Vec::new()),
             }
         };
-        match why {
-            None => {
-                let mut r = self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if r.len() == REMEMBERED {
-                    r.pop_front();
-                }
-                r.push_back((s.size, s.root));
-                (Seen::Consistent, Vec::new())
-            }
-            Some(why) => {
-                let view = SplitView {
-                    log: log.to_vkey(),
-                    known: kept.to_text(),
-                    shown: shown.to_text(),
-                    why,
-                    from: "gossip".into(),
-                    seen_at: chrono::Utc::now(),
-                };
-                if let Err(e) = record(&self.data, &log, &view) {
-                    tracing::error!("writing the split-view evidence: {e:#}");
-                }
-                (Seen::SplitView, vec![view.known, view.shown])
-            }
+        let view = SplitView {
+            log: log.to_vkey(),
+            known: kept.to_text(),
+            shown: shown.to_text(),
+            why,
+            from: "gossip".into(),
+            seen_at: chrono::Utc::now(),
+            proof,
+        };
+        if let Err(e) = record(&self.data, &log, &view) {
+            tracing::error!("writing the split-view evidence: {e:#}");
         }
+        (Seen::SplitView, vec![view.to_gossip()])
+    }
+
+    /// The proof of a split view this node holds, to gossip (every tick, like its checkpoint).
+    pub fn held_proof(&self) -> Option<Vec<u8>> {
+        split_view(&self.data).map(|v| v.to_gossip())
     }
 }
 
@@ -306,6 +325,7 @@ mod tests {
             why: "two checkpoints of 3 leaves with different roots".into(),
             from: "gossip".into(),
             seen_at: chrono::Utc::now(),
+            proof: None,
         };
         std::fs::create_dir_all(data.log_dir()).expect("dir");
         std::fs::write(data.log_dir().join("split-view.json"), serde_json::to_vec(&view).expect("json"))

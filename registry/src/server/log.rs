@@ -36,12 +36,12 @@ pub(crate) async fn checkpoint(State(registry): State<Arc<Registry>>) -> Result<
 /// The log proof a metadata name asks for, as JSON; `None` when `name` is not one, or there is no
 /// log, or the log can't give it. `log-proof.<hex leaf>.<from>.json` is a
 /// [`catalog::tlog::LogProof`]; `log-consistency.<old>.<new>.json` the consistency proof between
-/// two tree sizes (`{"consistency": [base64 hashes]}`), what a witness asks when a gossiped
+/// two tree sizes ([`catalog::tlog::Consistency`]), what a witness asks when a gossiped
 /// checkpoint is smaller than the one it keeps.
 pub(crate) fn proof_by_name(repo_dir: &std::path::Path, name: &str) -> Option<Bytes> {
     if let Some((old, new)) = catalog::repo::parse_log_consistency_name(name) {
         let proof = catalog::repo::log_consistency(repo_dir, old, new).ok()??;
-        return Some(Bytes::from(serde_json::to_vec(&serde_json::json!({ "consistency": proof })).ok()?));
+        return Some(Bytes::from(serde_json::to_vec(&proof).ok()?));
     }
     let (leaf, from) = catalog::repo::parse_log_proof_name(name)?;
     match catalog::repo::log_proof(repo_dir, &leaf, from) {
