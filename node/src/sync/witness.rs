@@ -141,6 +141,14 @@ impl Witness {
         }
     }
 
+    /// A witness of `log`, whatever the data folder's root says (for tests).
+    #[cfg(test)]
+    fn for_log(data: &DataDir, secret: &iroh::SecretKey, log: NoteKey) -> Self {
+        let witness = Self::new(data, secret);
+        *witness.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(log);
+        witness
+    }
+
     fn log(&self) -> Option<NoteKey> {
         self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
@@ -306,6 +314,70 @@ mod tests {
         assert_eq!(key, NoteKey::witness(&name, signing.verifying_key()).expect("key"));
         assert!(node_witness("archy-node/not-an-id").is_none());
         assert!(node_witness("someone-else").is_none());
+    }
+
+    #[test]
+    fn gossiped_checkpoints_replayed_junk_or_forked_are_judged_only_on_proof() {
+        use catalog::tlog::{Checkpoint, Hash, leaf_hash, root};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path());
+        let log_key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let log = NoteKey::log("test/log", log_key.verifying_key()).expect("key");
+        let sign = |leaves: &[Hash]| {
+            let note = Checkpoint { origin: "test/log".into(), size: leaves.len() as u64, root: root(leaves) }
+                .sign(&log_key)
+                .expect("sign");
+            SignedCheckpoint::open(note.to_text().as_bytes(), &log).expect("opens")
+        };
+        let leaves: Vec<Hash> = (0..6u8).map(|i| leaf_hash(&[i])).collect();
+        super::super::log::keep(&data, &log, &sign(&leaves), &[], true).expect("keep");
+        let kept_file = data.log_dir().join("checkpoint");
+        let before = std::fs::read(&kept_file).expect("kept");
+        let witness = Witness::for_log(&data, &iroh::SecretKey::from_bytes(&[4; 32]), log.clone());
+        let config = Config::default();
+        // The honest origin proves from its own leaves.
+        let mut origin = |name: &str| {
+            let (old, new) = catalog::repo::parse_log_consistency_name(name).expect("a consistency name");
+            Ok(serde_json::to_vec(&Consistency::build(&leaves[..new as usize], old as usize)).expect("json"))
+        };
+
+        // An old checkpoint replayed: proven part of the kept tree, nothing changes.
+        assert_eq!(witness.seen(sign(&leaves[..4]).to_text().as_bytes(), &config, &mut origin).0, Seen::Consistent);
+        // Replayed again, with the origin down or answering junk: nothing is proven either way.
+        let mut down = |_: &str| Err(FetchError::Other("down".into()));
+        assert!(matches!(
+            witness.seen(sign(&leaves[..3]).to_text().as_bytes(), &config, &mut down).0,
+            Seen::Unchecked(_)
+        ));
+        let mut junk = |_: &str| {
+            let junk =
+                Consistency { consistency: Vec::new(), prefix: catalog::tlog::encode_hashes(&[[9; 32]]).remove(0) };
+            Ok(serde_json::to_vec(&junk).expect("json"))
+        };
+        assert!(matches!(
+            witness.seen(sign(&leaves[..2]).to_text().as_bytes(), &config, &mut junk).0,
+            Seen::Unchecked(_)
+        ));
+        assert_eq!(std::fs::read(&kept_file).expect("kept"), before, "the kept checkpoint changed");
+        assert!(split_view(&data).is_none() && super::super::log::pending(&data, &log).is_none());
+        // A larger checkpoint nobody can prove yet is kept pending for the next round to prove.
+        let mut more = leaves.clone();
+        more.push(leaf_hash(b"later"));
+        assert!(matches!(witness.seen(sign(&more).to_text().as_bytes(), &config, &mut junk).0, Seen::Unchecked(_)));
+        assert_eq!(super::super::log::pending(&data, &log).map(|p| p.checkpoint().size), Some(7));
+        // Not the log's signature: dropped.
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let forged = Checkpoint { origin: "test/log".into(), size: 6, root: [1; 32] }.sign(&stranger).expect("sign");
+        assert!(matches!(witness.seen(forged.to_text().as_bytes(), &config, &mut origin).0, Seen::Invalid(_)));
+        // A fork of the same size: a split view, whose proof verifies on its own and is gossiped.
+        let mut fork = leaves.clone();
+        fork[5] = leaf_hash(b"the other view");
+        let (seen, gossip) = witness.seen(sign(&fork).to_text().as_bytes(), &config, &mut origin);
+        assert_eq!(seen, Seen::SplitView);
+        let view = split_view(&data).expect("held");
+        assert!(view.verify(&log).is_ok());
+        assert_eq!(gossip, vec![view.to_gossip()]);
+        assert_eq!(std::fs::read(&kept_file).expect("kept"), before, "the kept checkpoint changed");
     }
 
     #[test]
