@@ -1,4 +1,5 @@
-//! Every running node witnesses the origin's log (docs/protocol.md, "Witnesses").
+//! Every running node witnesses the origin's log (docs/protocol.md, "The transparency log";
+//! decisions D40, D41).
 //!
 //! After each round the node cosigns the checkpoint it keeps (C2SP tlog-cosignature, with its
 //! endpoint key; its witness name is `archy-node/<endpoint id>`) and gossips it on the catalog's
