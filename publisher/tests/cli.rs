@@ -169,6 +169,11 @@ fn repository_lifecycle_through_the_cli_is_verified_by_the_library() {
 fn a_repository_made_with_a_log_logs_every_timestamp_the_cli_writes() {
     let env = Env::new();
     let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();
+    // A log name that is not a signed-note key name is refused before anything is written.
+    let out = env.archy(&["repo", "init", "origin", "--log", "has space"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--log"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!env.path("origin/keys").exists(), "a refused init wrote keys");
     let init = env.ok(&["repo", "init", "origin", "--log", "origin.test/log"]);
     let vkey = init["log"].as_str().expect("init prints the log's verifier key").to_owned();
     env.ok(&["repo", "add-publisher", "origin", "--name", "demo", "--did", &did, "--app", "samba"]);

@@ -280,6 +280,11 @@ fn init(repo: &RepoDir, root_keys: u64, root_threshold: u64, log: Option<&str>, 
     if root_keys < 1 || root_threshold < 1 || root_threshold > root_keys {
         return Err(user_error(format!("--root-threshold {root_threshold} needs 1..={root_keys} root keys")));
     }
+    // A bad log name is refused before any key is written (a refused init leaves nothing behind).
+    let log_key = SigningKey::generate();
+    if let Some(name) = log {
+        catalog::tlog::NoteKey::log(name, log_key.verifying_key()).map_err(|e| user_error(format!("--log: {e}")))?;
+    }
     let keys_dir = repo.keys_dir();
     std::fs::create_dir_all(&keys_dir).with_context(|| format!("creating {}", keys_dir.display()))?;
     #[cfg(unix)]
@@ -295,9 +300,7 @@ fn init(repo: &RepoDir, root_keys: u64, root_threshold: u64, log: Option<&str>, 
     catalog::keyfile::write_new(&keys_dir.join("targets.key"), &targets)?;
     catalog::keyfile::write_new(&keys_dir.join("snapshot.key"), &snapshot)?;
     catalog::keyfile::write_new(&keys_dir.join("timestamp.key"), &timestamp)?;
-    let log_key = SigningKey::generate();
-    if let Some(name) = log {
-        catalog::tlog::NoteKey::log(name, log_key.verifying_key()).map_err(|e| user_error(format!("--log: {e}")))?;
+    if log.is_some() {
         catalog::keyfile::write_new(&keys_dir.join("log.key"), &log_key)?;
     }
     let init = InitKeys {
