@@ -113,3 +113,60 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A remote with two providers of `alice`'s role: the first sends `first` (then is dropped when
+/// the update refuses it), the second the repository's file.
+struct TwoProviders {
+    remote: DirRemote,
+    first: Option<Vec<u8>>,
+    refusals: Vec<String>,
+}
+
+impl catalog::client::Remote for TwoProviders {
+    fn fetch_metadata(&mut self, name: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        if name.ends_with(".alice.json")
+            && let Some(bytes) = &self.first
+        {
+            return Ok(bytes.clone());
+        }
+        self.remote.fetch_metadata(name, max_length)
+    }
+
+    fn fetch_target(&mut self, path: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        self.remote.fetch_target(path, max_length)
+    }
+
+    fn refused(&mut self, name: &str, why: &UpdateError) -> bool {
+        self.refusals.push(format!("{name}: {}", kind(why).0));
+        self.first.take().is_some()
+    }
+}
+
+#[test]
+fn a_refused_role_is_asked_of_the_next_provider_and_only_what_verifies_is_kept() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let valid = base.join("valid-repository");
+    let case: Value = serde_json::from_slice(&std::fs::read(valid.join("case.json")).expect("case")).expect("json");
+    let now = catalog::metadata::expires_format::parse(case["now"].as_str().expect("now")).expect("time");
+    let root = std::fs::read(valid.join("client/root.json")).expect("root");
+    let good = std::fs::read(valid.join("remote/metadata/1.alice.json")).expect("alice");
+    // Another version of the role, signed by its key (the mix-and-match fixture's), and a copy of
+    // the good one with one byte changed: each is refused by §5.6 and the next provider asked.
+    let other_version = std::fs::read(base.join("mix-and-match/remote/metadata/1.alice.json")).expect("alice v2");
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x20;
+    for (first, refused_as) in [(other_version, "VersionMismatch"), (flipped, "")] {
+        let mut store = MemoryStore::default();
+        store.persist("root", &root).expect("persist");
+        let remote =
+            TwoProviders { remote: DirRemote::new(&valid.join("remote")), first: Some(first), refusals: Vec::new() };
+        let mut updater = Updater::new(remote, store, now, Config::default()).expect("updater");
+        let target = updater.target_info("apps/hello-web/1.0.0.json").expect("update").expect("the target is listed");
+        updater.download_target(&target).expect("the target verifies");
+        assert_eq!(updater.store().load("alice"), Some(good.clone()), "the kept role is the one that verified");
+        let refusals = &updater.remote_mut().refusals;
+        assert_eq!(refusals.len(), 1, "{refusals:?}");
+        assert!(refusals[0].starts_with("1.alice.json: ") && refusals[0].ends_with(refused_as), "{refusals:?}");
+    }
+}

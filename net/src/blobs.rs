@@ -54,7 +54,11 @@ pub enum BlobError {
     /// The provider could not be reached.
     #[error("connecting: {0}")]
     Connect(String),
-    /// The stream failed, or a chunk did not verify against the BLAKE3 hash.
+    /// A chunk or a parent of the BLAKE3 tree did not verify against the hash: the provider
+    /// sent bad bytes.
+    #[error("bytes that do not verify: {0}")]
+    Verify(String),
+    /// The stream failed (the provider reset it, does not have the file, or went away).
     #[error("transfer: {0}")]
     Transfer(String),
     /// The provider announced a size other than the signed length.
@@ -221,6 +225,7 @@ async fn receive_blob(
                 }
                 break;
             }
+            Some(GetBlobItem::Error(e)) if sent_bad_bytes(&e) => return Err(BlobError::Verify(e.to_string())),
             Some(GetBlobItem::Error(e)) => return Err(BlobError::Transfer(e.to_string())),
             None => return Err(BlobError::Transfer("stream ended early".into())),
         }
@@ -302,4 +307,31 @@ impl FolderBlobs {
         }
         Ok(added)
     }
+}
+
+/// Whether a failed get means the provider's bytes did not verify (BLAKE3 verified streaming:
+/// a leaf or parent hash of the tree mismatched), rather than a stream that ended or broke.
+pub(crate) fn sent_bad_bytes(e: &iroh_blobs::get::GetError) -> bool {
+    use iroh_blobs::get::fsm::DecodeError;
+    matches!(
+        e,
+        iroh_blobs::get::GetError::Decode {
+            source: DecodeError::LeafHashMismatch { .. } | DecodeError::ParentHashMismatch { .. },
+            ..
+        }
+    )
+}
+
+/// Whether a failed get means the provider does not have (all of) what was asked.
+pub(crate) fn lacks_data(e: &iroh_blobs::get::GetError) -> bool {
+    use iroh_blobs::get::fsm::{AtBlobHeaderNextError, DecodeError};
+    matches!(
+        e,
+        iroh_blobs::get::GetError::Decode {
+            source: DecodeError::ChunkNotFound { .. }
+                | DecodeError::LeafNotFound { .. }
+                | DecodeError::ParentNotFound { .. },
+            ..
+        } | iroh_blobs::get::GetError::AtBlobHeaderNext { source: AtBlobHeaderNextError::NotFound { .. }, .. }
+    )
 }

@@ -202,9 +202,7 @@ pub async fn fetch_meta(
         recv.read_exact(&mut body).await.map_err(|e| FetchError::Other(format!("reading body: {e}")))?;
         Ok(body)
     };
-    tokio::time::timeout(timeout, work)
-        .await
-        .unwrap_or_else(|_| Err(FetchError::Other(format!("no answer within {timeout:?}"))))
+    tokio::time::timeout(timeout, work).await.unwrap_or(Err(FetchError::Timeout(timeout)))
 }
 
 #[cfg(test)]

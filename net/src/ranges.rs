@@ -106,10 +106,10 @@ fn summary(drops: &[ProviderDrop]) -> String {
 
 impl DropKind {
     /// The kind of a failed range request, from what iroh-blobs reported.
-    fn of_get(detail: &str) -> Self {
-        if detail.contains("hash mismatch") {
+    fn of_get(e: &iroh_blobs::get::GetError) -> Self {
+        if crate::blobs::sent_bad_bytes(e) {
             Self::BadData
-        } else if detail.contains("not found") {
+        } else if crate::blobs::lacks_data(e) {
             Self::NotHeld
         } else {
             Self::Unreachable
@@ -306,10 +306,7 @@ impl Ctx {
         let get = self.store.remote().execute_get(conn.clone(), request);
         let stats = match tokio::time::timeout(deadline, get.complete()).await {
             Err(_) => return Err(drop(DropKind::Timeout, format!("piece {piece} not delivered within {deadline:?}"))),
-            Ok(Err(e)) => {
-                let detail = format!("piece {piece}: {e:#}");
-                return Err(drop(DropKind::of_get(&detail), detail));
-            }
+            Ok(Err(e)) => return Err(drop(DropKind::of_get(&e), format!("piece {piece}: {e:#}"))),
             Ok(Ok(stats)) => stats,
         };
         // The provider may end the stream early (it does not have the range): what it sent is

@@ -3,15 +3,20 @@
 //! namespace of its own, as one more host.
 //!
 //! ```text
-//! swarm_adversary --mode MODE --root ROOT.json --bind IP:PORT --bootstrap ID@IP:PORT --file FILE --version N
+//! swarm_adversary --mode MODE --root ROOT.json --bind IP:PORT --bootstrap ID@IP:PORT --file FILE --version N [--upstream ID@IP:PORT]
 //! ```
+//!
+//! `--upstream` is where `tamper` takes the files it changes (the origin; `--bootstrap` when not
+//! given).
 //!
 //! - `corrupt`: announces FILE whole and serves it with bytes flipped in every answer to a range
 //!   request (what it shows of its ranges is honest, the bytes are not);
 //! - `phantom`: announces FILE whole and holds none of it;
 //! - `flood`: sends valid announcements as fast as it can, and announcements naming other nodes
 //!   that it signs with its own key (forged);
-//! - `liar`: announces catalog version N + 1000, which the origin does not have.
+//! - `liar`: announces catalog version N + 1000, which the origin does not have;
+//! - `tamper`: announces catalog version N and answers metadata requests with the origin's file
+//!   of that name, one byte changed (the right length, the wrong hash).
 //!
 //! It prints `ready <endpoint id>@<ip:port>` once it serves.
 
@@ -31,11 +36,13 @@ struct Args {
     bootstrap: PeerAddr,
     file: PathBuf,
     version: u64,
+    upstream: Option<PeerAddr>,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
     let (mut mode, mut root, mut bind, mut bootstrap, mut file, mut version) = (None, None, None, None, None, None);
+    let mut upstream = None;
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -45,6 +52,7 @@ fn args() -> anyhow::Result<Args> {
             "--bootstrap" => bootstrap = Some(value.parse()?),
             "--file" => file = Some(value.into()),
             "--version" => version = Some(value.parse()?),
+            "--upstream" => upstream = Some(value.parse()?),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -56,6 +64,7 @@ fn args() -> anyhow::Result<Args> {
         bootstrap: bootstrap.ok_or_else(|| need("bootstrap"))?,
         file: file.ok_or_else(|| need("file"))?,
         version: version.ok_or_else(|| need("version"))?,
+        upstream,
     })
 }
 
@@ -117,6 +126,42 @@ impl ProtocolHandler for Corrupting {
     }
 }
 
+/// Answers metadata requests with the upstream's bytes, one byte changed.
+#[derive(Debug, Clone)]
+struct Tampering {
+    upstream: PeerAddr,
+    client: iroh::Endpoint,
+}
+
+impl ProtocolHandler for Tampering {
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        let upstream = self
+            .client
+            .connect(self.upstream.endpoint_addr(), archy_net::META_ALPN)
+            .await
+            .map_err(AcceptError::from_err)?;
+        while let Ok((mut send, mut recv)) = connection.accept_bi().await {
+            let Ok(request) = recv.read_to_end(archy_net::meta::MAX_REQUEST).await else { return Ok(()) };
+            let Some(name) = archy_net::meta::decode_request(&request) else { return Ok(()) };
+            let answer = archy_net::fetch_meta(&upstream, name, 64 << 20, Duration::from_secs(10)).await;
+            let (head, body) = match answer {
+                Ok(mut bytes) => {
+                    let middle = bytes.len() / 2;
+                    if let Some(b) = bytes.get_mut(middle) {
+                        *b ^= 0x20;
+                    }
+                    (archy_net::meta::ResponseHead::Found { length: bytes.len() as u64 }, bytes)
+                }
+                Err(_) => (archy_net::meta::ResponseHead::NotFound, Vec::new()),
+            };
+            send.write_all(&head.encode()).await.map_err(AcceptError::from_err)?;
+            send.write_all(&body).await.map_err(AcceptError::from_err)?;
+            send.finish().map_err(AcceptError::from_err)?;
+        }
+        Ok(())
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -147,6 +192,15 @@ async fn main() -> anyhow::Result<()> {
     let _router = if args.mode == "corrupt" {
         let client = archy_net::bind_endpoint(iroh::SecretKey::generate(), loopback).await?;
         builder.accept(iroh_blobs::ALPN, Corrupting { upstream: upstream_addr, client }).spawn()
+    } else if args.mode == "tamper" {
+        // It reaches the origin from its own host's address.
+        let client = archy_net::bind_endpoint(iroh::SecretKey::generate(), SocketAddr::new(args.bind.ip(), 0)).await?;
+        builder
+            .accept(
+                archy_net::META_ALPN,
+                Tampering { upstream: args.upstream.clone().unwrap_or_else(|| args.bootstrap.clone()), client },
+            )
+            .spawn()
     } else {
         builder.accept(iroh_blobs::ALPN, iroh_blobs::BlobsProtocol::new(&store, None)).spawn()
     };
@@ -172,6 +226,7 @@ async fn main() -> anyhow::Result<()> {
         let wire = match args.mode.as_str() {
             "corrupt" | "phantom" => announce(seq, args.version, holds.clone()),
             "liar" => announce(seq, args.version + 1000, Vec::new()),
+            "tamper" => announce(seq, args.version, Vec::new()),
             "flood" => {
                 // Another node's id, signed with this key: a forgery.
                 let forged = Announcement {

@@ -11,9 +11,11 @@
 //!    (§5.4.3, §5.5.5 rollback checks).
 //! 4. Once the origin answers again, its metadata is used as in rule 2: a peer's catalog never
 //!    outranks it.
-//! 5. File bytes (manifests, archives) are fetched after the metadata, peers first and the
-//!    origin last ([`swarm`]); each is checked against the signed length and hashes (BLAKE3
-//!    verified streaming) and a provider that sends bad bytes or stalls is dropped for the next.
+//! 5. Everything signed metadata pins by hash comes from peers first and the origin last: the
+//!    snapshot and the targets roles during the update ([`pinned`]: checked against the signed
+//!    length and SHA-256 before the update reads them), file bytes (manifests, archives) after
+//!    it ([`swarm`]: BLAKE3 verified streaming). A provider that sends bad bytes or stalls is
+//!    dropped for the next; the origin is always the last one asked.
 //! 6. A timestamp that verifies under the trusted root, has the same version as the trusted one
 //!    but different bytes, is equivocation: both are kept under `<data>/evidence/` and reported.
 //! 7. When the trusted root names a transparency log, a new timestamp is taken only with a proof
@@ -22,6 +24,7 @@
 //!    again.
 
 pub mod log;
+mod pinned;
 pub mod swarm;
 pub mod witness;
 
@@ -214,7 +217,7 @@ impl ProviderFailureKind {
             archy_net::BlobError::Timeout(_) | archy_net::BlobError::TooSlow { .. } => Self::Timeout,
             // Only bytes that fail verification are bad data; a provider that resets the stream
             // (it does not have the file, or failed on its side) is unreachable for this file.
-            archy_net::BlobError::Transfer(e) if e.contains("mismatch") => Self::BadData,
+            archy_net::BlobError::Verify(_) => Self::BadData,
             archy_net::BlobError::Transfer(_) => Self::Unreachable,
             archy_net::BlobError::Size { .. } => Self::BadData,
             archy_net::BlobError::Io(_) => Self::LocalIo,
@@ -246,11 +249,10 @@ impl SyncReport {
     }
 }
 
-/// A remote that counts bytes, remembers whether anything answered and keeps the timestamp bytes
-/// it returned (for the equivocation check).
+/// A remote that remembers whether anything answered and keeps the timestamp bytes it returned
+/// (for the equivocation check); its [`pinned::Pinned`] counts the bytes.
 struct Counting<R> {
-    inner: R,
-    bytes: u64,
+    inner: pinned::Pinned<R>,
     answered: bool,
     timestamp: Option<Vec<u8>>,
 }
@@ -261,7 +263,6 @@ impl<R: Remote> Remote for Counting<R> {
         match &result {
             Ok(bytes) => {
                 self.answered = true;
-                self.bytes += bytes.len() as u64;
                 if name == "timestamp.json" {
                     self.timestamp = Some(bytes.clone());
                 }
@@ -273,11 +274,11 @@ impl<R: Remote> Remote for Counting<R> {
     }
 
     fn fetch_target(&mut self, path: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
-        let result = self.inner.fetch_target(path, max_length);
-        if let Ok(bytes) = &result {
-            self.bytes += bytes.len() as u64;
-        }
-        result
+        self.inner.fetch_target(path, max_length)
+    }
+
+    fn refused(&mut self, name: &str, why: &catalog::client::UpdateError) -> bool {
+        self.inner.refused(name, why)
     }
 }
 
@@ -299,7 +300,7 @@ impl IrohRemote {
         let conn = self
             .handle
             .block_on(async move { tokio::time::timeout(timeout, endpoint.connect(addr, archy_net::META_ALPN)).await })
-            .map_err(|_| FetchError::Other(format!("{}: no answer within {timeout:?}", self.peer)))?
+            .map_err(|_| FetchError::Timeout(timeout))?
             .map_err(|e| FetchError::Other(format!("{}: {e}", self.peer)))?;
         self.connection = Some(conn.clone());
         Ok(conn)
@@ -326,7 +327,10 @@ struct Attempt {
     missing: Vec<CatalogFile>,
     /// The signed entries of the manifest envelopes.
     envelopes: Vec<catalog::client::VerifiedTarget>,
-    bytes: u64,
+    /// The metadata's bytes, by provider.
+    received: Received,
+    /// Peers dropped for a metadata file.
+    failures: Vec<ProviderFailure>,
 }
 
 enum AttemptError {
@@ -350,12 +354,12 @@ fn target_record(target: &catalog::client::VerifiedTarget) -> Option<CatalogFile
 fn attempt<R: Remote>(
     data: &DataDir,
     start: &GenerationStore,
-    remote: R,
+    remote: pinned::Pinned<R>,
     source: &str,
     report: &mut SyncReport,
 ) -> Result<Attempt, AttemptError> {
     let now = Utc::now();
-    let counting = Counting { inner: remote, bytes: 0, answered: false, timestamp: None };
+    let counting = Counting { inner: remote, answered: false, timestamp: None };
     let mut updater = Updater::new(counting, start.clone(), now, TufConfig::default()).map_err(|e| {
         let mut refusal = Refusal::of_update(source, &e);
         refusal.detail = format!("trusted root: {e}");
@@ -365,7 +369,7 @@ fn attempt<R: Remote>(
     check_equivocation(data, start, &updater, report);
     if let Err(e) = refreshed {
         // A refused candidate's bytes were still received this round.
-        report.bytes_downloaded += updater.remote_mut().bytes;
+        drain(&mut updater, report);
         let answered = updater.remote_mut().answered;
         return Err(if answered {
             AttemptError::Refused(Refusal::of_update(source, &e))
@@ -374,13 +378,13 @@ fn attempt<R: Remote>(
         });
     }
     if let Err(refusal) = check_log(data, start, &mut updater, source, report) {
-        report.bytes_downloaded += updater.remote_mut().bytes;
+        drain(&mut updater, report);
         return Err(AttemptError::Refused(refusal));
     }
     let targets = match updater.all_targets(MAX_ROLES) {
         Ok(targets) => targets,
         Err(e) => {
-            report.bytes_downloaded += updater.remote_mut().bytes;
+            drain(&mut updater, report);
             return Err(AttemptError::Refused(Refusal::of_update(source, &e)));
         }
     };
@@ -404,7 +408,8 @@ fn attempt<R: Remote>(
     let ts = updater.trusted_timestamp().cloned();
     let snap_version = updater.trusted_snapshot().map_or(0, |s| s.version);
     let root_version = updater.trusted_root().version;
-    let bytes = updater.remote_mut().bytes;
+    let pinned = &mut updater.remote_mut().inner;
+    let (received, failures) = (std::mem::take(&mut pinned.received), std::mem::take(&mut pinned.failures));
     let store = updater.store().clone();
     let publisher_keys = store
         .roles
@@ -425,7 +430,15 @@ fn attempt<R: Remote>(
         publisher_keys,
     };
     // Apps are indexed once their envelopes are present (`index_apps`).
-    Ok(Attempt { store, state, missing, envelopes, bytes })
+    Ok(Attempt { store, state, missing, envelopes, received, failures })
+}
+
+/// Adds what a refused candidate's round received, and the peers it dropped, to `report`.
+fn drain<R: Remote>(updater: &mut Updater<Counting<R>, GenerationStore>, report: &mut SyncReport) {
+    let pinned = &mut updater.remote_mut().inner;
+    report.bytes_downloaded += pinned.received.from_origin + pinned.received.from_peers;
+    report.received.merge(&std::mem::take(&mut pinned.received));
+    report.provider_failures.extend(std::mem::take(&mut pinned.failures));
 }
 
 /// Rule 7: a new timestamp under a root that names a log must be in it ([`log::check`]); the
@@ -734,18 +747,27 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
         let (d, s, h, ep) = (data.clone(), start.clone(), handle.clone(), endpoint.clone());
         let src = source.clone();
         let mut r = std::mem::take(&mut report);
+        // Rule 5: while the origin is the candidate, what its metadata pins by hash is asked of
+        // the peers first.
+        let swarm = is_origin.then(|| pinned::Swarm {
+            handle: h.clone(),
+            fetcher: fetcher.clone(),
+            timeout,
+            seeds: config.peers.iter().map(|p| p.iroh.clone()).collect(),
+        });
+        let via_id = via.as_ref().map(|v| v.id);
         let (result, r) = tokio::task::spawn_blocking(move || {
             let result = match candidate {
                 Candidate::Http(url) => {
                     let base = url.trim_end_matches('/');
                     let remote =
                         crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
-                    attempt(&d, &s, remote, &src, &mut r)
+                    attempt(&d, &s, pinned::Pinned::new(remote, via_id, swarm), &src, &mut r)
                 }
                 Candidate::Iroh(addr, _) => match ep {
                     Some(endpoint) => {
                         let remote = IrohRemote { handle: h, endpoint, peer: addr, connection: None, timeout };
-                        attempt(&d, &s, remote, &src, &mut r)
+                        attempt(&d, &s, pinned::Pinned::new(remote, via_id, swarm), &src, &mut r)
                     }
                     None => Err(AttemptError::Unreachable("no iroh endpoint".into())),
                 },
@@ -759,11 +781,16 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
                 if is_origin {
                     report.origin_reachable = true;
                 }
-                report.bytes_downloaded += a.bytes;
-                let mut metadata = Received::default();
-                metadata.add(via.as_ref().map(|v| &v.id), a.bytes);
-                fetcher.count(&metadata);
-                report.received.merge(&metadata);
+                report.bytes_downloaded += a.received.from_origin + a.received.from_peers;
+                fetcher.count(&a.received);
+                report.received.merge(&a.received);
+                for failure in &a.failures {
+                    report.errors.push(format!(
+                        "provider {} dropped for {}: {}",
+                        failure.provider, failure.file, failure.detail
+                    ));
+                }
+                report.provider_failures.extend(a.failures.iter().cloned());
                 chosen = Some((a, via));
                 break;
             }

@@ -166,6 +166,115 @@ fn a_node_killed_mid_transfer_resumes_and_its_peers_carry_on() {
     nodes[0].assert_only_verified_files();
 }
 
+/// The adversary `mode` in a host of its own, announcing catalog `version`, joining the swarm
+/// through `bootstrap` (the origin when `None`): its endpoint id and its process.
+fn adversary(
+    lab: &mut Lab,
+    name: &str,
+    origin: &OriginHost,
+    (mode, version): (&str, u64),
+    file: &std::path::Path,
+    bootstrap: Option<String>,
+) -> (String, KillOnDrop) {
+    let host = lab.host(name);
+    let origin_iroh = origin.iroh.as_ref().expect("iroh").to_string();
+    let mut child = host
+        .command(adversary_bin())
+        .args(["--mode", mode, "--root"])
+        .arg(origin.origin.root_v1())
+        .args(["--bind", &format!("{}:4919", host.ip)])
+        .args(["--bootstrap", bootstrap.as_deref().unwrap_or(&origin_iroh)])
+        .args(["--upstream", &origin_iroh])
+        .arg("--file")
+        .arg(file)
+        .args(["--version", &version.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the adversary");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")), &mut line)
+        .expect("ready line");
+    let id =
+        line.trim().strip_prefix("ready ").and_then(|a| a.split('@').next()).expect("ready <id>@<addr>").to_owned();
+    (id, KillOnDrop(child))
+}
+
+/// Waits until `node`'s running node has heard `peer` announce catalog `version`.
+fn until_heard(node: &NetNode, peer: &str, version: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !node.status()["swarm"]["peers"]
+        .as_array()
+        .is_some_and(|peers| peers.iter().any(|p| p["id"] == peer && p["catalog_version"] == version))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}: {peer} did not announce version {version}; the node's swarm: {}",
+            node.host.name,
+            node.status()["swarm"]
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn the_snapshot_and_roles_come_from_peers_while_the_origin_decides_and_a_tampering_peer_costs_one_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (mut lab, mut origin, nodes) = world("swm", 1 << 20, 0, 3, 0);
+    wait_for_swarm(&nodes, 2);
+    origin.publish_and_restart("app-b", "1.0.0");
+    let newest = origin.timestamp_version();
+    // A peer that announces the new version and answers every metadata request with the
+    // origin's file of that name, one byte changed.
+    let file = origin.origin.dir.path().join("adversary-file");
+    std::fs::write(&file, b"unused").expect("write");
+    // It joins through n1: the restarted origin is not in the swarm's mesh until a node dials it.
+    let (tamperer, _tamperer) = adversary(&mut lab, "t1", &origin, ("tamper", newest), &file, Some(nodes[0].iroh()));
+    until_heard(&nodes[0], &tamperer, newest);
+
+    // n1: the tamperer is the only peer at the new version, so it is asked first; its snapshot
+    // misses the hash the timestamp signs, it is dropped and banned, and the origin serves it.
+    let first = nodes[0].sync();
+    assert_eq!(first["source"], "origin", "{first}");
+    assert_eq!(first["timestamp_version"], newest, "{first}");
+    let failures = first["provider_failures"].as_array().expect("failures");
+    assert!(
+        failures.iter().any(|f| f["provider"].as_str().is_some_and(|p| p.starts_with(&tamperer))
+            && f["kind"] == "bad_data"
+            && f["file"].as_str().is_some_and(|f| f.ends_with(".snapshot.json"))),
+        "the tampering peer was not dropped for its snapshot: {first}"
+    );
+    assert!(
+        nodes[0].banned().iter().any(|(id, reason)| id == &tamperer && reason.contains("do not verify")),
+        "{:?}",
+        nodes[0].banned()
+    );
+
+    // n2, once n1 announces the new version: the origin sends the timestamp and nothing else
+    // (whatever the tamperer sends is refused on its hash before the update reads it). The
+    // tamperer takes its files from the origin, so this is the node's count, not the origin's.
+    let n1 = nodes[0].iroh().split('@').next().expect("<id>@<addr>").to_owned();
+    until_heard(&nodes[1], &n1, newest);
+    let second = nodes[1].sync();
+    assert_eq!(second["source"], "origin", "{second}");
+    assert_eq!(second["timestamp_version"], newest, "{second}");
+    let timestamp = origin.origin.metadata("timestamp.json").len() as u64;
+    assert_eq!(
+        second["received"]["from_origin"], timestamp,
+        "the origin sent more than the timestamp ({timestamp} bytes): {second}"
+    );
+    assert!(second["received"]["by_provider"][&n1].as_u64().is_some_and(|b| b > 0), "nothing from n1: {second}");
+    for failure in second["provider_failures"].as_array().expect("failures") {
+        assert!(failure["provider"].as_str().is_some_and(|p| p.starts_with(&tamperer)), "{second}");
+        assert_eq!(failure["kind"], "bad_data", "{second}");
+    }
+    let apps = nodes[1].api("GET", "/v1/apps");
+    assert!(apps.to_string().contains("app-b"), "the new release is not in n2's catalog: {apps}");
+    for n in &nodes[..2] {
+        n.assert_only_verified_files();
+    }
+}
+
 #[test]
 fn hostile_peers_are_dropped_with_their_reason_and_every_honest_node_completes() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -176,26 +285,8 @@ fn hostile_peers_are_dropped_with_their_reason_and_every_honest_node_completes()
     std::fs::write(&file, payload(origin.payload)).expect("write");
     let mut adversaries = Vec::new();
     for (name, mode) in [("a1", "corrupt"), ("a2", "phantom"), ("a3", "flood"), ("a4", "liar")] {
-        let host = lab.host(name);
-        let mut child = host
-            .command(adversary_bin())
-            .args(["--mode", mode, "--root"])
-            .arg(origin.origin.root_v1())
-            .args(["--bind", &format!("{}:4919", host.ip)])
-            .args(["--bootstrap", &origin.iroh.as_ref().expect("iroh").to_string()])
-            .arg("--file")
-            .arg(&file)
-            .args(["--version", &version.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the adversary");
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")), &mut line)
-            .expect("ready line");
-        let id =
-            line.trim().strip_prefix("ready ").and_then(|a| a.split('@').next()).expect("ready <id>@<addr>").to_owned();
-        adversaries.push((mode, id, KillOnDrop(child)));
+        let (id, child) = adversary(&mut lab, name, &origin, (mode, version), &file, None);
+        adversaries.push((mode, id, child));
     }
     wait_for_swarm(&nodes, 2 + 3);
     let fetches: Vec<Child> = nodes.iter().map(|n| n.fetch(ARCHIVE)).collect();

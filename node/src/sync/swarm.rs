@@ -255,6 +255,22 @@ impl Fetcher {
         }
     }
 
+    /// Up to `n` peers, not banned, that announce catalog `version`: they serve its snapshot and
+    /// roles (`crate::catalog::GenerationMeta`).
+    pub fn metadata_peers_at(&self, version: u64, n: usize) -> Vec<PeerAddr> {
+        let pick = |t: &ProviderTable| {
+            t.peers()
+                .filter(|p| p.catalog_version == version && !t.is_banned(&p.id) && !p.addrs.is_empty())
+                .take(n)
+                .map(|p| PeerAddr { id: p.id, addr: p.addrs[0] })
+                .collect::<Vec<_>>()
+        };
+        match &self.swarm {
+            Some(s) => s.with_table(|t| pick(t)),
+            None => pick(&self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+        }
+    }
+
     /// Whether any peer trusts catalog `version` (and so holds its envelopes).
     pub fn peers_at(&self, version: u64) -> bool {
         let has = |t: &ProviderTable| t.peers().any(|p| p.catalog_version == version);
@@ -271,7 +287,7 @@ impl Fetcher {
         }
     }
 
-    fn penalize(&self, id: EndpointId, offence: Offence, detail: &str) {
+    pub(crate) fn penalize(&self, id: EndpointId, offence: Offence, detail: &str) {
         match &self.swarm {
             Some(s) => s.penalize(id, offence, detail),
             None => self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner).penalize(
