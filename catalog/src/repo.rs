@@ -1084,6 +1084,80 @@ pub fn parse_log_consistency_name(name: &str) -> Option<(u64, u64)> {
     Some((old.parse().ok()?, new.parse().ok()?))
 }
 
+/// Most leaves one [`log_leaves_answer`] carries (43 KiB of JSON).
+pub const MAX_LEAVES_PER_ANSWER: u64 = 1024;
+
+/// Leaves `start..start + count` of a log, as served under [`log_leaves_name`]: `leaves` is the
+/// base64 of their 32-byte hashes, in order. Nothing in it is trusted: a reader checks that the
+/// leaves it holds hash to a root the log signed ([`crate::tlog::root`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogLeaves {
+    /// The index of the first leaf.
+    pub start: u64,
+    /// The leaf hashes, concatenated, in base64.
+    pub leaves: String,
+}
+
+impl LogLeaves {
+    /// The leaf hashes, or why they are not 32-byte hashes.
+    pub fn hashes(&self) -> Result<Vec<crate::tlog::Hash>, String> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.leaves).map_err(|e| e.to_string())?;
+        if bytes.len() % 32 != 0 {
+            return Err(format!("{} bytes of leaves, not a multiple of 32", bytes.len()));
+        }
+        Ok(bytes.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect())
+    }
+}
+
+/// The name under which leaves are served: `log-leaves.<start>.<count>.json`.
+pub fn log_leaves_name(start: u64, count: u64) -> String {
+    format!("log-leaves.{start}.{count}.json")
+}
+
+/// The range a [`log_leaves_name`] asks for.
+pub fn parse_log_leaves_name(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("log-leaves.")?.strip_suffix(".json")?;
+    let (start, count) = rest.split_once('.')?;
+    Some((start.parse().ok()?, count.parse().ok()?))
+}
+
+/// Leaves `start..start + count` of the log in `dir`, up to the size its checkpoint signs;
+/// `None` when the range is empty, longer than [`MAX_LEAVES_PER_ANSWER`] or not all held.
+pub fn log_leaves_answer(dir: &Path, start: u64, count: u64) -> Result<Option<LogLeaves>, RepoError> {
+    use base64::Engine as _;
+    let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
+    let size = crate::tlog::Note::parse(&note)
+        .and_then(|n| crate::tlog::Checkpoint::parse_text(&n.text))
+        .map_err(|e| RepoError::Invalid(format!("log/checkpoint: {e}")))?
+        .size;
+    let end = start.saturating_add(count);
+    if count == 0 || count > MAX_LEAVES_PER_ANSWER || end > size {
+        return Ok(None);
+    }
+    let leaves = log_leaves(dir)?;
+    let Some(range) = leaves.get(start as usize..end as usize) else { return Ok(None) };
+    let bytes: Vec<u8> = range.iter().flatten().copied().collect();
+    Ok(Some(LogLeaves { start, leaves: base64::engine::general_purpose::STANDARD.encode(bytes) }))
+}
+
+/// What a metadata name of the log asks for, as JSON, from the log kept in `dir` (an origin's
+/// repository, or a node's copy): a [`crate::tlog::LogProof`] for [`log_proof_name`], a
+/// [`crate::tlog::Consistency`] for [`log_consistency_name`], a [`LogLeaves`] for
+/// [`log_leaves_name`]. `None` when `name` is none of them, there is no log, or the log can't
+/// answer it.
+pub fn log_answer(dir: &Path, name: &str) -> Result<Option<Vec<u8>>, RepoError> {
+    let json = |v: serde_json::Result<Vec<u8>>| v.map_err(|e| RepoError::Invalid(format!("{name}: {e}")));
+    if let Some((old, new)) = parse_log_consistency_name(name) {
+        return log_consistency(dir, old, new)?.map(|p| json(serde_json::to_vec(&p))).transpose();
+    }
+    if let Some((start, count)) = parse_log_leaves_name(name) {
+        return log_leaves_answer(dir, start, count)?.map(|l| json(serde_json::to_vec(&l))).transpose();
+    }
+    let Some((leaf, from)) = parse_log_proof_name(name) else { return Ok(None) };
+    log_proof(dir, &leaf, from)?.map(|p| json(serde_json::to_vec(&p))).transpose()
+}
+
 /// Appends `timestamp` to the log as a leaf (unless it is the last one already) and signs the
 /// checkpoint of the new tree. The leaf is on disk (synced) before the checkpoint, and both
 /// before the timestamp is published; a torn record left by a crash is cut off first.

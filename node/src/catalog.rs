@@ -350,7 +350,8 @@ impl NodeCatalog {
 
 /// Serves the current generation's metadata to peers over the metadata protocol
 /// ([`archy_net::META_ALPN`]): `timestamp.json`, every verified root, and the snapshot and role
-/// files only at the versions the trusted snapshot names.
+/// files only at the versions the trusted snapshot names; and the transparency log's proofs and
+/// leaves from the node's copy of the log.
 #[derive(Debug)]
 pub struct GenerationMeta {
     data: DataDir,
@@ -365,6 +366,12 @@ impl GenerationMeta {
 
 impl archy_net::MetaSource for GenerationMeta {
     fn meta(&self, name: &str) -> Option<Bytes> {
+        if name.starts_with("log-") {
+            // From the kept checkpoint and the copy of the leaves (`<data>/log/`), as the origin
+            // answers them; `None` while the copy is not complete. A peer checks what it takes
+            // against the log's signature, as anything from the origin.
+            return catalog::repo::log_answer(self.data.root(), name).ok().flatten().map(Bytes::from);
+        }
         let dir = current_generation(&self.data)?;
         let read = |p: PathBuf| std::fs::read(p).ok().map(Bytes::from);
         if name == "timestamp.json" {

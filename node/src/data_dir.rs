@@ -88,8 +88,9 @@ impl DataDir {
     }
 
     /// The origin's transparency log as this node knows it: `checkpoint` (the newest verified
-    /// signed checkpoint) and `split-view.json` (a proof of a split view, while the origin is
-    /// refused).
+    /// signed checkpoint), `leaves` (a copy of the log's leaf hashes, for answering peers),
+    /// `pending` (a larger checkpoint seen on gossip, to be proven) and `split-view.json` (a proof
+    /// of a split view, while the origin is refused).
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("log")
     }

@@ -242,6 +242,52 @@ fn an_origin_that_rewrites_its_history_is_caught_proven_and_refused_until_the_op
     assert!(node.apps().iter().any(|a| a.1 == "1.3.0"), "{:?}", node.apps());
     assert_eq!(kept(&node, &key).checkpoint().size, log_leaves(&origin) as u64);
 }
+#[test]
+fn while_the_origin_is_away_a_logged_catalog_moves_forward_through_a_peer_that_proves_it() {
+    let mut origin = Origin::with_log();
+    let key = log_key(&origin);
+    let registry = registry(&origin);
+    let ahead = Node::init(&origin.root_v1(), Some(&registry.http), &[]);
+    let behind = Node::init(&origin.root_v1(), Some(&registry.http), &[]);
+    for node in [&ahead, &behind] {
+        let (ok, report) = node.sync();
+        assert!(ok, "{report:?}");
+    }
+    // Publishes the behind node does not see before the origin goes away.
+    for i in 1..=5 {
+        origin.publish("app-a", &format!("1.0.{i}"));
+    }
+    wait_served(&registry, &origin);
+    let (ok, report) = ahead.sync();
+    assert!(ok, "{report:?}");
+    let size = kept(&ahead, &key).checkpoint().size;
+    assert_eq!(size, log_leaves(&origin) as u64);
+    assert!(kept(&behind, &key).checkpoint().size < size);
+    // The node that is ahead keeps a copy of the log's leaves: the origin's, byte for byte.
+    assert_eq!(
+        std::fs::read(ahead.path().join("log/leaves")).expect("the node copies the leaves"),
+        std::fs::read(origin.served().join("log/leaves")).expect("the origin's leaves")
+    );
+
+    drop(registry);
+    let daemon = ahead.run();
+    behind.add_peer(&daemon.iroh());
+    let (ok, report) = behind.sync();
+    assert!(ok, "{report:?}");
+    assert!(report.source.as_deref().is_some_and(|s| s.starts_with("peer ")), "{report:?}");
+    assert!(!report.origin_reachable, "{report:?}");
+    // The peer proved the new timestamp in the log and its consistency with what the node had
+    // seen, from its copy: the node's checkpoint moved to the peer's, and its catalog with it.
+    assert_eq!(kept(&behind, &key).checkpoint(), kept(&ahead, &key).checkpoint());
+    assert_eq!(
+        report.timestamp_version,
+        ahead.status_json()["catalog"]["timestamp_version"].as_u64().expect("version")
+    );
+    let versions = |n: &Node| n.apps().into_iter().map(|(id, version, _)| (id, version)).collect::<Vec<_>>();
+    assert_eq!(versions(&behind), versions(&ahead));
+    assert!(versions(&behind).contains(&("app-a".into(), "1.0.5".into())), "{:?}", behind.apps());
+    drop(daemon);
+}
 
 /// The registry started again on the same folder and HTTP address.
 fn registry_at(origin: &Origin, before: &RegistryProcess) -> RegistryProcess {

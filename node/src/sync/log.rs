@@ -96,6 +96,63 @@ fn pending_path(data: &DataDir) -> PathBuf {
     data.log_dir().join("pending")
 }
 
+/// The node's copy of the log's leaf hashes (32 bytes each, as the origin keeps them).
+fn leaves_path(data: &DataDir) -> PathBuf {
+    data.log_dir().join("leaves")
+}
+
+/// The largest log a node copies (32 MiB of leaf hashes).
+const MAX_COPIED_LEAVES: u64 = 1 << 20;
+
+/// Brings the node's copy of the log's leaves (`<data>/log/leaves`) up to `checkpoint`, asking
+/// `ask` for the leaves it lacks ([`catalog::repo::log_leaves_name`]), so that the node answers
+/// the log's proofs for its peers as the origin does (`crate::catalog::GenerationMeta`). The copy is taken only when
+/// all its leaves hash to the root the log signed (RFC 6962 §2.1); a copy that does not is
+/// started again. Best effort: a round never fails for it.
+fn copy_leaves(
+    data: &DataDir,
+    checkpoint: &SignedCheckpoint,
+    ask: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    let size = checkpoint.checkpoint().size;
+    if size > MAX_COPIED_LEAVES {
+        return Err(format!("the log has {size} leaves; a node copies at most {MAX_COPIED_LEAVES}"));
+    }
+    let mut leaves = catalog::repo::log_leaves(data.root()).map_err(|e| e.to_string())?;
+    if leaves.len() as u64 > size {
+        leaves.clear();
+    }
+    let held = leaves.len();
+    while (leaves.len() as u64) < size {
+        let start = leaves.len() as u64;
+        let count = (size - start).min(catalog::repo::MAX_LEAVES_PER_ANSWER);
+        let bytes = ask(&catalog::repo::log_leaves_name(start, count))?;
+        let answer: catalog::repo::LogLeaves = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        let got = answer.hashes()?;
+        if answer.start != start || got.len() as u64 != count {
+            return Err(format!("asked for {count} leaves from {start}, got {} from {}", got.len(), answer.start));
+        }
+        leaves.extend(got);
+    }
+    if catalog::tlog::root(&leaves) != checkpoint.checkpoint().root {
+        // Either the held copy or what came now is not the signed tree: start again next round.
+        let _ = std::fs::remove_file(leaves_path(data));
+        return Err("the leaves do not hash to the signed root".into());
+    }
+    let _lock = lock(data).map_err(|e| format!("{e:#}"))?;
+    let path = leaves_path(data);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // A record torn by a crash (or a copy started again) is cut to what was read.
+    file.set_len(held as u64 * 32).map_err(|e| e.to_string())?;
+    let new: Vec<u8> = leaves[held..].iter().flatten().copied().collect();
+    file.write_all(&new).and_then(|()| file.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Holds `<data>/log/lock` (every change to the files of `<data>/log/` takes it: the round, the
 /// witness, `trust-origin-again`).
 fn lock(data: &DataDir) -> anyhow::Result<std::fs::File> {
@@ -289,7 +346,11 @@ pub(crate) fn check(
         }
     }
     keep(data, log, &checkpoint, &[], true)
-        .map_err(|e| (RefusalKind::Other, format!("keeping the log checkpoint: {e:#}")))
+        .map_err(|e| (RefusalKind::Other, format!("keeping the log checkpoint: {e:#}")))?;
+    if let Err(e) = copy_leaves(data, &checkpoint, ask) {
+        tracing::info!("copying the log `{}`'s leaves from {source}: {e}", log.name());
+    }
+    Ok(())
 }
 
 pub(crate) fn refused_while(view: &SplitView) -> String {
@@ -307,7 +368,7 @@ pub fn trust_again(data: &DataDir) -> anyhow::Result<Option<SplitView>> {
     let Some(view) = split_view(data) else { return Ok(None) };
     let _lock = lock(data)?;
     std::fs::remove_file(split_view_path(data))?;
-    for path in [checkpoint_path(data), pending_path(data)] {
+    for path in [checkpoint_path(data), pending_path(data), leaves_path(data)] {
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

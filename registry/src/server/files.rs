@@ -20,7 +20,7 @@ pub(crate) async fn metadata(State(registry): State<Arc<Registry>>, UrlPath(name
     count(&registry.metrics.metadata_requests);
     let bytes = match registry.cached(&name) {
         Some(bytes) => Some(bytes),
-        None if name.starts_with("log-proof.") || name.starts_with("log-consistency.") => {
+        None if name.starts_with("log-") => {
             let dir = registry.repo_dir.clone();
             tokio::task::spawn_blocking(move || super::log::proof_by_name(&dir, &name)).await.ok().flatten()
         }

@@ -6,7 +6,9 @@
 //!   ([`catalog::tlog::LogProof`]), what a node asks before it takes a new timestamp. It is a
 //!   metadata name so that it travels like metadata: over HTTP and over the iroh metadata
 //!   protocol (`endpoint.rs`);
-//! - `GET /metadata/log-consistency.<old>.<new>.json`: the consistency proof between two sizes.
+//! - `GET /metadata/log-consistency.<old>.<new>.json`: the consistency proof between two sizes;
+//! - `GET /metadata/log-leaves.<start>.<count>.json`: up to 1,024 leaf hashes
+//!   ([`catalog::repo::LogLeaves`]), for nodes that keep a copy of the log.
 //!
 //! A catalog whose root names no log answers 404.
 
@@ -33,21 +35,18 @@ pub(crate) async fn checkpoint(State(registry): State<Arc<Registry>>) -> Result<
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
-/// The log proof a metadata name asks for, as JSON; `None` when `name` is not one, or there is no
-/// log, or the log can't give it. `log-proof.<hex leaf>.<from>.json` is a
-/// [`catalog::tlog::LogProof`]; `log-consistency.<old>.<new>.json` the consistency proof between
-/// two tree sizes ([`catalog::tlog::Consistency`]), what a witness asks when a gossiped
-/// checkpoint is smaller than the one it keeps.
+/// What a metadata name of the log asks for, as JSON ([`catalog::repo::log_answer`]); `None`
+/// when `name` is not one, or there is no log, or the log can't give it.
+/// `log-proof.<hex leaf>.<from>.json` is a [`catalog::tlog::LogProof`];
+/// `log-consistency.<old>.<new>.json` the consistency proof between two tree sizes
+/// ([`catalog::tlog::Consistency`]), what a witness asks when a gossiped checkpoint is smaller
+/// than the one it keeps; `log-leaves.<start>.<count>.json` up to 1,024 leaf hashes, which nodes
+/// copy so that they can answer the same names while the origin is away.
 pub(crate) fn proof_by_name(repo_dir: &std::path::Path, name: &str) -> Option<Bytes> {
-    if let Some((old, new)) = catalog::repo::parse_log_consistency_name(name) {
-        let proof = catalog::repo::log_consistency(repo_dir, old, new).ok()??;
-        return Some(Bytes::from(serde_json::to_vec(&proof).ok()?));
-    }
-    let (leaf, from) = catalog::repo::parse_log_proof_name(name)?;
-    match catalog::repo::log_proof(repo_dir, &leaf, from) {
-        Ok(proof) => Some(Bytes::from(serde_json::to_vec(&proof?).ok()?)),
+    match catalog::repo::log_answer(repo_dir, name) {
+        Ok(answer) => answer.map(Bytes::from),
         Err(e) => {
-            tracing::info!("log proof {name}: {e}");
+            tracing::info!("log answer {name}: {e}");
             None
         }
     }
