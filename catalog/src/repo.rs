@@ -1079,9 +1079,14 @@ pub fn log_consistency_name(old: u64, new: u64) -> String {
 
 /// The sizes a [`log_consistency_name`] asks for.
 pub fn parse_log_consistency_name(name: &str) -> Option<(u64, u64)> {
-    let rest = name.strip_prefix("log-consistency.")?.strip_suffix(".json")?;
-    let (old, new) = rest.split_once('.')?;
-    Some((old.parse().ok()?, new.parse().ok()?))
+    two_numbers(name, "log-consistency.")
+}
+
+/// `<prefix><a>.<b>.json` → `(a, b)`.
+fn two_numbers(name: &str, prefix: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix(prefix)?.strip_suffix(".json")?;
+    let (a, b) = rest.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 /// Most leaves one [`log_leaves_answer`] carries (43 KiB of JSON).
@@ -1117,9 +1122,7 @@ pub fn log_leaves_name(start: u64, count: u64) -> String {
 
 /// The range a [`log_leaves_name`] asks for.
 pub fn parse_log_leaves_name(name: &str) -> Option<(u64, u64)> {
-    let rest = name.strip_prefix("log-leaves.")?.strip_suffix(".json")?;
-    let (start, count) = rest.split_once('.')?;
-    Some((start.parse().ok()?, count.parse().ok()?))
+    two_numbers(name, "log-leaves.")
 }
 
 /// Leaves `start..start + count` of the log in `dir`, up to the size its checkpoint signs;
