@@ -922,6 +922,39 @@ impl Repository {
         Ok(())
     }
 
+    /// Starts a transparency log for a catalog whose root names none: root version N+1 names the
+    /// log `name` with `key`'s public half (`custom.archy.log`), signed by `signers`, which must
+    /// meet the root threshold of the current root (TUF 1.0 §5.3.4: a node takes root N+1 only
+    /// signed by a threshold of root N's keys and its own). From then on every timestamp
+    /// [`Repository::write_dir`] writes is a leaf of the log, and nodes that take root N+1 require
+    /// its proofs. A root that already names a log is refused: another log key would be another
+    /// history, which every node that kept the first one refuses.
+    pub fn start_log(
+        &mut self,
+        name: &str,
+        key: &SigningKey,
+        signers: &[&SigningKey],
+        now: DateTime<Utc>,
+    ) -> Result<crate::tlog::NoteKey, RepoError> {
+        if let Some(log) = self.root.signed.log()? {
+            return Err(RepoError::Invalid(format!("the root already names the transparency log `{}`", log.name())));
+        }
+        let log = crate::tlog::NoteKey::log(name, key.verifying_key())
+            .map_err(|e| RepoError::Invalid(format!("the log's name: {e}")))?;
+        let old = self.root.clone();
+        let mut root = old.signed.clone();
+        root.set_log(&log);
+        root.version += 1;
+        root.expires = trunc(now) + self.expiry.root;
+        let new = SignedMetadata::sign(root, signers)?;
+        let role = old.signed.role("root").ok_or_else(|| RepoError::Invalid("root has no root role".into()))?;
+        new.verify_role("root", &old.signed.keys, &role.keyids, role.threshold)?;
+        self.new_roots.push(new.clone());
+        self.root = new;
+        self.log_key = Some(key.clone());
+        Ok(log)
+    }
+
     /// Re-signs the top-level targets with a (possibly new) targets key, bumping its version.
     pub fn resign_targets(&mut self, targets_key: &SigningKey, now: DateTime<Utc>) -> Result<(), RepoError> {
         check_key("targets", &self.root.signed, targets_key)?;

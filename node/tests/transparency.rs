@@ -289,6 +289,42 @@ fn while_the_origin_is_away_a_logged_catalog_moves_forward_through_a_peer_that_p
     drop(daemon);
 }
 
+#[test]
+fn a_log_started_on_a_running_catalog_is_required_from_the_root_that_names_it() {
+    let mut origin = Origin::new();
+    let registry = registry(&origin);
+    let node = Node::init(&origin.root_v1(), Some(&registry.http), &[]);
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    assert!(!node.path().join("log/checkpoint").exists());
+
+    // Root v2 names a log (what `archy repo add-log` does); the running registry serves it.
+    let key = catalog::keys::SigningKey::generate();
+    let now = chrono::Utc::now();
+    let log = origin.repo.start_log(catalog::testing::TEST_LOG, &key, &[&origin.root_key], now).expect("start the log");
+    origin.log_key = Some(key);
+    origin.registry_folder();
+    origin.publish("app-a", "1.0.1");
+    wait_served(&registry, &origin);
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    assert_eq!(kept(&node, &log).checkpoint().size, log_leaves(&origin) as u64);
+    let status = node.status_json();
+    assert_eq!(status["catalog"]["root_version"], 2, "{status}");
+    assert_eq!(status["log"]["name"], serde_json::json!(catalog::testing::TEST_LOG), "{status}");
+
+    // From that root on, a timestamp without its proof is refused: the next publish is served,
+    // but the log is moved away, so the registry proves nothing.
+    let before = node.status_json()["catalog"].clone();
+    origin.publish("app-a", "1.0.2");
+    std::fs::rename(origin.served().join("log"), origin.dir.path().join("log-away")).expect("move the log");
+    wait_served(&registry, &origin);
+    let (ok, report) = node.sync();
+    assert!(!ok, "{report:?}");
+    assert!(report.refusals.iter().any(|r| r.kind == RefusalKind::Log), "{report:?}");
+    assert_eq!(node.status_json()["catalog"], before);
+}
+
 /// The registry started again on the same folder and HTTP address.
 fn registry_at(origin: &Origin, before: &RegistryProcess) -> RegistryProcess {
     RegistryProcess::start_with(&origin.registry_folder(), Some(before.http_addr()), &["--resign-check", "1"])

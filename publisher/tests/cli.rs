@@ -212,6 +212,47 @@ fn a_repository_made_with_a_log_logs_every_timestamp_the_cli_writes() {
 }
 
 #[test]
+fn a_repository_made_without_a_log_starts_one_with_a_new_root() {
+    let env = Env::new();
+    let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();
+    env.ok(&["repo", "init", "origin"]);
+    env.ok(&["repo", "add-publisher", "origin", "--name", "demo", "--did", &did, "--app", "samba"]);
+    let served = env.path("origin/repository");
+    assert!(catalog::repo::log_leaves(&served).expect("leaves").is_empty());
+    // A bad name is refused before anything is written.
+    let out = env.archy(&["repo", "add-log", "origin", "--name", "has space"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!env.path("origin/keys/log.key").exists());
+    assert!(!served.join("metadata/2.root.json").exists());
+
+    let added = env.ok(&["repo", "add-log", "origin", "--name", "origin.test/log"]);
+    assert_eq!(added["root_version"], 2, "{added}");
+    let repo = catalog::repo::Repository::load(&served, catalog::repo::Expiry::default()).expect("load");
+    let log = repo.root().log().expect("root").expect("root v2 names the log");
+    assert_eq!(log.to_vkey(), added["log"].as_str().expect("the verifier key"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(env.path("origin/keys/log.key")).expect("log.key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The timestamp that came with the new root is the log's first leaf, and so is every one after.
+    env.ok(&["repo", "timestamp", "origin"]);
+    let leaves = catalog::repo::log_leaves(&served).expect("leaves");
+    assert_eq!(leaves.len(), 2);
+    let timestamp = std::fs::read(served.join("metadata/timestamp.json")).expect("timestamp");
+    assert_eq!(leaves.last(), Some(&catalog::tlog::leaf_hash(&timestamp)));
+    let note = catalog::repo::log_checkpoint(&served).expect("read").expect("a checkpoint");
+    assert_eq!(catalog::tlog::SignedCheckpoint::open(&note, &log).expect("verifies").checkpoint().size, 2);
+    // A client that trusts root v1 walks to v2 (signed by the root keys).
+    env.ok(&["repo", "verify", "origin"]);
+    // One log per catalog: another key would be another history.
+    let out = env.archy(&["repo", "add-log", "origin", "--name", "origin.test/other"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already names"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn tampered_repository_fails_verification_with_exit_1() {
     let env = Env::new();
     let did = env.ok(&["key", "new"])["did"].as_str().expect("did").to_owned();

@@ -155,6 +155,16 @@ enum RepoAction {
         #[command(flatten)]
         repo: RepoDir,
     },
+    /// Start a transparency log for a repository made without one: root N+1 names the log
+    /// (signed by the root keys), and every timestamp from then on is logged; nodes that take the
+    /// new root require the log's proofs.
+    AddLog {
+        #[command(flatten)]
+        repo: RepoDir,
+        /// The log's name (its checkpoints' origin line, e.g. `registry.example.org/log`).
+        #[arg(long)]
+        name: String,
+    },
     /// Replace the keys of a top-level role (root N → N+1, signed by old and new root keys).
     Rotate {
         #[command(flatten)]
@@ -196,6 +206,7 @@ pub fn run(args: RepoArgs, out: &Output) -> anyhow::Result<ExitCode> {
         | RepoAction::Add { repo, .. }
         | RepoAction::Sign { repo }
         | RepoAction::Rotate { repo, .. }
+        | RepoAction::AddLog { repo, .. }
         | RepoAction::Timestamp { repo } => Some(catalog::repo::lock_writers(&repo.served())?),
         _ => None,
     };
@@ -258,6 +269,7 @@ pub fn run(args: RepoArgs, out: &Output) -> anyhow::Result<ExitCode> {
             );
         }
         RepoAction::Rotate { repo, role, new_keys, threshold } => rotate(&repo, &role, &new_keys, threshold, out)?,
+        RepoAction::AddLog { repo, name } => add_log(&repo, &name, out)?,
         RepoAction::Timestamp { repo } => {
             let mut r = repo.load()?;
             r.refresh_timestamp(&repo.key("timestamp")?, now)?;
@@ -433,6 +445,36 @@ fn rotate(repo: &RepoDir, role: &str, new_key_files: &[PathBuf], threshold: u64,
     out.print(
         format!("rotated {role}: root v{version}, threshold {threshold}"),
         &json!({"role": role, "root_version": version, "keyids": publics.iter().map(|k| k.key_id()).collect::<Vec<_>>()}),
+    );
+    Ok(())
+}
+
+fn add_log(repo: &RepoDir, name: &str, out: &Output) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let mut r = repo.load()?;
+    if let Some(log) = r.root().log()? {
+        return Err(user_error(format!("the root already names the transparency log `{}`", log.name())));
+    }
+    // A key left by an attempt that stopped before the root was written is used again.
+    let key_file = repo.keys_dir().join("log.key");
+    let key = if key_file.exists() { repo.key("log")? } else { SigningKey::generate() };
+    catalog::tlog::NoteKey::log(name, key.verifying_key()).map_err(|e| user_error(format!("--name: {e}")))?;
+    let roots = repo.root_keys()?;
+    let signers: Vec<&SigningKey> = roots.iter().collect();
+    let log = r.start_log(name, &key, &signers, now)?;
+    r.snapshot_and_timestamp(&repo.key("snapshot")?, &repo.key("timestamp")?, now)?;
+    if !key_file.exists() {
+        catalog::keyfile::write_new(&key_file, &key)?;
+    }
+    r.write_dir(&repo.served())?;
+    let version = r.root().version;
+    out.print(
+        format!(
+            "root v{version} names the transparency log: {}
+every timestamp from now on is logged (checkpoints at /log/checkpoint)",
+            log.to_vkey()
+        ),
+        &json!({"root_version": version, "log": log.to_vkey()}),
     );
     Ok(())
 }

@@ -232,6 +232,13 @@ impl Registry {
             .with_context(|| format!("loading the repository at {}", self.repo_dir.display()))?;
         if let Some(key) = &self.log_key {
             repo.set_log_key(key.clone());
+        } else if repo.root().log()?.is_some() {
+            // `archy repo add-log` started a log while this registry runs: its key is read now
+            // (`write_dir` still refuses a key that is not the one the root names).
+            let path = self.config.data.join("keys/log.key");
+            repo.set_log_key(catalog::keyfile::read(&path).with_context(|| {
+                format!("the root now names a transparency log: its key {} is needed", path.display())
+            })?);
         }
         Ok(repo)
     }
