@@ -101,13 +101,6 @@ pub trait Remote {
     fn fetch_metadata(&mut self, name: &str, max_length: u64) -> Result<Vec<u8>, FetchError>;
     /// Fetches a target file by its (possibly hash-prefixed) path, reading at most `max_length`.
     fn fetch_target(&mut self, path: &str, max_length: u64) -> Result<Vec<u8>, FetchError>;
-    /// The bytes of targets metadata `name` this remote returned last were refused with `why`.
-    /// A remote that took them from one of several providers drops that one and returns `true`:
-    /// the update then asks again, and checks the next answer as it checked this one. The
-    /// default is one provider: `false`, the refusal stands.
-    fn refused(&mut self, _name: &str, _why: &UpdateError) -> bool {
-        false
-    }
 }
 
 /// Where trusted metadata is kept between updates. Names are role names (`root`, `timestamp`,
@@ -528,16 +521,8 @@ impl<R: Remote, S: LocalStore> Updater<R, S> {
         } else {
             format!("{encoded}.json")
         };
-        let mut bytes = self.fetch(name.clone(), max)?;
-        // Every answer goes through every check of §5.6; a refused one is asked of the remote's
-        // next provider when it has one (`Remote::refused`), and nothing is kept from it.
-        loop {
-            match self.update_targets(&bytes, role, delegator) {
-                Ok(()) => break,
-                Err(e) if self.remote.refused(&name, &e) => bytes = self.fetch(name.clone(), max)?,
-                Err(e) => return Err(e),
-            }
-        }
+        let bytes = self.fetch(name, max)?;
+        self.update_targets(&bytes, role, delegator)?;
         self.persist(role, &bytes)
     }
 

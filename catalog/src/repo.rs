@@ -1070,8 +1070,77 @@ pub fn log_checkpoint(dir: &Path) -> Result<Option<Vec<u8>>, RepoError> {
 pub fn log_proof(dir: &Path, leaf: &crate::tlog::Hash, from: u64) -> Result<Option<crate::tlog::LogProof>, RepoError> {
     let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
     let note = String::from_utf8(note).map_err(|_| RepoError::Invalid("log/checkpoint is not UTF-8".into()))?;
-    let leaves = log_leaves(dir)?;
-    crate::tlog::LogProof::build(&leaves, note, leaf, from).map(Some).map_err(|e| RepoError::Invalid(e.to_string()))
+    with_log(dir, |tree| crate::tlog::LogProof::of(tree, note, leaf, from))?
+        .map(Some)
+        .map_err(|e| RepoError::Invalid(e.to_string()))
+}
+
+/// The size and root of the tree of the log in `dir` (`<dir>/log/leaves`), from this process's
+/// cache of it.
+pub fn log_tree(dir: &Path) -> Result<(u64, crate::tlog::Hash), RepoError> {
+    with_log(dir, |tree| (tree.size() as u64, tree.root()))
+}
+
+/// A log's leaves and subtrees as this process last read them, by file: a log only grows (its
+/// file is appended to in place; a copy that starts again is a new file), so what was read is
+/// extended with what was appended since, and proofs cost O(log n) ([`crate::tlog::Subtrees`])
+/// after the first read.
+struct CachedLog {
+    /// The file's device and inode.
+    file: (u64, u64),
+    leaves: Vec<crate::tlog::Hash>,
+    subtrees: crate::tlog::Subtrees,
+}
+
+static LOGS: std::sync::Mutex<BTreeMap<PathBuf, CachedLog>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Runs `f` on the tree of the log in `dir` (`<dir>/log/leaves`; empty when there is none), with
+/// its cached subtrees. A record torn by a crash is not counted.
+fn with_log<R>(dir: &Path, f: impl FnOnce(crate::tlog::Tree<'_>) -> R) -> Result<R, RepoError> {
+    use std::io::{Read as _, Seek as _};
+    let path = dir.join("log/leaves");
+    let io = |source| RepoError::Io { path: path.clone(), source };
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(f(crate::tlog::Tree::new(&[]))),
+        Err(e) => return Err(io(e)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    #[cfg(unix)]
+    let id = {
+        use std::os::unix::fs::MetadataExt as _;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let id = (0, 0);
+    let whole = usize::try_from(meta.len() / 32).unwrap_or(usize::MAX);
+    let mut logs = LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cached = logs.entry(path.clone()).or_insert_with(|| CachedLog {
+        file: id,
+        leaves: Vec::new(),
+        subtrees: crate::tlog::Subtrees::default(),
+    });
+    // Another file, a shorter one, or one whose last record read before changed (rewritten in
+    // place: not what this code ever does, but what a test of a lying origin does): read again.
+    let changed = |cached: &CachedLog, file: &mut std::fs::File| -> std::io::Result<bool> {
+        let Some(last) = cached.leaves.last() else { return Ok(false) };
+        let mut record = [0u8; 32];
+        file.seek(std::io::SeekFrom::Start((cached.leaves.len() as u64 - 1) * 32))?;
+        file.read_exact(&mut record)?;
+        Ok(&record != last)
+    };
+    if cached.file != id || cached.leaves.len() > whole || changed(cached, &mut file).map_err(io)? {
+        *cached = CachedLog { file: id, leaves: Vec::new(), subtrees: crate::tlog::Subtrees::default() };
+    }
+    if cached.leaves.len() < whole {
+        let held = cached.leaves.len();
+        file.seek(std::io::SeekFrom::Start(held as u64 * 32)).map_err(io)?;
+        let mut bytes = vec![0u8; (whole - held) * 32];
+        file.read_exact(&mut bytes).map_err(io)?;
+        cached.leaves.extend(bytes.chunks_exact(32).map(|c| <[u8; 32]>::try_from(c).unwrap_or([0; 32])));
+        cached.subtrees.extend(&cached.leaves);
+    }
+    Ok(f(crate::tlog::Tree::cached(&cached.leaves, &cached.subtrees)))
 }
 
 /// The name under which the iroh metadata protocol serves [`log_proof`]:
@@ -1100,9 +1169,8 @@ pub fn log_consistency(dir: &Path, old: u64, new: u64) -> Result<Option<crate::t
     if old > new || new > size {
         return Ok(None);
     }
-    let leaves = log_leaves(dir)?;
-    let Some(tree) = leaves.get(..new as usize) else { return Ok(None) };
-    Ok(Some(crate::tlog::Consistency::build(tree, old as usize)))
+    let new = usize::try_from(new).unwrap_or(usize::MAX);
+    with_log(dir, |tree| (new <= tree.size()).then(|| crate::tlog::Consistency::of(tree.prefix(new), old as usize)))
 }
 
 /// The name under which [`log_consistency`] is served: `log-consistency.<old>.<new>.json`.
@@ -1122,8 +1190,8 @@ fn two_numbers(name: &str, prefix: &str) -> Option<(u64, u64)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// Most leaves one [`log_leaves_answer`] carries (43 KiB of JSON).
-pub const MAX_LEAVES_PER_ANSWER: u64 = 1024;
+/// Most leaves one [`log_leaves_answer`] carries (22 KiB of JSON).
+pub const MAX_LEAVES_PER_ANSWER: u64 = 512;
 
 /// Leaves `start..start + count` of a log, as served under [`log_leaves_name`]: `leaves` is the
 /// base64 of their 32-byte hashes, in order. Nothing in it is trusted: a reader checks that the
@@ -1171,10 +1239,12 @@ pub fn log_leaves_answer(dir: &Path, start: u64, count: u64) -> Result<Option<Lo
     if count == 0 || count > MAX_LEAVES_PER_ANSWER || end > size {
         return Ok(None);
     }
-    let leaves = log_leaves(dir)?;
-    let Some(range) = leaves.get(start as usize..end as usize) else { return Ok(None) };
-    let bytes: Vec<u8> = range.iter().flatten().copied().collect();
-    Ok(Some(LogLeaves { start, leaves: base64::engine::general_purpose::STANDARD.encode(bytes) }))
+    let bytes = with_log(dir, |tree| {
+        tree.leaves()
+            .get(start as usize..end as usize)
+            .map(|range| range.iter().flatten().copied().collect::<Vec<u8>>())
+    })?;
+    Ok(bytes.map(|bytes| LogLeaves { start, leaves: base64::engine::general_purpose::STANDARD.encode(bytes) }))
 }
 
 /// What a metadata name of the log asks for, as JSON, from the log kept in `dir` (an origin's
@@ -1202,23 +1272,19 @@ fn append_log(dir: &Path, log: &crate::tlog::NoteKey, key: &SigningKey, timestam
     let path = dir.join("log/leaves");
     let io = |source| RepoError::Io { path: path.clone(), source };
     std::fs::create_dir_all(dir.join("log")).map_err(io)?;
-    let mut leaves = log_leaves(dir)?;
+    let (count, last) = with_log(dir, |tree| (tree.size(), tree.leaves().last().copied()))?;
     let leaf = crate::tlog::leaf_hash(timestamp);
-    if leaves.last() != Some(&leaf) {
+    if last != Some(leaf) {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
-        let whole = leaves.len() as u64 * 32;
+        let whole = count as u64 * 32;
         if file.metadata().map_err(io)?.len() != whole {
             file.set_len(whole).map_err(io)?;
         }
         file.write_all(&leaf).map_err(io)?;
         file.sync_all().map_err(io)?;
-        leaves.push(leaf);
     }
-    let checkpoint = crate::tlog::Checkpoint {
-        origin: log.name().to_owned(),
-        size: leaves.len() as u64,
-        root: crate::tlog::root(&leaves),
-    };
+    let (size, root) = with_log(dir, |tree| (tree.size() as u64, tree.root()))?;
+    let checkpoint = crate::tlog::Checkpoint { origin: log.name().to_owned(), size, root };
     let current = log_checkpoint(dir)?
         .and_then(|b| crate::tlog::SignedCheckpoint::open(&b, log).ok())
         .map(|c| c.checkpoint().clone());

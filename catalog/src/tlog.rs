@@ -82,66 +82,177 @@ fn split(n: usize) -> usize {
     1 << (usize::BITS - (n - 1).leading_zeros() - 1)
 }
 
-/// The root of the tree whose leaf hashes are `leaves` (RFC 6962 §2.1 MTH; the empty tree's root
-/// is the hash of nothing).
-pub fn root(leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => sha256(&[]),
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+/// Complete subtrees of `2^CACHED_LEVEL` leaves and up are kept by [`Subtrees`].
+const CACHED_LEVEL: u32 = 8;
+
+/// The hashes of the complete, aligned subtrees of a log's tree from `2^8` leaves up (RFC 6962
+/// §2.1: in an append-only log they never change once complete). With them a root or a proof
+/// costs a few hundred hashes whatever the log's size, instead of one per leaf, so answering
+/// proofs does not grow with the log. Memory: one hash per 128 leaves.
+#[derive(Clone, Debug, Default)]
+pub struct Subtrees {
+    /// `levels[l]`: the subtrees of `2^(CACHED_LEVEL + l)` leaves, in order.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Subtrees {
+    /// Brings the cache up to `leaves`, which must begin with the leaves it was built from.
+    pub fn extend(&mut self, leaves: &[Hash]) {
+        let unit = 1usize << CACHED_LEVEL;
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
         }
+        let complete = leaves.len() / unit;
+        for i in self.levels[0].len()..complete {
+            let hash = Tree::new(&leaves[i * unit..(i + 1) * unit]).root();
+            self.levels[0].push(hash);
+        }
+        let mut level = 1;
+        while self.levels[level - 1].len() >= 2 {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            let want = self.levels[level - 1].len() / 2;
+            for i in self.levels[level].len()..want {
+                let hash = node_hash(&self.levels[level - 1][2 * i], &self.levels[level - 1][2 * i + 1]);
+                self.levels[level].push(hash);
+            }
+            level += 1;
+        }
+    }
+
+    fn get(&self, start: usize, len: usize) -> Option<Hash> {
+        let level = len.trailing_zeros().checked_sub(CACHED_LEVEL)?;
+        self.levels.get(level as usize)?.get(start / len).copied()
     }
 }
 
-/// The inclusion proof of leaf `index` in the tree of `leaves` (RFC 6962 §2.1.1 PATH).
-pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
-    fn path(m: usize, d: &[Hash], out: &mut Vec<Hash>) {
-        if d.len() <= 1 {
+/// The tree of a log's leaf hashes, with its cached subtrees when there are some: roots and
+/// proofs as RFC 6962 §2.1 defines them.
+#[derive(Clone, Copy, Debug)]
+pub struct Tree<'a> {
+    leaves: &'a [Hash],
+    subtrees: Option<&'a Subtrees>,
+}
+
+impl<'a> Tree<'a> {
+    /// The tree of `leaves`, every hash computed.
+    pub fn new(leaves: &'a [Hash]) -> Self {
+        Self { leaves, subtrees: None }
+    }
+
+    /// The tree of `leaves` with `subtrees` built from them (or from a prefix of them).
+    pub fn cached(leaves: &'a [Hash], subtrees: &'a Subtrees) -> Self {
+        Self { leaves, subtrees: Some(subtrees) }
+    }
+
+    /// The tree of its first `size` leaves (at most all of them).
+    pub fn prefix(self, size: usize) -> Self {
+        Self { leaves: &self.leaves[..size.min(self.leaves.len())], ..self }
+    }
+
+    /// How many leaves it has.
+    pub fn size(&self) -> usize {
+        self.leaves.len()
+    }
+
+    /// The leaves.
+    pub fn leaves(&self) -> &'a [Hash] {
+        self.leaves
+    }
+
+    /// MTH of leaves `a..b`. Every range the definitions below ask for is either aligned to its
+    /// own power-of-two length or ends the tree, so complete ones are found in the cache.
+    fn mth(&self, a: usize, b: usize) -> Hash {
+        let n = b - a;
+        match n {
+            0 => sha256(&[]),
+            1 => self.leaves[a],
+            _ => {
+                if n.is_power_of_two()
+                    && a.is_multiple_of(n)
+                    && let Some(hash) = self.subtrees.and_then(|s| s.get(a, n))
+                {
+                    return hash;
+                }
+                let k = split(n);
+                node_hash(&self.mth(a, a + k), &self.mth(a + k, b))
+            }
+        }
+    }
+
+    /// The root (RFC 6962 §2.1 MTH; the empty tree's root is the hash of nothing).
+    pub fn root(&self) -> Hash {
+        self.mth(0, self.leaves.len())
+    }
+
+    /// The inclusion proof of leaf `index` (RFC 6962 §2.1.1 PATH); empty when there is no such leaf.
+    pub fn inclusion_proof(&self, index: usize) -> Vec<Hash> {
+        let mut out = Vec::new();
+        if index < self.leaves.len() {
+            self.path(index, 0, self.leaves.len(), &mut out);
+        }
+        out
+    }
+
+    fn path(&self, m: usize, a: usize, b: usize, out: &mut Vec<Hash>) {
+        if b - a <= 1 {
             return;
         }
-        let k = split(d.len());
+        let k = split(b - a);
         if m < k {
-            path(m, &d[..k], out);
-            out.push(root(&d[k..]));
+            self.path(m, a, a + k, out);
+            out.push(self.mth(a + k, b));
         } else {
-            path(m - k, &d[k..], out);
-            out.push(root(&d[..k]));
+            self.path(m - k, a + k, b, out);
+            out.push(self.mth(a, a + k));
         }
     }
-    let mut out = Vec::new();
-    if index < leaves.len() {
-        path(index, leaves, &mut out);
-    }
-    out
-}
 
-/// The consistency proof from the tree of the first `old_size` leaves to the tree of all of
-/// `leaves` (RFC 6962 §2.1.2 PROOF).
-pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Vec<Hash> {
-    fn subproof(m: usize, d: &[Hash], whole: bool, out: &mut Vec<Hash>) {
-        let n = d.len();
+    /// The consistency proof from the tree of its first `old_size` leaves to the whole tree
+    /// (RFC 6962 §2.1.2 PROOF); empty when `old_size` is 0 or the whole size.
+    pub fn consistency_proof(&self, old_size: usize) -> Vec<Hash> {
+        let mut out = Vec::new();
+        if old_size > 0 && old_size < self.leaves.len() {
+            self.subproof(old_size, 0, self.leaves.len(), true, &mut out);
+        }
+        out
+    }
+
+    fn subproof(&self, m: usize, a: usize, b: usize, whole: bool, out: &mut Vec<Hash>) {
+        let n = b - a;
         if m == n {
             if !whole {
-                out.push(root(d));
+                out.push(self.mth(a, b));
             }
             return;
         }
         let k = split(n);
         if m <= k {
-            subproof(m, &d[..k], whole, out);
-            out.push(root(&d[k..]));
+            self.subproof(m, a, a + k, whole, out);
+            out.push(self.mth(a + k, b));
         } else {
-            subproof(m - k, &d[k..], false, out);
-            out.push(root(&d[..k]));
+            self.subproof(m - k, a + k, b, false, out);
+            out.push(self.mth(a, a + k));
         }
     }
-    let mut out = Vec::new();
-    if old_size > 0 && old_size < leaves.len() {
-        subproof(old_size, leaves, true, &mut out);
-    }
-    out
+}
+
+/// The root of the tree whose leaf hashes are `leaves` (RFC 6962 §2.1 MTH; the empty tree's root
+/// is the hash of nothing).
+pub fn root(leaves: &[Hash]) -> Hash {
+    Tree::new(leaves).root()
+}
+
+/// The inclusion proof of leaf `index` in the tree of `leaves` (RFC 6962 §2.1.1 PATH).
+pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
+    Tree::new(leaves).inclusion_proof(index)
+}
+
+/// The consistency proof from the tree of the first `old_size` leaves to the tree of all of
+/// `leaves` (RFC 6962 §2.1.2 PROOF).
+pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Vec<Hash> {
+    Tree::new(leaves).consistency_proof(old_size)
 }
 
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose root is `root`
@@ -617,10 +728,15 @@ pub struct Consistency {
 impl Consistency {
     /// The proof between the first `old` leaves of `leaves` and all of them.
     pub fn build(leaves: &[Hash], old: usize) -> Self {
-        let old = old.min(leaves.len());
+        Self::of(Tree::new(leaves), old)
+    }
+
+    /// The proof between the first `old` leaves of `tree` and all of them.
+    pub fn of(tree: Tree<'_>, old: usize) -> Self {
+        let old = old.min(tree.size());
         Self {
-            consistency: encode_hashes(&consistency_proof(leaves, old)),
-            prefix: encode_hashes(&[root(&leaves[..old])]).pop().unwrap_or_default(),
+            consistency: encode_hashes(&tree.consistency_proof(old)),
+            prefix: encode_hashes(&[tree.prefix(old).root()]).pop().unwrap_or_default(),
         }
     }
 
@@ -669,11 +785,19 @@ impl LogProof {
     /// The proof that `leaf` is in the tree of `leaves` that `checkpoint` (signed note text)
     /// signs, consistent with the tree of its first `from` leaves.
     pub fn build(leaves: &[Hash], checkpoint: String, leaf: &Hash, from: u64) -> Result<Self, TlogError> {
+        Self::of(Tree::new(leaves), checkpoint, leaf, from)
+    }
+
+    /// [`LogProof::build`] from a [`Tree`] (with its cached subtrees).
+    pub fn of(tree: Tree<'_>, checkpoint: String, leaf: &Hash, from: u64) -> Result<Self, TlogError> {
         let size = Checkpoint::parse_text(&Note::parse(checkpoint.as_bytes())?.text)?.size;
-        let leaves = leaves
-            .get(..usize::try_from(size).unwrap_or(usize::MAX))
-            .ok_or_else(|| malformed(format!("the checkpoint says {size} leaves, the log holds {}", leaves.len())))?;
-        let index = leaves
+        let wanted = usize::try_from(size).unwrap_or(usize::MAX);
+        if wanted > tree.size() {
+            return Err(malformed(format!("the checkpoint says {size} leaves, the log holds {}", tree.size())));
+        }
+        let tree = tree.prefix(wanted);
+        let index = tree
+            .leaves()
             .iter()
             .rposition(|l| l == leaf)
             .ok_or_else(|| TlogError::BadProof("that leaf is not in the log".into()))?;
@@ -683,8 +807,8 @@ impl LogProof {
         Ok(Self {
             checkpoint,
             index: index as u64,
-            inclusion: encode_hashes(&inclusion_proof(leaves, index)),
-            consistency: Consistency::build(leaves, from as usize),
+            inclusion: encode_hashes(&tree.inclusion_proof(index)),
+            consistency: Consistency::of(tree, from as usize),
         })
     }
 }
@@ -756,6 +880,31 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n).map(|i| leaf_hash(format!("leaf {i}").as_bytes())).collect()
+    }
+
+    #[test]
+    fn cached_subtrees_give_the_same_roots_and_proofs_as_hashing_every_leaf() {
+        let all = leaves(1300);
+        let mut subtrees = Subtrees::default();
+        // Built in steps, as a log grows; and asked about trees smaller than what it was built on.
+        for (built, sizes) in [(300, &[1usize, 255, 256, 257, 300][..]), (1300, &[511, 512, 513, 1024, 1299, 1300][..])]
+        {
+            subtrees.extend(&all[..built]);
+            for &n in sizes {
+                let plain = Tree::new(&all[..n]);
+                let cached = Tree::cached(&all[..built], &subtrees).prefix(n);
+                assert_eq!(cached.root(), plain.root(), "root of {n}");
+                assert_eq!(cached.root(), root(&all[..n]));
+                for i in [0, 1, n / 2, n.saturating_sub(2), n - 1] {
+                    assert_eq!(cached.inclusion_proof(i), plain.inclusion_proof(i), "inclusion of {i} in {n}");
+                }
+                for m in [1, n / 3, 256, 257, n - 1] {
+                    assert_eq!(cached.consistency_proof(m), plain.consistency_proof(m), "consistency {m} → {n}");
+                }
+            }
+        }
+        assert_eq!(subtrees.levels[0].len(), 1300 / 256);
+        assert_eq!(subtrees.levels[2].len(), 1);
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //! 4. Once the origin answers again, its metadata is used as in rule 2: a peer's catalog never
 //!    outranks it.
 //! 5. Everything signed metadata pins by hash comes from peers first and the origin last: the
-//!    snapshot and the targets roles during the update ([`pinned`]: checked against the signed
-//!    length and SHA-256 before the update reads them), file bytes (manifests, archives) after
-//!    it ([`swarm`]: BLAKE3 verified streaming). A provider that sends bad bytes or stalls is
+//!    snapshot during the update ([`pinned`]: checked against the length and SHA-256 the
+//!    timestamp signs before the update reads it), file bytes (manifests, archives) after it
+//!    ([`swarm`]: BLAKE3 verified streaming). A provider that sends bad bytes or stalls is
 //!    dropped for the next; the origin is always the last one asked.
 //! 6. A timestamp that verifies under the trusted root, has the same version as the trusted one
 //!    but different bytes, is equivocation: both are kept under `<data>/evidence/` and reported.
@@ -275,10 +275,6 @@ impl<R: Remote> Remote for Counting<R> {
 
     fn fetch_target(&mut self, path: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
         self.inner.fetch_target(path, max_length)
-    }
-
-    fn refused(&mut self, name: &str, why: &catalog::client::UpdateError) -> bool {
-        self.inner.refused(name, why)
     }
 }
 
@@ -756,18 +752,19 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
             seeds: config.peers.iter().map(|p| p.iroh.clone()).collect(),
         });
         let via_id = via.as_ref().map(|v| v.id);
+        let trusted_timestamp = start.roles.get("timestamp").cloned();
         let (result, r) = tokio::task::spawn_blocking(move || {
             let result = match candidate {
                 Candidate::Http(url) => {
                     let base = url.trim_end_matches('/');
                     let remote =
                         crate::http::HttpRemote::new(&format!("{base}/metadata"), Some(&format!("{base}/targets")));
-                    attempt(&d, &s, pinned::Pinned::new(remote, via_id, swarm), &src, &mut r)
+                    attempt(&d, &s, pinned::Pinned::new(remote, via_id, swarm, trusted_timestamp), &src, &mut r)
                 }
                 Candidate::Iroh(addr, _) => match ep {
                     Some(endpoint) => {
                         let remote = IrohRemote { handle: h, endpoint, peer: addr, connection: None, timeout };
-                        attempt(&d, &s, pinned::Pinned::new(remote, via_id, swarm), &src, &mut r)
+                        attempt(&d, &s, pinned::Pinned::new(remote, via_id, swarm, trusted_timestamp), &src, &mut r)
                     }
                     None => Err(AttemptError::Unreachable("no iroh endpoint".into())),
                 },

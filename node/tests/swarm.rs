@@ -218,7 +218,7 @@ fn until_heard(node: &NetNode, peer: &str, version: u64) {
 }
 
 #[test]
-fn the_snapshot_and_roles_come_from_peers_while_the_origin_decides_and_a_tampering_peer_costs_one_request() {
+fn the_snapshot_comes_from_peers_while_the_origin_decides_and_a_tampering_peer_costs_one_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (mut lab, mut origin, nodes) = world("swm", 1 << 20, 0, 3, 0);
     wait_for_swarm(&nodes, 2);
@@ -250,20 +250,27 @@ fn the_snapshot_and_roles_come_from_peers_while_the_origin_decides_and_a_tamperi
         nodes[0].banned()
     );
 
-    // n2, once n1 announces the new version: the origin sends the timestamp and nothing else
-    // (whatever the tamperer sends is refused on its hash before the update reads it). The
-    // tamperer takes its files from the origin, so this is the node's count, not the origin's.
+    // n2, once n1 announces the new version: the snapshot comes from n1 (whatever the tamperer
+    // sends is refused on its hash before the update reads it); the origin sends the timestamp
+    // and the roles, which the snapshot names by version only. The tamperer takes its files from
+    // the origin, so this is the node's count, not the origin's.
     let n1 = nodes[0].iroh().split('@').next().expect("<id>@<addr>").to_owned();
     until_heard(&nodes[1], &n1, newest);
     let second = nodes[1].sync();
     assert_eq!(second["source"], "origin", "{second}");
     assert_eq!(second["timestamp_version"], newest, "{second}");
-    let timestamp = origin.origin.metadata("timestamp.json").len() as u64;
+    let snapshot_version = second["snapshot_version"].as_u64().expect("snapshot version");
+    let snapshot = origin.origin.metadata(&format!("{snapshot_version}.snapshot.json")).len() as u64;
     assert_eq!(
-        second["received"]["from_origin"], timestamp,
-        "the origin sent more than the timestamp ({timestamp} bytes): {second}"
+        second["received"]["by_provider"][&n1], snapshot,
+        "n1 did not serve exactly the snapshot ({snapshot} bytes): {second}"
     );
-    assert!(second["received"]["by_provider"][&n1].as_u64().is_some_and(|b| b > 0), "nothing from n1: {second}");
+    assert_eq!(second["received"]["from_peers"], snapshot, "{second}");
+    let timestamp = origin.origin.metadata("timestamp.json").len() as u64;
+    assert!(
+        second["received"]["from_origin"].as_u64().is_some_and(|b| b > timestamp),
+        "the origin sent no role: {second}"
+    );
     for failure in second["provider_failures"].as_array().expect("failures") {
         assert!(failure["provider"].as_str().is_some_and(|p| p.starts_with(&tamperer)), "{second}");
         assert_eq!(failure["kind"], "bad_data", "{second}");

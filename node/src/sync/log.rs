@@ -106,11 +106,16 @@ const MAX_COPIED_LEAVES: u64 = 1 << 20;
 
 /// Brings the node's copy of the log's leaves (`<data>/log/leaves`) up to `checkpoint`, asking
 /// `ask` for the leaves it lacks ([`catalog::repo::log_leaves_name`]), so that the node answers
-/// the log's proofs for its peers as the origin does (`crate::catalog::GenerationMeta`). The copy is taken only when
-/// all its leaves hash to the root the log signed (RFC 6962 §2.1); a copy that does not is
-/// started again. Best effort: a round never fails for it.
+/// the log's proofs for its peers as the origin does (`crate::catalog::GenerationMeta`).
+///
+/// The copy held is kept only when it is the tree of `before`, the checkpoint kept before this
+/// step (checked when it was written; anything else starts again). The new leaves are appended
+/// and kept only when the whole copy hashes to the root the log signed (RFC 6962 §2.1);
+/// otherwise they are cut off again, so a candidate that lies costs its own leaves, never the
+/// copy. Best effort: a round never fails for it.
 fn copy_leaves(
     data: &DataDir,
+    before: Option<&catalog::tlog::Checkpoint>,
     checkpoint: &SignedCheckpoint,
     ask: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
 ) -> Result<(), String> {
@@ -119,13 +124,12 @@ fn copy_leaves(
     if size > MAX_COPIED_LEAVES {
         return Err(format!("the log has {size} leaves; a node copies at most {MAX_COPIED_LEAVES}"));
     }
-    let mut leaves = catalog::repo::log_leaves(data.root()).map_err(|e| e.to_string())?;
-    if leaves.len() as u64 > size {
-        leaves.clear();
-    }
-    let held = leaves.len();
-    while (leaves.len() as u64) < size {
-        let start = leaves.len() as u64;
+    let tree = |data: &DataDir| catalog::repo::log_tree(data.root()).map_err(|e| e.to_string());
+    let (held, held_root) = tree(data)?;
+    let held = if before.is_some_and(|b| b.size == held && b.root == held_root) && held <= size { held } else { 0 };
+    let mut new = Vec::new();
+    while held + (new.len() as u64) < size {
+        let start = held + new.len() as u64;
         let count = (size - start).min(catalog::repo::MAX_LEAVES_PER_ANSWER);
         let bytes = ask(&catalog::repo::log_leaves_name(start, count))?;
         let answer: catalog::repo::LogLeaves = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
@@ -133,24 +137,36 @@ fn copy_leaves(
         if answer.start != start || got.len() as u64 != count {
             return Err(format!("asked for {count} leaves from {start}, got {} from {}", got.len(), answer.start));
         }
-        leaves.extend(got);
-    }
-    if catalog::tlog::root(&leaves) != checkpoint.checkpoint().root {
-        // Either the held copy or what came now is not the signed tree: start again next round.
-        let _ = std::fs::remove_file(leaves_path(data));
-        return Err("the leaves do not hash to the signed root".into());
+        new.extend(got);
     }
     let _lock = lock(data).map_err(|e| format!("{e:#}"))?;
+    // `trust-origin-again` may have dropped the copy meanwhile.
+    if held > 0 && tree(data)?.0 != held {
+        return Err("the copy changed meanwhile".into());
+    }
     let path = leaves_path(data);
+    if held == 0 {
+        // A copy started again is a new file (readers cache what they read of the old one).
+        let _ = std::fs::remove_file(&path);
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    // A record torn by a crash (or a copy started again) is cut to what was read.
-    file.set_len(held as u64 * 32).map_err(|e| e.to_string())?;
-    let new: Vec<u8> = leaves[held..].iter().flatten().copied().collect();
-    file.write_all(&new).and_then(|()| file.sync_all()).map_err(|e| format!("{}: {e}", path.display()))
+    let write = |file: &mut std::fs::File, len: u64, bytes: &[u8]| -> std::io::Result<()> {
+        // A record torn by a crash is cut to what was read.
+        file.set_len(len)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    let bytes: Vec<u8> = new.iter().flatten().copied().collect();
+    write(&mut file, held * 32, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if tree(data)? != (size, checkpoint.checkpoint().root) {
+        write(&mut file, held * 32, &[]).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Err(format!("leaves {held}..{size} do not hash to the signed root; they were not kept"));
+    }
+    Ok(())
 }
 
 /// Holds `<data>/log/lock` (every change to the files of `<data>/log/` takes it: the round, the
@@ -347,7 +363,7 @@ pub(crate) fn check(
     }
     keep(data, log, &checkpoint, &[], true)
         .map_err(|e| (RefusalKind::Other, format!("keeping the log checkpoint: {e:#}")))?;
-    if let Err(e) = copy_leaves(data, &checkpoint, ask) {
+    if let Err(e) = copy_leaves(data, kept.as_ref().map(SignedCheckpoint::checkpoint), &checkpoint, ask) {
         tracing::info!("copying the log `{}`'s leaves from {source}: {e}", log.name());
     }
     Ok(())
@@ -377,4 +393,74 @@ pub fn trust_again(data: &DataDir) -> anyhow::Result<Option<SplitView>> {
     }
     std::fs::File::open(data.log_dir())?.sync_all()?;
     Ok(Some(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::tlog::{Checkpoint, Hash, leaf_hash, root};
+
+    #[test]
+    fn a_copy_of_the_leaves_grows_only_by_leaves_that_hash_to_the_signed_root() {
+        let origin = tempfile::tempdir().expect("tempdir");
+        let node = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(node.path());
+        let log_key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let log = NoteKey::log("test/log", log_key.verifying_key()).expect("key");
+        let all: Vec<Hash> = (0..1300).map(|i: u32| leaf_hash(&i.to_be_bytes())).collect();
+        let sign = |leaves: &[Hash]| {
+            let note = Checkpoint { origin: "test/log".into(), size: leaves.len() as u64, root: root(leaves) }
+                .sign(&log_key)
+                .expect("sign");
+            SignedCheckpoint::open(note.to_text().as_bytes(), &log).expect("opens")
+        };
+        // The origin's folder, as `catalog::repo` keeps it.
+        std::fs::create_dir_all(origin.path().join("log")).expect("dir");
+        std::fs::write(origin.path().join("log/leaves"), all.iter().flatten().copied().collect::<Vec<u8>>())
+            .expect("leaves");
+        std::fs::write(origin.path().join("log/checkpoint"), sign(&all).to_text()).expect("checkpoint");
+        let asked = std::cell::Cell::new(0);
+        let mut honest = |name: &str| {
+            asked.set(asked.get() + 1);
+            let answer = catalog::repo::log_answer(origin.path(), name).expect("answer").ok_or("not found")?;
+            // Every answer fits the bound a node reads proofs with.
+            assert!(answer.len() as u64 <= MAX_PROOF_BYTES, "{name}: {} bytes", answer.len());
+            Ok(answer)
+        };
+        let first = sign(&all[..600]);
+        copy_leaves(&data, None, &first, &mut honest).expect("copy");
+        assert_eq!(catalog::repo::log_tree(node.path()).expect("tree"), (600, root(&all[..600])));
+        assert_eq!(asked.get(), 2, "600 leaves in answers of at most 512");
+
+        // A candidate that sends other leaves gets nothing kept, and the copy stays as it was.
+        let next = sign(&all);
+        let mut liar = |name: &str| {
+            let (start, count) = catalog::repo::parse_log_leaves_name(name).ok_or("not leaves")?;
+            let fake: Vec<u8> = (0..count).flat_map(|i| leaf_hash(&(start + i).to_le_bytes())).collect();
+            use base64::Engine as _;
+            let leaves = base64::engine::general_purpose::STANDARD.encode(fake);
+            Ok(serde_json::to_vec(&catalog::repo::LogLeaves { start, leaves }).expect("json"))
+        };
+        let refused = copy_leaves(&data, Some(first.checkpoint()), &next, &mut liar).expect_err("lies are not kept");
+        assert!(refused.contains("do not hash to the signed root"), "{refused}");
+        assert_eq!(catalog::repo::log_tree(node.path()).expect("tree"), (600, root(&all[..600])));
+
+        // The honest candidate's leaves extend it to the origin's copy, byte for byte; the node
+        // then answers proofs as the origin does.
+        std::fs::write(node.path().join("log/checkpoint"), next.to_text()).expect("kept");
+        copy_leaves(&data, Some(first.checkpoint()), &next, &mut honest).expect("copy");
+        assert_eq!(
+            std::fs::read(node.path().join("log/leaves")).expect("copy"),
+            std::fs::read(origin.path().join("log/leaves")).expect("origin")
+        );
+        let name = catalog::repo::log_proof_name(&all[700], 600);
+        assert_eq!(
+            catalog::repo::log_answer(node.path(), &name).expect("answer"),
+            catalog::repo::log_answer(origin.path(), &name).expect("answer")
+        );
+
+        // A copy that is not the tree of the checkpoint kept before starts again.
+        copy_leaves(&data, Some(first.checkpoint()), &next, &mut honest).expect("copy");
+        assert_eq!(catalog::repo::log_tree(node.path()).expect("tree"), (1300, root(&all)));
+    }
 }

@@ -1,30 +1,27 @@
-//! The snapshot and the targets roles come from peers first, the candidate last (rule 5).
+//! Metadata pinned by hash comes from peers first, the candidate last (rule 5).
 //!
-//! Signed metadata fixes both before they are fetched: the timestamp names the snapshot by
-//! version, length and SHA-256, and the snapshot names every targets role by version
-//! (docs/decisions.md D4). So they are asked of the swarm's peers that announce the same catalog
-//! version first, and of the candidate the round is updating from (the origin) last. Everything
-//! else (`timestamp.json`, the roots, log proofs) goes to the candidate only, so the origin still
-//! decides what is newest.
+//! The timestamp names the snapshot by version, length and SHA-256 (TUF 1.0 §4.6), so while the
+//! origin is the round's candidate the snapshot is asked of the swarm's peers that announce the
+//! catalog version of the origin's timestamp first, checked against that length and hash before
+//! the update reads it (§5.5.2), and asked of the origin last. A role file the snapshot pins the
+//! same way (§4.4 METAFILES allows it; archy's snapshots name roles by version only, D4) is
+//! treated alike. Everything else (`timestamp.json`, the roots, roles pinned by version only, log
+//! proofs) goes to the candidate only: the origin decides what is newest, and a role pinned by
+//! version only could be another file its role key signed at that version, which the origin
+//! never served (docs/decisions.md D42).
 //!
-//! - A peer's snapshot is checked against the length and SHA-256 the timestamp signs before the
-//!   update reads it (TUF 1.0 §5.5.2).
-//! - A peer's role goes through every check of §5.6 (signatures of its delegator's keys, the
-//!   version the snapshot names, expiry). When one fails, the update tells this layer
-//!   (`Remote::refused`), the peer is dropped (and banned, unless the role was merely expired)
-//!   and the update asks again: the next peer, then the candidate.
-//!
-//! The snapshot's pin and the list of roles are read from the bytes this layer hands to the
-//! update itself. The update verifies those bytes before it asks for anything they name, so
-//! nothing here is trusted that the update does not check again. A lying peer costs one request
-//! and one verification per file, and never fails a round.
+//! The pins are read from the timestamp and snapshot this layer hands to the update itself. The
+//! update checks them before it asks for anything they pin, so a pin only names what the update
+//! checks again. A timestamp of the trusted version with other bytes (equivocation: the update
+//! keeps the trusted one) pins nothing. A lying peer costs one request and is banned; it never
+//! fails a round.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use archy_net::PeerAddr;
 use archy_net::swarm::Offence;
-use catalog::client::{FetchError, Remote, UpdateError, encode_role_name};
+use catalog::client::{FetchError, Remote, encode_role_name};
 use catalog::metadata::{MetaFile, SignedMetadata, Snapshot, Timestamp};
 use iroh::EndpointId;
 use iroh::endpoint::Connection;
@@ -33,7 +30,7 @@ use sha2::Digest as _;
 use crate::sync::swarm::{Fetcher, Received};
 use crate::sync::{ProviderFailure, ProviderFailureKind};
 
-/// Swarm peers asked for a round's snapshot and roles (besides the configured `[[peers]]`).
+/// Swarm peers asked for a round's pinned metadata (besides the configured `[[peers]]`).
 const PEERS: usize = 4;
 
 /// The length and SHA-256 signed metadata gives a file.
@@ -79,12 +76,10 @@ pub(crate) struct Pinned<R> {
     /// `None`: the candidate is itself a peer, or there is no swarm; everything goes to it.
     swarm: Option<Swarm>,
     peers: Vec<MetaPeer>,
-    /// The snapshot's length and hash, by file name.
+    /// The lengths and hashes signed metadata gives files, by file name.
     pins: HashMap<String, Pin>,
-    /// The role files the snapshot names (`<version>.<role>.json`).
-    roles: std::collections::HashSet<String>,
-    /// Which peer answered a role file last (an index into `peers`).
-    answered_by: HashMap<String, usize>,
+    /// The trusted timestamp the round starts from.
+    trusted_timestamp: Option<Vec<u8>>,
     /// Bytes handed to the update, by provider.
     pub received: Received,
     /// Peers dropped for a file, with why.
@@ -92,15 +87,20 @@ pub(crate) struct Pinned<R> {
 }
 
 impl<R: Remote> Pinned<R> {
-    pub(super) fn new(inner: R, via: Option<EndpointId>, swarm: Option<Swarm>) -> Self {
+    /// `trusted_timestamp`: the bytes of the timestamp the node trusts now, if any.
+    pub(super) fn new(
+        inner: R,
+        via: Option<EndpointId>,
+        swarm: Option<Swarm>,
+        trusted_timestamp: Option<Vec<u8>>,
+    ) -> Self {
         Self {
             inner,
             via,
             swarm,
             peers: Vec::new(),
             pins: HashMap::new(),
-            roles: std::collections::HashSet::new(),
-            answered_by: HashMap::new(),
+            trusted_timestamp,
             received: Received::default(),
             failures: Vec::new(),
         }
@@ -110,6 +110,13 @@ impl<R: Remote> Pinned<R> {
     fn learn(&mut self, name: &str, bytes: &[u8]) {
         if name == "timestamp.json" {
             let Ok(ts) = SignedMetadata::<Timestamp>::from_slice(bytes, "timestamp") else { return };
+            let trusted = self.trusted_timestamp.as_deref();
+            let trusted_version = trusted
+                .and_then(|t| SignedMetadata::<Timestamp>::from_slice(t, "timestamp").ok())
+                .map(|t| t.signed.version);
+            if trusted_version == Some(ts.signed.version) && trusted != Some(bytes) {
+                return; // Equivocation (§5.4.3): the update keeps the trusted one.
+            }
             let meta = ts.signed.snapshot_meta();
             if let Some(pin) = Pin::of(meta) {
                 self.pins.insert(format!("{}.snapshot.json", meta.version), pin);
@@ -117,7 +124,7 @@ impl<R: Remote> Pinned<R> {
             if let Some(swarm) = &self.swarm {
                 let mut peers = swarm.fetcher.metadata_peers_at(ts.signed.version, PEERS);
                 for seed in &swarm.seeds {
-                    if !peers.iter().any(|p| p.id == seed.id) {
+                    if !peers.iter().any(|p| p.id == seed.id) && !swarm.fetcher.is_banned(&seed.id) {
                         peers.push(seed.clone());
                     }
                 }
@@ -127,20 +134,18 @@ impl<R: Remote> Pinned<R> {
             let Ok(snapshot) = SignedMetadata::<Snapshot>::from_slice(bytes, "snapshot") else { return };
             for (file, meta) in &snapshot.signed.meta {
                 let role = file.strip_suffix(".json").unwrap_or(file);
-                let name = format!("{}.{}.json", meta.version, encode_role_name(role));
-                match Pin::of(meta) {
-                    Some(pin) => _ = self.pins.insert(name, pin),
-                    None => _ = self.roles.insert(name),
+                if let Some(pin) = Pin::of(meta) {
+                    self.pins.insert(format!("{}.{}.json", meta.version, encode_role_name(role)), pin);
                 }
             }
         }
     }
 
-    /// `name` from the first peer that has it (and whose bytes hold `pin`, when there is one).
-    fn ask_peers(&mut self, name: &str, pin: Option<Pin>, max_length: u64) -> Option<Vec<u8>> {
+    /// `name` from the first peer whose bytes hold `pin`.
+    fn ask_peers(&mut self, name: &str, pin: Pin) -> Option<Vec<u8>> {
         let swarm = self.swarm.as_ref()?;
-        let max_length = pin.map_or(max_length, |p| p.length);
-        for (index, peer) in self.peers.iter_mut().enumerate().filter(|(_, p)| !p.dropped) {
+        let max_length = pin.length;
+        for peer in self.peers.iter_mut().filter(|p| !p.dropped) {
             let (id, provider) = (peer.addr.id, peer.addr.to_string());
             let fail = |kind, detail: String| ProviderFailure {
                 provider: provider.clone(),
@@ -150,9 +155,8 @@ impl<R: Remote> Pinned<R> {
             };
             let result = ask(swarm, peer, name, max_length);
             match result {
-                Ok(bytes) if pin.is_none_or(|pin| pin.holds(&bytes)) => {
+                Ok(bytes) if pin.holds(&bytes) => {
                     self.received.add(Some(&id), bytes.len() as u64);
-                    self.answered_by.insert(name.to_owned(), index);
                     return Some(bytes);
                 }
                 Ok(bytes) => {
@@ -163,7 +167,7 @@ impl<R: Remote> Pinned<R> {
                     peer.dropped = true;
                 }
                 Err(FetchError::TooLarge { .. }) => {
-                    let detail = format!("{name}: announced more than the {max_length} bytes it may have");
+                    let detail = format!("{name}: announced more than the signed {max_length} bytes");
                     swarm.fetcher.penalize(id, Offence::BadData, &detail);
                     self.failures.push(fail(ProviderFailureKind::BadData, detail));
                     peer.dropped = true;
@@ -208,12 +212,9 @@ fn ask(swarm: &Swarm, peer: &mut MetaPeer, name: &str, max_length: u64) -> Resul
 
 impl<R: Remote> Remote for Pinned<R> {
     fn fetch_metadata(&mut self, name: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
-        self.answered_by.remove(name);
         let from_peer = match self.pins.get(name).copied() {
-            Some(pin) if pin.length <= max_length => self.ask_peers(name, Some(pin), max_length),
-            Some(_) => None,
-            None if self.roles.contains(name) => self.ask_peers(name, None, max_length),
-            None => None,
+            Some(pin) if pin.length <= max_length => self.ask_peers(name, pin),
+            _ => None,
         };
         let bytes = match from_peer {
             Some(bytes) => bytes,
@@ -231,25 +232,5 @@ impl<R: Remote> Remote for Pinned<R> {
         let bytes = self.inner.fetch_target(path, max_length)?;
         self.received.add(self.via.as_ref(), bytes.len() as u64);
         Ok(bytes)
-    }
-
-    /// A peer's role file the update refused: the peer is dropped for the round and the update
-    /// asks again. Only an honest peer can hold a role that is merely expired (the origin's copy
-    /// is the same), so any other refusal bans it.
-    fn refused(&mut self, name: &str, why: &UpdateError) -> bool {
-        let Some(index) = self.answered_by.remove(name) else { return false };
-        let Some(peer) = self.peers.get_mut(index) else { return false };
-        peer.dropped = true;
-        let detail = format!("{name}: {why}");
-        let kind = if matches!(why, UpdateError::Expired { .. }) {
-            ProviderFailureKind::Unreachable
-        } else {
-            if let Some(swarm) = &self.swarm {
-                swarm.fetcher.penalize(peer.addr.id, Offence::BadData, &detail);
-            }
-            ProviderFailureKind::BadData
-        };
-        self.failures.push(ProviderFailure { provider: peer.addr.to_string(), file: name.to_owned(), kind, detail });
-        true
     }
 }

@@ -271,6 +271,14 @@ impl Fetcher {
         }
     }
 
+    /// Whether `id` is banned.
+    pub fn is_banned(&self, id: &EndpointId) -> bool {
+        match &self.swarm {
+            Some(s) => s.with_table(|t| t.is_banned(id)),
+            None => self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_banned(id),
+        }
+    }
+
     /// Whether any peer trusts catalog `version` (and so holds its envelopes).
     pub fn peers_at(&self, version: u64) -> bool {
         let has = |t: &ProviderTable| t.peers().any(|p| p.catalog_version == version);
