@@ -1081,6 +1081,16 @@ pub fn log_tree(dir: &Path) -> Result<(u64, crate::tlog::Hash), RepoError> {
     with_log(dir, |tree| (tree.size() as u64, tree.root()))
 }
 
+/// The size and root the log in `dir` would have with `more` leaves appended (nothing is written).
+pub fn log_tree_with(dir: &Path, more: &[crate::tlog::Hash]) -> Result<(u64, crate::tlog::Hash), RepoError> {
+    with_log(dir, |tree| ((tree.size() + more.len()) as u64, tree.root_with(more)))
+}
+
+/// Forgets what this process cached of the log in `dir` (a writer that starts the file again).
+pub fn forget_log(dir: &Path) {
+    LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&dir.join("log/leaves"));
+}
+
 /// A log's leaves and subtrees as this process last read them, by file: a log only grows (its
 /// file is appended to in place; a copy that starts again is a new file), so what was read is
 /// extended with what was appended since, and proofs cost O(log n) ([`crate::tlog::Subtrees`])
@@ -1100,6 +1110,8 @@ fn with_log<R>(dir: &Path, f: impl FnOnce(crate::tlog::Tree<'_>) -> R) -> Result
     use std::io::{Read as _, Seek as _};
     let path = dir.join("log/leaves");
     let io = |source| RepoError::Io { path: path.clone(), source };
+    // Held while the file is looked at, so no reader acts on a length older than another's.
+    let mut logs = LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(f(crate::tlog::Tree::new(&[]))),
@@ -1114,7 +1126,6 @@ fn with_log<R>(dir: &Path, f: impl FnOnce(crate::tlog::Tree<'_>) -> R) -> Result
     #[cfg(not(unix))]
     let id = (0, 0);
     let whole = usize::try_from(meta.len() / 32).unwrap_or(usize::MAX);
-    let mut logs = LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let cached = logs.entry(path.clone()).or_insert_with(|| CachedLog {
         file: id,
         leaves: Vec::new(),

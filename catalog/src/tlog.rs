@@ -161,6 +161,15 @@ impl<'a> Tree<'a> {
         self.leaves
     }
 
+    /// The root of this tree with `more` leaves appended, computed aside (nothing cached changes).
+    pub fn root_with(&self, more: &[Hash]) -> Hash {
+        let mut leaves = self.leaves.to_vec();
+        leaves.extend_from_slice(more);
+        let mut subtrees = self.subtrees.cloned().unwrap_or_default();
+        subtrees.extend(&leaves);
+        Tree::cached(&leaves, &subtrees).root()
+    }
+
     /// MTH of leaves `a..b`. Every range the definitions below ask for is either aligned to its
     /// own power-of-two length or ends the tree, so complete ones are found in the cache.
     fn mth(&self, a: usize, b: usize) -> Hash {

@@ -108,11 +108,12 @@ const MAX_COPIED_LEAVES: u64 = 1 << 20;
 /// `ask` for the leaves it lacks ([`catalog::repo::log_leaves_name`]), so that the node answers
 /// the log's proofs for its peers as the origin does (`crate::catalog::GenerationMeta`).
 ///
-/// The copy held is kept only when it is the tree of `before`, the checkpoint kept before this
-/// step (checked when it was written; anything else starts again). The new leaves are appended
-/// and kept only when the whole copy hashes to the root the log signed (RFC 6962 §2.1);
-/// otherwise they are cut off again, so a candidate that lies costs its own leaves, never the
-/// copy. Best effort: a round never fails for it.
+/// The copy held is kept when it is the tree of `before` (the checkpoint kept before this step),
+/// or when the candidate proves it is a prefix of `checkpoint` (`log-consistency.<held>.<size>`,
+/// RFC 9162 §2.1.4: a copy a failed step left behind); anything else starts again. New leaves are
+/// appended only once the copy with them hashes to the root the log signed (RFC 6962 §2.1), so
+/// the copy only ever holds a tree the log signed, and a candidate that lies costs its own
+/// answers, never the copy. Best effort: a round never fails for it.
 fn copy_leaves(
     data: &DataDir,
     before: Option<&catalog::tlog::Checkpoint>,
@@ -120,13 +121,22 @@ fn copy_leaves(
     ask: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
 ) -> Result<(), String> {
     use std::io::Write as _;
-    let size = checkpoint.checkpoint().size;
+    let signed = checkpoint.checkpoint();
+    let size = signed.size;
     if size > MAX_COPIED_LEAVES {
         return Err(format!("the log has {size} leaves; a node copies at most {MAX_COPIED_LEAVES}"));
     }
     let tree = |data: &DataDir| catalog::repo::log_tree(data.root()).map_err(|e| e.to_string());
     let (held, held_root) = tree(data)?;
-    let held = if before.is_some_and(|b| b.size == held && b.root == held_root) && held <= size { held } else { 0 };
+    let held_is_before = before.is_some_and(|b| b.size == held && b.root == held_root);
+    let mut proven_prefix = || {
+        let old = catalog::tlog::Checkpoint { origin: signed.origin.clone(), size: held, root: held_root };
+        ask(&catalog::repo::log_consistency_name(held, size))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Consistency>(&b).ok())
+            .is_some_and(|proof| matches!(proof.compare(&old, signed), Ok(None)))
+    };
+    let held = if held > 0 && held <= size && (held_is_before || proven_prefix()) { held } else { 0 };
     let mut new = Vec::new();
     while held + (new.len() as u64) < size {
         let start = held + new.len() as u64;
@@ -140,33 +150,29 @@ fn copy_leaves(
         new.extend(got);
     }
     let _lock = lock(data).map_err(|e| format!("{e:#}"))?;
-    // `trust-origin-again` may have dropped the copy meanwhile.
-    if held > 0 && tree(data)?.0 != held {
-        return Err("the copy changed meanwhile".into());
-    }
     let path = leaves_path(data);
     if held == 0 {
-        // A copy started again is a new file (readers cache what they read of the old one).
+        // A copy started again is a new file, and this process forgets what it read of the old.
         let _ = std::fs::remove_file(&path);
+        catalog::repo::forget_log(data.root());
+    } else if tree(data)? != (held, held_root) {
+        return Err("the copy changed meanwhile (`trust-origin-again`?)".into());
+    }
+    let with_new = catalog::repo::log_tree_with(data.root(), &new).map_err(|e| e.to_string())?;
+    if with_new != (size, signed.root) {
+        return Err(format!("leaves {held}..{size} do not hash to the signed root; they were not kept"));
     }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let write = |file: &mut std::fs::File, len: u64, bytes: &[u8]| -> std::io::Result<()> {
-        // A record torn by a crash is cut to what was read.
-        file.set_len(len)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    };
     let bytes: Vec<u8> = new.iter().flatten().copied().collect();
-    write(&mut file, held * 32, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    if tree(data)? != (size, checkpoint.checkpoint().root) {
-        write(&mut file, held * 32, &[]).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Err(format!("leaves {held}..{size} do not hash to the signed root; they were not kept"));
-    }
-    Ok(())
+    // A record torn by a crash is cut to what was read.
+    file.set_len(held * 32)
+        .and_then(|()| file.write_all(&bytes))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Holds `<data>/log/lock` (every change to the files of `<data>/log/` takes it: the round, the
@@ -445,10 +451,14 @@ mod tests {
         assert!(refused.contains("do not hash to the signed root"), "{refused}");
         assert_eq!(catalog::repo::log_tree(node.path()).expect("tree"), (600, root(&all[..600])));
 
-        // The honest candidate's leaves extend it to the origin's copy, byte for byte; the node
-        // then answers proofs as the origin does.
+        // The next round starts from the checkpoint the failed step kept (`next`): the copy is
+        // behind it, and the honest candidate proves it a prefix instead of sending it all again.
+        // Its leaves extend the copy to the origin's, byte for byte, and the node then answers
+        // proofs as the origin does.
         std::fs::write(node.path().join("log/checkpoint"), next.to_text()).expect("kept");
-        copy_leaves(&data, Some(first.checkpoint()), &next, &mut honest).expect("copy");
+        asked.set(0);
+        copy_leaves(&data, Some(next.checkpoint()), &next, &mut honest).expect("copy");
+        assert_eq!(asked.get(), 3, "a consistency proof and 700 leaves in answers of at most 512");
         assert_eq!(
             std::fs::read(node.path().join("log/leaves")).expect("copy"),
             std::fs::read(origin.path().join("log/leaves")).expect("origin")
@@ -459,7 +469,10 @@ mod tests {
             catalog::repo::log_answer(origin.path(), &name).expect("answer")
         );
 
-        // A copy that is not the tree of the checkpoint kept before starts again.
+        // A copy that is neither the tree kept before nor proven a prefix starts again.
+        std::fs::write(node.path().join("log/leaves"), all[..5].iter().rev().flatten().copied().collect::<Vec<u8>>())
+            .expect("a bad copy");
+        catalog::repo::forget_log(node.path());
         copy_leaves(&data, Some(first.checkpoint()), &next, &mut honest).expect("copy");
         assert_eq!(catalog::repo::log_tree(node.path()).expect("tree"), (1300, root(&all)));
     }
