@@ -1075,6 +1075,15 @@ pub fn log_proof(dir: &Path, leaf: &crate::tlog::Hash, from: u64) -> Result<Opti
         .map_err(|e| RepoError::Invalid(e.to_string()))
 }
 
+/// The tree size the log's newest checkpoint in `dir` signs (`None`: no log).
+fn log_size(dir: &Path) -> Result<Option<u64>, RepoError> {
+    let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
+    let checkpoint = crate::tlog::Note::parse(&note)
+        .and_then(|n| crate::tlog::Checkpoint::parse_text(&n.text))
+        .map_err(|e| RepoError::Invalid(format!("log/checkpoint: {e}")))?;
+    Ok(Some(checkpoint.size))
+}
+
 /// The size and root of the tree of the log in `dir` (`<dir>/log/leaves`), from this process's
 /// cache of it.
 pub fn log_tree(dir: &Path) -> Result<(u64, crate::tlog::Hash), RepoError> {
@@ -1172,11 +1181,7 @@ pub fn parse_log_proof_name(name: &str) -> Option<(crate::tlog::Hash, u64)> {
 /// size of its newest checkpoint), with the root of the first `old` leaves. `Ok(None)` when there is no log or `new` is
 /// past its newest checkpoint.
 pub fn log_consistency(dir: &Path, old: u64, new: u64) -> Result<Option<crate::tlog::Consistency>, RepoError> {
-    let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
-    let size = crate::tlog::Note::parse(&note)
-        .and_then(|n| crate::tlog::Checkpoint::parse_text(&n.text))
-        .map_err(|e| RepoError::Invalid(format!("log/checkpoint: {e}")))?
-        .size;
+    let Some(size) = log_size(dir)? else { return Ok(None) };
     if old > new || new > size {
         return Ok(None);
     }
@@ -1241,11 +1246,7 @@ pub fn parse_log_leaves_name(name: &str) -> Option<(u64, u64)> {
 /// `None` when the range is empty, longer than [`MAX_LEAVES_PER_ANSWER`] or not all held.
 pub fn log_leaves_answer(dir: &Path, start: u64, count: u64) -> Result<Option<LogLeaves>, RepoError> {
     use base64::Engine as _;
-    let Some(note) = log_checkpoint(dir)? else { return Ok(None) };
-    let size = crate::tlog::Note::parse(&note)
-        .and_then(|n| crate::tlog::Checkpoint::parse_text(&n.text))
-        .map_err(|e| RepoError::Invalid(format!("log/checkpoint: {e}")))?
-        .size;
+    let Some(size) = log_size(dir)? else { return Ok(None) };
     let end = start.saturating_add(count);
     if count == 0 || count > MAX_LEAVES_PER_ANSWER || end > size {
         return Ok(None);

@@ -16,7 +16,9 @@
 //!   that it signs with its own key (forged);
 //! - `liar`: announces catalog version N + 1000, which the origin does not have;
 //! - `tamper`: announces catalog version N and answers metadata requests with the origin's file
-//!   of that name, one byte changed (the right length, the wrong hash).
+//!   of that name, one byte changed (the right length, the wrong hash);
+//! - `notes`: gossips the log checkpoints (signed notes) FILE holds, a JSON array of texts, over
+//!   and over: a peer replaying what it saw.
 //!
 //! It prints `ready <endpoint id>@<ip:port>` once it serves.
 
@@ -174,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
     let me = archy_net::local_peer_addr(&endpoint)?;
     let topic = archy_net::topic_for_root(&std::fs::read(&args.root)?)?;
     let bytes = std::fs::read(&args.file)?;
+    let notes: Vec<String> = if args.mode == "notes" { serde_json::from_slice(&bytes)? } else { Vec::new() };
     let hash = blake3::hash(&bytes);
 
     // An honest provider of the file in this process, for the proxy to corrupt.
@@ -227,6 +230,14 @@ async fn main() -> anyhow::Result<()> {
             "corrupt" | "phantom" => announce(seq, args.version, holds.clone()),
             "liar" => announce(seq, args.version + 1000, Vec::new()),
             "tamper" => announce(seq, args.version, Vec::new()),
+            "notes" => {
+                for note in &notes {
+                    let mut wire = archy_net::swarm::NOTE_MAGIC.to_vec();
+                    wire.extend_from_slice(note.as_bytes());
+                    let _ = sender.broadcast(wire.into()).await;
+                }
+                announce(seq, args.version, Vec::new())
+            }
             "flood" => {
                 // Another node's id, signed with this key: a forgery.
                 let forged = Announcement {

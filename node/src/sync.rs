@@ -243,6 +243,12 @@ pub struct NoProgress;
 impl FetchProgress for NoProgress {}
 
 impl SyncReport {
+    /// Records a provider dropped for a file (and a line for people in `errors`).
+    fn dropped(&mut self, failure: ProviderFailure) {
+        self.errors.push(format!("provider {} dropped for {}: {}", failure.provider, failure.file, failure.detail));
+        self.provider_failures.push(failure);
+    }
+
     /// Whether the round ended with a verified catalog taken (or confirmed).
     pub fn ok(&self) -> bool {
         self.source.is_some()
@@ -434,7 +440,9 @@ fn drain<R: Remote>(updater: &mut Updater<Counting<R>, GenerationStore>, report:
     let pinned = &mut updater.remote_mut().inner;
     report.bytes_downloaded += pinned.received.from_origin + pinned.received.from_peers;
     report.received.merge(&std::mem::take(&mut pinned.received));
-    report.provider_failures.extend(std::mem::take(&mut pinned.failures));
+    for failure in std::mem::take(&mut pinned.failures) {
+        report.dropped(failure);
+    }
 }
 
 /// Rule 7: a new timestamp under a root that names a log must be in it ([`log::check`]); the
@@ -781,13 +789,9 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
                 report.bytes_downloaded += a.received.from_origin + a.received.from_peers;
                 fetcher.count(&a.received);
                 report.received.merge(&a.received);
-                for failure in &a.failures {
-                    report.errors.push(format!(
-                        "provider {} dropped for {}: {}",
-                        failure.provider, failure.file, failure.detail
-                    ));
+                for failure in a.failures.iter().cloned() {
+                    report.dropped(failure);
                 }
-                report.provider_failures.extend(a.failures.iter().cloned());
                 chosen = Some((a, via));
                 break;
             }
@@ -837,21 +841,13 @@ pub async fn sync_once(data: &DataDir, config: &Config, fetcher: Option<&Fetcher
                     report.bytes_downloaded += f.received.from_origin + f.received.from_peers;
                     report.received.merge(&f.received);
                     for failure in f.failures {
-                        report.errors.push(format!(
-                            "provider {} dropped for {}: {}",
-                            failure.provider, failure.file, failure.detail
-                        ));
-                        report.provider_failures.push(failure);
+                        report.dropped(failure);
                     }
                 }
                 Err(e) => {
                     report.refusals.extend(e.refusals);
                     for failure in e.failures {
-                        report.errors.push(format!(
-                            "provider {} dropped for {}: {}",
-                            failure.provider, failure.file, failure.detail
-                        ));
-                        report.provider_failures.push(failure);
+                        report.dropped(failure);
                     }
                     report.errors.push(e.message);
                     fetch_failed = true;

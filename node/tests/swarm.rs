@@ -8,12 +8,12 @@
 //! The tests of this file run one at a time ([`ONE_AT_A_TIME`]): each starts a dozen processes on
 //! a machine of two cores.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::util::netns::Lab;
 use crate::util::swarm_hosts::{
-    ARCHIVE, KillOnDrop, NetNode, OriginHost, adversary_bin, finish, payload, split, wait_for_swarm,
+    ARCHIVE, KillOnDrop, NetNode, OriginHost, adversary_bin, finish, payload, split, start_adversary, wait_for_swarm,
 };
 
 use crate::util::netns::ONE_LAB_AT_A_TIME as ONE_AT_A_TIME;
@@ -178,8 +178,8 @@ fn adversary(
 ) -> (String, KillOnDrop) {
     let host = lab.host(name);
     let origin_iroh = origin.iroh.as_ref().expect("iroh").to_string();
-    let mut child = host
-        .command(adversary_bin())
+    let mut command = host.command(adversary_bin());
+    command
         .args(["--mode", mode, "--root"])
         .arg(origin.origin.root_v1())
         .args(["--bind", &format!("{}:4919", host.ip)])
@@ -187,17 +187,8 @@ fn adversary(
         .args(["--upstream", &origin_iroh])
         .arg("--file")
         .arg(file)
-        .args(["--version", &version.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the adversary");
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")), &mut line)
-        .expect("ready line");
-    let id =
-        line.trim().strip_prefix("ready ").and_then(|a| a.split('@').next()).expect("ready <id>@<addr>").to_owned();
-    (id, KillOnDrop(child))
+        .args(["--version", &version.to_string()]);
+    start_adversary(command)
 }
 
 /// Waits until `node`'s running node has heard `peer` announce catalog `version`.

@@ -415,3 +415,71 @@ fn running_nodes_cosign_each_others_checkpoints_and_a_witness_policy_counts_them
     assert!(text.contains(&name2), "{text}");
     drop((d1, d2));
 }
+
+#[test]
+fn a_restart_keeps_the_newest_checkpoint_and_a_peer_replaying_old_ones_changes_nothing() {
+    let mut origin = Origin::with_log();
+    let key = log_key(&origin);
+    let registry = registry(&origin);
+    let node = witnessing_node(&registry.http, &origin.root_v1(), &[]);
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    let mut seen = vec![kept(&node, &key).to_text()];
+    for i in 1..=3 {
+        origin.publish("app-a", &format!("1.0.{i}"));
+        wait_served(&registry, &origin);
+        let (ok, report) = node.sync();
+        assert!(ok, "{report:?}");
+        seen.push(kept(&node, &key).to_text());
+    }
+    let newest = kept(&node, &key);
+    assert_eq!(newest.checkpoint().size, log_leaves(&origin) as u64);
+
+    // A peer gossips every checkpoint the log signed so far, the old ones first, and last the
+    // newest cosigned by a witness the node names: once that cosignature shows in `status`, the
+    // node has read the old ones too.
+    let witness = ed25519_dalek::SigningKey::from_bytes(&[21; 32]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let mut cosigned = newest.clone();
+    cosigned.cosign("witness.test/w1", &witness, now).expect("cosign");
+    let vkey = NoteKey::witness("witness.test/w1", witness.verifying_key()).expect("key").to_vkey();
+    node.edit_config(|c| {
+        c.insert("log".into(), toml::toml! { witnesses = [(vkey.clone())] }.into());
+    });
+    seen.pop();
+    seen.push(cosigned.to_text());
+    let notes = origin.dir.path().join("notes.json");
+    std::fs::write(&notes, serde_json::to_vec(&seen).expect("json")).expect("write");
+    let daemon = node.run();
+    let mut replayer = Command::new(crate::util::swarm_hosts::adversary_bin());
+    replayer
+        .args(["--mode", "notes", "--root"])
+        .arg(origin.root_v1())
+        .args(["--bind", "127.0.0.1:0", "--bootstrap", &daemon.iroh().to_string(), "--version", "0", "--file"])
+        .arg(&notes);
+    let _replayer = crate::util::swarm_hosts::start_adversary(replayer);
+    let witnesses = |status: &serde_json::Value| status["log"]["witnesses"].to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !witnesses(&node.status_json()).contains("witness.test/w1") {
+        assert!(Instant::now() < deadline, "the replayed notes never reached the node: {}", node.status_json());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    // Nothing moved: the same tree, no split view, nothing pending.
+    assert_eq!(kept(&node, &key).checkpoint(), newest.checkpoint());
+    let status = node.status_json();
+    assert!(status["log"]["split_view"].is_null(), "{status}");
+    assert!(!node.path().join("log/pending").exists());
+
+    // A restart keeps the checkpoint, with the witness's cosignature, and the node goes on along
+    // the log.
+    drop(daemon);
+    let _daemon = node.run();
+    assert_eq!(kept(&node, &key).checkpoint(), newest.checkpoint());
+    assert!(witnesses(&node.status_json()).contains("witness.test/w1"));
+    origin.publish("app-a", "1.0.9");
+    wait_served(&registry, &origin);
+    let (ok, report) = node.sync();
+    assert!(ok, "{report:?}");
+    assert_eq!(kept(&node, &key).checkpoint().size, log_leaves(&origin) as u64);
+}

@@ -35,6 +35,18 @@ pub fn adversary_bin() -> PathBuf {
     path
 }
 
+/// Starts the adversary `command` (`adversary_bin()` with its arguments) and waits until it
+/// serves: its endpoint id and its process.
+pub fn start_adversary(mut command: Command) -> (String, KillOnDrop) {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn the adversary");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")), &mut line)
+        .expect("ready line");
+    let id =
+        line.trim().strip_prefix("ready ").and_then(|a| a.split('@').next()).expect("ready <id>@<addr>").to_owned();
+    (id, KillOnDrop(child))
+}
+
 /// The origin in its host, serving a catalog with a large archive.
 pub struct OriginHost {
     pub host: Host,

@@ -7,7 +7,7 @@
 //!   metadata name so that it travels like metadata: over HTTP and over the iroh metadata
 //!   protocol (`endpoint.rs`);
 //! - `GET /metadata/log-consistency.<old>.<new>.json`: the consistency proof between two sizes;
-//! - `GET /metadata/log-leaves.<start>.<count>.json`: up to 1,024 leaf hashes
+//! - `GET /metadata/log-leaves.<start>.<count>.json`: up to 512 leaf hashes
 //!   ([`catalog::repo::LogLeaves`]), for nodes that keep a copy of the log.
 //!
 //! A catalog whose root names no log answers 404.
@@ -40,7 +40,7 @@ pub(crate) async fn checkpoint(State(registry): State<Arc<Registry>>) -> Result<
 /// `log-proof.<hex leaf>.<from>.json` is a [`catalog::tlog::LogProof`];
 /// `log-consistency.<old>.<new>.json` the consistency proof between two tree sizes
 /// ([`catalog::tlog::Consistency`]), what a witness asks when a gossiped checkpoint is smaller
-/// than the one it keeps; `log-leaves.<start>.<count>.json` up to 1,024 leaf hashes, which nodes
+/// than the one it keeps; `log-leaves.<start>.<count>.json` up to 512 leaf hashes, which nodes
 /// copy so that they can answer the same names while the origin is away.
 pub(crate) fn proof_by_name(repo_dir: &std::path::Path, name: &str) -> Option<Bytes> {
     match catalog::repo::log_answer(repo_dir, name) {
