@@ -7,6 +7,8 @@
 //! - Nothing opens without the log key's signature: the fixed key signed none of these bytes
 //!   unless they are its own checkpoint, so an opened note is that checkpoint.
 //! - A proof answer never moves a node to a checkpoint that is not the signed one it carries.
+//! - A leaves answer (`catalog::repo::LogLeaves`, what a node copies the log from) yields whole
+//!   32-byte hashes or an error.
 #![no_main]
 
 use catalog::tlog::{Checkpoint, LogProof, MAX_NOTE, MAX_SIGNATURES, MAX_TREE_SIZE, Note, NoteKey, SignedCheckpoint};
@@ -35,5 +37,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(next.to_text(), SignedCheckpoint::open(proof.checkpoint.as_bytes(), &log).expect("opens").to_text());
             assert!(next.checkpoint().size >= 3);
         }
+    }
+    if let Ok(answer) = serde_json::from_slice::<catalog::repo::LogLeaves>(data)
+        && let Ok(hashes) = answer.hashes()
+    {
+        assert!(hashes.len() * 32 <= answer.leaves.len());
     }
 });
